@@ -25,3 +25,25 @@ impl RunForecast {
         self.forecasts.last()
     }
 }
+
+/// A run's observed prefix and where to forecast it: the plain-slice view every forecaster
+/// (the engine, the baselines in `eval`) answers.
+#[derive(Debug, Clone, Copy)]
+pub struct CurvePrefix<'a> {
+    /// Compute at each observed checkpoint, strictly increasing, any unit.
+    pub steps: &'a [f64],
+    /// The metric at each observed checkpoint, in [0, 1].
+    pub accuracy: &'a [f64],
+    /// Future steps to forecast, each after the last observed step.
+    pub targets: &'a [f64],
+}
+
+/// Anything that turns observed prefixes into quantile forecasts.
+pub trait Forecaster: Sync {
+    /// A short name for reports ("neuneu", "persistence", ...).
+    fn name(&self) -> &str;
+    /// The quantile levels of every forecast, increasing.
+    fn levels(&self) -> &[f32];
+    /// Forecasts every prefix; one `RunForecast` per prefix, in order.
+    fn forecast_prefixes(&self, prefixes: &[CurvePrefix<'_>]) -> crate::Result<Vec<RunForecast>>;
+}

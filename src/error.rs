@@ -1,0 +1,79 @@
+//! Every error the library can return. Variants name the run and the field at fault, so that a
+//! scheduler can log a line a person understands.
+
+use thiserror::Error;
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A run's input is unusable; `run` is its index (or id) in the request, `field` the input.
+    #[error("run {run}: {field}: {reason}")]
+    InvalidInput {
+        run: String,
+        field: &'static str,
+        reason: String,
+    },
+    /// A model bundle could not be read or does not hold together.
+    #[error("model bundle: {0}")]
+    Bundle(#[from] BundleError),
+    /// tract failed while loading or running a graph.
+    #[error("inference: {0}")]
+    Inference(String),
+    /// A request line, option or file the CLI or C ABI could not parse.
+    #[error("{0}")]
+    Parse(String),
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The CUDA backend was asked for but cannot run here.
+    #[error("cuda: {0}")]
+    Cuda(String),
+}
+
+/// Why a model bundle was rejected.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BundleError {
+    #[error("not a neuneu bundle (bad magic bytes)")]
+    BadMagic,
+    #[error("format version {found} is not supported (this library reads {supported})")]
+    UnsupportedVersion { found: u32, supported: u32 },
+    #[error("truncated: {0}")]
+    Truncated(String),
+    #[error("checksum mismatch in {0}")]
+    Checksum(String),
+    #[error("manifest: {0}")]
+    Manifest(String),
+    #[error("graph {graph}: {reason}")]
+    Graph { graph: String, reason: String },
+}
+
+impl Error {
+    pub(crate) fn invalid(run: impl ToString, field: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            run: run.to_string(),
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+}
+
+impl From<tract_onnx::prelude::TractError> for Error {
+    fn from(e: tract_onnx::prelude::TractError) -> Self {
+        Error::Inference(format!("{e:#}"))
+    }
+}
