@@ -1,1 +1,173 @@
-fn main() {}
+//! `neuneu-train`: trains a NeuNeu model on long-format curve files and writes a bundle.
+
+use clap::Parser;
+use neuneu::architecture::{Architecture, LossRepresentation};
+use neuneu::bundle::TrainingRecord;
+use neuneu::data::{ComputeAxis, read_curves};
+use neuneu::train::{LossSource, TrainConfig, train};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Train a NeuNeu forecaster and export it as a model bundle.
+///
+/// Example (the embedded default model):
+///   neuneu-train ../shared/data/pythia-dev.csv ../shared/data/scan-vlm-dev.csv -o models/default.nnb
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None, verbatim_doc_comment)]
+struct Args {
+    /// Long-format curve CSV files (suite,run,shots,task,step,tokens,acc,...).
+    #[arg(required = true)]
+    data: Vec<PathBuf>,
+    /// Output bundle.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Compute axis column.
+    #[arg(long, value_enum, default_value = "tokens")]
+    axis: AxisArg,
+    /// Model size preset.
+    #[arg(long, value_enum, default_value = "small")]
+    size: SizeArg,
+    /// Token losses: none, synthetic (generated), or an index CSV `suite,run,step,path` of .npy files
+    /// (step in the compute axis' unit).
+    #[arg(long, default_value = "synthetic")]
+    losses: String,
+    /// Loss representation of the encoder.
+    #[arg(long, value_enum, default_value = "sketch")]
+    loss_repr: ReprArg,
+    #[arg(long, default_value_t = 3000)]
+    steps: usize,
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 17)]
+    seed: u64,
+    /// Share of each suite's runs held out for validation (split by run).
+    #[arg(long, default_value_t = 0.2)]
+    validation_fraction: f64,
+    /// Model name recorded in the manifest.
+    #[arg(long, default_value = "neuneu-default")]
+    name: String,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Debug)]
+enum AxisArg {
+    Tokens,
+    Step,
+}
+#[derive(clap::ValueEnum, Clone, Debug)]
+enum SizeArg {
+    Small,
+    Reference,
+}
+#[derive(clap::ValueEnum, Clone, Debug)]
+enum ReprArg {
+    Sketch,
+    Ordered,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("neuneu-train: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args = Args::parse();
+    let axis = match args.axis {
+        AxisArg::Tokens => ComputeAxis::Tokens,
+        AxisArg::Step => ComputeAxis::Step,
+    };
+    let mut curves = Vec::new();
+    let mut data = Vec::new();
+    for path in &args.data {
+        let c = read_curves(path, axis).map_err(|e| e.to_string())?;
+        data.push(format!(
+            "{} ({} curves)",
+            path.file_name().unwrap_or_default().to_string_lossy(),
+            c.len()
+        ));
+        curves.extend(c);
+    }
+    let mut arch = match args.size {
+        SizeArg::Small => Architecture::small(),
+        SizeArg::Reference => Architecture::reference(),
+    };
+    let losses = match args.losses.as_str() {
+        "none" => {
+            arch.encoder = None;
+            LossSource::None
+        }
+        "synthetic" => LossSource::Synthetic { tokens: 2048 },
+        index => LossSource::Files(read_loss_index(index)?),
+    };
+    if let Some(e) = arch.encoder.as_mut() {
+        e.representation = match args.loss_repr {
+            ReprArg::Sketch => LossRepresentation::Sketch,
+            ReprArg::Ordered => LossRepresentation::Ordered,
+        };
+    }
+    let loss_inputs = match &losses {
+        LossSource::None => "none: this model has no loss encoder".to_string(),
+        LossSource::Synthetic { .. } => "generated token losses (neuneu::train::synthetic): exponential per-token losses whose mean \
+follows the checkpoint's current accuracy and a per-run factor; they carry no information beyond the observed curve. \
+Pass real losses only to a model trained on real losses."
+            .to_string(),
+        LossSource::Files(m) => format!("{} real loss vectors from {}", m.len(), args.losses),
+    };
+    let cfg = TrainConfig {
+        arch,
+        seed: args.seed,
+        steps: args.steps,
+        batch: args.batch,
+        lr: args.lr,
+        losses,
+        validation_fraction: args.validation_fraction,
+        show_progress: !args.quiet,
+        ..Default::default()
+    };
+    let record = TrainingRecord {
+        command: std::iter::once("neuneu-train".to_string())
+            .chain(std::env::args().skip(1))
+            .collect::<Vec<_>>()
+            .join(" "),
+        data,
+        loss_inputs,
+        ..Default::default()
+    };
+    let trained = train(&cfg, &curves, record, &args.name)?;
+    let bytes = trained.bundle.to_bytes();
+    std::fs::write(&args.output, &bytes).map_err(|e| format!("{}: {e}", args.output.display()))?;
+    println!("{}", trained.report);
+    println!("wrote {} ({} bytes)", args.output.display(), bytes.len());
+    Ok(())
+}
+
+/// Reads `suite,run,step,path` rows; `path` is relative to the index file's folder.
+fn read_loss_index(index: &str) -> Result<HashMap<(String, String, u64), Vec<f32>>, String> {
+    let text = std::fs::read_to_string(index).map_err(|e| format!("{index}: {e}"))?;
+    let dir = std::path::Path::new(index)
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
+    let mut map = HashMap::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        if f.len() != 4 {
+            return Err(format!("{index}:{}: expected suite,run,step,path", i + 1));
+        }
+        let step: f64 = f[2]
+            .parse()
+            .map_err(|_| format!("{index}:{}: bad step {:?}", i + 1, f[2]))?;
+        let values = neuneu::npy::read_npy_f32(dir.join(f[3])).map_err(|e| e.to_string())?;
+        map.insert((f[0].to_string(), f[1].to_string(), step.to_bits()), values);
+    }
+    Ok(map)
+}

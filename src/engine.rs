@@ -1,0 +1,523 @@
+//! The inference engine: a loaded bundle, its tract plans, and the forecast path.
+//!
+//! A request travels: validate each run (`features::validate_prefix`) -> encode token losses
+//! once per run (`loss_encoder`) -> one row per (run, target) (`features::write_row`) -> rows in
+//! chunks through a fixed-shape forecaster plan -> clamp to [0, 1] and keep quantiles ordered.
+//!
+//! Plans: tract runs fixed shapes ~1.4x faster than symbolic ones, and optimising costs far more
+//! than a forecast, so each graph is optimised once per batch-size bucket (1, 2, 4, ... 64),
+//! lazily, and cached for the engine's life. A batch is padded up to its bucket.
+
+use crate::architecture::Architecture;
+use crate::bundle::{Bundle, ENCODER, FORECASTER, Manifest};
+use crate::error::{BundleError, Error, Result};
+use crate::features::{self, CONTEXT_FEATURES};
+use crate::forecast::{CurvePrefix, Forecast, Forecaster, RunForecast};
+use crate::onnx::{ENCODER_INPUT, ENCODER_OUTPUT, FORECASTER_INPUTS, FORECASTER_OUTPUT};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::internal::DimLike;
+
+/// Batch sizes that get their own optimised plan; larger batches run in chunks of the largest.
+const BUCKETS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
+
+/// The embedded default model (see `models/README.md` for what it learned from).
+pub static DEFAULT_BUNDLE: &[u8] = include_bytes!("../models/default.nnb");
+
+/// A loss embedding computed once and shared by every task of a checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossEmbedding(pub Vec<f32>);
+
+/// A checkpoint's token losses, raw or already encoded.
+#[derive(Debug, Clone, Copy)]
+pub enum Losses<'a> {
+    /// Per-token (or per-example) validation losses, natural log units.
+    Tokens(&'a [f32]),
+    /// The output of [`Engine::encode_losses`], to share one encoding across tasks.
+    Embedding(&'a LossEmbedding),
+}
+
+/// One run to forecast: its observed curve, targets and optional losses of its last checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct RunInput<'a> {
+    pub prefix: CurvePrefix<'a>,
+    pub losses: Option<Losses<'a>>,
+}
+
+impl<'a> RunInput<'a> {
+    pub fn new(steps: &'a [f64], accuracy: &'a [f64], targets: &'a [f64]) -> Self {
+        RunInput {
+            prefix: CurvePrefix {
+                steps,
+                accuracy,
+                targets,
+            },
+            losses: None,
+        }
+    }
+
+    pub fn with_losses(mut self, losses: Losses<'a>) -> Self {
+        self.losses = Some(losses);
+        self
+    }
+}
+
+/// One ONNX graph with a lazily built, cached, fixed-shape plan per batch bucket.
+struct BucketedGraph {
+    model: TypedModel,
+    batch: Symbol,
+    plans: [OnceLock<std::result::Result<Arc<TypedRunnableModel>, String>>; BUCKETS.len()],
+    name: &'static str,
+}
+
+impl BucketedGraph {
+    fn load(
+        name: &'static str,
+        onnx: &[u8],
+        symbol: &str,
+        inputs: &[(&str, Vec<usize>)],
+        output: (&str, Vec<usize>),
+    ) -> Result<Self> {
+        let bad = |reason: String| {
+            Error::Bundle(BundleError::Graph {
+                graph: name.into(),
+                reason,
+            })
+        };
+        let model = tract_onnx::onnx()
+            .model_for_read(&mut &onnx[..])
+            .map_err(|e| bad(format!("not a readable ONNX graph: {e}")))?;
+        let model = model
+            .into_typed()
+            .map_err(|e| bad(format!("{e}")))?
+            .into_decluttered()
+            .map_err(|e| bad(format!("{e}")))?;
+        let batch = model.symbols.sym(symbol);
+        // The graph must be the one the manifest describes: same inputs, same shapes.
+        let facts = model
+            .input_outlets()
+            .map_err(|e| bad(e.to_string()))?
+            .to_vec();
+        if facts.len() != inputs.len() {
+            return Err(bad(format!(
+                "{} inputs, the manifest implies {}",
+                facts.len(),
+                inputs.len()
+            )));
+        }
+        for (outlet, (iname, shape)) in facts.iter().zip(inputs) {
+            let node = &model.nodes[outlet.node];
+            let fact = model.outlet_fact(*outlet).map_err(|e| bad(e.to_string()))?;
+            let want: Vec<TDim> = std::iter::once(TDim::Sym(batch.clone()))
+                .chain(shape.iter().map(|&d| d.into()))
+                .collect();
+            if node.name != *iname || fact.shape.to_tvec().to_vec() != want {
+                return Err(bad(format!(
+                    "input {} {:?} does not match the manifest ({iname} {want:?})",
+                    node.name, fact.shape
+                )));
+            }
+        }
+        let out = model.output_outlets().map_err(|e| bad(e.to_string()))?;
+        let ofact = out
+            .first()
+            .and_then(|o| model.outlet_fact(*o).ok())
+            .ok_or_else(|| bad("no output".into()))?;
+        let want: Vec<TDim> = std::iter::once(TDim::Sym(batch.clone()))
+            .chain(output.1.iter().map(|&d| d.into()))
+            .collect();
+        if out.len() != 1 || ofact.shape.to_tvec().to_vec() != want {
+            return Err(bad(format!(
+                "output {:?} does not match the manifest ({} {want:?})",
+                ofact.shape, output.0
+            )));
+        }
+        Ok(BucketedGraph {
+            model,
+            batch,
+            plans: Default::default(),
+            name,
+        })
+    }
+
+    fn plan(&self, bucket: usize) -> Result<Arc<TypedRunnableModel>> {
+        let slot = BUCKETS
+            .iter()
+            .position(|&b| b == bucket)
+            .expect("bucket sizes come from BUCKETS");
+        self.plans[slot]
+            .get_or_init(|| {
+                let mut subs = std::collections::HashMap::new();
+                subs.insert(self.batch.clone(), TDim::Val(bucket as i64));
+                self.model
+                    .set_symbols(&subs)
+                    .and_then(|m| m.into_optimized())
+                    .and_then(|m| m.into_runnable())
+                    .map_err(|e| format!("{} plan for batch {bucket}: {e:#}", self.name))
+            })
+            .clone()
+            .map_err(Error::Inference)
+    }
+
+    /// Runs `rows` rows (inputs laid out row-major, batch first) in bucket-sized chunks.
+    fn run(&self, rows: usize, inputs: &[(&[f32], usize)], out_width: usize) -> Result<Vec<f32>> {
+        let max = *BUCKETS.last().unwrap();
+        let mut out = Vec::with_capacity(rows * out_width);
+        let mut start = 0;
+        while start < rows {
+            let n = (rows - start).min(max);
+            let bucket = *BUCKETS.iter().find(|&&b| b >= n).unwrap();
+            let plan = self.plan(bucket)?;
+            let mut tensors: TVec<TValue> = tvec![];
+            for (data, width) in inputs {
+                let mut buf = vec![0.0f32; bucket * width];
+                buf[..n * width].copy_from_slice(&data[start * width..(start + n) * width]);
+                let shape = self.input_shape(tensors.len(), bucket);
+                tensors.push(Tensor::from_shape(&shape, &buf)?.into());
+            }
+            let result = plan.run(tensors)?;
+            let view = result[0].to_plain_array_view::<f32>()?;
+            let flat = view
+                .as_slice()
+                .ok_or_else(|| Error::Inference("non-contiguous output".into()))?;
+            out.extend_from_slice(&flat[..n * out_width]);
+            start += n;
+        }
+        Ok(out)
+    }
+
+    fn input_shape(&self, index: usize, bucket: usize) -> Vec<usize> {
+        let outlet = self.model.input_outlets().unwrap()[index];
+        let fact = self.model.outlet_fact(outlet).unwrap();
+        fact.shape
+            .iter()
+            .map(|d| d.to_usize().unwrap_or(bucket))
+            .collect()
+    }
+}
+
+/// A loaded model, immutable and shareable across threads (`Send + Sync`).
+pub struct Engine {
+    manifest: Manifest,
+    forecaster: BucketedGraph,
+    encoder: Option<BucketedGraph>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("model", &self.manifest.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// The embedded default model: no files needed.
+    pub fn embedded() -> Result<Self> {
+        Self::from_bytes(DEFAULT_BUNDLE)
+    }
+
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
+        let bytes = std::fs::read(path.as_ref()).map_err(|e| Error::io(path.as_ref(), e))?;
+        Self::from_bytes(&bytes)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_bundle(Bundle::from_bytes(bytes)?)
+    }
+
+    pub fn from_bundle(bundle: Bundle) -> Result<Self> {
+        let m = bundle.manifest;
+        let a = &m.architecture;
+        let forecaster = BucketedGraph::load(
+            FORECASTER,
+            &bundle.graphs[FORECASTER],
+            "B",
+            &[
+                (FORECASTER_INPUTS[0], vec![a.max_context, CONTEXT_FEATURES]),
+                (FORECASTER_INPUTS[1], vec![a.seq_len()]),
+                (FORECASTER_INPUTS[2], vec![1]),
+                (FORECASTER_INPUTS[3], vec![a.d_model]),
+                (FORECASTER_INPUTS[4], vec![1]),
+            ],
+            (FORECASTER_OUTPUT, vec![a.quantile_levels.len()]),
+        )?;
+        let encoder = match (&a.encoder, bundle.graphs.get(ENCODER)) {
+            (Some(e), Some(g)) => Some(BucketedGraph::load(
+                ENCODER,
+                g,
+                "N",
+                &[(ENCODER_INPUT, vec![e.loss_len])],
+                (ENCODER_OUTPUT, vec![a.d_model]),
+            )?),
+            _ => None,
+        };
+        Ok(Engine {
+            manifest: m,
+            forecaster,
+            encoder,
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn architecture(&self) -> &Architecture {
+        &self.manifest.architecture
+    }
+
+    /// The quantile levels of every forecast, increasing.
+    pub fn levels(&self) -> &[f32] {
+        &self.manifest.architecture.quantile_levels
+    }
+
+    /// Whether this model reads token losses (has a loss encoder).
+    pub fn reads_losses(&self) -> bool {
+        self.encoder.is_some()
+    }
+
+    /// Encodes several checkpoints' token losses at once; one embedding per vector.
+    pub fn encode_losses_batch(&self, losses: &[&[f32]]) -> Result<Vec<LossEmbedding>> {
+        let (enc_graph, enc) = match (&self.encoder, &self.manifest.architecture.encoder) {
+            (Some(g), Some(e)) => (g, e),
+            _ => {
+                return Err(Error::invalid(
+                    "-",
+                    "token_losses",
+                    "this model has no loss encoder",
+                ));
+            }
+        };
+        let len = enc.loss_len;
+        let mut prepared = vec![0.0f32; losses.len() * len];
+        for (i, l) in losses.iter().enumerate() {
+            features::validate_losses(l).map_err(|p| Error::invalid(i, p.field, p.reason))?;
+            features::prepare_losses(l, enc, &mut prepared[i * len..(i + 1) * len]);
+        }
+        let d = self.manifest.architecture.d_model;
+        let out = enc_graph.run(losses.len(), &[(&prepared, len)], d)?;
+        Ok(out
+            .chunks_exact(d)
+            .map(|c| LossEmbedding(c.to_vec()))
+            .collect())
+    }
+
+    /// Encodes one checkpoint's token losses, to pass to many runs as [`Losses::Embedding`].
+    pub fn encode_losses(&self, losses: &[f32]) -> Result<LossEmbedding> {
+        Ok(self.encode_losses_batch(&[losses])?.remove(0))
+    }
+
+    /// Checks one run without forecasting it.
+    pub fn validate(&self, run: &RunInput<'_>) -> std::result::Result<(), (&'static str, String)> {
+        features::validate_prefix(&run.prefix, self.manifest.preparation.min_context)
+            .map_err(|p| (p.field, p.reason))?;
+        match run.losses {
+            Some(Losses::Tokens(l)) => {
+                if self.encoder.is_none() {
+                    return Err(("token_losses", "this model has no loss encoder".into()));
+                }
+                features::validate_losses(l).map_err(|p| (p.field, p.reason))
+            }
+            Some(Losses::Embedding(e))
+                if e.0.len() != self.manifest.architecture.d_model
+                    || e.0.iter().any(|v| !v.is_finite()) =>
+            {
+                Err((
+                    "loss_embedding",
+                    format!(
+                        "{} values, the model needs {} finite values",
+                        e.0.len(),
+                        self.manifest.architecture.d_model
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Forecasts every run; fails on the first invalid run, naming it by index.
+    pub fn forecast(&self, runs: &[RunInput<'_>]) -> Result<Vec<RunForecast>> {
+        self.forecast_each(runs).into_iter().collect()
+    }
+
+    /// Forecasts every run; an invalid run gets its own error and the others still get answers.
+    pub fn forecast_each(&self, runs: &[RunInput<'_>]) -> Vec<Result<RunForecast>> {
+        let mut results: Vec<Option<Result<RunForecast>>> = runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                self.validate(r)
+                    .err()
+                    .map(|(field, reason)| Err(Error::invalid(i, field, reason)))
+            })
+            .collect();
+        let valid: Vec<usize> = (0..runs.len()).filter(|&i| results[i].is_none()).collect();
+        match self.forecast_valid(runs, &valid) {
+            Ok(forecasts) => {
+                for (i, f) in valid.into_iter().zip(forecasts) {
+                    results[i] = Some(Ok(f));
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for i in valid {
+                    results[i] = Some(Err(Error::Inference(msg.clone())));
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every run answered"))
+            .collect()
+    }
+
+    fn forecast_valid(&self, runs: &[RunInput<'_>], valid: &[usize]) -> Result<Vec<RunForecast>> {
+        let a = &self.manifest.architecture;
+        let (t, s, d, q) = (
+            a.max_context,
+            a.seq_len(),
+            a.d_model,
+            a.quantile_levels.len(),
+        );
+
+        // Token losses are encoded once per run, all runs in one batch.
+        let token_runs: Vec<usize> = valid
+            .iter()
+            .copied()
+            .filter(|&i| matches!(runs[i].losses, Some(Losses::Tokens(_))))
+            .collect();
+        let token_slices: Vec<&[f32]> = token_runs
+            .iter()
+            .map(|&i| match runs[i].losses {
+                Some(Losses::Tokens(l)) => l,
+                _ => unreachable!(),
+            })
+            .collect();
+        let encoded = if token_slices.is_empty() {
+            vec![]
+        } else {
+            self.encode_losses_batch(&token_slices)?
+        };
+
+        let rows: usize = valid.iter().map(|&i| runs[i].prefix.targets.len()).sum();
+        let mut context = vec![0.0f32; rows * t * CONTEXT_FEATURES];
+        let mut key_mask = vec![0.0f32; rows * s];
+        let mut anchor = vec![0.0f32; rows];
+        let mut loss_emb = vec![0.0f32; rows * d];
+        let mut has_loss = vec![0.0f32; rows];
+        let mut row = 0;
+        for &i in valid {
+            let p = &runs[i].prefix;
+            let emb: Option<&[f32]> = match runs[i].losses {
+                Some(Losses::Tokens(_)) => {
+                    Some(&encoded[token_runs.iter().position(|&j| j == i).unwrap()].0)
+                }
+                Some(Losses::Embedding(e)) => Some(&e.0),
+                None => None,
+            };
+            for &target in p.targets {
+                anchor[row] = features::write_row(
+                    p.steps,
+                    p.accuracy,
+                    target,
+                    t,
+                    &mut context[row * t * CONTEXT_FEATURES..(row + 1) * t * CONTEXT_FEATURES],
+                    &mut key_mask[row * s..(row + 1) * s],
+                );
+                if let Some(e) = emb {
+                    loss_emb[row * d..(row + 1) * d].copy_from_slice(e);
+                    has_loss[row] = 1.0;
+                }
+                row += 1;
+            }
+        }
+        let raw = self.forecaster.run(
+            rows,
+            &[
+                (&context, t * CONTEXT_FEATURES),
+                (&key_mask, s),
+                (&anchor, 1),
+                (&loss_emb, d),
+                (&has_loss, 1),
+            ],
+            q,
+        )?;
+
+        let median = a.median_index();
+        let mut out = Vec::with_capacity(valid.len());
+        let mut row = 0;
+        for &i in valid {
+            let p = &runs[i].prefix;
+            let mut forecasts = Vec::with_capacity(p.targets.len());
+            for &step in p.targets {
+                let mut quantiles = raw[row * q..(row + 1) * q].to_vec();
+                finalize_quantiles(&mut quantiles, median)
+                    .map_err(|m| Error::Inference(format!("run {i}: {m}")))?;
+                forecasts.push(Forecast { step, quantiles });
+                row += 1;
+            }
+            out.push(RunForecast { forecasts });
+        }
+        Ok(out)
+    }
+}
+
+/// The documented post-processing: clamp to [0, 1] (the metric's range; clamping is monotone so
+/// it keeps the graph's ordering), then make ordering exact outward from the median, which
+/// absorbs any last-ulp rounding of the graph's sums. A non-finite output is an error.
+pub fn finalize_quantiles(q: &mut [f32], median: usize) -> std::result::Result<(), String> {
+    if q.iter().any(|v| !v.is_finite()) {
+        return Err(format!("the model produced a non-finite quantile {q:?}"));
+    }
+    for v in q.iter_mut() {
+        *v = v.clamp(0.0, 1.0);
+    }
+    for j in median + 1..q.len() {
+        q[j] = q[j].max(q[j - 1]);
+    }
+    for j in (0..median).rev() {
+        q[j] = q[j].min(q[j + 1]);
+    }
+    Ok(())
+}
+
+impl Forecaster for Engine {
+    fn name(&self) -> &str {
+        "neuneu"
+    }
+
+    fn levels(&self) -> &[f32] {
+        Engine::levels(self)
+    }
+
+    fn forecast_prefixes(&self, prefixes: &[CurvePrefix<'_>]) -> Result<Vec<RunForecast>> {
+        let runs: Vec<RunInput> = prefixes
+            .iter()
+            .map(|&prefix| RunInput {
+                prefix,
+                losses: None,
+            })
+            .collect();
+        self.forecast(&runs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finalize_clamps_and_orders() {
+        let mut q = [-0.1f32, 0.3, 0.2, 0.19, 1.4];
+        finalize_quantiles(&mut q, 2).unwrap();
+        assert_eq!(q, [0.0, 0.2, 0.2, 0.2, 1.0]);
+        assert!(finalize_quantiles(&mut [0.1, f32::NAN, 0.2], 1).is_err());
+    }
+
+    fn _engine_is_send_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Engine>();
+    }
+}

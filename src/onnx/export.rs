@@ -1,0 +1,283 @@
+//! The loss encoder and forecaster graphs. The function each computes is documented in
+//! `docs/ARCHITECTURE.md`; `train::model` computes the same function with candle, and the parity
+//! test holds the two together.
+
+use super::builder::{Dim, GraphBuilder, attr_float, attr_int, attr_ints};
+use super::{ENCODER_INPUT, ENCODER_OUTPUT, FORECASTER_INPUTS, FORECASTER_OUTPUT};
+use crate::architecture::{Architecture, EncoderArchitecture};
+use crate::layout::{quantile_head_matrices, rope_tables, rotate_half_matrix};
+use crate::weights::{Tensor, Weights};
+use prost::Message;
+
+const LN_EPS: f32 = 1e-5;
+const GN_EPS: f32 = 1e-5;
+/// Added to the scores of padded keys; large enough that softmax gives them exactly 0 in f32,
+/// small enough to stay finite (no NaN when a row were ever all masked).
+pub const MASK_PENALTY: f32 = 1e9;
+
+/// The forecaster graph as ONNX bytes.
+pub fn export_forecaster(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, String> {
+    arch.validate().map_err(|e| e.to_string())?;
+    let (d, t, f, s, h, hd, q) = (
+        arch.d_model,
+        arch.max_context,
+        arch.context_features,
+        arch.seq_len(),
+        arch.heads,
+        arch.head_dim(),
+        arch.quantile_levels.len(),
+    );
+    let mut g = GraphBuilder::default();
+    let b = || Dim::Symbol("B");
+    let context = g.input(FORECASTER_INPUTS[0], &[b(), Dim::Fixed(t), Dim::Fixed(f)]);
+    let key_mask = g.input(FORECASTER_INPUTS[1], &[b(), Dim::Fixed(s)]);
+    let anchor = g.input(FORECASTER_INPUTS[2], &[b(), Dim::Fixed(1)]);
+    let loss_emb = g.input(FORECASTER_INPUTS[3], &[b(), Dim::Fixed(d)]);
+    let has_loss = g.input(FORECASTER_INPUTS[4], &[b(), Dim::Fixed(1)]);
+
+    // Context tokens, the loss token (learned "no loss" embedding where none was given), CLS.
+    let ctx = g.linear(
+        &context,
+        "ctx",
+        w.expect("ctx.weight", &[d, f])?,
+        w.expect("ctx.bias", &[d])?,
+    );
+    let no_loss = g.init("no_loss", &[d], &w.expect("no_loss", &[d])?.data);
+    let diff = g.sub(&loss_emb, &no_loss);
+    let gated = g.mul(&has_loss, &diff);
+    let loss_tok = g.add(&no_loss, &gated);
+    let loss_tok = g.unsqueeze(&loss_tok, &[1]);
+    let cls = g.init("cls", &[1, 1, d], &w.expect("cls", &[d])?.data);
+    let shape = g.node("Shape", &[&loss_tok], vec![]);
+    let cls = g.node("Expand", &[&cls, &shape], vec![]);
+    let mut x = g.node(
+        "Concat",
+        &[&cls, &loss_tok, &ctx],
+        vec![attr_int("axis", 1)],
+    );
+
+    // Additive key mask [B, 1, 1, S]: 0 for real tokens, -MASK_PENALTY for padding.
+    let one = g.scalar(1.0);
+    let penalty = g.scalar(MASK_PENALTY);
+    let m = g.sub(&key_mask, &one);
+    let m = g.mul(&m, &penalty);
+    let bias = g.unsqueeze(&m, &[1, 2]);
+
+    let (cos, sin) = rope_tables(arch);
+    let cos = g.init("rope.cos", &[s, hd], &cos);
+    let sin = g.init("rope.sin", &[s, hd], &sin);
+    let rot = g.init("rope.rotate_half", &[hd, hd], &rotate_half_matrix(hd));
+    let scale = g.scalar(1.0 / (hd as f32).sqrt());
+
+    for l in 0..arch.layers {
+        let p = |n: &str| format!("layers.{l}.{n}");
+        let hn = layer_norm(&mut g, &x, w, &p("ln1"), d)?;
+        let qkv = g.linear(
+            &hn,
+            &p("qkv"),
+            w.expect(&p("qkv.weight"), &[3 * d, d])?,
+            w.expect(&p("qkv.bias"), &[3 * d])?,
+        );
+        let qkv = g.reshape(&qkv, &[0, s as i64, 3, h as i64, hd as i64]);
+        let qkv = g.transpose(&qkv, &[2, 0, 3, 1, 4]); // [3, B, H, S, hd]
+        let rope = |g: &mut GraphBuilder, x: &str| {
+            let a = g.mul(x, &cos);
+            let r = g.matmul(x, &rot);
+            let r = g.mul(&r, &sin);
+            g.add(&a, &r)
+        };
+        let qh = g.take(&qkv, 0, 0);
+        let kh = g.take(&qkv, 1, 0);
+        let vh = g.take(&qkv, 2, 0);
+        let qh = rope(&mut g, &qh);
+        let qh = g.mul(&qh, &scale);
+        let kh = rope(&mut g, &kh);
+        let kt = g.transpose(&kh, &[0, 1, 3, 2]);
+        let scores = g.matmul(&qh, &kt);
+        let scores = g.add(&scores, &bias);
+        let attn = g.node("Softmax", &[&scores], vec![attr_int("axis", -1)]);
+        let o = g.matmul(&attn, &vh);
+        let o = g.transpose(&o, &[0, 2, 1, 3]);
+        let o = g.reshape(&o, &[0, s as i64, d as i64]);
+        let o = g.linear(
+            &o,
+            &p("out"),
+            w.expect(&p("out.weight"), &[d, d])?,
+            w.expect(&p("out.bias"), &[d])?,
+        );
+        x = g.add(&x, &o);
+
+        let hn = layer_norm(&mut g, &x, w, &p("ln2"), d)?;
+        let ff = arch.ff;
+        let f1 = g.linear(
+            &hn,
+            &p("ff1"),
+            w.expect(&p("ff1.weight"), &[ff, d])?,
+            w.expect(&p("ff1.bias"), &[ff])?,
+        );
+        let f1 = g.gelu(&f1);
+        let f2 = g.linear(
+            &f1,
+            &p("ff2"),
+            w.expect(&p("ff2.weight"), &[d, ff])?,
+            w.expect(&p("ff2.bias"), &[d])?,
+        );
+        x = g.add(&x, &f2);
+    }
+    let x = layer_norm(&mut g, &x, w, "final_ln", d)?;
+    let cls_out = g.take(&x, 0, 1); // [B, D]
+    let raw = g.linear(
+        &cls_out,
+        "head",
+        w.expect("head.weight", &[q, d])?,
+        w.expect("head.bias", &[q])?,
+    );
+
+    // Non-crossing quantiles: anchor + raw @ E + softplus(raw) @ M (see layout.rs).
+    let (e, mm) = quantile_head_matrices(q, arch.median_index());
+    let e = g.init("head.median_spread", &[q, q], &e);
+    let mm = g.init("head.increments", &[q, q], &mm);
+    let sp = softplus(&mut g, &raw);
+    let centre = g.matmul(&raw, &e);
+    let inc = g.matmul(&sp, &mm);
+    let y = g.add(&centre, &inc);
+    g.node_named("Add", &[&y, &anchor], vec![], FORECASTER_OUTPUT);
+    g.output(FORECASTER_OUTPUT, &[b(), Dim::Fixed(q)]);
+    Ok(g.finish("neuneu_forecaster").encode_to_vec())
+}
+
+/// The loss encoder graph as ONNX bytes.
+pub fn export_encoder(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, String> {
+    arch.validate().map_err(|e| e.to_string())?;
+    let enc: &EncoderArchitecture = arch.encoder.as_ref().ok_or("architecture has no encoder")?;
+    let mut g = GraphBuilder::default();
+    let n = || Dim::Symbol("N");
+    let input = g.input(ENCODER_INPUT, &[n(), Dim::Fixed(enc.loss_len)]);
+    let mut x = g.unsqueeze(&input, &[1]);
+    let lens = enc.lengths();
+    let mut c_in = 1;
+    for (bi, &c) in enc.channels.iter().enumerate() {
+        let p = |s: &str| format!("enc.{s}{bi}");
+        let wt = w.expect(&format!("{}.weight", p("conv")), &[c, c_in, enc.kernel])?;
+        let bs = w.expect(&format!("{}.bias", p("conv")), &[c])?;
+        let wn = g.init(
+            &format!("{}.weight", p("conv")),
+            &[c, c_in, enc.kernel],
+            &wt.data,
+        );
+        let bn = g.init(&format!("{}.bias", p("conv")), &[c], &bs.data);
+        x = g.node(
+            "Conv",
+            &[&x, &wn, &bn],
+            vec![
+                attr_ints("kernel_shape", &[enc.kernel as i64]),
+                attr_ints("strides", &[enc.stride as i64]),
+                attr_ints("pads", &[enc.padding as i64, enc.padding as i64]),
+            ],
+        );
+        // GroupNorm, decomposed (mean and biased variance per group) so any runtime reads it.
+        let lo = lens[bi + 1];
+        let grouped = g.reshape(&x, &[0, enc.groups as i64, -1]);
+        let mean = g.node(
+            "ReduceMean",
+            &[&grouped],
+            vec![attr_ints("axes", &[2]), attr_int("keepdims", 1)],
+        );
+        let centred = g.sub(&grouped, &mean);
+        let sq = g.mul(&centred, &centred);
+        let var = g.node(
+            "ReduceMean",
+            &[&sq],
+            vec![attr_ints("axes", &[2]), attr_int("keepdims", 1)],
+        );
+        let eps = g.scalar(GN_EPS);
+        let var = g.add(&var, &eps);
+        let sd = g.node("Sqrt", &[&var], vec![]);
+        let normed = g.node("Div", &[&centred, &sd], vec![]);
+        let normed = g.reshape(&normed, &[0, c as i64, lo as i64]);
+        let gamma = w.expect(&format!("{}.weight", p("gn")), &[c])?;
+        let beta = w.expect(&format!("{}.bias", p("gn")), &[c])?;
+        let gamma = g.init(&format!("{}.weight", p("gn")), &[c, 1], &gamma.data);
+        let beta = g.init(&format!("{}.bias", p("gn")), &[c, 1], &beta.data);
+        let y = g.mul(&normed, &gamma);
+        let y = g.add(&y, &beta);
+        x = g.gelu(&y);
+        c_in = c;
+    }
+    let flat = g.reshape(&x, &[0, enc.flat_len() as i64]);
+    let d = arch.d_model;
+    let pw = w.expect("enc.proj.weight", &[d, enc.flat_len()])?;
+    let pb = w.expect("enc.proj.bias", &[d])?;
+    let y = g.linear(&flat, "enc.proj", pw, pb);
+    g.node_named("Identity", &[&y], vec![], ENCODER_OUTPUT);
+    g.output(ENCODER_OUTPUT, &[n(), Dim::Fixed(d)]);
+    Ok(g.finish("neuneu_loss_encoder").encode_to_vec())
+}
+
+fn layer_norm(
+    g: &mut GraphBuilder,
+    x: &str,
+    w: &Weights,
+    name: &str,
+    d: usize,
+) -> Result<String, String> {
+    let gamma = g.init(
+        &format!("{name}.weight"),
+        &[d],
+        &w.expect(&format!("{name}.weight"), &[d])?.data,
+    );
+    let beta = g.init(
+        &format!("{name}.bias"),
+        &[d],
+        &w.expect(&format!("{name}.bias"), &[d])?.data,
+    );
+    Ok(g.node(
+        "LayerNormalization",
+        &[x, &gamma, &beta],
+        vec![attr_int("axis", -1), attr_float("epsilon", LN_EPS)],
+    ))
+}
+
+/// `relu(x) + ln(1 + exp(-|x|))`: softplus without overflow for large inputs.
+fn softplus(g: &mut GraphBuilder, x: &str) -> String {
+    let relu = g.node("Relu", &[x], vec![]);
+    let abs = g.node("Abs", &[x], vec![]);
+    let neg = g.node("Neg", &[&abs], vec![]);
+    let ex = g.node("Exp", &[&neg], vec![]);
+    let one = g.scalar(1.0);
+    let ex1 = g.add(&ex, &one);
+    let lg = g.node("Log", &[&ex1], vec![]);
+    g.add(&relu, &lg)
+}
+
+/// Reads every f32 initializer of an ONNX graph back as named weights (the CUDA encoder uploads
+/// the encoder's weights from the bundle this way). Linear weights come back transposed,
+/// `[in, out]`, under `<name>.weight_t`.
+pub fn read_initializers(onnx: &[u8]) -> Result<Weights, String> {
+    let model = tract_onnx::pb::ModelProto::decode(onnx).map_err(|e| format!("not ONNX: {e}"))?;
+    let graph = model.graph.ok_or("ONNX model has no graph")?;
+    let mut out = Weights::default();
+    for t in graph.initializer {
+        if t.data_type != tract_onnx::pb::tensor_proto::DataType::Float as i32 {
+            continue;
+        }
+        let shape: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
+        let data: Vec<f32> = if !t.raw_data.is_empty() {
+            t.raw_data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        } else {
+            t.float_data.clone()
+        };
+        if data.len() != shape.iter().product::<usize>() {
+            return Err(format!(
+                "initializer `{}` has {} values for shape {shape:?}",
+                t.name,
+                data.len()
+            ));
+        }
+        out.insert(t.name, Tensor::new(shape, data));
+    }
+    Ok(out)
+}

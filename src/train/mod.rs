@@ -1,0 +1,9 @@
+//! The companion trainer (feature `train`): candle model, samples, generated token losses, the
+//! training loop and the export to a bundle.
+
+pub mod model;
+pub mod samples;
+pub mod synthetic;
+pub mod trainer;
+
+pub use trainer::{LossSource, TrainConfig, Trained, export_bundle, split_by_run, train};
