@@ -5,9 +5,11 @@ pub mod engine;
 pub mod error;
 pub mod features;
 pub mod forecast;
+pub mod inspect;
 pub mod layout;
 pub mod npy;
 pub mod onnx;
+pub mod request;
 #[cfg(feature = "train")]
 pub mod train;
 pub mod weights;
