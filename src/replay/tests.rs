@@ -248,7 +248,7 @@ fn table_has_a_row_per_pruner_and_summary_serializes() {
         &ReplayOptions::default(),
     )
     .unwrap();
-    let table = render_table(&[report.summary.clone()]);
+    let table = render_table(std::slice::from_ref(&report.summary));
     assert_eq!(table.lines().count(), 2);
     assert!(table.contains("halving eta=2 last"), "{table}");
     let json = serde_json::to_string(&report).unwrap();
