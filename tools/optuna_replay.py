@@ -62,6 +62,11 @@ that the two replays implement the same protocol.
 Usage:
     python tools/optuna_replay.py CURVES.csv [--task imagenet1k_acc1] [--rungs 0.2,0.4,0.6,0.8]
         [--k 3] [--min-arms 4] [--order both|sequential|interleaved] [--seeds 1] [--json out.json]
+        [--merge rust.json]
+
+--merge takes the JSON that `cargo run --example replay -- CURVES.csv --json rust.json` writes
+for the same file and options, and puts its rows (neuneu / successive halving) at the top of the
+table, so that one table compares them.
 """
 
 import argparse
@@ -264,6 +269,7 @@ def main():
     ap.add_argument("--order", choices=["both", "sequential", "interleaved"], default="both")
     ap.add_argument("--seeds", type=int, default=1, help="average Optuna rows over this many arm orders")
     ap.add_argument("--json", help="write the summaries here")
+    ap.add_argument("--merge", action="append", default=[], help="summaries JSON of the Rust replay")
     args = ap.parse_args()
 
     rungs = [float(x) for x in args.rungs.split(",")]
@@ -293,6 +299,13 @@ def main():
             )
 
     summaries = []
+    for path in args.merge:
+        with open(path) as f:
+            merged = json.load(f)["summaries"]
+        for m in merged:
+            if (m["sweeps"], m["skipped"], m["k"], m["rungs"]) != (len(counted), skipped, args.k, rungs):
+                sys.exit(f"{path}: {m['pruner']} was replayed on other sweeps or options")
+        summaries.extend(merged)
     for name, seeds, run in replays:
         outcomes = [outcome(arms, *run(arms, seed), args.k) for arms in counted.values() for seed in seeds]
         summaries.append(summarize(name, outcomes, len(counted), skipped, args.k, rungs))
