@@ -120,7 +120,9 @@ def outcome(arms, alive, seen, k):
     """The per-sweep metrics of the protocol, given who survived and what each arm observed."""
     planned = [a["compute"][-1] for a in arms]
     finals = [a["accuracy"][-1] for a in arms]
-    spent = sum(planned[i] if alive[i] else arms[i]["compute"][seen[i] - 1] for i in range(len(arms)))
+    spent = sum(
+        planned[i] if alive[i] else arms[i]["compute"][seen[i] - 1] for i in range(len(arms))
+    )
     best = max(finals)
     kept = [finals[i] for i in range(len(arms)) if alive[i]]
     ranking = sorted(range(len(arms)), key=lambda i: -finals[i])  # stable: ties to earlier run
@@ -267,9 +269,13 @@ def main():
     ap.add_argument("--k", type=int, default=3, help="k of top-k recall")
     ap.add_argument("--min-arms", type=int, default=4, help="skip sweeps with fewer arms")
     ap.add_argument("--order", choices=["both", "sequential", "interleaved"], default="both")
-    ap.add_argument("--seeds", type=int, default=1, help="average Optuna rows over this many arm orders")
+    ap.add_argument(
+        "--seeds", type=int, default=1, help="average Optuna rows over this many arm orders"
+    )
     ap.add_argument("--json", help="write the summaries here")
-    ap.add_argument("--merge", action="append", default=[], help="summaries JSON of the Rust replay")
+    ap.add_argument(
+        "--merge", action="append", default=[], help="summaries JSON of the Rust replay"
+    )
     args = ap.parse_args()
 
     rungs = [float(x) for x in args.rungs.split(",")]
@@ -287,7 +293,10 @@ def main():
 
     orders = ["sequential", "interleaved"] if args.order == "both" else [args.order]
     # (name, seeds, replay of one sweep under one seed); the reference ignores the arm order.
-    replays = [("reference halving eta=2 last", [0], lambda arms, seed: replay_reference_halving(arms, rungs))]
+    def reference(arms, seed):
+        return replay_reference_halving(arms, rungs)
+
+    replays = [("reference halving eta=2 last", [0], reference)]
     for name, make in OPTUNA_PRUNERS.items():
         for order in orders:
             replays.append(
@@ -303,18 +312,27 @@ def main():
         with open(path) as f:
             merged = json.load(f)["summaries"]
         for m in merged:
-            if (m["sweeps"], m["skipped"], m["k"], m["rungs"]) != (len(counted), skipped, args.k, rungs):
+            replayed_on = (m["sweeps"], m["skipped"], m["k"], m["rungs"])
+            if replayed_on != (len(counted), skipped, args.k, rungs):
                 sys.exit(f"{path}: {m['pruner']} was replayed on other sweeps or options")
         summaries.extend(merged)
     for name, seeds, run in replays:
-        outcomes = [outcome(arms, *run(arms, seed), args.k) for arms in counted.values() for seed in seeds]
+        outcomes = [
+            outcome(arms, *run(arms, seed), args.k) for arms in counted.values() for seed in seeds
+        ]
         summaries.append(summarize(name, outcomes, len(counted), skipped, args.k, rungs))
         print(f"done: {name}", file=sys.stderr, flush=True)
 
-    print(f"{args.curves}" + (f" task={args.task}" if args.task else "") + f": {len(counted)} sweeps")
+    task = f" task={args.task}" if args.task else ""
+    print(f"{args.curves}{task}: {len(counted)} sweeps")
     print(render_table(summaries))
     if args.json:
-        meta = {"curves": args.curves, "task": args.task, "seeds": args.seeds, "optuna": optuna.__version__}
+        meta = {
+            "curves": args.curves,
+            "task": args.task,
+            "seeds": args.seeds,
+            "optuna": optuna.__version__,
+        }
         with open(args.json, "w") as f:
             json.dump({**meta, "summaries": summaries}, f, indent=2)
 
