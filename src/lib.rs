@@ -1,3 +1,18 @@
+//! neuneu: where is each training run of a sweep heading?
+//!
+//! Quantile forecasts of a run's metric at future steps (NeuNeu: a CNN over token losses and a
+//! transformer over the accuracy trajectory), pairwise rankings of runs and kill plans. See
+//! `docs/ARCHITECTURE.md` for the map of modules.
+//!
+//! ```no_run
+//! use neuneu::{Engine, RunInput};
+//! let engine = Engine::embedded()?; // the default model, no files needed
+//! let run = RunInput::new(&[1e9, 2e9, 4e9], &[0.31, 0.35, 0.38], &[1.6e10]);
+//! let forecast = engine.forecast(&[run])?;
+//! println!("{:?} at levels {:?}", forecast[0].forecasts[0].quantiles, engine.levels());
+//! # Ok::<(), neuneu::Error>(())
+//! ```
+
 pub mod architecture;
 pub mod bundle;
 pub mod data;
@@ -12,6 +27,7 @@ pub mod onnx;
 pub mod request;
 #[cfg(feature = "train")]
 pub mod train;
+pub mod replay;
 pub mod weights;
 
 pub use engine::{Engine, LossEmbedding, Losses, RunInput};

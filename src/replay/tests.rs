@@ -1,0 +1,257 @@
+use super::*;
+use std::sync::Mutex;
+
+fn curve(task: &str, run: &str, compute: &[f64], accuracy: &[f64]) -> Curve {
+    Curve {
+        suite: "s".into(),
+        run: run.into(),
+        shots: "0".into(),
+        task: task.into(),
+        compute: compute.to_vec(),
+        accuracy: accuracy.to_vec(),
+        stderr: vec![None; compute.len()],
+    }
+}
+
+/// Four arms; `d` has twice the budget of the others. Finals: b best, then c, d, a.
+fn sweep() -> Vec<Curve> {
+    vec![
+        curve("t", "a", &[1.0, 2.0, 3.0, 4.0], &[0.1, 0.2, 0.3, 0.5]),
+        curve("t", "b", &[1.0, 2.0, 3.0, 4.0], &[0.1, 0.2, 0.6, 0.9]),
+        curve("t", "c", &[1.0, 2.0, 3.0, 4.0], &[0.4, 0.5, 0.6, 0.7]),
+        curve("t", "d", &[2.0, 4.0, 6.0, 8.0], &[0.3, 0.4, 0.5, 0.6]),
+    ]
+}
+
+/// Stops the named runs at the given rung and records what it was shown.
+struct StopRuns {
+    plan: Vec<(usize, &'static str)>,
+    seen: Mutex<Vec<(usize, String, Vec<f64>)>>,
+}
+
+impl StopRuns {
+    fn new(plan: &[(usize, &'static str)]) -> Self {
+        StopRuns {
+            plan: plan.to_vec(),
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Pruner for StopRuns {
+    fn name(&self) -> String {
+        "stop-runs".into()
+    }
+    fn stop(&self, rung: &Rung, arms: &[ArmView<'_>]) -> Result<Vec<bool>> {
+        let mut seen = self.seen.lock().unwrap();
+        for a in arms {
+            seen.push((rung.index, a.run.to_string(), a.steps.to_vec()));
+        }
+        Ok(arms
+            .iter()
+            .map(|a| self.plan.contains(&(rung.index, a.run)))
+            .collect())
+    }
+}
+
+fn opts(rungs: &[f64]) -> ReplayOptions {
+    ReplayOptions {
+        rungs: rungs.to_vec(),
+        ..ReplayOptions::default()
+    }
+}
+
+#[test]
+fn stopped_arms_are_charged_their_last_observed_checkpoint() {
+    // d stops at rung 0 (budget 0.5 * 8 = 4: it has seen 2 and 4); a at rung 1 (budget 3).
+    let pruner = StopRuns::new(&[(0, "d"), (1, "a")]);
+    let report = replay(&sweep(), &pruner, &opts(&[0.5, 0.75])).unwrap();
+    let o = &report.sweeps[0];
+    assert_eq!(o.survivors, 2);
+    // Spent 3 (a) + 4 (b) + 4 (c) + 4 (d) of planned 4 + 4 + 4 + 8.
+    assert!(
+        (o.compute_fraction - 15.0 / 20.0).abs() < 1e-12,
+        "{}",
+        o.compute_fraction
+    );
+    // A stopped arm is never shown again.
+    let seen = pruner.seen.lock().unwrap();
+    assert!(!seen.iter().any(|(r, run, _)| *r == 1 && run == "d"));
+    assert!(seen.contains(&(0, "d".into(), vec![2.0, 4.0])));
+}
+
+#[test]
+fn no_pruning_spends_everything_and_loses_nothing() {
+    let report = replay(&sweep(), &StopRuns::new(&[]), &ReplayOptions::default()).unwrap();
+    let s = &report.summary;
+    assert_eq!((s.sweeps, s.skipped, s.no_survivor), (1, 0, 0));
+    assert_eq!(s.mean_compute_fraction, 1.0);
+    assert_eq!(s.mean_regret, 0.0);
+    assert_eq!(s.best_survived_rate, 1.0);
+    assert_eq!(s.mean_top_k_recall, 1.0);
+}
+
+#[test]
+fn unobserved_arms_are_not_judged_and_idle_arms_repeat_their_latest() {
+    let mut curves = sweep();
+    // e's first checkpoint lies beyond 0.2 of its budget, so rung 0 cannot judge it.
+    curves.push(curve("t", "e", &[10.0, 20.0], &[0.2, 0.3]));
+    let pruner = StopRuns::new(&[]);
+    replay(&curves, &pruner, &opts(&[0.2, 0.5, 0.6])).unwrap();
+    let seen = pruner.seen.lock().unwrap();
+    assert!(!seen.iter().any(|(r, run, _)| *r == 0 && run == "e"));
+    assert!(seen.contains(&(1, "e".into(), vec![10.0])));
+    // Nothing new between 0.5 and 0.6 of a's budget (2.0 and 2.4): the same prefix again.
+    assert!(seen.contains(&(1, "a".into(), vec![1.0, 2.0])));
+    assert!(seen.contains(&(2, "a".into(), vec![1.0, 2.0])));
+}
+
+#[test]
+fn regret_is_zero_exactly_when_the_best_arm_survives() {
+    let kept = replay(&sweep(), &StopRuns::new(&[(0, "a")]), &opts(&[0.5])).unwrap();
+    let o = &kept.sweeps[0];
+    assert_eq!(
+        (o.regret, o.best_survived, o.top_k_recall),
+        (0.0, true, 1.0)
+    );
+
+    let lost = replay(&sweep(), &StopRuns::new(&[(0, "b")]), &opts(&[0.5])).unwrap();
+    let o = &lost.sweeps[0];
+    assert!((o.regret - (0.9 - 0.7)).abs() < 1e-12, "{}", o.regret);
+    assert!(!o.best_survived);
+    // True top 3 is b, c, d; c and d survived.
+    assert!((o.top_k_recall - 2.0 / 3.0).abs() < 1e-12);
+}
+
+#[test]
+fn a_sweep_with_no_survivor_regrets_its_best_final() {
+    let all = StopRuns::new(&[(0, "a"), (0, "b"), (0, "c"), (0, "d")]);
+    let report = replay(&sweep(), &all, &opts(&[0.5])).unwrap();
+    assert_eq!(report.summary.no_survivor, 1);
+    assert_eq!(report.sweeps[0].regret, 0.9);
+    assert!(!report.sweeps[0].best_survived);
+    assert_eq!(report.sweeps[0].top_k_recall, 0.0);
+}
+
+#[test]
+fn small_sweeps_are_skipped_and_counted() {
+    let mut curves = sweep();
+    for run in ["x", "y", "z"] {
+        curves.push(curve("small", run, &[1.0, 2.0], &[0.1, 0.2]));
+    }
+    let report = replay(&curves, &StopRuns::new(&[]), &ReplayOptions::default()).unwrap();
+    assert_eq!((report.summary.sweeps, report.summary.skipped), (1, 1));
+    assert_eq!(report.sweeps[0].task, "t");
+}
+
+fn views<'a>(runs: &'a [&'a str], values: &'a [[f64; 2]]) -> Vec<ArmView<'a>> {
+    runs.iter()
+        .zip(values)
+        .map(|(run, v)| ArmView {
+            run,
+            steps: &[1.0, 2.0],
+            accuracy: v,
+            planned: 4.0,
+        })
+        .collect()
+}
+
+const RUNG: Rung = Rung {
+    index: 0,
+    count: 1,
+    fraction: 0.5,
+    sweep_end: 4.0,
+};
+
+#[test]
+fn halving_keeps_the_top_ceil_n_over_eta_by_last_or_best() {
+    let runs = ["a", "b", "c", "d", "e"];
+    let values = [[0.9, 0.1], [0.2, 0.5], [0.3, 0.4], [0.1, 0.3], [0.2, 0.2]];
+    let arms = views(&runs, &values);
+    let eta2 = SuccessiveHalving::new(2).unwrap();
+    // By last value: b (0.5), c (0.4), d (0.3) are kept.
+    assert_eq!(
+        eta2.stop(&RUNG, &arms).unwrap(),
+        [true, false, false, false, true]
+    );
+    // By best so far a (0.9) comes first and d (0.3) drops out.
+    let best = eta2.ranked_by(RankBy::BestSoFar);
+    assert_eq!(
+        best.stop(&RUNG, &arms).unwrap(),
+        [false, false, false, true, true]
+    );
+    let eta3 = SuccessiveHalving::new(3).unwrap();
+    assert_eq!(
+        eta3.stop(&RUNG, &arms).unwrap(),
+        [true, false, false, true, true]
+    );
+}
+
+#[test]
+fn halving_breaks_ties_to_the_earlier_arm_and_keeps_one() {
+    let eta2 = SuccessiveHalving::new(2).unwrap();
+    let tied = views(&["a", "b", "c"], &[[0.0, 0.5], [0.0, 0.5], [0.0, 0.5]]);
+    assert_eq!(eta2.stop(&RUNG, &tied).unwrap(), [false, false, true]);
+    let one = views(&["a"], &[[0.0, 0.1]]);
+    assert_eq!(
+        SuccessiveHalving::new(3)
+            .unwrap()
+            .stop(&RUNG, &one)
+            .unwrap(),
+        [false]
+    );
+    assert!(eta2.stop(&RUNG, &[]).unwrap().is_empty());
+    assert!(SuccessiveHalving::new(1).is_err());
+}
+
+#[test]
+fn halving_replay_narrows_to_one_survivor() {
+    // Rung 0.5: a 0.2, b 0.2, c 0.5, d 0.4 (d at 4 of 8) -> keep c, d. Rung 0.75: c 0.6 beats
+    // d 0.4 (d at 6 of 8 has 0.5; c at 3 of 4 has 0.6) -> keep c.
+    let eta2 = SuccessiveHalving::new(2).unwrap();
+    let report = replay(&sweep(), &eta2, &opts(&[0.5, 0.75])).unwrap();
+    let o = &report.sweeps[0];
+    assert_eq!(o.survivors, 1);
+    assert!((o.regret - 0.2).abs() < 1e-12);
+    // a, b stop at 2; d at 6; c runs to 4. Planned 20.
+    assert!((o.compute_fraction - 14.0 / 20.0).abs() < 1e-12);
+    assert_eq!(report.summary.pruner, "halving eta=2 last");
+}
+
+struct WrongLength;
+
+impl Pruner for WrongLength {
+    fn name(&self) -> String {
+        "wrong".into()
+    }
+    fn stop(&self, _: &Rung, _: &[ArmView<'_>]) -> Result<Vec<bool>> {
+        Ok(vec![true])
+    }
+}
+
+#[test]
+fn bad_pruner_output_and_bad_options_are_errors() {
+    assert!(replay(&sweep(), &WrongLength, &ReplayOptions::default()).is_err());
+    for rungs in [vec![], vec![0.5, 0.5], vec![0.0], vec![1.5]] {
+        assert!(
+            replay(&sweep(), &StopRuns::new(&[]), &opts(&rungs)).is_err(),
+            "{rungs:?}"
+        );
+    }
+}
+
+#[test]
+fn table_has_a_row_per_pruner_and_summary_serializes() {
+    let report = replay(
+        &sweep(),
+        &SuccessiveHalving::new(2).unwrap(),
+        &ReplayOptions::default(),
+    )
+    .unwrap();
+    let table = render_table(std::slice::from_ref(&report.summary));
+    assert_eq!(table.lines().count(), 2);
+    assert!(table.contains("halving eta=2 last"), "{table}");
+    let json = serde_json::to_string(&report).unwrap();
+    let back: ReplayReport = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, report);
+}
