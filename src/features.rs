@@ -233,7 +233,7 @@ pub fn prepare_losses(losses: &[f32], encoder: &EncoderArchitecture, out: &mut [
                 let lo = pos.floor() as usize;
                 let hi = (lo + 1).min(m - 1);
                 let w = (pos - lo as f64) as f32;
-                *o = p[lo] * (1.0 - w) + p[hi] * w;
+                *o = p[lo] + (p[hi] - p[lo]) * w;
             }
         }
     }

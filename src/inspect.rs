@@ -6,7 +6,11 @@ use std::fmt::Write;
 pub fn describe_manifest(m: &Manifest) -> String {
     let a = &m.architecture;
     let mut s = String::new();
-    let _ = writeln!(s, "model        {}  (bundle format {})", m.name, m.format_version);
+    let _ = writeln!(
+        s,
+        "model        {}  (bundle format {})",
+        m.name, m.format_version
+    );
     let _ = writeln!(
         s,
         "forecaster   d_model {}, {} layers, {} heads, FF {}, context up to {} points",
@@ -25,7 +29,11 @@ pub fn describe_manifest(m: &Manifest) -> String {
         }
     }
     let _ = writeln!(s, "levels       {:?}", a.quantile_levels);
-    let _ = writeln!(s, "min context  {} points; features {}", m.preparation.min_context, m.preparation.feature_set);
+    let _ = writeln!(
+        s,
+        "min context  {} points; features {}",
+        m.preparation.min_context, m.preparation.feature_set
+    );
     let _ = writeln!(s, "trained by   {}", m.training.command);
     for d in &m.training.data {
         let _ = writeln!(s, "  data       {d}");
@@ -42,7 +50,13 @@ pub fn describe_manifest(m: &Manifest) -> String {
         }
     }
     for g in &m.graphs {
-        let _ = writeln!(s, "graph        {} ({} bytes, sha256 {})", g.name, g.length, &g.sha256[..16]);
+        let _ = writeln!(
+            s,
+            "graph        {} ({} bytes, sha256 {})",
+            g.name,
+            g.length,
+            &g.sha256[..16]
+        );
     }
     s
 }

@@ -24,10 +24,10 @@ pub mod inspect;
 pub mod layout;
 pub mod npy;
 pub mod onnx;
+pub mod replay;
 pub mod request;
 #[cfg(feature = "train")]
 pub mod train;
-pub mod replay;
 pub mod weights;
 
 pub use engine::{Engine, LossEmbedding, Losses, RunInput};

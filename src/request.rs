@@ -31,8 +31,15 @@ pub struct RunRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ForecastResponse {
-    Forecasts { id: serde_json::Value, levels: Vec<f32>, forecasts: Vec<Forecast> },
-    Failed { id: serde_json::Value, error: String },
+    Forecasts {
+        id: serde_json::Value,
+        levels: Vec<f32>,
+        forecasts: Vec<Forecast>,
+    },
+    Failed {
+        id: serde_json::Value,
+        error: String,
+    },
 }
 
 /// A parsed line: the request with its losses loaded, or the error for that line.
@@ -51,22 +58,32 @@ pub fn parse_line(line: &str, base: &Path) -> ParsedLine {
                 .ok()
                 .and_then(|v| v.get("id").cloned())
                 .unwrap_or(serde_json::Value::Null);
-            return ParsedLine { id, request: Err(format!("invalid request: {e}")) };
+            return ParsedLine {
+                id,
+                request: Err(format!("invalid request: {e}")),
+            };
         }
     };
     let id = req.id.clone();
     let losses = match (&req.token_losses, &req.token_losses_npy) {
         (Some(_), Some(_)) => Err("give token_losses or token_losses_npy, not both".to_string()),
         (Some(l), None) => Ok(Some(l.clone())),
-        (None, Some(p)) => crate::npy::read_npy_f32(base.join(p)).map(Some).map_err(|e| format!("token_losses_npy: {e}")),
+        (None, Some(p)) => crate::npy::read_npy_f32(base.join(p))
+            .map(Some)
+            .map_err(|e| format!("token_losses_npy: {e}")),
         (None, None) => Ok(None),
     };
-    ParsedLine { id, request: losses.map(|l| (req, l)) }
+    ParsedLine {
+        id,
+        request: losses.map(|l| (req, l)),
+    }
 }
 
 /// Forecasts parsed lines in one batch; one response per line, in order.
 pub fn forecast_lines(engine: &Engine, lines: &[ParsedLine]) -> Vec<ForecastResponse> {
-    let ok: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].request.is_ok()).collect();
+    let ok: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].request.is_ok())
+        .collect();
     let runs: Vec<RunInput> = ok
         .iter()
         .map(|&i| {
@@ -82,10 +99,20 @@ pub fn forecast_lines(engine: &Engine, lines: &[ParsedLine]) -> Vec<ForecastResp
     lines
         .iter()
         .map(|line| match &line.request {
-            Err(e) => ForecastResponse::Failed { id: line.id.clone(), error: e.clone() },
+            Err(e) => ForecastResponse::Failed {
+                id: line.id.clone(),
+                error: e.clone(),
+            },
             Ok(_) => match results.next().expect("one result per valid line") {
-                Ok(f) => ForecastResponse::Forecasts { id: line.id.clone(), levels: engine.levels().to_vec(), forecasts: f.forecasts },
-                Err(e) => ForecastResponse::Failed { id: line.id.clone(), error: describe(&e) },
+                Ok(f) => ForecastResponse::Forecasts {
+                    id: line.id.clone(),
+                    levels: engine.levels().to_vec(),
+                    forecasts: f.forecasts,
+                },
+                Err(e) => ForecastResponse::Failed {
+                    id: line.id.clone(),
+                    error: describe(&e),
+                },
             },
         })
         .collect()
@@ -103,7 +130,8 @@ fn describe(e: &Error) -> String {
 pub fn read_request_text(path: &str) -> Result<String> {
     if path == "-" {
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| Error::io("<stdin>", e))?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| Error::io("<stdin>", e))?;
         Ok(s)
     } else {
         std::fs::read_to_string(path).map_err(|e| Error::io(path, e))

@@ -96,7 +96,11 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
                 }
             }
             out.flush().map_err(|e| neuneu::Error::io("<stdout>", e))?;
-            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Inspect { bundle, json } => {
             let engine = match &bundle {
@@ -105,7 +109,10 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
             };
             let m = engine.manifest();
             if json {
-                println!("{}", serde_json::to_string_pretty(m).expect("manifest serialises"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(m).expect("manifest serialises")
+                );
             } else {
                 print!("{}", neuneu::inspect::describe_manifest(m));
             }
@@ -118,6 +125,9 @@ fn request_base(requests: &str) -> PathBuf {
     if requests == "-" {
         PathBuf::from(".")
     } else {
-        Path::new(requests).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+        Path::new(requests)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
     }
 }

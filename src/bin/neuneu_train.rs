@@ -144,7 +144,20 @@ Pass real losses only to a model trained on real losses."
         ..Default::default()
     };
     let trained = train(&cfg, &curves, record, &args.name)?;
-    let bytes = trained.bundle.to_bytes();
+    let mut bundle = trained.bundle;
+    // Score the exported bundle itself, through the engine, on the held-out runs.
+    let (_, held_out) = neuneu::train::split_by_run(&curves, args.validation_fraction, args.seed);
+    let held: Vec<&neuneu::data::Curve> = held_out.iter().map(|&i| &curves[i]).collect();
+    let engine = neuneu::Engine::from_bytes(&bundle.to_bytes()).map_err(|e| e.to_string())?;
+    bundle.manifest.validation = neuneu::train::validate::validation_scores(&engine, &held, 0.2)
+        .map_err(|e| e.to_string())?;
+    bundle.manifest.validation_protocol = format!(
+        "held-out runs ({:.0}% of each suite's runs, split by run, seed {}); context = checkpoints with compute <= 0.2 x final (at least 3), targets = the rest; MAE of the median per curve, then mean over curves",
+        args.validation_fraction * 100.0,
+        args.seed
+    );
+    print!("{}", neuneu::inspect::describe_manifest(&bundle.manifest));
+    let bytes = bundle.to_bytes();
     std::fs::write(&args.output, &bytes).map_err(|e| format!("{}: {e}", args.output.display()))?;
     println!("{}", trained.report);
     println!("wrote {} ({} bytes)", args.output.display(), bytes.len());

@@ -5,5 +5,6 @@ pub mod model;
 pub mod samples;
 pub mod synthetic;
 pub mod trainer;
+pub mod validate;
 
 pub use trainer::{LossSource, TrainConfig, Trained, export_bundle, split_by_run, train};

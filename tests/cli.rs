@@ -1,0 +1,128 @@
+//! The `neuneu` command line: forecast (JSON Lines in, JSON Lines out), inspect, and errors.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn neuneu(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_neuneu"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn forecasts_the_example_file() {
+    let (code, out, err) = neuneu(&["forecast", "examples/requests.jsonl"], "");
+    assert_eq!(code, 0, "{err}");
+    let requests = std::fs::read_to_string("examples/requests.jsonl").unwrap();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), requests.lines().count());
+    for (resp, req) in lines.iter().zip(requests.lines()) {
+        let req: serde_json::Value = serde_json::from_str(req).unwrap();
+        assert_eq!(resp["id"], req["id"]);
+        assert_eq!(
+            resp["levels"],
+            serde_json::json!([0.1, 0.25, 0.5, 0.75, 0.9])
+        );
+        let f = resp["forecasts"].as_array().unwrap();
+        assert_eq!(f.len(), req["target_steps"].as_array().unwrap().len());
+        let q: Vec<f64> = f[0]["quantiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!(q.windows(2).all(|w| w[0] <= w[1]));
+    }
+}
+
+#[test]
+fn a_bad_line_gets_its_own_error_and_the_exit_status_says_so() {
+    let input = concat!(
+        r#"{"id": "ok", "steps": [1, 2, 4], "accuracy": [0.3, 0.35, 0.4], "target_steps": [16]}"#,
+        "\n",
+        r#"{"id": "bad", "steps": [1, 2, 4], "accuracy": [0.3, 0.35, 1.4], "target_steps": [16]}"#,
+        "\n",
+        "not json\n",
+        r#"{"id": 7, "steps": [1, 2], "accuracy": [0.3, 0.35], "target_steps": [8], "token_losses": [0.5, 1.0, 2.0]}"#,
+        "\n",
+    );
+    let (code, out, _) = neuneu(&["forecast", "-"], input);
+    assert_eq!(code, 1);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert!(lines[0]["forecasts"].is_array());
+    assert!(
+        lines[1]["error"].as_str().unwrap().contains("accuracy"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid request")
+    );
+    assert_eq!(lines[3]["id"], 7);
+    assert!(lines[3]["forecasts"].is_array());
+}
+
+#[test]
+fn answers_a_thousand_runs_in_one_process() {
+    let mut input = String::new();
+    for i in 0..1000 {
+        let n = 2 + i % 20;
+        let steps: Vec<f64> = (1..=n).map(|k| (k * 1000) as f64).collect();
+        let acc: Vec<f64> = (1..=n)
+            .map(|k| 0.25 + 0.3 * (k as f64 / n as f64) * ((i % 5) as f64 / 5.0))
+            .collect();
+        let line = serde_json::json!({"id": i, "steps": steps, "accuracy": acc, "target_steps": [(n * 2000) as f64]});
+        input.push_str(&line.to_string());
+        input.push('\n');
+    }
+    let (code, out, err) = neuneu(&["forecast", "-"], &input);
+    assert_eq!(code, 0, "{err}");
+    let ids: Vec<i64> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids, (0..1000).collect::<Vec<_>>());
+}
+
+#[test]
+fn inspect_shows_the_manifest_and_a_missing_model_is_an_error() {
+    let (code, out, _) = neuneu(&["inspect"], "");
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("forecaster") && out.contains("levels"),
+        "{out}"
+    );
+    let (code, _, err) = neuneu(&["forecast", "--model", "/nonexistent.nnb", "-"], "");
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent.nnb"), "{err}");
+}
