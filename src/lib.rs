@@ -1,6 +1,8 @@
 pub mod data;
+pub mod distribution;
 pub mod error;
 pub mod forecast;
 
+pub use distribution::{QuantileDistribution, SplitMix64};
 pub use error::{BundleError, Error, Result};
 pub use forecast::{CurvePrefix, Forecast, Forecaster, RunForecast};
