@@ -336,6 +336,8 @@ const STRATA: usize = 256;
 const STRATUM_BITS: u32 = STRATA.trailing_zeros();
 /// Samples that learn the selection threshold before the filter is used.
 const PILOT: usize = 32;
+/// Samples drawn together; even, so antithetic twins share a block.
+const BLOCK: usize = 32;
 
 /// `Phi^-1(j / STRATA)` for `j = 0..=STRATA`, shared by every arm's table.
 fn knot_z() -> &'static [f64] {
@@ -372,65 +374,66 @@ fn top_k_from(
     let z = knot_z();
     let mut knots = Vec::with_capacity(n * (STRATA + 1));
     for d in dists {
-        knots.extend((0..=STRATA).map(|j| d.quantile_with_z(j as f64 / STRATA as f64, z[j])));
+        knots.extend(
+            (0..=STRATA).map(|j| to_fixed(d.quantile_with_z(j as f64 / STRATA as f64, z[j]))),
+        );
     }
     let index_bits = usize::BITS - (n - 1).leading_zeros();
     let index_mask = (1u64 << index_bits) - 1;
 
     let mut rng = SplitMix64::new(seed);
-    let mut uniforms = vec![0u32; n];
-    let mut keys = vec![0u64; n];
+    // Keys of a block of samples, sample-major: filled arm by arm, so that each arm's table
+    // stays in L1 while it is used, then read sample by sample for the selection.
+    let mut block = vec![0u64; BLOCK * n];
     let mut candidates = vec![0u64; n];
     let mut picked = vec![0u64; n];
     let mut threshold = 0u64;
     let mut learned = u64::MAX;
-    for s in 0..samples {
-        if s % 2 == 0 {
-            for pair in uniforms.chunks_mut(2) {
-                let r = rng.next_u64();
-                pair[0] = (r >> 32) as u32;
-                if let Some(second) = pair.get_mut(1) {
-                    *second = r as u32;
+    for start in (0..samples).step_by(BLOCK) {
+        let len = BLOCK.min(samples - start);
+        let tables = knots.chunks_exact(STRATA + 1);
+        for (a, (dist, table)) in dists.iter().zip(tables).enumerate() {
+            // One random u64 serves four samples: two uniforms, each with its antithetic twin.
+            let mut r = 0u64;
+            for t in 0..len {
+                if t % 4 == 0 {
+                    r = rng.next_u64();
                 }
+                let half = if t % 4 < 2 {
+                    (r >> 32) as u32
+                } else {
+                    r as u32
+                };
+                let u = if t % 2 == 0 { half } else { !half };
+                let tie = ((u as u64) >> index_bits) << index_bits;
+                block[t * n + a] = ((draw(dist, table, u) << 32) | tie | a as u64) ^ flip;
             }
-        } else {
-            for u in uniforms.iter_mut() {
-                *u = !*u;
+        }
+        for (t, keys) in block.chunks_exact_mut(n).take(len).enumerate() {
+            // Only keys at or above the threshold can be among the `pick` largest, unless
+            // fewer than `pick` pass, in which case select among all of them.
+            let mut passed = 0;
+            for &key in keys.iter() {
+                candidates[passed] = key;
+                passed += (key >= threshold) as usize;
             }
-        }
-        for (a, (key, &u)) in keys.iter_mut().zip(&uniforms).enumerate() {
-            let value = draw(
-                dists[a],
-                &knots[a * (STRATA + 1)..(a + 1) * (STRATA + 1)],
-                u,
-            );
-            let fixed = ((value * 4_294_967_296.0) as u64).min(u32::MAX as u64);
-            let tie = ((u as u64) >> index_bits) << index_bits;
-            *key = ((fixed << 32) | tie | a as u64) ^ flip;
-        }
-        // Only keys at or above the threshold can be among the `pick` largest, unless fewer
-        // than `pick` pass, in which case select among all of them.
-        let mut passed = 0;
-        for &key in &keys {
-            candidates[passed] = key;
-            passed += (key >= threshold) as usize;
-        }
-        let pool = if passed >= pick {
-            &mut candidates[..passed]
-        } else {
-            &mut keys[..]
-        };
-        let cut = pool.len() - pick;
-        pool.select_nth_unstable(cut);
-        for &key in &pool[cut..] {
-            picked[((key ^ flip) & index_mask) as usize] += 1;
-        }
-        // The pilot samples select among all keys (the threshold is still 0) and learn it:
-        // the lowest `pick`-th largest key they saw.
-        if s < PILOT {
-            learned = learned.min(pool[cut]);
-            if s + 1 == PILOT {
-                threshold = learned;
+            let pool = if passed >= pick {
+                &mut candidates[..passed]
+            } else {
+                keys
+            };
+            let cut = pool.len() - pick;
+            pool.select_nth_unstable(cut);
+            for &key in &pool[cut..] {
+                picked[((key ^ flip) & index_mask) as usize] += 1;
+            }
+            // The pilot samples select among all keys (the threshold is still 0) and learn
+            // it: the lowest `pick`-th largest key they saw.
+            if start + t < PILOT {
+                learned = learned.min(pool[cut]);
+                if start + t + 1 == PILOT {
+                    threshold = learned;
+                }
             }
         }
     }
@@ -444,16 +447,24 @@ fn top_k_from(
         .collect())
 }
 
-/// The value of the draw whose uniform is `u / 2^32` (see the module docs).
+/// A value in [0, 1] as 32-bit fixed point (1 maps to `u32::MAX`, a hair below, to keep
+/// the key's bits apart).
+fn to_fixed(value: f64) -> u64 {
+    ((value * 4_294_967_296.0) as u64).min(u32::MAX as u64)
+}
+
+/// The fixed-point value of the draw whose uniform is `u / 2^32` (see the module docs), from
+/// the arm's fixed-point knots. Integer interpolation: no float conversion on the hot path.
 #[inline]
-fn draw(dist: &QuantileDistribution, knots: &[f64], u: u32) -> f64 {
-    let stratum = (u >> (32 - STRATUM_BITS)) as usize;
+fn draw(dist: &QuantileDistribution, knots: &[u64], u: u32) -> u64 {
+    const WITHIN_BITS: u32 = 32 - STRATUM_BITS;
+    let stratum = (u >> WITHIN_BITS) as usize;
     if stratum == 0 || stratum == STRATA - 1 {
-        return dist.quantile((u as f64 + 0.5) / 4_294_967_296.0);
+        return to_fixed(dist.quantile((u as f64 + 0.5) / 4_294_967_296.0));
     }
-    let within = u & ((1 << (32 - STRATUM_BITS)) - 1);
-    let frac = (within as f64 + 0.5) / (1u64 << (32 - STRATUM_BITS)) as f64;
-    knots[stratum] + frac * (knots[stratum + 1] - knots[stratum])
+    let within = (u & ((1 << WITHIN_BITS) - 1)) as u64;
+    let (low, high) = (knots[stratum], knots[stratum + 1]);
+    low + (((high - low) * within) >> WITHIN_BITS)
 }
 
 #[cfg(test)]
