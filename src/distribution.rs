@@ -198,17 +198,42 @@ impl QuantileDistribution {
         }
     }
 
-    /// `Q(u)` when the caller already knows `z = Phi^-1(u)`: lets a caller tabulating many
-    /// distributions at the same `u` pay for `Phi^-1` once.
-    pub(crate) fn quantile_with_z(&self, u: f64, z: f64) -> f64 {
+    /// `Q(u)` computing `Phi^-1` by Acklam's approximation alone: about 1e-9 less accurate in
+    /// the tails and a few times cheaper, for samplers.
+    pub(crate) fn quantile_for_sampling(&self, u: f64) -> f64 {
         let n = self.levels.len();
         if u < self.levels[0] {
-            self.lower_tail(z)
+            self.lower_tail(acklam(u))
         } else if u > self.levels[n - 1] {
-            self.upper_tail(z)
+            self.upper_tail(acklam(u))
         } else {
-            self.interpolate(u)
+            self.quantile(u)
         }
+    }
+
+    /// `Q(j / m)` for `j = 0..=m`, given `z[j] = Phi^-1(j / m)` (so `m = z.len() - 1`, at
+    /// least 1): one pass over the levels, and `Phi^-1` paid once by the caller for any number
+    /// of distributions. Equal to [`quantile`](Self::quantile) at every point.
+    pub(crate) fn tabulate<'a>(&'a self, z: &'a [f64]) -> impl Iterator<Item = f64> + 'a {
+        let m = (z.len() - 1) as f64;
+        let n = self.levels.len();
+        // The first level at or above u, which only moves up as u does.
+        let mut next = 0;
+        z.iter().enumerate().map(move |(j, &z)| {
+            let u = j as f64 / m;
+            while next < n && self.levels[next] < u {
+                next += 1;
+            }
+            if next == n {
+                self.upper_tail(z)
+            } else if self.levels[next] == u {
+                self.values[next]
+            } else if next == 0 {
+                self.lower_tail(z)
+            } else {
+                self.segment(next, u)
+            }
+        })
     }
 
     fn lower_tail(&self, z: f64) -> f64 {
@@ -233,6 +258,11 @@ impl QuantileDistribution {
         if i == 0 || self.levels[i] == u {
             return self.values[i];
         }
+        self.segment(i, u)
+    }
+
+    /// Linear interpolation between the given points `i - 1` and `i`.
+    fn segment(&self, i: usize, u: f64) -> f64 {
         let (l0, l1) = (self.levels[i - 1], self.levels[i]);
         let (v0, v1) = (self.values[i - 1], self.values[i]);
         v0 + (v1 - v0) * (u - l0) / (l1 - l0)
@@ -355,6 +385,16 @@ pub fn normal_cdf(x: f64) -> f64 {
 /// The standard normal quantile `Phi^-1(p)` for p in (0, 1): Acklam's approximation plus one
 /// Halley step. Returns -inf at 0, +inf at 1 and NaN outside [0, 1].
 pub fn inverse_normal_cdf(p: f64) -> f64 {
+    let x = acklam(p);
+    if !x.is_finite() {
+        return x;
+    }
+    halley_step(p, x)
+}
+
+/// Acklam's rational approximation to `Phi^-1(p)` alone (relative error 1.15e-9): cheaper than
+/// [`inverse_normal_cdf`] and plenty for sampling. Same conventions at 0, 1 and outside.
+pub(crate) fn acklam(p: f64) -> f64 {
     if !(0.0..=1.0).contains(&p) {
         return f64::NAN;
     }
@@ -396,7 +436,7 @@ pub fn inverse_normal_cdf(p: f64) -> f64 {
         1.0,
     ];
     const P_LOW: f64 = 0.024_25;
-    let x = if p < P_LOW {
+    if p < P_LOW {
         let q = (-2.0 * p.ln()).sqrt();
         horner(&C, q) / horner(&D, q)
     } else if p <= 1.0 - P_LOW {
@@ -406,8 +446,12 @@ pub fn inverse_normal_cdf(p: f64) -> f64 {
     } else {
         let q = (-2.0 * (1.0 - p).ln()).sqrt();
         -horner(&C, q) / horner(&D, q)
-    };
-    // One Halley step on Phi(x) - p. In the upper tail work with the upper tail probability,
+    }
+}
+
+/// One Halley step on `Phi(x) - p`, which takes Acklam's 1e-9 to near machine precision.
+fn halley_step(p: f64, x: f64) -> f64 {
+    // In the upper tail work with the upper tail probability,
     // which Phi computes without the cancellation of 1 - Phi(x).
     let e = if x > 0.0 {
         (1.0 - p) - normal_cdf(-x)
@@ -613,6 +657,26 @@ mod tests {
         // The share of draws at or below the median is near one half (4 sigma = 0.014).
         let below = a.iter().filter(|&&x| x <= 0.5).count() as f64 / a.len() as f64;
         assert!((below - 0.5).abs() < 0.014, "{below}");
+    }
+
+    #[test]
+    fn tabulate_agrees_with_quantile() {
+        let z: Vec<f64> = (0..=64)
+            .map(|j| inverse_normal_cdf(j as f64 / 64.0))
+            .collect();
+        for d in [
+            standard(),
+            QuantileDistribution::new(vec![0.25, 0.5, 0.75], vec![0.2, 0.3, 0.3]).unwrap(),
+        ] {
+            let table: Vec<f64> = d.tabulate(&z).collect();
+            assert_eq!(table.len(), 65);
+            for (j, &q) in table.iter().enumerate() {
+                assert_eq!(q, d.quantile(j as f64 / 64.0), "j {j}");
+            }
+            for u in [1e-6, 0.01, 0.3, 0.97, 1.0 - 1e-6] {
+                assert!((d.quantile_for_sampling(u) - d.quantile(u)).abs() < 1e-8);
+            }
+        }
     }
 
     #[test]

@@ -374,9 +374,7 @@ fn top_k_from(
     let z = knot_z();
     let mut knots = Vec::with_capacity(n * (STRATA + 1));
     for d in dists {
-        knots.extend(
-            (0..=STRATA).map(|j| to_fixed(d.quantile_with_z(j as f64 / STRATA as f64, z[j]))),
-        );
+        knots.extend(d.tabulate(z).map(to_fixed));
     }
     let index_bits = usize::BITS - (n - 1).leading_zeros();
     let index_mask = (1u64 << index_bits) - 1;
@@ -393,20 +391,17 @@ fn top_k_from(
         let len = BLOCK.min(samples - start);
         let tables = knots.chunks_exact(STRATA + 1);
         for (a, (dist, table)) in dists.iter().zip(tables).enumerate() {
-            // One random u64 serves four samples: two uniforms, each with its antithetic twin.
-            let mut r = 0u64;
-            for t in 0..len {
-                if t % 4 == 0 {
-                    r = rng.next_u64();
-                }
-                let half = if t % 4 < 2 {
-                    (r >> 32) as u32
-                } else {
-                    r as u32
-                };
-                let u = if t % 2 == 0 { half } else { !half };
+            let key = |u: u32| {
                 let tie = ((u as u64) >> index_bits) << index_bits;
-                block[t * n + a] = ((draw(dist, table, u) << 32) | tie | a as u64) ^ flip;
+                ((draw(dist, table, u) << 32) | tie | a as u64) ^ flip
+            };
+            // One random u64 serves four samples: two uniforms, each with its antithetic twin.
+            for t in (0..len).step_by(4) {
+                let r = rng.next_u64();
+                let uniforms = [(r >> 32) as u32, !(r >> 32) as u32, r as u32, !r as u32];
+                for (i, &u) in uniforms.iter().enumerate().take(len - t) {
+                    block[(t + i) * n + a] = key(u);
+                }
             }
         }
         for (t, keys) in block.chunks_exact_mut(n).take(len).enumerate() {
@@ -449,21 +444,22 @@ fn top_k_from(
 
 /// A value in [0, 1] as 32-bit fixed point (1 maps to `u32::MAX`, a hair below, to keep
 /// the key's bits apart).
-fn to_fixed(value: f64) -> u64 {
-    ((value * 4_294_967_296.0) as u64).min(u32::MAX as u64)
+fn to_fixed(value: f64) -> u32 {
+    // Float-to-int casts saturate, so 1.0 lands on u32::MAX.
+    (value * 4_294_967_296.0) as u32
 }
 
 /// The fixed-point value of the draw whose uniform is `u / 2^32` (see the module docs), from
 /// the arm's fixed-point knots. Integer interpolation: no float conversion on the hot path.
 #[inline]
-fn draw(dist: &QuantileDistribution, knots: &[u64], u: u32) -> u64 {
+fn draw(dist: &QuantileDistribution, knots: &[u32], u: u32) -> u64 {
     const WITHIN_BITS: u32 = 32 - STRATUM_BITS;
     let stratum = (u >> WITHIN_BITS) as usize;
     if stratum == 0 || stratum == STRATA - 1 {
-        return to_fixed(dist.quantile((u as f64 + 0.5) / 4_294_967_296.0));
+        return to_fixed(dist.quantile_for_sampling((u as f64 + 0.5) / 4_294_967_296.0)) as u64;
     }
     let within = (u & ((1 << WITHIN_BITS) - 1)) as u64;
-    let (low, high) = (knots[stratum], knots[stratum + 1]);
+    let (low, high) = (knots[stratum] as u64, knots[stratum + 1] as u64);
     low + (((high - low) * within) >> WITHIN_BITS)
 }
 
