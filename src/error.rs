@@ -16,6 +16,9 @@ pub enum Error {
         field: &'static str,
         reason: String,
     },
+    /// A setting not tied to one run (a policy, a sample count) is out of range.
+    #[error("{field}: {reason}")]
+    InvalidSetting { field: &'static str, reason: String },
     /// A model bundle could not be read or does not hold together.
     #[error("model bundle: {0}")]
     Bundle(#[from] BundleError),
@@ -63,6 +66,13 @@ impl Error {
     ) -> Self {
         Error::InvalidInput {
             run: run.to_string(),
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn setting(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidSetting {
             field,
             reason: reason.into(),
         }

@@ -16,6 +16,7 @@
 pub mod architecture;
 pub mod bundle;
 pub mod data;
+pub mod distribution;
 pub mod engine;
 pub mod error;
 pub mod features;
@@ -24,12 +25,17 @@ pub mod inspect;
 pub mod layout;
 pub mod npy;
 pub mod onnx;
+pub mod plan;
+pub mod ranking;
 pub mod replay;
 pub mod request;
 #[cfg(feature = "train")]
 pub mod train;
 pub mod weights;
 
+pub use distribution::{QuantileDistribution, SplitMix64};
 pub use engine::{Engine, LossEmbedding, Losses, RunInput};
 pub use error::{BundleError, Error, Result};
 pub use forecast::{CurvePrefix, Forecast, Forecaster, RunForecast};
+pub use plan::{Arm, ArmDecision, Plan, PlanOptions, Policy, plan, top_k_probabilities};
+pub use ranking::{Ranking, rank, rank_forecasts};

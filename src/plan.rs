@@ -1,0 +1,719 @@
+//! Kill plans: which arms of a sweep to stop, given where each is forecast to end.
+//!
+//! # What is estimated
+//!
+//! For each arm, `p_top_k`: the probability that it finishes among the `k` best when every arm
+//! ends at a value drawn independently from its forecast distribution at the sweep's end step.
+//! `k` comes from the policy; for [`Policy::StopFraction`] it is the number of arms kept.
+//!
+//! # How (Monte Carlo, deterministic)
+//!
+//! `S` joint samples (default [`DEFAULT_SAMPLES`]) draw one value per arm by inverse CDF, and
+//! the `k` largest values of each sample are counted. Each sample contributes exactly `k`
+//! counts, so the `p_top_k` sum to `k` (up to the rounding of `count / S`). The generator is
+//! [`SplitMix64`] seeded from [`PlanOptions::seed`], so the same input gives bit-identical
+//! output.
+//!
+//! Three choices keep this cheap (a 64-arm plan takes well under a millisecond):
+//!
+//! - Antithetic pairs: sample `2t + 1` uses `1 - u` wherever sample `2t` used `u`. An arm high
+//!   in one sample is low in its twin, which cancels much of the noise from the arm's own
+//!   draw, the main source of variance in its `p_top_k`, and halves the random numbers needed.
+//! - A tabulated inverse CDF: each arm's `Q` is tabulated at `u = j / 256`, and a draw
+//!   interpolates linearly between knots. `Q` is itself linear between the forecast's levels,
+//!   so this is exact there, apart from the few strata that straddle a level; in the normal
+//!   tails the interpolation error is far below the Monte Carlo error. The outermost stratum at
+//!   each end (u below 1/256 or above 255/256), where the tail curves sharply and small
+//!   probabilities are decided, is always computed exactly.
+//! - Integer keys: each draw becomes a `u64` whose high 32 bits are the value in fixed point
+//!   (resolution 2.3e-10, far finer than the forecasts' `f32`) and whose low bits are random
+//!   tie-break bits above the arm's index. Keys are unique, so selecting the `k` largest
+//!   (`select_nth_unstable`, `O(N)`) is exact, and arms with equal values (atoms at 0 or 1,
+//!   flat quantiles) win ties with equal chance. Selection first filters to the keys above a
+//!   threshold learned from the first samples (falling back to all keys when fewer than `k`
+//!   pass), and when `k > N / 2` selects the `N - k` smallest instead; both only save time.
+//!
+//! # Decisions
+//!
+//! - [`Policy::KeepTopK`] keeps the `k` arms with the highest `p_top_k` and stops the rest.
+//! - [`Policy::StopFraction`] stops `floor(fraction * N)` arms with the lowest `p_top_k` and
+//!   keeps `k = N - floor(fraction * N)`.
+//! - [`Policy::StopBelowProbability`] stops every arm whose `p_top_k < threshold`.
+//!
+//! Ties in `p_top_k` go to the higher forecast median, then to the earlier arm. After the policy
+//! has decided, any arm with fewer than [`PlanOptions::min_observations`] observed points is
+//! kept regardless (its forecast is not yet trusted), so a plan may stop fewer arms than the
+//! policy alone would; it never stops more.
+//!
+//! Each decision carries a one-line reason with the numbers behind it, for example
+//! `stop: 0.3% chance of reaching the top 3; forecast 0.412 [0.398, 0.425] (now 0.380) vs 3rd
+//! best 0.471`, where the interval is the forecast's [q0.1, q0.9] and "3rd best" is the third
+//! highest forecast median among all arms.
+
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+use crate::distribution::{QuantileDistribution, SplitMix64, inverse_normal_cdf};
+use crate::error::Error;
+
+/// Monte Carlo samples when the caller does not choose: the standard error of a `p_top_k`
+/// is at most 0.8 percentage points (less with the antithetic pairs).
+pub const DEFAULT_SAMPLES: usize = 4000;
+
+/// The most arms a plan takes: the arm index must fit in a key's low bits beside 8 tie-break
+/// bits.
+pub const MAX_ARMS: usize = 1 << 24;
+
+/// One arm of the sweep as the planner sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Arm {
+    /// The caller's name for the arm, echoed in the plan.
+    pub id: String,
+    /// Its forecast of the metric at the sweep's end step.
+    pub forecast: QuantileDistribution,
+    /// How many points of its curve have been observed.
+    pub observations: usize,
+    /// The metric at its last observed point.
+    pub last_value: f64,
+}
+
+/// How to choose the arms to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Policy {
+    /// Keep the `k` arms most likely to finish in the top `k`.
+    KeepTopK { k: usize },
+    /// Stop `floor(fraction * N)` arms, the least likely to finish among those kept.
+    StopFraction { fraction: f64 },
+    /// Stop the arms with less than `threshold` chance of finishing in the top `k`.
+    StopBelowProbability { k: usize, threshold: f64 },
+}
+
+/// A policy and the knobs of its estimate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanOptions {
+    pub policy: Policy,
+    /// Arms with fewer observed points are always kept.
+    #[serde(default)]
+    pub min_observations: Option<usize>,
+    /// Monte Carlo samples; at least 1.
+    #[serde(default = "default_samples")]
+    pub samples: usize,
+    /// Seed of the Monte Carlo generator.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_samples() -> usize {
+    DEFAULT_SAMPLES
+}
+
+impl PlanOptions {
+    /// `policy` with no minimum, [`DEFAULT_SAMPLES`] samples and seed 0.
+    pub fn new(policy: Policy) -> Self {
+        PlanOptions {
+            policy,
+            min_observations: None,
+            samples: DEFAULT_SAMPLES,
+            seed: 0,
+        }
+    }
+}
+
+/// What the plan says about one arm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmDecision {
+    pub id: String,
+    pub keep: bool,
+    /// Probability of finishing in the top [`Plan::k`].
+    pub p_top_k: f64,
+    /// The forecast's median and 0.1 and 0.9 quantiles at the end step.
+    pub median: f64,
+    pub q10: f64,
+    pub q90: f64,
+    /// One line a person can read, with the numbers behind the decision.
+    pub reason: String,
+}
+
+/// A kill plan: one decision per arm, in the order of the input arms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub policy: Policy,
+    /// The `k` of `p_top_k`.
+    pub k: usize,
+    pub decisions: Vec<ArmDecision>,
+}
+
+/// Plans which arms to stop (see the module docs).
+pub fn plan(arms: &[Arm], options: &PlanOptions) -> Result<Plan> {
+    let n = arms.len();
+    if n == 0 {
+        return Err(Error::setting("arms", "no arms to plan"));
+    }
+    for arm in arms {
+        if !arm.last_value.is_finite() {
+            return Err(Error::invalid(
+                &arm.id,
+                "last_value",
+                format!("{} is not a finite number", arm.last_value),
+            ));
+        }
+    }
+    let k = policy_k(options.policy, n)?;
+    let dists: Vec<&QuantileDistribution> = arms.iter().map(|a| &a.forecast).collect();
+    let p = top_k_from(&dists, k, options.samples, options.seed)?;
+    let medians: Vec<f64> = dists.iter().map(|d| d.median()).collect();
+
+    // Best first: higher p_top_k, then higher median, then earlier arm.
+    let mut by_chance: Vec<usize> = (0..n).collect();
+    by_chance.sort_by(|&a, &b| {
+        p[b].total_cmp(&p[a])
+            .then(medians[b].total_cmp(&medians[a]))
+            .then(a.cmp(&b))
+    });
+    let mut keep = vec![false; n];
+    match options.policy {
+        Policy::KeepTopK { .. } | Policy::StopFraction { .. } => {
+            for &a in &by_chance[..k] {
+                keep[a] = true;
+            }
+        }
+        Policy::StopBelowProbability { threshold, .. } => {
+            for a in 0..n {
+                keep[a] = p[a] >= threshold;
+            }
+        }
+    }
+
+    let mut sorted_medians = medians.clone();
+    sorted_medians.sort_by(|a, b| b.total_cmp(a));
+    let kth_best = sorted_medians[k - 1];
+    let minimum = options.min_observations.unwrap_or(0);
+    let decisions = arms
+        .iter()
+        .enumerate()
+        .map(|(a, arm)| {
+            let (q10, q90) = (arm.forecast.quantile(0.1), arm.forecast.quantile(0.9));
+            let protected = arm.observations < minimum;
+            let reason = if protected {
+                format!(
+                    "keep: only {} observation{}, fewer than the minimum {minimum}",
+                    arm.observations,
+                    if arm.observations == 1 { "" } else { "s" }
+                )
+            } else {
+                format!(
+                    "{}: {} chance of reaching the top {k}{}; forecast {:.3} [{q10:.3}, {q90:.3}] \
+                     (now {:.3}) vs {} best {kth_best:.3}",
+                    if keep[a] { "keep" } else { "stop" },
+                    percent(p[a]),
+                    policy_clause(options.policy, keep[a], k, n),
+                    medians[a],
+                    arm.last_value,
+                    ordinal(k),
+                )
+            };
+            ArmDecision {
+                id: arm.id.clone(),
+                keep: keep[a] || protected,
+                p_top_k: p[a],
+                median: medians[a],
+                q10,
+                q90,
+                reason,
+            }
+        })
+        .collect();
+    Ok(Plan {
+        policy: options.policy,
+        k,
+        decisions,
+    })
+}
+
+/// `P(arm finishes in the top k)` for each distribution, by the seeded Monte Carlo of the
+/// module docs.
+pub fn top_k_probabilities(
+    dists: &[QuantileDistribution],
+    k: usize,
+    samples: usize,
+    seed: u64,
+) -> Result<Vec<f64>> {
+    let refs: Vec<&QuantileDistribution> = dists.iter().collect();
+    if refs.is_empty() {
+        return Err(Error::setting("arms", "no arms to rank"));
+    }
+    if k == 0 || k > refs.len() {
+        return Err(Error::setting(
+            "k",
+            format!(
+                "{k} is not between 1 and the number of arms ({})",
+                refs.len()
+            ),
+        ));
+    }
+    top_k_from(&refs, k, samples, seed)
+}
+
+/// Checks the policy against `n` arms and returns its `k`.
+fn policy_k(policy: Policy, n: usize) -> Result<usize> {
+    let check_k = |k: usize| {
+        if k == 0 || k > n {
+            Err(Error::setting(
+                "policy.k",
+                format!("{k} is not between 1 and the number of arms ({n})"),
+            ))
+        } else {
+            Ok(k)
+        }
+    };
+    match policy {
+        Policy::KeepTopK { k } => check_k(k),
+        Policy::StopFraction { fraction } => {
+            if !(0.0..1.0).contains(&fraction) {
+                return Err(Error::setting(
+                    "policy.fraction",
+                    format!("{fraction} is not in [0, 1)"),
+                ));
+            }
+            // fraction < 1 so at least one arm is kept.
+            Ok(n - (fraction * n as f64).floor() as usize)
+        }
+        Policy::StopBelowProbability { k, threshold } => {
+            if !(0.0..=1.0).contains(&threshold) {
+                return Err(Error::setting(
+                    "policy.threshold",
+                    format!("{threshold} is not in [0, 1]"),
+                ));
+            }
+            check_k(k)
+        }
+    }
+}
+
+/// The part of a reason that says which rule of the policy applied.
+fn policy_clause(policy: Policy, keep: bool, k: usize, n: usize) -> String {
+    match (policy, keep) {
+        (Policy::StopBelowProbability { threshold, .. }, true) => {
+            format!(", at least the threshold {}", percent(threshold))
+        }
+        (Policy::StopBelowProbability { threshold, .. }, false) => {
+            format!(", below the threshold {}", percent(threshold))
+        }
+        (_, true) => format!(", among the {k} likeliest"),
+        (_, false) => format!(", among the {} least likely", n - k),
+    }
+}
+
+/// A probability as a percentage with one decimal, never rounding a possibility to 0% or 100%.
+fn percent(p: f64) -> String {
+    if p > 0.0 && p < 0.0005 {
+        "<0.1%".into()
+    } else if p < 1.0 && p > 0.9995 {
+        ">99.9%".into()
+    } else {
+        format!("{:.1}%", 100.0 * p)
+    }
+}
+
+/// "1st", "2nd", "3rd", "4th", "11th", "21st", ...
+fn ordinal(k: usize) -> String {
+    let suffix = match (k % 10, k % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{k}{suffix}")
+}
+
+/// Strata of the tabulated inverse CDF; a power of two so that a draw's stratum is its
+/// uniform's top bits.
+const STRATA: usize = 256;
+const STRATUM_BITS: u32 = STRATA.trailing_zeros();
+/// Samples that learn the selection threshold before the filter is used.
+const PILOT: usize = 32;
+/// Samples drawn together; even, so antithetic twins share a block.
+const BLOCK: usize = 32;
+
+/// `Phi^-1(j / STRATA)` for `j = 0..=STRATA`, shared by every arm's table.
+fn knot_z() -> &'static [f64] {
+    static Z: OnceLock<Vec<f64>> = OnceLock::new();
+    Z.get_or_init(|| {
+        (0..=STRATA)
+            .map(|j| inverse_normal_cdf(j as f64 / STRATA as f64))
+            .collect()
+    })
+}
+
+fn top_k_from(
+    dists: &[&QuantileDistribution],
+    k: usize,
+    samples: usize,
+    seed: u64,
+) -> Result<Vec<f64>> {
+    let n = dists.len();
+    if samples == 0 {
+        return Err(Error::setting("samples", "must be at least 1"));
+    }
+    if n > MAX_ARMS {
+        return Err(Error::setting(
+            "arms",
+            format!("{n} arms; at most {MAX_ARMS} are supported"),
+        ));
+    }
+    if k == n {
+        return Ok(vec![1.0; n]);
+    }
+    // Select whichever side is smaller: the top k, or the bottom n - k (by flipping the keys).
+    let (pick, flip) = if 2 * k > n { (n - k, !0u64) } else { (k, 0) };
+
+    let z = knot_z();
+    let mut knots = Vec::with_capacity(n * (STRATA + 1));
+    for d in dists {
+        knots.extend(d.tabulate(z).map(to_fixed));
+    }
+    let index_bits = usize::BITS - (n - 1).leading_zeros();
+    let index_mask = (1u64 << index_bits) - 1;
+
+    let mut rng = SplitMix64::new(seed);
+    // Keys of a block of samples, sample-major: filled arm by arm, so that each arm's table
+    // stays in L1 while it is used, then read sample by sample for the selection.
+    let mut block = vec![0u64; BLOCK * n];
+    let mut candidates = vec![0u64; n];
+    let mut picked = vec![0u64; n];
+    let mut threshold = 0u64;
+    let mut learned = u64::MAX;
+    for start in (0..samples).step_by(BLOCK) {
+        let len = BLOCK.min(samples - start);
+        let tables = knots.chunks_exact(STRATA + 1);
+        for (a, (dist, table)) in dists.iter().zip(tables).enumerate() {
+            let key = |u: u32| {
+                let tie = ((u as u64) >> index_bits) << index_bits;
+                ((draw(dist, table, u) << 32) | tie | a as u64) ^ flip
+            };
+            // One random u64 serves four samples: two uniforms, each with its antithetic twin.
+            for t in (0..len).step_by(4) {
+                let r = rng.next_u64();
+                let uniforms = [(r >> 32) as u32, !(r >> 32) as u32, r as u32, !r as u32];
+                for (i, &u) in uniforms.iter().enumerate().take(len - t) {
+                    block[(t + i) * n + a] = key(u);
+                }
+            }
+        }
+        for (t, keys) in block.chunks_exact_mut(n).take(len).enumerate() {
+            // Only keys at or above the threshold can be among the `pick` largest, unless
+            // fewer than `pick` pass, in which case select among all of them.
+            let mut passed = 0;
+            for &key in keys.iter() {
+                candidates[passed] = key;
+                passed += (key >= threshold) as usize;
+            }
+            let pool = if passed >= pick {
+                &mut candidates[..passed]
+            } else {
+                keys
+            };
+            let cut = pool.len() - pick;
+            pool.select_nth_unstable(cut);
+            for &key in &pool[cut..] {
+                picked[((key ^ flip) & index_mask) as usize] += 1;
+            }
+            // The pilot samples select among all keys (the threshold is still 0) and learn
+            // it: the lowest `pick`-th largest key they saw.
+            if start + t < PILOT {
+                learned = learned.min(pool[cut]);
+                if start + t + 1 == PILOT {
+                    threshold = learned;
+                }
+            }
+        }
+    }
+    let total = samples as u64;
+    Ok(picked
+        .iter()
+        .map(|&c| {
+            let top = if flip == 0 { c } else { total - c };
+            top as f64 / total as f64
+        })
+        .collect())
+}
+
+/// A value in [0, 1] as 32-bit fixed point (1 maps to `u32::MAX`, a hair below, to keep
+/// the key's bits apart).
+fn to_fixed(value: f64) -> u32 {
+    // Float-to-int casts saturate, so 1.0 lands on u32::MAX.
+    (value * 4_294_967_296.0) as u32
+}
+
+/// The fixed-point value of the draw whose uniform is `u / 2^32` (see the module docs), from
+/// the arm's fixed-point knots. Integer interpolation: no float conversion on the hot path.
+#[inline]
+fn draw(dist: &QuantileDistribution, knots: &[u32], u: u32) -> u64 {
+    const WITHIN_BITS: u32 = 32 - STRATUM_BITS;
+    let stratum = (u >> WITHIN_BITS) as usize;
+    if stratum == 0 || stratum == STRATA - 1 {
+        return to_fixed(dist.quantile_for_sampling((u as f64 + 0.5) / 4_294_967_296.0)) as u64;
+    }
+    let within = (u & ((1 << WITHIN_BITS) - 1)) as u64;
+    let (low, high) = (knots[stratum] as u64, knots[stratum + 1] as u64);
+    low + (((high - low) * within) >> WITHIN_BITS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dist(median: f64, half_width: f64) -> QuantileDistribution {
+        let h = half_width;
+        QuantileDistribution::new(
+            vec![0.1, 0.25, 0.5, 0.75, 0.9],
+            vec![
+                median - h,
+                median - h / 2.5,
+                median,
+                median + h / 2.5,
+                median + h,
+            ],
+        )
+        .unwrap()
+    }
+
+    fn arm(id: &str, median: f64, half_width: f64, observations: usize) -> Arm {
+        Arm {
+            id: id.into(),
+            forecast: dist(median, half_width),
+            observations,
+            last_value: median - 0.05,
+        }
+    }
+
+    /// Six arms: two clear leaders, a contender, three clear losers.
+    fn sweep() -> Vec<Arm> {
+        vec![
+            arm("a", 0.80, 0.02, 10),
+            arm("b", 0.50, 0.02, 10),
+            arm("c", 0.78, 0.03, 10),
+            arm("d", 0.45, 0.05, 10),
+            arm("e", 0.74, 0.05, 10),
+            arm("f", 0.30, 0.02, 10),
+        ]
+    }
+
+    fn opts(policy: Policy) -> PlanOptions {
+        PlanOptions::new(policy)
+    }
+
+    #[test]
+    fn top_k_probabilities_are_probabilities_summing_to_k() {
+        let dists: Vec<_> = sweep().into_iter().map(|a| a.forecast).collect();
+        for k in 1..=dists.len() {
+            for samples in [1, 7, 1000] {
+                let p = top_k_probabilities(&dists, k, samples, 3).unwrap();
+                assert!(p.iter().all(|&x| (0.0..=1.0).contains(&x)), "{p:?}");
+                let sum: f64 = p.iter().sum();
+                assert!(
+                    (sum - k as f64).abs() < 1e-9,
+                    "k {k} samples {samples}: {sum}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn top_k_probabilities_match_the_exact_answer_for_two_arms() {
+        // For two arms P(top 1) = P(A > B), which the ranking computes exactly on a fine grid.
+        let dists = vec![dist(0.50, 0.05), dist(0.52, 0.08)];
+        let exact = crate::ranking::rank(&dists, 2000).unwrap().prob_above[0][1].unwrap();
+        let p = top_k_probabilities(&dists, 1, 20_000, 1).unwrap();
+        assert!((p[0] - exact).abs() < 0.01, "{} vs {exact}", p[0]);
+        // k > n / 2 takes the flipped path; with two arms and k = 1 it does not, so check a
+        // three-arm top 2 against the complement of the bottom 1 as well.
+        let three = vec![dist(0.50, 0.05), dist(0.52, 0.08), dist(0.2, 0.01)];
+        let p2 = top_k_probabilities(&three, 2, 4000, 1).unwrap();
+        assert!(p2[0] > 0.999 && p2[1] > 0.999 && p2[2] < 0.001, "{p2:?}");
+    }
+
+    #[test]
+    fn identical_arms_share_the_top_evenly() {
+        let dists = vec![dist(0.5, 0.05); 4];
+        let p = top_k_probabilities(&dists, 1, 40_000, 9).unwrap();
+        for x in &p {
+            assert!((x - 0.25).abs() < 0.015, "{p:?}");
+        }
+        // Point masses tie on every sample: the random tie-break still shares evenly.
+        let point = QuantileDistribution::new(vec![0.5], vec![1.0]).unwrap();
+        let p = top_k_probabilities(&[point.clone(), point], 1, 4000, 9).unwrap();
+        assert!((p[0] - 0.5).abs() < 0.05, "{p:?}");
+    }
+
+    #[test]
+    fn plans_are_deterministic() {
+        let arms = sweep();
+        let o = opts(Policy::KeepTopK { k: 2 });
+        let a = plan(&arms, &o).unwrap();
+        let b = plan(&arms, &o).unwrap();
+        assert_eq!(a, b);
+        for (x, y) in a.decisions.iter().zip(&b.decisions) {
+            assert_eq!(x.p_top_k.to_bits(), y.p_top_k.to_bits());
+        }
+        let other = plan(&arms, &PlanOptions { seed: 1, ..o }).unwrap();
+        assert_ne!(
+            a.decisions.iter().map(|d| d.p_top_k).collect::<Vec<_>>(),
+            other
+                .decisions
+                .iter()
+                .map(|d| d.p_top_k)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn keep_top_k_keeps_the_k_likeliest() {
+        let p = plan(&sweep(), &opts(Policy::KeepTopK { k: 2 })).unwrap();
+        assert_eq!(p.k, 2);
+        let kept: Vec<&str> = p
+            .decisions
+            .iter()
+            .filter(|d| d.keep)
+            .map(|d| d.id.as_str())
+            .collect();
+        assert_eq!(kept, vec!["a", "c"]);
+        let min_kept = p.decisions.iter().filter(|d| d.keep).map(|d| d.p_top_k);
+        let max_stopped = p.decisions.iter().filter(|d| !d.keep).map(|d| d.p_top_k);
+        assert!(min_kept.fold(1.0, f64::min) >= max_stopped.fold(0.0, f64::max));
+        let f = &p.decisions[5];
+        assert!(f.p_top_k < 0.001 && !f.keep);
+    }
+
+    #[test]
+    fn stop_fraction_stops_the_floor_of_the_fraction() {
+        let p = plan(&sweep(), &opts(Policy::StopFraction { fraction: 0.4 })).unwrap();
+        // floor(0.4 * 6) = 2 stopped, k = 4 kept.
+        assert_eq!(p.k, 4);
+        let stopped: Vec<&str> = p
+            .decisions
+            .iter()
+            .filter(|d| !d.keep)
+            .map(|d| d.id.as_str())
+            .collect();
+        assert_eq!(stopped, vec!["d", "f"]);
+        let none = plan(&sweep(), &opts(Policy::StopFraction { fraction: 0.0 })).unwrap();
+        assert!(none.decisions.iter().all(|d| d.keep && d.p_top_k == 1.0));
+    }
+
+    #[test]
+    fn stop_below_probability_uses_the_threshold() {
+        let policy = Policy::StopBelowProbability {
+            k: 3,
+            threshold: 0.05,
+        };
+        let p = plan(&sweep(), &opts(policy)).unwrap();
+        for d in &p.decisions {
+            assert_eq!(d.keep, d.p_top_k >= 0.05, "{d:?}");
+        }
+        assert!(p.decisions[0].keep && !p.decisions[5].keep);
+    }
+
+    #[test]
+    fn min_observations_protects_young_arms() {
+        let mut arms = sweep();
+        arms[5].observations = 2;
+        let o = PlanOptions {
+            min_observations: Some(3),
+            ..opts(Policy::KeepTopK { k: 2 })
+        };
+        let p = plan(&arms, &o).unwrap();
+        let f = &p.decisions[5];
+        assert!(f.keep);
+        assert_eq!(
+            f.reason,
+            "keep: only 2 observations, fewer than the minimum 3"
+        );
+        // Arms at the minimum are not protected.
+        assert!(!p.decisions[3].keep);
+    }
+
+    #[test]
+    fn reasons_carry_the_numbers() {
+        let p = plan(&sweep(), &opts(Policy::KeepTopK { k: 3 })).unwrap();
+        let f = &p.decisions[5];
+        assert!(f.reason.starts_with("stop: "), "{}", f.reason);
+        assert!(f.reason.contains("top 3"), "{}", f.reason);
+        assert!(
+            f.reason.contains("forecast 0.300 [0.280, 0.320]"),
+            "{}",
+            f.reason
+        );
+        assert!(f.reason.contains("(now 0.250)"), "{}", f.reason);
+        // The third highest median is e's 0.74.
+        assert!(f.reason.contains("vs 3rd best 0.740"), "{}", f.reason);
+        let a = &p.decisions[0];
+        assert!(a.reason.starts_with("keep: "), "{}", a.reason);
+        assert!(a.reason.contains(&percent(a.p_top_k)), "{}", a.reason);
+        assert!((a.q10 - 0.78).abs() < 1e-12 && (a.q90 - 0.82).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        let arms = sweep();
+        let bad = |arms: &[Arm], policy| plan(arms, &opts(policy)).is_err();
+        assert!(bad(&[], Policy::KeepTopK { k: 1 }));
+        assert!(bad(&arms, Policy::KeepTopK { k: 0 }));
+        assert!(bad(&arms, Policy::KeepTopK { k: 7 }));
+        assert!(bad(&arms, Policy::StopFraction { fraction: 1.0 }));
+        assert!(bad(&arms, Policy::StopFraction { fraction: -0.1 }));
+        assert!(bad(&arms, Policy::StopFraction { fraction: f64::NAN }));
+        let threshold = |threshold| Policy::StopBelowProbability { k: 2, threshold };
+        assert!(bad(&arms, threshold(f64::NAN)));
+        assert!(bad(&arms, threshold(1.5)));
+        assert!(bad(
+            &arms,
+            Policy::StopBelowProbability {
+                k: 0,
+                threshold: 0.1
+            }
+        ));
+        let mut nan = sweep();
+        nan[2].last_value = f64::NAN;
+        assert!(bad(&nan, Policy::KeepTopK { k: 1 }));
+        let zero = PlanOptions {
+            samples: 0,
+            ..opts(Policy::KeepTopK { k: 1 })
+        };
+        assert!(plan(&arms, &zero).is_err());
+    }
+
+    #[test]
+    fn options_deserialize_with_defaults() {
+        let json = r#"{"policy":{"kind":"stop_below_probability","k":3,"threshold":0.05}}"#;
+        let o: PlanOptions = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            o,
+            opts(Policy::StopBelowProbability {
+                k: 3,
+                threshold: 0.05
+            })
+        );
+        let arm: Arm = serde_json::from_str(
+            r#"{"id":"x","forecast":{"levels":[0.1,0.5,0.9],"values":[0.3,0.4,0.5]},
+                "observations":4,"last_value":0.35}"#,
+        )
+        .unwrap();
+        assert_eq!(arm.observations, 4);
+    }
+
+    #[test]
+    fn ordinals_read_naturally() {
+        let got: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 101].map(ordinal).to_vec();
+        assert_eq!(
+            got,
+            [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st"
+            ]
+        );
+    }
+}
