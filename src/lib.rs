@@ -16,6 +16,7 @@
 pub mod architecture;
 pub mod bundle;
 pub mod data;
+pub mod decisions;
 pub mod distribution;
 pub mod engine;
 pub mod error;

@@ -33,6 +33,59 @@ enum Command {
         #[command(flatten)]
         model: ModelArg,
     },
+    /// Rank runs by their forecast at each run's last target step.
+    ///
+    /// Runs sharing a "group" value are compared (absent = one group). Prints one JSON line per
+    /// group: the order (best first), each run's median, and P(A ends above B) for every pair.
+    ///
+    /// Example:
+    ///   neuneu rank examples/requests.jsonl
+    #[command(verbatim_doc_comment)]
+    Rank {
+        /// Requests (JSON Lines, as for `forecast`), or `-` for stdin.
+        requests: String,
+        #[command(flatten)]
+        model: ModelArg,
+    },
+    /// Plan which arms of a sweep to stop (JSON in, JSON out).
+    ///
+    /// Input: {"end_step": S, "policy": {"kind": "keep_top_k", "k": 3}, "min_observations": 3,
+    ///         "arms": [{"id": "a", "steps": [...], "accuracy": [...]}, ...]}
+    /// Policies: keep_top_k {k}, stop_fraction {fraction}, stop_below_probability {k, threshold}.
+    ///
+    /// Example:
+    ///   neuneu plan examples/sweep.json
+    #[command(verbatim_doc_comment)]
+    Plan {
+        /// The sweep (JSON), or `-` for stdin.
+        sweep: String,
+        #[command(flatten)]
+        model: ModelArg,
+    },
+    /// Replay a curve file as sweeps: neuneu's plans against successive halving.
+    ///
+    /// Each (suite, shots, task) is a sweep, one arm per run; rungs at fractions of each arm's
+    /// planned compute. Reports compute spent, regret, best-arm survival and top-k recall.
+    ///
+    /// Example:
+    ///   neuneu replay ../shared/data/scan-vlm-dev.csv --task imagenet1k_acc1
+    #[command(verbatim_doc_comment)]
+    Replay {
+        curves: PathBuf,
+        /// Only this task.
+        #[arg(long)]
+        task: Option<String>,
+        /// Rungs as fractions of each arm's planned compute.
+        #[arg(long, value_delimiter = ',', default_value = "0.2,0.4,0.6,0.8")]
+        rungs: Vec<f64>,
+        #[arg(long, default_value_t = 3)]
+        k: usize,
+        /// Write the summaries as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        #[command(flatten)]
+        model: ModelArg,
+    },
     /// Print a model bundle's manifest (the embedded default model if no path is given).
     ///
     /// Example:
@@ -102,6 +155,23 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Rank { requests, model } => commands::rank(&model.load()?, &requests),
+        Command::Plan { sweep, model } => commands::plan(&model.load()?, &sweep),
+        Command::Replay {
+            curves,
+            task,
+            rungs,
+            k,
+            json,
+            model,
+        } => commands::replay(
+            &model.load()?,
+            &curves,
+            task.as_deref(),
+            rungs,
+            k,
+            json.as_deref(),
+        ),
         Command::Inspect { bundle, json } => {
             let engine = match &bundle {
                 Some(p) => Engine::from_path(p)?,
@@ -121,7 +191,9 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
     }
 }
 
-fn request_base(requests: &str) -> PathBuf {
+mod commands;
+
+pub(crate) fn request_base(requests: &str) -> PathBuf {
     if requests == "-" {
         PathBuf::from(".")
     } else {

@@ -1,0 +1,215 @@
+//! The `rank`, `plan` and `replay` commands.
+
+use neuneu::data::{ComputeAxis, read_curves};
+use neuneu::decisions::{PlanPruner, SweepArm, plan_sweep, rank_runs};
+use neuneu::plan::{PlanOptions, Policy};
+use neuneu::replay::{self as sweeps, ReplayOptions, SuccessiveHalving, render_table};
+use neuneu::request::{parse_line, read_request_text};
+use neuneu::{Engine, Error, Losses, Result, RunInput};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn rank(engine: &Engine, requests: &str) -> Result<ExitCode> {
+    let text = read_request_text(requests)?;
+    let base = crate::request_base(requests);
+    let parsed: Vec<_> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| parse_line(l, &base))
+        .collect();
+    let mut failed = false;
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, p) in parsed.iter().enumerate() {
+        match &p.request {
+            Ok((r, _)) => groups
+                .entry(r.group.clone().unwrap_or_default())
+                .or_default()
+                .push(i),
+            Err(e) => {
+                failed = true;
+                println!("{}", serde_json::json!({"id": p.id, "error": e}));
+            }
+        }
+    }
+    for (group, members) in groups {
+        let runs: Vec<RunInput> = members
+            .iter()
+            .map(|&i| {
+                let (r, l) = parsed[i].request.as_ref().unwrap();
+                let run = RunInput::new(&r.steps, &r.accuracy, &r.target_steps);
+                match l {
+                    Some(l) => run.with_losses(Losses::Tokens(l)),
+                    None => run,
+                }
+            })
+            .collect();
+        let ids: Vec<&serde_json::Value> = members.iter().map(|&i| &parsed[i].id).collect();
+        match rank_runs(engine, &runs) {
+            Ok(r) => {
+                let mut pairs = Vec::new();
+                for (a, row) in r.prob_above.iter().enumerate() {
+                    for (b, p) in row.iter().enumerate() {
+                        if let Some(p) = p.filter(|_| a < b) {
+                            pairs.push(
+                                serde_json::json!({"a": ids[a], "b": ids[b], "p_a_above_b": p}),
+                            );
+                        }
+                    }
+                }
+                let order: Vec<_> = r.order.iter().map(|&i| ids[i]).collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"group": group, "order": order, "medians": r.medians, "pairs": pairs})
+                );
+            }
+            Err(e) => {
+                failed = true;
+                let e = match e {
+                    Error::InvalidInput { run, field, reason } => {
+                        let id = run
+                            .parse::<usize>()
+                            .ok()
+                            .and_then(|i| ids.get(i))
+                            .map(|v| v.to_string())
+                            .unwrap_or(run);
+                        format!("run {id}: {field}: {reason}")
+                    }
+                    other => other.to_string(),
+                };
+                println!("{}", serde_json::json!({"group": group, "error": e}));
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SweepRequest {
+    end_step: f64,
+    policy: Policy,
+    #[serde(default)]
+    min_observations: Option<usize>,
+    #[serde(default)]
+    samples: Option<usize>,
+    #[serde(default)]
+    seed: u64,
+    arms: Vec<ArmRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArmRequest {
+    id: String,
+    steps: Vec<f64>,
+    accuracy: Vec<f64>,
+    #[serde(default)]
+    token_losses: Option<Vec<f32>>,
+}
+
+pub fn plan(engine: &Engine, sweep: &str) -> Result<ExitCode> {
+    let text = read_request_text(sweep)?;
+    let req: SweepRequest =
+        serde_json::from_str(&text).map_err(|e| Error::Parse(format!("invalid sweep: {e}")))?;
+    let arms: Vec<SweepArm> = req
+        .arms
+        .iter()
+        .map(|a| {
+            let run = RunInput::new(&a.steps, &a.accuracy, &[]);
+            SweepArm {
+                id: a.id.clone(),
+                run: a
+                    .token_losses
+                    .as_deref()
+                    .map_or(run, |l| run.with_losses(Losses::Tokens(l))),
+            }
+        })
+        .collect();
+    let mut options = PlanOptions::new(req.policy);
+    options.min_observations = req.min_observations;
+    options.seed = req.seed;
+    if let Some(s) = req.samples {
+        options.samples = s;
+    }
+    let plan = plan_sweep(engine, &arms, req.end_step, &options).map_err(|e| match e {
+        Error::InvalidInput { run, field, reason } => {
+            let id = run
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| req.arms.get(i))
+                .map(|a| a.id.clone())
+                .unwrap_or(run);
+            Error::InvalidInput {
+                run: id,
+                field,
+                reason,
+            }
+        }
+        other => other,
+    })?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&plan).expect("plans serialise")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn replay(
+    engine: &Engine,
+    curves: &Path,
+    task: Option<&str>,
+    rungs: Vec<f64>,
+    k: usize,
+    json: Option<&Path>,
+) -> Result<ExitCode> {
+    let mut curves = read_curves(curves, ComputeAxis::Tokens)?;
+    if let Some(t) = task {
+        curves.retain(|c| c.task == t);
+        if curves.is_empty() {
+            return Err(Error::Parse(format!("no curve of task {t}")));
+        }
+    }
+    let opts = ReplayOptions {
+        rungs,
+        k,
+        ..Default::default()
+    };
+    let mut summaries = Vec::new();
+    for eta in [2, 3] {
+        summaries.push(sweeps::replay(&curves, &SuccessiveHalving::new(eta)?, &opts)?.summary);
+    }
+    let policies = [
+        (
+            "neuneu stop half (lowest P(top-k))",
+            Policy::StopFraction { fraction: 0.5 },
+        ),
+        (
+            "neuneu stop P(top-k) < 0.05",
+            Policy::StopBelowProbability { k, threshold: 0.05 },
+        ),
+        (
+            "neuneu stop P(top-k) < 0.01",
+            Policy::StopBelowProbability { k, threshold: 0.01 },
+        ),
+    ];
+    for (label, policy) in policies {
+        let pruner = PlanPruner {
+            engine,
+            options: PlanOptions::new(policy),
+            label: label.into(),
+        };
+        summaries.push(sweeps::replay(&curves, &pruner, &opts)?.summary);
+    }
+    print!("{}", render_table(&summaries));
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&summaries).expect("summaries serialise");
+        std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
