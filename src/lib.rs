@@ -1,5 +1,6 @@
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod forecast;
 
 pub use error::{BundleError, Error, Result};
