@@ -9,6 +9,8 @@ use super::{EvalOptions, forecast_all, prefix, split};
 use crate::data::Curve;
 use crate::error::{Error, Result};
 use crate::forecast::{Forecaster, RunForecast};
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -18,8 +20,9 @@ pub enum Selection {
     /// Curves by [`curve_id`] (`suite/run/shots/task`); every name must match a curve that has
     /// targets under the options.
     Names(Vec<String>),
-    /// `n` curves evenly spaced through the (sorted) curves that have targets: deterministic,
-    /// and spread over suites, runs and tasks.
+    /// `n` curves drawn from those that have targets by a fixed-seed shuffle: the same curves
+    /// on every call, spread over suites, runs and tasks (an even stride through the sorted
+    /// curves would keep landing on one task).
     Sample(usize),
 }
 
@@ -65,8 +68,16 @@ fn select(
     let cut = split(curves, opts);
     match selection {
         Selection::Sample(n) => {
-            let n = (*n).min(cut.len());
-            Ok((0..n).map(|k| cut[k * cut.len() / n]).collect())
+            let mut pool = cut;
+            let n = (*n).min(pool.len());
+            let mut state = 0x5eed_u64;
+            // Partial Fisher-Yates with splitmix64: the first n slots end up a uniform sample.
+            for k in 0..n {
+                let j = k + (splitmix64(&mut state) % (pool.len() - k) as u64) as usize;
+                pool.swap(k, j);
+            }
+            pool.truncate(n);
+            Ok(pool)
         }
         Selection::Names(names) => names
             .iter()
@@ -83,6 +94,14 @@ fn select(
     }
 }
 
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 fn sanitize(name: &str) -> String {
     name.chars()
         .map(|c| {
@@ -95,9 +114,14 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
-/// Log-axis tick labels such as `3e10`.
+/// Tick labels such as `3e10` or `1.5e8`.
 fn sci(x: &f64) -> String {
-    format!("{x:.0e}")
+    let short = format!("{x:.0e}");
+    // Keep a digit after the point only where the short form would misplace the tick.
+    match short.parse::<f64>() {
+        Ok(v) if (v - x).abs() <= 1e-6 * x.abs() => short,
+        _ => format!("{x:.1e}"),
+    }
 }
 
 fn draw(
@@ -158,20 +182,67 @@ fn draw(
         "{} · run {} · {} ({}-shot) — {}",
         c.suite, c.run, c.task, c.shots, forecaster
     );
-    let mut chart = ChartBuilder::on(&root)
+    let mut builder = ChartBuilder::on(&root);
+    builder
         .caption(title, ("sans-serif", 20))
         .margin(14)
         .x_label_area_size(48)
-        .y_label_area_size(64)
-        .build_cartesian_2d((x_lo / 1.15..x_hi * 1.15).log_scale(), y_lo..y_hi)
-        .map_err(|e| err(&e))?;
+        .y_label_area_size(64);
+    let fan = Fan {
+        observed,
+        truth,
+        median,
+        band80,
+        band50,
+    };
+    // Within a decade a log axis gets a single tick label; a linear one reads better there.
+    if x_hi / x_lo > 20.0 {
+        let x = (x_lo / 1.15..x_hi * 1.15).log_scale();
+        let chart = builder
+            .build_cartesian_2d(x, y_lo..y_hi)
+            .map_err(|e| err(&e))?;
+        render(chart, &fan, "compute (log scale)")?;
+    } else {
+        let pad = (x_hi - x_lo).max(x_hi * 0.01) * 0.04;
+        let chart = builder
+            .build_cartesian_2d(x_lo - pad..x_hi + pad, y_lo..y_hi)
+            .map_err(|e| err(&e))?;
+        render(chart, &fan, "compute")?;
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// The paths of one chart, in chart coordinates.
+struct Fan {
+    observed: Vec<(f64, f64)>,
+    truth: Vec<(f64, f64)>,
+    median: Vec<(f64, f64)>,
+    band80: Vec<(f64, f64)>,
+    band50: Vec<(f64, f64)>,
+}
+
+fn render<'a, X>(
+    mut chart: ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, RangedCoordf64>>,
+    fan: &Fan,
+    x_desc: &str,
+) -> std::result::Result<(), String>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let err = |e: &dyn std::fmt::Display| e.to_string();
     chart
         .configure_mesh()
-        .x_desc("compute (log scale)")
+        .x_desc(x_desc)
         .y_desc("accuracy")
         .x_label_formatter(&sci)
         .y_label_formatter(&|y| format!("{y:.2}"))
-        .light_line_style(RGBColor(235, 235, 235))
+        .x_labels(8)
+        .y_labels(10)
+        // Log axes get a light line per minor tick, which reads as grey smudges: keep one.
+        .max_light_lines(1)
+        .light_line_style(RGBColor(240, 240, 240))
+        .bold_line_style(RGBColor(215, 215, 215))
         .axis_desc_style(("sans-serif", 15))
         .draw()
         .map_err(|e| err(&e))?;
@@ -179,30 +250,28 @@ fn draw(
     let rect = |color: RGBAColor| {
         move |(x, y): (i32, i32)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], color.filled())
     };
-    if !band80.is_empty() {
-        let fill = BAND80.mix(0.18);
+    for (band, alpha, label) in [
+        (&fan.band80, 0.18, "80% band (q0.1-q0.9)"),
+        (&fan.band50, 0.38, "50% band (q0.25-q0.75)"),
+    ] {
+        if band.is_empty() {
+            continue;
+        }
+        let fill = BAND80.mix(alpha);
         chart
-            .draw_series(std::iter::once(Polygon::new(band80.clone(), fill.filled())))
+            .draw_series(std::iter::once(Polygon::new(band.clone(), fill.filled())))
             .map_err(|e| err(&e))?
-            .label("80% band (q0.1-q0.9)")
-            .legend(rect(fill));
-    }
-    if !band50.is_empty() {
-        let fill = BAND80.mix(0.38);
-        chart
-            .draw_series(std::iter::once(Polygon::new(band50.clone(), fill.filled())))
-            .map_err(|e| err(&e))?
-            .label("50% band (q0.25-q0.75)")
+            .label(label)
             .legend(rect(fill));
     }
     chart
-        .draw_series(LineSeries::new(median, MEDIAN.stroke_width(2)))
+        .draw_series(LineSeries::new(fan.median.clone(), MEDIAN.stroke_width(2)))
         .map_err(|e| err(&e))?
         .label("forecast median")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], MEDIAN.stroke_width(2)));
     chart
         .draw_series(DashedLineSeries::new(
-            truth.clone(),
+            fan.truth.clone(),
             6,
             4,
             TRUTH.stroke_width(2),
@@ -212,14 +281,18 @@ fn draw(
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], TRUTH.stroke_width(2)));
     chart
         .draw_series(
-            truth
+            fan.truth
                 .iter()
                 .skip(1)
                 .map(|&p| Circle::new(p, 3, TRUTH.stroke_width(1))),
         )
         .map_err(|e| err(&e))?;
     chart
-        .draw_series(observed.iter().map(|&p| Circle::new(p, 4, BLACK.filled())))
+        .draw_series(
+            fan.observed
+                .iter()
+                .map(|&p| Circle::new(p, 4, BLACK.filled())),
+        )
         .map_err(|e| err(&e))?
         .label("observed (context)")
         .legend(|(x, y)| Circle::new((x + 8, y), 4, BLACK.filled()));
@@ -231,7 +304,6 @@ fn draw(
         .label_font(("sans-serif", 14))
         .draw()
         .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
     Ok(())
 }
 
