@@ -1,7 +1,10 @@
 //! Evaluates the three baselines on curve files and prints the table.
 //!
-//! `cargo run --example eval_baselines -- [--context 0.2] [--json out.json] [--plots DIR]
+//! `cargo run --example eval_baselines -- [--context 0.2] [--json-dir DIR] [--plots DIR]
 //!  [--plot-count N] FILE...`
+//!
+//! For each FILE: prints the table, writes `<json-dir>/<file stem>.json` and
+//! `<plots>/<file stem>/<forecaster>_<curve>.svg` for a fixed sample of curves.
 
 use neuneu::Forecaster;
 use neuneu::data::{ComputeAxis, read_curves};
@@ -23,7 +26,7 @@ fn main() -> neuneu::Result<()> {
                 let v = value()?;
                 opts.context_fraction = v.parse().map_err(|_| neuneu::Error::Parse(v))?;
             }
-            "--json" => json = Some(PathBuf::from(value()?)),
+            "--json-dir" => json = Some(PathBuf::from(value()?)),
             "--plots" => plots = Some(PathBuf::from(value()?)),
             "--plot-count" => {
                 let v = value()?;
@@ -42,16 +45,10 @@ fn main() -> neuneu::Result<()> {
             .file_stem()
             .unwrap_or_default()
             .to_string_lossy();
-        if let Some(path) = &json {
-            let path = path.with_file_name(format!(
-                "{stem}-{}",
-                path.file_name().unwrap_or_default().to_string_lossy()
-            ));
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| neuneu::Error::Parse(e.to_string()))?;
-            }
-            std::fs::write(&path, report.to_json()?)
-                .map_err(|e| neuneu::Error::Parse(e.to_string()))?;
+        if let Some(dir) = &json {
+            let io = |e: std::io::Error| neuneu::Error::Parse(format!("{}: {e}", dir.display()));
+            std::fs::create_dir_all(dir).map_err(io)?;
+            std::fs::write(dir.join(format!("{stem}.json")), report.to_json()?).map_err(io)?;
         }
         if let Some(dir) = &plots {
             for f in forecasters {

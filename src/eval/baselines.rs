@@ -270,7 +270,8 @@ fn two_feature_ls(f: &[f64], g: &[f64], y: &[f64]) -> Option<(f64, f64, f64)> {
     }
     let det = ff * gg - fg * fg;
     // Relative test: near-collinear features make the coefficients meaningless.
-    if !(det.abs() > 1e-10 * ff * gg) {
+    let well_posed = det.abs() > 1e-10 * ff * gg; // false for NaN too
+    if !well_posed {
         return None;
     }
     let alpha = (fy * gg - gy * fg) / det;
@@ -421,7 +422,7 @@ fn fit_logistic(x: &[f64], y: &[f64]) -> Option<LogisticFit> {
     }
     let z_shift = x[0].ln();
     let z_scale = x.last()?.ln() - z_shift;
-    if !(z_scale > 0.0) {
+    if z_scale.is_nan() || z_scale <= 0.0 {
         return None;
     }
     let z: Vec<f64> = x.iter().map(|xi| (xi.ln() - z_shift) / z_scale).collect();

@@ -95,7 +95,7 @@ pub fn pinball(tau: f64, q: f64, y: f64) -> f64 {
 
 /// Which horizon bin a target falls in; `None` when the context ends at zero compute.
 fn horizon_bin(target: f64, last_context: f64) -> Option<usize> {
-    if !(last_context > 0.0) {
+    if last_context.is_nan() || last_context <= 0.0 {
         return None;
     }
     let ratio = target / last_context;
@@ -318,7 +318,8 @@ pub(crate) fn aggregate(
 pub(crate) fn breakdown(curves: &[Curve], scores: &[CurveScore]) -> Vec<GroupMetrics> {
     let all: Vec<&CurveScore> = scores.iter().collect();
     let mut groups = vec![aggregate("all", "all", curves, &all)];
-    let cuts: [(&str, fn(&Curve) -> String); 2] = [
+    type Cut = (&'static str, fn(&Curve) -> String);
+    let cuts: [Cut; 2] = [
         ("family", |c| c.family().to_string()),
         ("suite", |c| c.suite.clone()),
     ];

@@ -347,7 +347,16 @@ mod tests {
             &Selection::Sample(2),
             &opts,
         );
-        assert_eq!(sample.unwrap().len(), 2);
+        let sample_paths = sample.unwrap();
+        assert_eq!(sample_paths.len(), 2);
+        let again = write_fan_charts(
+            &dir,
+            &curves,
+            &PowerLaw::new(),
+            &Selection::Sample(2),
+            &opts,
+        );
+        assert_eq!(again.unwrap(), sample_paths, "the sample is deterministic");
         let missing = Selection::Names(vec!["nope".into()]);
         assert!(write_fan_charts(&dir, &curves, &PowerLaw::new(), &missing, &opts).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
