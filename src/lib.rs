@@ -20,6 +20,7 @@ pub mod decisions;
 pub mod distribution;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod features;
 pub mod forecast;
 pub mod inspect;

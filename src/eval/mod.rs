@@ -1,0 +1,222 @@
+//! The evaluation harness: cut each curve into a context and future targets, ask forecasters
+//! (the engine and the [`baselines`]) for quantile forecasts of the targets, and score them.
+//!
+//! Every forecaster is driven through `&dyn Forecaster` in the same way, so the engine and the
+//! baselines see exactly the same prefixes. All prefixes of a call go to the forecaster in a
+//! few large batches so that the engine can batch its inference.
+//!
+//! ```no_run
+//! use neuneu::data::{read_curves, ComputeAxis};
+//! use neuneu::eval::{evaluate, baselines, render_table, EvalOptions};
+//! use neuneu::Forecaster;
+//!
+//! let curves = read_curves("pythia-dev.csv", ComputeAxis::Tokens)?;
+//! let (p, l) = (baselines::Persistence::new(), baselines::Logistic::new());
+//! let forecasters: [&dyn Forecaster; 2] = [&p, &l];
+//! let opts = EvalOptions { context_fraction: 0.2, ..EvalOptions::default() };
+//! let report = evaluate(&curves, &forecasters, &opts)?;
+//! println!("{}", render_table(&report));
+//! std::fs::write("report.json", report.to_json()?).unwrap();
+//! # Ok::<(), neuneu::Error>(())
+//! ```
+
+pub mod baselines;
+pub mod metrics;
+pub mod plots;
+pub mod report;
+
+pub use metrics::{GroupMetrics, HorizonBin, context_len, curve_id};
+pub use plots::{Selection, write_fan_charts};
+pub use report::{EvalReport, ForecasterReport, render_table};
+
+use crate::data::Curve;
+use crate::error::{Error, Result};
+use crate::forecast::{CurvePrefix, Forecaster, RunForecast};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// How curves are cut and forecasts requested.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvalOptions {
+    /// Context is every checkpoint with compute at most this fraction of the curve's final
+    /// compute.
+    pub context_fraction: f64,
+    /// ... but at least this many checkpoints.
+    pub min_context: usize,
+    /// Prefixes per `forecast_prefixes` call.
+    pub batch_size: usize,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        Self {
+            context_fraction: 0.2,
+            min_context: 3,
+            batch_size: 4096,
+        }
+    }
+}
+
+/// The curves that have targets under `opts`, with their context lengths.
+pub(crate) fn split(curves: &[Curve], opts: &EvalOptions) -> Vec<(usize, usize)> {
+    curves
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| Some((i, context_len(c, opts.context_fraction, opts.min_context)?)))
+        .collect()
+}
+
+/// The prefix of `curve` with `context` observed points and the rest as targets.
+pub(crate) fn prefix(curve: &Curve, context: usize) -> CurvePrefix<'_> {
+    CurvePrefix {
+        steps: &curve.compute[..context],
+        accuracy: &curve.accuracy[..context],
+        targets: &curve.compute[context..],
+    }
+}
+
+/// Asks `forecaster` for every prefix, `batch_size` at a time, and checks it answered each.
+pub(crate) fn forecast_all(
+    forecaster: &dyn Forecaster,
+    prefixes: &[CurvePrefix<'_>],
+    batch_size: usize,
+) -> Result<Vec<RunForecast>> {
+    let mut out = Vec::with_capacity(prefixes.len());
+    for chunk in prefixes.chunks(batch_size) {
+        let got = forecaster.forecast_prefixes(chunk)?;
+        if got.len() != chunk.len() {
+            let reason = format!("{} forecasts for {} prefixes", got.len(), chunk.len());
+            return Err(Error::invalid(
+                forecaster.name(),
+                "forecast_prefixes",
+                reason,
+            ));
+        }
+        out.extend(got);
+    }
+    Ok(out)
+}
+
+/// Evaluates each forecaster on every curve that has targets under `opts`.
+///
+/// Errors if a forecaster fails, has no 0.5 level, or returns a forecast that does not match
+/// its prefix (wrong count, wrong number of quantiles, non-finite values).
+pub fn evaluate(
+    curves: &[Curve],
+    forecasters: &[&dyn Forecaster],
+    opts: &EvalOptions,
+) -> Result<EvalReport> {
+    metrics::check_options(opts)?;
+    let cut = split(curves, opts);
+    let prefixes: Vec<CurvePrefix<'_>> = cut.iter().map(|&(i, n)| prefix(&curves[i], n)).collect();
+    let mut reports = Vec::with_capacity(forecasters.len());
+    for &f in forecasters {
+        let at = metrics::LevelIndex::new(f.name(), f.levels())?;
+        let start = Instant::now();
+        let forecasts = forecast_all(f, &prefixes, opts.batch_size)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let scores = cut
+            .iter()
+            .zip(&forecasts)
+            .map(|(&(i, n), r)| metrics::score_curve(i, &curves[i], n, r, f.levels(), at))
+            .collect::<Result<Vec<_>>>()?;
+        reports.push(ForecasterReport {
+            name: f.name().to_string(),
+            levels: f.levels().to_vec(),
+            seconds,
+            groups: metrics::breakdown(curves, &scores),
+        });
+    }
+    Ok(EvalReport {
+        options: opts.clone(),
+        curves_total: curves.len(),
+        curves_evaluated: cut.len(),
+        curves_skipped: curves.len() - cut.len(),
+        forecasters: reports,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::Forecast;
+
+    /// Answers the truth it was built with, to check the plumbing end to end.
+    struct Oracle {
+        levels: Vec<f32>,
+        answer: f32,
+        chunks: std::sync::Mutex<Vec<usize>>,
+    }
+
+    impl Forecaster for Oracle {
+        fn name(&self) -> &str {
+            "oracle"
+        }
+        fn levels(&self) -> &[f32] {
+            &self.levels
+        }
+        fn forecast_prefixes(&self, prefixes: &[CurvePrefix<'_>]) -> Result<Vec<RunForecast>> {
+            self.chunks.lock().unwrap().push(prefixes.len());
+            Ok(prefixes
+                .iter()
+                .map(|p| RunForecast {
+                    forecasts: p
+                        .targets
+                        .iter()
+                        .map(|&step| Forecast {
+                            step,
+                            quantiles: vec![self.answer; self.levels.len()],
+                        })
+                        .collect(),
+                })
+                .collect())
+        }
+    }
+
+    fn flat(run: &str, n: usize, value: f64) -> Curve {
+        Curve {
+            suite: "s".into(),
+            run: run.into(),
+            shots: "0".into(),
+            task: "t".into(),
+            compute: (1..=n).map(|i| i as f64).collect(),
+            accuracy: vec![value; n],
+            stderr: vec![Some(0.01); n],
+        }
+    }
+
+    #[test]
+    fn evaluates_batches_and_counts_skipped_curves() {
+        let curves = vec![flat("a", 10, 0.5), flat("b", 10, 0.5), flat("c", 3, 0.5)];
+        let oracle = Oracle {
+            levels: vec![0.1, 0.5, 0.9],
+            answer: 0.5,
+            chunks: Default::default(),
+        };
+        let opts = EvalOptions {
+            batch_size: 1,
+            ..EvalOptions::default()
+        };
+        let report = evaluate(&curves, &[&oracle], &opts).unwrap();
+        assert_eq!((report.curves_evaluated, report.curves_skipped), (2, 1));
+        assert_eq!(*oracle.chunks.lock().unwrap(), vec![1, 1]);
+        let all = &report.forecasters[0].groups[0];
+        assert_eq!(all.mae, 0.0);
+        assert_eq!(all.coverage80, Some(1.0));
+        // No 0.25/0.75 levels: no 50% coverage rather than a made-up one.
+        assert_eq!(all.coverage50, None);
+        // 10 points, 0.2 * 10 = 2 -> lifted to 3 context points, 7 targets each.
+        assert_eq!(all.targets, 14);
+        assert!(all.excess.unwrap() < 0.0);
+    }
+
+    #[test]
+    fn rejects_bad_options() {
+        let opts = EvalOptions {
+            context_fraction: 0.0,
+            ..EvalOptions::default()
+        };
+        assert!(evaluate(&[], &[], &opts).is_err());
+    }
+}
