@@ -213,3 +213,45 @@ pub fn replay(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+pub fn eval(
+    engine: &Engine,
+    files: &[std::path::PathBuf],
+    context: f64,
+    json: Option<&Path>,
+    plots: Option<&Path>,
+    plot_count: usize,
+    plot_curves: Vec<String>,
+) -> Result<ExitCode> {
+    use neuneu::eval::{self, EvalOptions, Selection, baselines};
+    let mut curves = Vec::new();
+    for f in files {
+        curves.extend(read_curves(f, ComputeAxis::Tokens)?);
+    }
+    let opts = EvalOptions {
+        context_fraction: context,
+        ..Default::default()
+    };
+    let (p, pl, lg) = (
+        baselines::Persistence::new(),
+        baselines::PowerLaw::new(),
+        baselines::Logistic::new(),
+    );
+    let report = eval::evaluate(&curves, &[engine, &p, &pl, &lg], &opts)?;
+    print!("{}", eval::render_table(&report));
+    if let Some(path) = json {
+        std::fs::write(path, report.to_json()?).map_err(|e| Error::io(path, e))?;
+    }
+    if let Some(dir) = plots {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let selection = if plot_curves.is_empty() {
+            Selection::Sample(plot_count)
+        } else {
+            Selection::Names(plot_curves)
+        };
+        for path in eval::write_fan_charts(dir, &curves, engine, &selection, &opts)? {
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -86,6 +86,34 @@ enum Command {
         #[command(flatten)]
         model: ModelArg,
     },
+    /// Score the model and baselines (persistence, power law, logistic) on curve files.
+    ///
+    /// For each curve, the context is every checkpoint with compute <= FRACTION x the curve's
+    /// final compute (at least 3 points); the targets are the rest.
+    ///
+    /// Example:
+    ///   neuneu eval ../shared/data/pythia-dev.csv --context 0.2 --plots docs/plots
+    #[command(verbatim_doc_comment)]
+    Eval {
+        #[arg(required = true)]
+        curves: Vec<PathBuf>,
+        #[arg(long, default_value_t = 0.2)]
+        context: f64,
+        /// Write the JSON report here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write fan charts (SVG) of sampled curves into this folder.
+        #[arg(long)]
+        plots: Option<PathBuf>,
+        /// How many curves to chart, or `--plot-curves` to name them.
+        #[arg(long, default_value_t = 6)]
+        plot_count: usize,
+        /// Curves to chart, by id `suite/run/shots/task`.
+        #[arg(long, value_delimiter = ',')]
+        plot_curves: Vec<String>,
+        #[command(flatten)]
+        model: ModelArg,
+    },
     /// Print a model bundle's manifest (the embedded default model if no path is given).
     ///
     /// Example:
@@ -171,6 +199,23 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
             rungs,
             k,
             json.as_deref(),
+        ),
+        Command::Eval {
+            curves,
+            context,
+            json,
+            plots,
+            plot_count,
+            plot_curves,
+            model,
+        } => commands::eval(
+            &model.load()?,
+            &curves,
+            context,
+            json.as_deref(),
+            plots.as_deref(),
+            plot_count,
+            plot_curves,
         ),
         Command::Inspect { bundle, json } => {
             let engine = match &bundle {
