@@ -126,3 +126,46 @@ fn inspect_shows_the_manifest_and_a_missing_model_is_an_error() {
     assert_eq!(code, 2);
     assert!(err.contains("/nonexistent.nnb"), "{err}");
 }
+
+#[test]
+fn rank_orders_each_group_with_complementary_pair_probabilities() {
+    let (code, out, err) = neuneu(&["rank", "examples/requests.jsonl"], "");
+    assert_eq!(code, 0, "{err}");
+    let groups: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(groups.len(), 3);
+    for g in &groups {
+        assert_eq!(g["order"].as_array().unwrap().len(), 5);
+        let pairs = g["pairs"].as_array().unwrap();
+        assert_eq!(pairs.len(), 10);
+        assert!(
+            pairs
+                .iter()
+                .all(|p| (0.0..=1.0).contains(&p["p_a_above_b"].as_f64().unwrap()))
+        );
+    }
+}
+
+#[test]
+fn plan_keeps_k_arms_with_reasons_and_probabilities_summing_to_k() {
+    let (code, out, err) = neuneu(&["plan", "examples/sweep.json"], "");
+    assert_eq!(code, 0, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let d = plan["decisions"].as_array().unwrap();
+    assert_eq!(d.iter().filter(|a| a["keep"].as_bool().unwrap()).count(), 3);
+    let total: f64 = d.iter().map(|a| a["p_top_k"].as_f64().unwrap()).sum();
+    assert!((total - 3.0).abs() < 1e-9, "{total}");
+    assert!(
+        d.iter()
+            .all(|a| a["reason"].as_str().unwrap().contains("top 3"))
+    );
+    let (again, _, _) = neuneu(&["plan", "examples/sweep.json"], "");
+    assert_eq!(again, 0);
+    assert_eq!(
+        neuneu(&["plan", "examples/sweep.json"], "").1,
+        out,
+        "plans are deterministic"
+    );
+}
