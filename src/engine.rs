@@ -417,12 +417,10 @@ impl Engine {
                 Some(Losses::Embedding(e)) => Some(&e.0),
                 None => None,
             };
+            let prepared = features::RunFeatures::new(p.steps, p.accuracy, t);
             for &target in p.targets {
-                anchor[row] = features::write_row(
-                    p.steps,
-                    p.accuracy,
+                anchor[row] = prepared.write_row(
                     target,
-                    t,
                     &mut context[row * t * CONTEXT_FEATURES..(row + 1) * t * CONTEXT_FEATURES],
                     &mut key_mask[row * s..(row + 1) * s],
                 );

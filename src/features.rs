@@ -18,6 +18,13 @@
 //! 3. the gap to the next point in the same log units; for the last point, the query horizon
 //! 4. the query horizon `h = min(ln(target / x_last), MAX_HORIZON)`, repeated on every point
 //! 5. 1 on the last point, 0 elsewhere
+//! 6. the run's own power-law fit (`curvefit`, y = a - b x^-c on the whole context, needs 3
+//!    points with positive compute) extrapolated to the target, as an offset from `y_last`;
+//!    the transformer learns when a curve's own extrapolation can be trusted (it is strong on
+//!    smooth sweeps such as ScAn, weak on noisy near-chance tasks)
+//! 7. 1 where that fit exists, 0 where it does not
+//!
+//! Accuracy offsets (1 and 6) are multiplied by `ACCURACY_DIFF_SCALE`.
 //!
 //! ## Long contexts
 //! A context longer than the model's `max_context` is thinned to `max_context` points evenly
@@ -28,14 +35,18 @@ use crate::architecture::{EncoderArchitecture, LossRepresentation};
 use crate::forecast::CurvePrefix;
 
 /// Width of one context point's feature vector.
-pub const CONTEXT_FEATURES: usize = 6;
+pub const CONTEXT_FEATURES: usize = 8;
 /// Identifies this feature preparation in bundle manifests; a change of any feature bumps it.
-pub const FEATURE_SET: &str = "log-ratio-v1";
+pub const FEATURE_SET: &str = "log-ratio-powerlaw-v2";
 /// Floor of `ln(x_i / x_last)`: e^-12 is below any real checkpoint ratio but step 0.
 pub const LOG_RATIO_FLOOR: f64 = -12.0;
 /// Ceiling of the query horizon `ln(target / x_last)`: targets beyond e^8 times the last
 /// observed compute are forecast as if they were at that horizon.
 pub const MAX_HORIZON: f64 = 8.0;
+/// Accuracy differences (a few hundredths) are scaled up to the order of the other features.
+pub const ACCURACY_DIFF_SCALE: f64 = 10.0;
+/// Bound on the power-law feature: a wild extrapolation says "unreliable", not "+3".
+pub const MAX_FIT_OFFSET: f64 = 0.5;
 /// Token losses are capped here before `exp(-loss)` (the reference model's clip).
 pub const MAX_TOKEN_LOSS: f32 = 20.0;
 /// Largest loss vector accepted: bounds the memory a request can make us allocate.
@@ -128,9 +139,80 @@ pub fn thin(n: usize, max: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Writes one (context, target) row: `context` is `max_context x CONTEXT_FEATURES`, `key_mask`
-/// is `max_context + 2` (CLS and loss token first). Returns the anchor: the last observed value,
-/// to which the model's output is added. The prefix must already be validated.
+/// A validated run's context, prepared once for all of its targets: the thinned points, their
+/// log-ratio positions and the power-law fit of the whole context.
+pub struct RunFeatures {
+    /// (log-ratio position, accuracy) of each kept point, oldest first.
+    points: Vec<(f64, f64)>,
+    x_last: f64,
+    y_last: f64,
+    fit: Option<crate::curvefit::PowerLawFit>,
+}
+
+impl RunFeatures {
+    /// Prepares a validated prefix for a model reading at most `max_context` points.
+    pub fn new(steps: &[f64], accuracy: &[f64], max_context: usize) -> Self {
+        let keep = thin(steps.len(), max_context);
+        let last = keep[keep.len() - 1];
+        let (x_last, y_last) = (steps[last], accuracy[last]);
+        let points = keep
+            .iter()
+            .map(|&i| {
+                let lr = if steps[i] <= 0.0 { LOG_RATIO_FLOOR } else { (steps[i] / x_last).ln().max(LOG_RATIO_FLOOR) };
+                (lr, accuracy[i])
+            })
+            .collect();
+        // The fit reads every observed point, not only the kept ones: thinning is for the
+        // transformer's width, not a reason to throw data away.
+        let fit = crate::curvefit::fit_power_law(steps, accuracy);
+        RunFeatures { points, x_last, y_last, fit }
+    }
+
+    /// The last observed value: the anchor the model's output is added to.
+    pub fn anchor(&self) -> f32 {
+        self.y_last as f32
+    }
+
+    /// The power-law extrapolation to `target`, as an offset from the last value, bounded.
+    fn fit_offset(&self, target: f64) -> Option<f64> {
+        let f = self.fit.as_ref()?;
+        let v = f.predict(target.min(self.x_last * MAX_HORIZON.exp())) - self.y_last;
+        v.is_finite().then(|| v.clamp(-MAX_FIT_OFFSET, MAX_FIT_OFFSET))
+    }
+
+    /// Writes the row for `target`: `context` is `max_context x CONTEXT_FEATURES`, `key_mask` is
+    /// `max_context + 2` (CLS and loss token first). Returns the anchor.
+    pub fn write_row(&self, target: f64, context: &mut [f32], key_mask: &mut [f32]) -> f32 {
+        debug_assert_eq!(context.len() % CONTEXT_FEATURES, 0);
+        debug_assert_eq!(key_mask.len(), context.len() / CONTEXT_FEATURES + 2);
+        context.fill(0.0);
+        key_mask.fill(0.0);
+        key_mask[0] = 1.0;
+        key_mask[1] = 1.0;
+        let n = self.points.len();
+        let horizon = (target / self.x_last).ln().clamp(0.0, MAX_HORIZON);
+        let (fit, has_fit) = match self.fit_offset(target) {
+            Some(v) => (v, 1.0),
+            None => (0.0, 0.0),
+        };
+        for (slot, &(lr, y)) in self.points.iter().enumerate() {
+            let gap = if slot + 1 < n { self.points[slot + 1].0 - lr } else { horizon };
+            let f = &mut context[slot * CONTEXT_FEATURES..(slot + 1) * CONTEXT_FEATURES];
+            f[0] = y as f32;
+            f[1] = ((y - self.y_last) * ACCURACY_DIFF_SCALE) as f32;
+            f[2] = lr as f32;
+            f[3] = gap as f32;
+            f[4] = horizon as f32;
+            f[5] = if slot + 1 == n { 1.0 } else { 0.0 };
+            f[6] = (fit * ACCURACY_DIFF_SCALE) as f32;
+            f[7] = has_fit;
+            key_mask[slot + 2] = 1.0;
+        }
+        self.anchor()
+    }
+}
+
+/// Writes one (context, target) row for a validated prefix (see [`RunFeatures::write_row`]).
 pub fn write_row(
     steps: &[f64],
     accuracy: &[f64],
@@ -139,42 +221,7 @@ pub fn write_row(
     context: &mut [f32],
     key_mask: &mut [f32],
 ) -> f32 {
-    debug_assert_eq!(context.len(), max_context * CONTEXT_FEATURES);
-    debug_assert_eq!(key_mask.len(), max_context + 2);
-    context.fill(0.0);
-    key_mask.fill(0.0);
-    key_mask[0] = 1.0;
-    key_mask[1] = 1.0;
-
-    let keep = thin(steps.len(), max_context);
-    let n = keep.len();
-    let last = keep[n - 1];
-    let (x_last, y_last) = (steps[last], accuracy[last]);
-    let log_ratio = |x: f64| {
-        if x <= 0.0 {
-            LOG_RATIO_FLOOR
-        } else {
-            (x / x_last).ln().max(LOG_RATIO_FLOOR)
-        }
-    };
-    let horizon = (target / x_last).ln().clamp(0.0, MAX_HORIZON);
-    for (slot, &i) in keep.iter().enumerate() {
-        let lr = log_ratio(steps[i]);
-        let gap = if slot + 1 < n {
-            log_ratio(steps[keep[slot + 1]]) - lr
-        } else {
-            horizon
-        };
-        let f = &mut context[slot * CONTEXT_FEATURES..(slot + 1) * CONTEXT_FEATURES];
-        f[0] = accuracy[i] as f32;
-        f[1] = (accuracy[i] - y_last) as f32;
-        f[2] = lr as f32;
-        f[3] = gap as f32;
-        f[4] = horizon as f32;
-        f[5] = if slot + 1 == n { 1.0 } else { 0.0 };
-        key_mask[slot + 2] = 1.0;
-    }
-    y_last as f32
+    RunFeatures::new(steps, accuracy, max_context).write_row(target, context, key_mask)
 }
 
 /// Checks token losses: finite or +inf (capped), never NaN or negative, never empty.

@@ -315,11 +315,11 @@ pub fn train(
             if best.as_ref().is_none_or(|(b, _, _)| val < *b) {
                 best = Some((val, step + 1, model.weights().map_err(err)?));
             }
-            if let Some(pb) = &bar {
-                pb.println(format!(
-                    "step {:>6}  train pinball {smoothed:.5}  held-out pinball {val:.5}",
-                    step + 1
-                ));
+            let line = format!("step {:>6}  train pinball {smoothed:.5}  held-out pinball {val:.5}", step + 1);
+            match &bar {
+                // indicatif drops println when stderr is not a terminal: logs still get the line.
+                Some(pb) if !pb.is_hidden() => pb.println(line),
+                _ => eprintln!("{line}"),
             }
         }
         if let Some(pb) = &bar {
@@ -406,6 +406,7 @@ pub fn export_bundle(
 pub const PREPARATION: &str = "steps: any increasing compute unit; features are log-ratios to the last observed step \
 (scale-free), floor -12, horizon capped at ln(target/last) = 8; contexts longer than max_context are thinned evenly \
 by index keeping first and last; accuracy raw in [0, 1], the output is an offset from the last observed accuracy; \
+the run's own power-law fit (y = a - b x^-c, 3+ points) extrapolated to the target is one feature; \
 token losses: NaN/negative refused, capped at 20, p = exp(-loss) clipped to 1 - 1e-6, then the encoder's \
 representation (ordered: first loss_len values zero-padded; sketch: loss_len evenly spaced quantiles of p).";
 
