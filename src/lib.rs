@@ -1,3 +1,4 @@
+pub mod cuda;
 pub mod data;
 pub mod error;
 pub mod forecast;
