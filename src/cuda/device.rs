@@ -102,7 +102,7 @@ impl CudaEncoder {
         let stream = ctx.default_stream();
         let weights = plan::device_weights(spec, weights)
             .iter()
-            .map(|t| stream.memcpy_stod(t).map_err(driver("uploading weights")))
+            .map(|t| stream.clone_htod(t).map_err(driver("uploading weights")))
             .collect::<Result<Vec<_>>>()?;
         Ok(CudaEncoder {
             spec: spec.clone(),
@@ -140,7 +140,7 @@ impl CudaEncoder {
         let mut buffers: HashMap<Buf, CudaSlice<f32>> = HashMap::new();
         for &(buf, len) in &plan.sizes {
             let slice = match buf {
-                Buf::Input => self.stream.memcpy_stod(losses),
+                Buf::Input => self.stream.clone_htod(losses),
                 _ => self.stream.alloc_zeros::<f32>(len),
             };
             buffers.insert(buf, slice.map_err(driver("allocating scratch"))?);
@@ -169,7 +169,7 @@ impl CudaEncoder {
             unsafe { args.launch(config) }.map_err(driver(launch.kernel.name()))?;
         }
         self.stream
-            .memcpy_dtov(&buffers[&Buf::Output])
+            .clone_dtoh(&buffers[&Buf::Output])
             .map_err(driver("reading the embeddings"))
     }
 }
