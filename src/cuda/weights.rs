@@ -144,3 +144,28 @@ impl SplitMix64 {
         lo + (hi - lo) * unit
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gather_round_trips_and_checks_names_and_shapes() {
+        let spec = EncoderSpec::small();
+        let weights = EncoderWeights::synthetic(&spec, 3).unwrap();
+        let mut map = weights.to_map(&spec);
+        let back = EncoderWeights::gather(&spec, &map).unwrap();
+        assert_eq!(back.proj_weight, weights.proj_weight);
+        assert_eq!(back.blocks[2].norm_bias, weights.blocks[2].norm_bias);
+
+        map.get_mut("enc.conv1.weight").unwrap().0 = vec![8, 4, 7];
+        let err = EncoderWeights::gather(&spec, &map).unwrap_err().to_string();
+        assert!(
+            err.contains("enc.conv1.weight") && err.contains("expected [8, 4, 8]"),
+            "{err}"
+        );
+
+        map.remove("enc.proj.bias");
+        assert!(EncoderWeights::gather(&spec, &map).is_err());
+    }
+}
