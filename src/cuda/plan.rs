@@ -25,6 +25,7 @@ const _: () = assert!(THREADS <= MAX_THREADS);
 /// Largest batch one plan covers: the batch is a grid dimension (y or z), limited to 65535.
 pub(crate) const MAX_BATCH: usize = 65_535;
 
+/// Declared in the order of [`Kernel::ALL`]: the CUDA backend indexes its functions by `as usize`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kernel {
     Conv,
