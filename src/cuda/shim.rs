@@ -57,7 +57,10 @@ fn build() -> Result<Shim, String> {
             "{compiler} failed to compile kernels/shim/launch.cpp"
         ));
     }
-    load(&library)
+    let shim = load(&library);
+    // The mapping outlives the file; don't leave a library per test run in /tmp.
+    let _ = std::fs::remove_dir_all(&out);
+    shim
 }
 
 fn load(path: &PathBuf) -> Result<Shim, String> {
