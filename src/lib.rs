@@ -15,6 +15,7 @@
 
 pub mod architecture;
 pub mod bundle;
+pub mod cuda;
 pub mod curvefit;
 pub mod data;
 pub mod decisions;
