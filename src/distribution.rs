@@ -36,7 +36,8 @@
 //! # Sampling
 //!
 //! Everything random in the crate uses [`SplitMix64`], seeded by the caller, so the same input
-//! and seed give bit-identical output on every platform.
+//! and seed give bit-identical output. (Across platforms only as far as the system `ln` and
+//! `exp` agree, which Rust does not promise to the last bit.)
 
 use serde::{Deserialize, Serialize};
 

@@ -32,7 +32,7 @@ use crate::error::Error;
 use crate::forecast::RunForecast;
 
 /// Grid size used by [`rank`] callers that have no reason to choose: 64 points resolve
-/// probabilities to about 1/8000 and keep a 64-run ranking well under a millisecond.
+/// probabilities to about 1/8000; ranking 64 runs took about 0.25 ms in `benches/plan.rs`.
 pub const DEFAULT_GRID: usize = 64;
 
 /// Runs ordered best first, with the pairwise probabilities behind the order.
