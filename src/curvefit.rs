@@ -87,7 +87,6 @@ impl PowerLawFit {
     }
 }
 
-
 pub(crate) fn fit_power_law(x: &[f64], y: &[f64]) -> Option<PowerLawFit> {
     let (x, y) = positive_points(x, y);
     if x.len() < 3 {
@@ -140,4 +139,3 @@ pub(crate) fn fit_power_law(x: &[f64], y: &[f64]) -> Option<PowerLawFit> {
     fit.sigma = residual_sigma(sse, x.len(), 3, &y);
     Some(fit)
 }
-

@@ -77,8 +77,13 @@ pub fn parse_curves(text: &str, axis: ComputeAxis) -> Result<Vec<Curve>> {
         ComputeAxis::Tokens => "tokens",
         ComputeAxis::Step => "step",
     };
-    let (c_suite, c_run, c_task, c_x, c_acc) =
-        (col("suite")?, col("run")?, col("task")?, col(axis_name)?, col("acc")?);
+    let (c_suite, c_run, c_task, c_x, c_acc) = (
+        col("suite")?,
+        col("run")?,
+        col("task")?,
+        col(axis_name)?,
+        col("acc")?,
+    );
     let c_shots = col("shots").ok();
     let c_err = col("acc_stderr").ok();
 
@@ -92,7 +97,9 @@ pub fn parse_curves(text: &str, axis: ComputeAxis) -> Result<Vec<Curve>> {
             s.parse::<f64>()
                 .ok()
                 .filter(|v| v.is_finite())
-                .ok_or_else(|| Error::Parse(format!("line {line}: `{name}` is not a number: {s:?}")))
+                .ok_or_else(|| {
+                    Error::Parse(format!("line {line}: `{name}` is not a number: {s:?}"))
+                })
         };
         let x = num(c_x, axis_name)?;
         let acc = num(c_acc, "acc")?;
@@ -157,7 +164,9 @@ mod tests {
     fn missing_column_and_bad_number_are_errors() {
         assert!(parse_curves("run,task\n", ComputeAxis::Tokens).is_err());
         let bad = "suite,run,task,tokens,acc\ns,r,t,abc,0.5\n";
-        let e = parse_curves(bad, ComputeAxis::Tokens).unwrap_err().to_string();
+        let e = parse_curves(bad, ComputeAxis::Tokens)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2"), "{e}");
     }
 }

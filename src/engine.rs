@@ -202,6 +202,8 @@ pub struct Engine {
     manifest: Manifest,
     forecaster: BucketedGraph,
     encoder: Option<BucketedGraph>,
+    /// The loss encoder on the GPU, when the backend resolved to CUDA.
+    cuda_encoder: Option<crate::cuda::CudaEncoder>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -227,7 +229,28 @@ impl Engine {
         Self::from_bundle(Bundle::from_bytes(bytes)?)
     }
 
+    /// Loads a bundle with an explicit backend for the loss encoder: `Cpu` (tract), `Cuda` (our
+    /// kernels; an error if CUDA cannot run here) or `Auto` (CUDA only when a driver and a
+    /// device are present). The other constructors use `Auto`. The forecaster always runs on
+    /// tract.
+    pub fn from_bytes_with_backend(bytes: &[u8], backend: crate::cuda::Backend) -> Result<Self> {
+        Self::from_bundle_with_backend(Bundle::from_bytes(bytes)?, backend)
+    }
+
     pub fn from_bundle(bundle: Bundle) -> Result<Self> {
+        Self::from_bundle_with_backend(bundle, crate::cuda::Backend::Auto)
+    }
+
+    /// Which backend runs the loss encoder.
+    pub fn loss_encoder_backend(&self) -> crate::cuda::Backend {
+        if self.cuda_encoder.is_some() {
+            crate::cuda::Backend::Cuda
+        } else {
+            crate::cuda::Backend::Cpu
+        }
+    }
+
+    pub fn from_bundle_with_backend(bundle: Bundle, backend: crate::cuda::Backend) -> Result<Self> {
         let m = bundle.manifest;
         let a = &m.architecture;
         let forecaster = BucketedGraph::load(
@@ -253,10 +276,22 @@ impl Engine {
             )?),
             _ => None,
         };
+        let cuda_encoder = match (
+            backend.resolve()?,
+            crate::cuda::spec_for(a),
+            bundle.graphs.get(ENCODER),
+        ) {
+            (crate::cuda::Backend::Cuda, Some(spec), Some(g)) => {
+                let weights = crate::cuda::weights_from_graph(g, &spec)?;
+                Some(crate::cuda::CudaEncoder::new(&spec, &weights, 0)?)
+            }
+            _ => None,
+        };
         Ok(Engine {
             manifest: m,
             forecaster,
             encoder,
+            cuda_encoder,
         })
     }
 
@@ -297,7 +332,10 @@ impl Engine {
             features::prepare_losses(l, enc, &mut prepared[i * len..(i + 1) * len]);
         }
         let d = self.manifest.architecture.d_model;
-        let out = enc_graph.run(losses.len(), &[(&prepared, len)], d)?;
+        let out = match &self.cuda_encoder {
+            Some(gpu) => gpu.encode(&prepared, losses.len())?,
+            None => enc_graph.run(losses.len(), &[(&prepared, len)], d)?,
+        };
         Ok(out
             .chunks_exact(d)
             .map(|c| LossEmbedding(c.to_vec()))

@@ -59,7 +59,11 @@ pub enum BundleError {
 }
 
 impl Error {
-    pub(crate) fn invalid(run: impl ToString, field: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(
+        run: impl ToString,
+        field: &'static str,
+        reason: impl Into<String>,
+    ) -> Self {
         Error::InvalidInput {
             run: run.to_string(),
             field,

@@ -158,14 +158,23 @@ impl RunFeatures {
         let points = keep
             .iter()
             .map(|&i| {
-                let lr = if steps[i] <= 0.0 { LOG_RATIO_FLOOR } else { (steps[i] / x_last).ln().max(LOG_RATIO_FLOOR) };
+                let lr = if steps[i] <= 0.0 {
+                    LOG_RATIO_FLOOR
+                } else {
+                    (steps[i] / x_last).ln().max(LOG_RATIO_FLOOR)
+                };
                 (lr, accuracy[i])
             })
             .collect();
         // The fit reads every observed point, not only the kept ones: thinning is for the
         // transformer's width, not a reason to throw data away.
         let fit = crate::curvefit::fit_power_law(steps, accuracy);
-        RunFeatures { points, x_last, y_last, fit }
+        RunFeatures {
+            points,
+            x_last,
+            y_last,
+            fit,
+        }
     }
 
     /// The last observed value: the anchor the model's output is added to.
@@ -177,7 +186,8 @@ impl RunFeatures {
     fn fit_offset(&self, target: f64) -> Option<f64> {
         let f = self.fit.as_ref()?;
         let v = f.predict(target.min(self.x_last * MAX_HORIZON.exp())) - self.y_last;
-        v.is_finite().then(|| v.clamp(-MAX_FIT_OFFSET, MAX_FIT_OFFSET))
+        v.is_finite()
+            .then(|| v.clamp(-MAX_FIT_OFFSET, MAX_FIT_OFFSET))
     }
 
     /// Writes the row for `target`: `context` is `max_context x CONTEXT_FEATURES`, `key_mask` is
@@ -196,7 +206,11 @@ impl RunFeatures {
             None => (0.0, 0.0),
         };
         for (slot, &(lr, y)) in self.points.iter().enumerate() {
-            let gap = if slot + 1 < n { self.points[slot + 1].0 - lr } else { horizon };
+            let gap = if slot + 1 < n {
+                self.points[slot + 1].0 - lr
+            } else {
+                horizon
+            };
             let f = &mut context[slot * CONTEXT_FEATURES..(slot + 1) * CONTEXT_FEATURES];
             f[0] = y as f32;
             f[1] = ((y - self.y_last) * ACCURACY_DIFF_SCALE) as f32;

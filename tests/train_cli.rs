@@ -18,7 +18,9 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
             for task in ["a", "b"] {
                 csv.push_str(&format!("toy,r{r},0,{task},{k},{tokens},{acc:.4}\n"));
             }
-            let losses: Vec<f32> = (0..300).map(|i| ((i * 7 + r * 3 + k) % 40) as f32 * 0.1).collect();
+            let losses: Vec<f32> = (0..300)
+                .map(|i| ((i * 7 + r * 3 + k) % 40) as f32 * 0.1)
+                .collect();
             let name = format!("r{r}-{k}.npy");
             neuneu::npy::write_npy_f32(dir.join(&name), &losses).unwrap();
             index.push_str(&format!("toy,r{r},{tokens},{name}\n"));
@@ -30,18 +32,43 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
     let status = Command::new(env!("CARGO_BIN_EXE_neuneu-train"))
         .arg(dir.join("curves.csv"))
         .args(["--losses", dir.join("index.csv").to_str().unwrap()])
-        .args(["-o", out.to_str().unwrap(), "--steps", "4", "--batch", "8", "--quiet", "--validation-fraction", "0.34"])
+        .args([
+            "-o",
+            out.to_str().unwrap(),
+            "--steps",
+            "4",
+            "--batch",
+            "8",
+            "--quiet",
+            "--validation-fraction",
+            "0.34",
+        ])
         .output()
         .unwrap();
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     let engine = Engine::from_path(&out).unwrap();
     let m = engine.manifest();
-    assert!(m.training.loss_inputs.contains("48 real loss vectors"), "{}", m.training.loss_inputs);
+    assert!(
+        m.training.loss_inputs.contains("48 real loss vectors"),
+        "{}",
+        m.training.loss_inputs
+    );
     assert!(m.training.command.contains("--losses"));
-    assert!(m.validation.contains_key("neuneu/all"), "{:?}", m.validation);
+    assert!(
+        m.validation.contains_key("neuneu/all"),
+        "{:?}",
+        m.validation
+    );
     let losses = neuneu::npy::read_npy_f32(dir.join("r1-3.npy")).unwrap();
     let f = engine
-        .forecast(&[RunInput::new(&[1000.0, 2000.0, 3000.0], &[0.3, 0.32, 0.33], &[8000.0]).with_losses(Losses::Tokens(&losses))])
+        .forecast(&[
+            RunInput::new(&[1000.0, 2000.0, 3000.0], &[0.3, 0.32, 0.33], &[8000.0])
+                .with_losses(Losses::Tokens(&losses)),
+        ])
         .unwrap();
     assert_eq!(f[0].forecasts[0].quantiles.len(), 5);
 }

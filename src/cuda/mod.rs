@@ -11,6 +11,7 @@
 //! and run the same source as host C++ through a shim (see `kernels/README.md`).
 
 mod backend;
+mod from_bundle;
 mod plan;
 mod reference;
 mod spec;
@@ -28,6 +29,7 @@ pub use backend::{Backend, cuda_available, cuda_unavailable_reason};
 pub use device::{CudaEncoder, compile_kernels};
 #[cfg(not(feature = "cuda"))]
 pub use disabled::CudaEncoder;
+pub use from_bundle::{spec_for, weights_from_graph};
 pub use plan::{KERNEL_NAMES, KERNEL_SOURCE};
 pub use reference::encode_reference;
 pub use spec::{EncoderSpec, GROUP_NORM_EPS};

@@ -6,7 +6,10 @@
 //! horizon as `sigma * sqrt(1 + h)`, `h` being the horizon counted in checkpoints of the
 //! context's last spacing. The band is clamped to [0, 1] and kept non-decreasing.
 
-use crate::curvefit::{PowerLawFit, fit_power_law, log_grid, positive_points, recent_step_noise, residual_sigma, two_feature_ls};
+use crate::curvefit::{
+    PowerLawFit, fit_power_law, log_grid, positive_points, recent_step_noise, residual_sigma,
+    two_feature_ls,
+};
 use crate::forecast::{CurvePrefix, Forecast, Forecaster, RunForecast};
 
 /// The quantile levels the baselines answer by default, those of the engine.

@@ -315,7 +315,10 @@ pub fn train(
             if best.as_ref().is_none_or(|(b, _, _)| val < *b) {
                 best = Some((val, step + 1, model.weights().map_err(err)?));
             }
-            let line = format!("step {:>6}  train pinball {smoothed:.5}  held-out pinball {val:.5}", step + 1);
+            let line = format!(
+                "step {:>6}  train pinball {smoothed:.5}  held-out pinball {val:.5}",
+                step + 1
+            );
             match &bar {
                 // indicatif drops println when stderr is not a terminal: logs still get the line.
                 Some(pb) if !pb.is_hidden() => pb.println(line),

@@ -133,13 +133,19 @@ struct ModelArg {
     /// Model bundle; the embedded default model if absent.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Where the loss encoder runs: auto (CUDA when a driver and device are present), cpu, cuda.
+    #[arg(long, default_value = "auto")]
+    backend: neuneu::cuda::Backend,
 }
 
 impl ModelArg {
     fn load(&self) -> neuneu::Result<Engine> {
         match &self.model {
-            Some(p) => Engine::from_path(p),
-            None => Engine::embedded(),
+            Some(p) => {
+                let bytes = std::fs::read(p).map_err(|e| neuneu::Error::io(p, e))?;
+                Engine::from_bytes_with_backend(&bytes, self.backend)
+            }
+            None => Engine::from_bytes_with_backend(neuneu::engine::DEFAULT_BUNDLE, self.backend),
         }
     }
 }

@@ -1,0 +1,62 @@
+//! The encoder of a bundle, as the CUDA path reads it: its spec from the manifest's
+//! architecture, its weights from the encoder graph's initializers (where the exporter stored
+//! GroupNorm's affine as `[C, 1]` and the projection transposed).
+
+use super::EncoderSpec;
+use crate::architecture::Architecture;
+use crate::error::{BundleError, Result};
+use std::collections::HashMap;
+
+/// The spec of `arch`'s encoder, if it has one.
+pub fn spec_for(arch: &Architecture) -> Option<EncoderSpec> {
+    let e = arch.encoder.as_ref()?;
+    Some(EncoderSpec {
+        loss_len: e.loss_len,
+        channels: std::iter::once(1)
+            .chain(e.channels.iter().copied())
+            .collect(),
+        kernel: e.kernel,
+        stride: e.stride,
+        padding: e.padding,
+        groups: e.groups,
+        d_model: arch.d_model,
+    })
+}
+
+/// The encoder's weights under the names and shapes `WeightSource` expects.
+pub fn weights_from_graph(
+    onnx: &[u8],
+    spec: &EncoderSpec,
+) -> Result<HashMap<String, (Vec<usize>, Vec<f32>)>> {
+    let bad = |reason: String| BundleError::Graph {
+        graph: crate::bundle::ENCODER.into(),
+        reason,
+    };
+    let init = crate::onnx::read_initializers(onnx).map_err(bad)?;
+    let mut out = HashMap::new();
+    for b in 0..spec.channels.len() - 1 {
+        for name in [format!("enc.conv{b}.weight"), format!("enc.conv{b}.bias")] {
+            let t = init.get(&name).map_err(bad)?;
+            out.insert(name, (t.shape.clone(), t.data.clone()));
+        }
+        for name in [format!("enc.gn{b}.weight"), format!("enc.gn{b}.bias")] {
+            let t = init.get(&name).map_err(bad)?;
+            out.insert(name, (vec![t.data.len()], t.data.clone()));
+        }
+    }
+    let wt = init.get("enc.proj.weight_t").map_err(bad)?;
+    let (inp, d) = match wt.shape[..] {
+        [i, d] => (i, d),
+        _ => return Err(bad(format!("enc.proj.weight_t has shape {:?}", wt.shape)).into()),
+    };
+    let mut w = vec![0.0f32; inp * d];
+    for i in 0..inp {
+        for o in 0..d {
+            w[o * inp + i] = wt.data[i * d + o];
+        }
+    }
+    out.insert("enc.proj.weight".into(), (vec![d, inp], w));
+    let b = init.get("enc.proj.bias").map_err(bad)?;
+    out.insert("enc.proj.bias".into(), (b.shape.clone(), b.data.clone()));
+    Ok(out)
+}
