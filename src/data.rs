@@ -140,9 +140,58 @@ pub fn parse_curves(text: &str, axis: ComputeAxis) -> Result<Vec<Curve>> {
     Ok(curves)
 }
 
+/// Held-out runs: a deterministic share of each suite's runs (by a hash of the run name and the
+/// seed), never individual samples, so no held-out run leaks into training.
+pub fn split_by_run(curves: &[Curve], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut runs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for c in curves {
+        let v = runs.entry(&c.suite).or_default();
+        if !v.contains(&c.run.as_str()) {
+            v.push(&c.run);
+        }
+    }
+    let mut held: std::collections::HashSet<(&str, &str)> = Default::default();
+    for (suite, mut names) in runs {
+        let key = |r: &str| {
+            r.bytes().fold(seed ^ 0x9e3779b97f4a7c15, |h, b| {
+                (h ^ b as u64).wrapping_mul(0x100000001b3)
+            })
+        };
+        names.sort_by_key(|r| key(r));
+        let k = ((names.len() as f64 * fraction).round() as usize)
+            .clamp(usize::from(fraction > 0.0), names.len().saturating_sub(1));
+        for r in names.into_iter().take(k) {
+            held.insert((suite, r));
+        }
+    }
+    (0..curves.len())
+        .partition(|&i| !held.contains(&(curves[i].suite.as_str(), curves[i].run.as_str())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_holds_out_whole_runs() {
+        let mk = |run: &str, task: &str| Curve {
+            suite: "s".into(),
+            run: run.into(),
+            shots: "0".into(),
+            task: task.into(),
+            compute: vec![1.0, 2.0, 3.0],
+            accuracy: vec![0.1, 0.2, 0.3],
+            stderr: vec![None; 3],
+        };
+        let curves: Vec<Curve> = (0..10)
+            .flat_map(|r| ["a", "b"].map(|t| mk(&format!("r{r}"), t)))
+            .collect();
+        let (train, val) = split_by_run(&curves, 0.2, 5);
+        assert_eq!(val.len(), 4);
+        for &v in &val {
+            assert!(train.iter().all(|&t| curves[t].run != curves[v].run));
+        }
+    }
 
     #[test]
     fn groups_sorts_and_picks_columns_by_name() {

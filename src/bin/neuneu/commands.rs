@@ -166,6 +166,7 @@ pub fn replay(
     task: Option<&str>,
     rungs: Vec<f64>,
     k: usize,
+    thresholds: &[f64],
     json: Option<&Path>,
 ) -> Result<ExitCode> {
     let mut curves = read_curves(curves, ComputeAxis::Tokens)?;
@@ -184,20 +185,16 @@ pub fn replay(
     for eta in [2, 3] {
         summaries.push(sweeps::replay(&curves, &SuccessiveHalving::new(eta)?, &opts)?.summary);
     }
-    let policies = [
-        (
-            "neuneu stop half (lowest P(top-k))",
-            Policy::StopFraction { fraction: 0.5 },
-        ),
-        (
-            "neuneu stop P(top-k) < 0.05",
-            Policy::StopBelowProbability { k, threshold: 0.05 },
-        ),
-        (
-            "neuneu stop P(top-k) < 0.01",
-            Policy::StopBelowProbability { k, threshold: 0.01 },
-        ),
-    ];
+    let mut policies = vec![(
+        "neuneu stop half (lowest P(top-k))".to_string(),
+        Policy::StopFraction { fraction: 0.5 },
+    )];
+    for &t in thresholds {
+        policies.push((
+            format!("neuneu stop P(top-{k}) < {t}"),
+            Policy::StopBelowProbability { k, threshold: t },
+        ));
+    }
     for (label, policy) in policies {
         let pruner = PlanPruner {
             engine,
@@ -222,11 +219,29 @@ pub fn eval(
     plots: Option<&Path>,
     plot_count: usize,
     plot_curves: Vec<String>,
+    heldout: bool,
 ) -> Result<ExitCode> {
     use neuneu::eval::{self, EvalOptions, Selection, baselines};
     let mut curves = Vec::new();
     for f in files {
         curves.extend(read_curves(f, ComputeAxis::Tokens)?);
+    }
+    if heldout {
+        let facts = &engine.manifest().training.facts;
+        let fraction = facts.get("validation_fraction").and_then(|v| v.as_f64());
+        let Some(fraction) = fraction else {
+            return Err(Error::Parse(
+                "this model's manifest records no validation split".into(),
+            ));
+        };
+        let (_, held) =
+            neuneu::data::split_by_run(&curves, fraction, engine.manifest().training.seed);
+        curves = held.into_iter().map(|i| curves[i].clone()).collect();
+        eprintln!(
+            "scoring {} curves of held-out runs ({:.0}% of each suite's runs)",
+            curves.len(),
+            fraction * 100.0
+        );
     }
     let opts = EvalOptions {
         context_fraction: context,

@@ -80,6 +80,9 @@ enum Command {
         rungs: Vec<f64>,
         #[arg(long, default_value_t = 3)]
         k: usize,
+        /// Thresholds of the "stop when P(top-k) < t" policies to replay.
+        #[arg(long, value_delimiter = ',', default_value = "0.01,0.05,0.2")]
+        thresholds: Vec<f64>,
         /// Write the summaries as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -111,6 +114,10 @@ enum Command {
         /// Curves to chart, by id `suite/run/shots/task`.
         #[arg(long, value_delimiter = ',')]
         plot_curves: Vec<String>,
+        /// Score only the runs the model's trainer held out (its manifest's split: fraction and
+        /// seed), so that no training run is scored.
+        #[arg(long)]
+        heldout: bool,
         #[command(flatten)]
         model: ModelArg,
     },
@@ -196,6 +203,7 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
             task,
             rungs,
             k,
+            thresholds,
             json,
             model,
         } => commands::replay(
@@ -204,6 +212,7 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
             task.as_deref(),
             rungs,
             k,
+            &thresholds,
             json.as_deref(),
         ),
         Command::Eval {
@@ -213,6 +222,7 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
             plots,
             plot_count,
             plot_curves,
+            heldout,
             model,
         } => commands::eval(
             &model.load()?,
@@ -222,6 +232,7 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
             plots.as_deref(),
             plot_count,
             plot_curves,
+            heldout,
         ),
         Command::Inspect { bundle, json } => {
             let engine = match &bundle {
