@@ -1,12 +1,16 @@
 //! Training samples, drawn as the paper draws them: a context prefix of a curve, a later target
 //! on the same curve, interior context points dropped at random (p = 0.4 by default; first and
-//! last kept) so the model sees irregular checkpoint spacing. Rows are prepared by the same
+//! last kept) so the model sees irregular checkpoint spacing. Half of the context ends are drawn
+//! early in the curve, where a scheduler makes its decisions (`EARLY_CONTEXT_SHARE`). Rows are prepared by the same
 //! `features::write_row` the engine uses.
 
 use crate::data::Curve;
 use crate::features::{self, CONTEXT_FEATURES};
 use rand::Rng;
 use rand::rngs::StdRng;
+
+/// Share of draws whose context ends early in the curve (by compute); the rest end anywhere.
+pub const EARLY_CONTEXT_SHARE: f64 = 0.5;
 
 /// One (context, target) draw, as indices into a curve.
 #[derive(Debug, Clone)]
@@ -29,7 +33,15 @@ pub fn draw(
     if n < min_context + 1 {
         return None;
     }
-    let end = rng.random_range(min_context - 1..n - 1);
+    let end = if rng.random_bool(EARLY_CONTEXT_SHARE) {
+        // Early decisions are the product's use: the context ends at a random 5-50% of the
+        // curve's final compute (at least `min_context` points, at least one target left).
+        let c = &curves[ci].compute;
+        let cut = c[n - 1] * rng.random_range(0.05..0.5);
+        (c.iter().filter(|&&x| x <= cut).count().max(min_context) - 1).min(n - 2)
+    } else {
+        rng.random_range(min_context - 1..n - 1)
+    };
     let target = rng.random_range(end + 1..n);
     // The first usable point: a curve's compute-0 checkpoint is kept only half of the time, so
     // the model learns both with and without an untrained starting point.
