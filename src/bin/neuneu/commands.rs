@@ -169,6 +169,7 @@ pub fn replay(
     thresholds: &[f64],
     json: Option<&Path>,
 ) -> Result<ExitCode> {
+    let curves_path = curves;
     let mut curves = read_curves(curves, ComputeAxis::Tokens)?;
     if let Some(t) = task {
         curves.retain(|c| c.task == t);
@@ -205,7 +206,9 @@ pub fn replay(
     }
     print!("{}", render_table(&summaries));
     if let Some(path) = json {
-        let text = serde_json::to_string_pretty(&summaries).expect("summaries serialise");
+        // The shape `tools/optuna_replay.py --merge` reads, so one table holds both.
+        let doc = serde_json::json!({"curves": curves_path.display().to_string(), "summaries": summaries});
+        let text = serde_json::to_string_pretty(&doc).expect("summaries serialise");
         std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
     }
     Ok(ExitCode::SUCCESS)
