@@ -46,6 +46,10 @@ struct Args {
     /// Share of each suite's runs held out for validation (split by run).
     #[arg(long, default_value_t = 0.2)]
     validation_fraction: f64,
+    /// Where the data comes from and its licence, recorded in the manifest (repeatable), e.g.
+    /// "pythia-dev.csv: EleutherAI Pythia evaluations, Apache-2.0".
+    #[arg(long)]
+    data_note: Vec<String>,
     /// Model name recorded in the manifest.
     #[arg(long, default_value = "neuneu-default")]
     name: String,
