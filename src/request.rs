@@ -79,22 +79,21 @@ pub fn parse_line(line: &str, base: &Path) -> ParsedLine {
     }
 }
 
+impl ParsedLine {
+    /// The line as an engine input, if it parsed.
+    pub fn run_input(&self) -> Option<RunInput<'_>> {
+        let (r, l) = self.request.as_ref().ok()?;
+        let run = RunInput::new(&r.steps, &r.accuracy, &r.target_steps);
+        Some(match l {
+            Some(l) => run.with_losses(Losses::Tokens(l)),
+            None => run,
+        })
+    }
+}
+
 /// Forecasts parsed lines in one batch; one response per line, in order.
 pub fn forecast_lines(engine: &Engine, lines: &[ParsedLine]) -> Vec<ForecastResponse> {
-    let ok: Vec<usize> = (0..lines.len())
-        .filter(|&i| lines[i].request.is_ok())
-        .collect();
-    let runs: Vec<RunInput> = ok
-        .iter()
-        .map(|&i| {
-            let (r, l) = lines[i].request.as_ref().unwrap();
-            let run = RunInput::new(&r.steps, &r.accuracy, &r.target_steps);
-            match l {
-                Some(l) => run.with_losses(Losses::Tokens(l)),
-                None => run,
-            }
-        })
-        .collect();
+    let runs: Vec<RunInput> = lines.iter().filter_map(ParsedLine::run_input).collect();
     let mut results = engine.forecast_each(&runs).into_iter();
     lines
         .iter()

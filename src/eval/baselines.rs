@@ -91,15 +91,7 @@ impl Forecaster for PowerLaw {
         &self.levels
     }
     fn forecast_prefixes(&self, prefixes: &[CurvePrefix<'_>]) -> crate::Result<Vec<RunForecast>> {
-        prefixes
-            .iter()
-            .map(|p| {
-                Ok(match fit_power_law(p.steps, p.accuracy) {
-                    Some(fit) => fitted(p, &self.levels, &fit),
-                    None => persistence(p, &self.levels),
-                })
-            })
-            .collect()
+        Ok(fit_or_persist(prefixes, &self.levels, fit_power_law))
     }
 }
 
@@ -111,16 +103,23 @@ impl Forecaster for Logistic {
         &self.levels
     }
     fn forecast_prefixes(&self, prefixes: &[CurvePrefix<'_>]) -> crate::Result<Vec<RunForecast>> {
-        prefixes
-            .iter()
-            .map(|p| {
-                Ok(match fit_logistic(p.steps, p.accuracy) {
-                    Some(fit) => fitted(p, &self.levels, &fit),
-                    None => persistence(p, &self.levels),
-                })
-            })
-            .collect()
+        Ok(fit_or_persist(prefixes, &self.levels, fit_logistic))
     }
+}
+
+/// Each prefix forecast from its own fit, or by persistence where the fit is not possible.
+fn fit_or_persist<F: Fit>(
+    prefixes: &[CurvePrefix<'_>],
+    levels: &[f32],
+    fit: impl Fn(&[f64], &[f64]) -> Option<F>,
+) -> Vec<RunForecast> {
+    prefixes
+        .iter()
+        .map(|p| match fit(p.steps, p.accuracy) {
+            Some(f) => fitted(p, levels, &f),
+            None => persistence(p, levels),
+        })
+        .collect()
 }
 
 /// A fitted curve: its prediction at any compute, and its residual scale on the context.

@@ -36,14 +36,7 @@ pub fn rank(engine: &Engine, requests: &str) -> Result<ExitCode> {
     for (group, members) in groups {
         let runs: Vec<RunInput> = members
             .iter()
-            .map(|&i| {
-                let (r, l) = parsed[i].request.as_ref().unwrap();
-                let run = RunInput::new(&r.steps, &r.accuracy, &r.target_steps);
-                match l {
-                    Some(l) => run.with_losses(Losses::Tokens(l)),
-                    None => run,
-                }
-            })
+            .filter_map(|&i| parsed[i].run_input())
             .collect();
         let ids: Vec<&serde_json::Value> = members.iter().map(|&i| &parsed[i].id).collect();
         match rank_runs(engine, &runs) {
