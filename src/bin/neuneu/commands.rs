@@ -52,10 +52,15 @@ pub fn rank(engine: &Engine, requests: &str) -> Result<ExitCode> {
                     }
                 }
                 let order: Vec<_> = r.order.iter().map(|&i| ids[i]).collect();
-                println!(
-                    "{}",
-                    serde_json::json!({"group": group, "order": order, "medians": r.medians, "pairs": pairs})
-                );
+                println!("{}", {
+                    // Per run, best first: its id, forecast median and expected wins.
+                    let runs: Vec<_> = r
+                            .order
+                            .iter()
+                            .map(|&i| serde_json::json!({"id": ids[i], "median": r.medians[i], "expected_wins": r.expected_wins[i]}))
+                            .collect();
+                    serde_json::json!({"group": group, "order": order, "runs": runs, "pairs": pairs})
+                });
             }
             Err(e) => {
                 failed = true;

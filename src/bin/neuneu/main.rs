@@ -36,7 +36,8 @@ enum Command {
     /// Rank runs by their forecast at each run's last target step.
     ///
     /// Runs sharing a "group" value are compared (absent = one group). Prints one JSON line per
-    /// group: the order (best first), each run's median, and P(A ends above B) for every pair.
+    /// group: the order (best first), each run's median and expected wins, and P(A ends above B)
+    /// for every pair (independent forecasts, exact on 64-point quantile grids).
     ///
     /// Example:
     ///   neuneu rank examples/requests.jsonl
