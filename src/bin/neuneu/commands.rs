@@ -29,7 +29,7 @@ pub fn rank(engine: &Engine, requests: &str) -> Result<ExitCode> {
                 .push(i),
             Err(e) => {
                 failed = true;
-                println!("{}", serde_json::json!({"id": p.id, "error": e}));
+                crate::emitln!("{}", serde_json::json!({"id": p.id, "error": e}));
             }
         }
     }
@@ -52,7 +52,7 @@ pub fn rank(engine: &Engine, requests: &str) -> Result<ExitCode> {
                     }
                 }
                 let order: Vec<_> = r.order.iter().map(|&i| ids[i]).collect();
-                println!("{}", {
+                crate::emitln!("{}", {
                     // Per run, best first: its id, forecast median and expected wins.
                     let runs: Vec<_> = r
                             .order
@@ -76,7 +76,7 @@ pub fn rank(engine: &Engine, requests: &str) -> Result<ExitCode> {
                     }
                     other => other.to_string(),
                 };
-                println!("{}", serde_json::json!({"group": group, "error": e}));
+                crate::emitln!("{}", serde_json::json!({"group": group, "error": e}));
             }
         }
     }
@@ -151,7 +151,7 @@ pub fn plan(engine: &Engine, sweep: &str) -> Result<ExitCode> {
         }
         other => other,
     })?;
-    println!(
+    crate::emitln!(
         "{}",
         serde_json::to_string_pretty(&plan).expect("plans serialise")
     );
@@ -202,7 +202,7 @@ pub fn replay(
         };
         summaries.push(sweeps::replay(&curves, &pruner, &opts)?.summary);
     }
-    print!("{}", render_table(&summaries));
+    crate::emit!("{}", render_table(&summaries));
     if let Some(path) = json {
         // The shape `tools/optuna_replay.py --merge` reads, so one table holds both.
         let doc = serde_json::json!({"curves": curves_path.display().to_string(), "summaries": summaries});
@@ -254,7 +254,7 @@ pub fn eval(
         baselines::Logistic::new(),
     );
     let report = eval::evaluate(&curves, &[engine, &p, &pl, &lg], &opts)?;
-    print!("{}", eval::render_table(&report));
+    crate::emit!("{}", eval::render_table(&report));
     if let Some(path) = json {
         std::fs::write(path, report.to_json()?).map_err(|e| Error::io(path, e))?;
     }

@@ -158,10 +158,34 @@ impl ModelArg {
     }
 }
 
+/// `print!` that returns an error instead of panicking when stdout is closed (`| head`).
+#[macro_export]
+macro_rules! emit {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*).map_err(|e| neuneu::Error::io("<stdout>", e))?
+    }};
+}
+
+/// `println!` that returns an error instead of panicking when stdout is closed.
+#[macro_export]
+macro_rules! emitln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(|e| neuneu::Error::io("<stdout>", e))?
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(code) => code,
+        // A reader that stops early (`neuneu rank x | head`) is not an error.
+        Err(neuneu::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("neuneu: {e}");
             ExitCode::from(2)
@@ -242,12 +266,12 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
             };
             let m = engine.manifest();
             if json {
-                println!(
+                crate::emitln!(
                     "{}",
                     serde_json::to_string_pretty(m).expect("manifest serialises")
                 );
             } else {
-                print!("{}", neuneu::inspect::describe_manifest(m));
+                crate::emit!("{}", neuneu::inspect::describe_manifest(m));
             }
             Ok(ExitCode::SUCCESS)
         }
