@@ -164,6 +164,7 @@ pub fn replay(
     task: Option<&str>,
     rungs: Vec<f64>,
     k: usize,
+    fractions: &[f64],
     thresholds: &[f64],
     json: Option<&Path>,
 ) -> Result<ExitCode> {
@@ -184,10 +185,15 @@ pub fn replay(
     for eta in [2, 3] {
         summaries.push(sweeps::replay(&curves, &SuccessiveHalving::new(eta)?, &opts)?.summary);
     }
-    let mut policies = vec![(
-        "neuneu stop half (lowest P(top-k))".to_string(),
-        Policy::StopFraction { fraction: 0.5 },
-    )];
+    let mut policies: Vec<(String, Policy)> = fractions
+        .iter()
+        .map(|&f| {
+            (
+                format!("neuneu stop {f} of arms (lowest P(top-{k}))"),
+                Policy::StopFraction { fraction: f },
+            )
+        })
+        .collect();
     for &t in thresholds {
         policies.push((
             format!("neuneu stop P(top-{k}) < {t}"),

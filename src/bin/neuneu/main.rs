@@ -81,6 +81,9 @@ enum Command {
         rungs: Vec<f64>,
         #[arg(long, default_value_t = 3)]
         k: usize,
+        /// Fractions of the "stop this share of the arms at every rung" policies to replay.
+        #[arg(long, value_delimiter = ',', default_value = "0.5")]
+        fractions: Vec<f64>,
         /// Thresholds of the "stop when P(top-k) < t" policies to replay.
         #[arg(long, value_delimiter = ',', default_value = "0.01,0.05,0.2")]
         thresholds: Vec<f64>,
@@ -228,6 +231,7 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
             task,
             rungs,
             k,
+            fractions,
             thresholds,
             json,
             model,
@@ -237,6 +241,7 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
             task.as_deref(),
             rungs,
             k,
+            &fractions,
             &thresholds,
             json.as_deref(),
         ),
