@@ -24,6 +24,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod features;
+pub mod ffi;
 pub mod forecast;
 pub mod inspect;
 pub mod layout;

@@ -1,0 +1,181 @@
+/* Exercises every function of include/neuneu.h, each error path, and 8 threads sharing one
+ * engine. Built and run by tests/c_abi.rs (also under valgrind when it is installed).
+ * Exit status 0 = every check passed. */
+#include "neuneu.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int neuneu_test_panic(void); /* test hook, deliberately not in the header */
+
+static int failures = 0;
+#define CHECK(cond)                                                                   \
+    do {                                                                              \
+        if (!(cond)) {                                                                \
+            fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond, \
+                    neuneu_last_error());                                             \
+            failures++;                                                               \
+        }                                                                             \
+    } while (0)
+
+/* Three runs: two valid, the middle one with accuracy NaN. */
+static const double STEPS[] = {1000, 2000, 4000, 8000, 1000, 2000, 1000, 3000, 9000};
+static const double ACC[] = {0.30, 0.33, 0.36, 0.38, 0.5, NAN, 0.25, 0.27, 0.31};
+static const size_t CTX[] = {0, 4, 6, 9};
+static const double TARGETS[] = {16000, 64000, 4000, 27000};
+static const size_t TGT[] = {0, 2, 3, 4};
+
+static neuneu_engine *shared_engine;
+static float reference[4 * 5];
+
+static void *worker(void *arg) {
+    (void)arg;
+    static const size_t ctx[] = {0, 4};
+    static const size_t tgt[] = {0, 2};
+    for (int i = 0; i < 50; i++) {
+        float out[2 * 5];
+        int rc = neuneu_forecast(shared_engine, 1, STEPS, ACC, ctx, TARGETS, tgt, NULL, NULL, out, 10, NULL);
+        if (rc != NEUNEU_OK || memcmp(out, reference, sizeof out) != 0) {
+            return (void *)1;
+        }
+    }
+    return NULL;
+}
+
+int main(void) {
+    CHECK(neuneu_abi_version() == NEUNEU_ABI_VERSION);
+    CHECK(strlen(neuneu_version()) > 0);
+
+    neuneu_engine *e = NULL;
+    CHECK(neuneu_engine_new_default(&e) == NEUNEU_OK && e != NULL);
+    size_t q = neuneu_engine_num_levels(e);
+    CHECK(q == 5);
+    float levels[5];
+    CHECK(neuneu_engine_levels(e, levels, 5) == NEUNEU_OK && fabsf(levels[2] - 0.5f) < 1e-6f);
+    CHECK(neuneu_engine_levels(e, levels, 4) == NEUNEU_ERR_BUFFER_TOO_SMALL);
+
+    size_t need = 0;
+    CHECK(neuneu_engine_manifest_json(e, NULL, 0, &need) == NEUNEU_ERR_BUFFER_TOO_SMALL && need > 100);
+    char *json = malloc(need);
+    CHECK(neuneu_engine_manifest_json(e, json, need, NULL) == NEUNEU_OK && json[0] == '{' && strlen(json) + 1 == need);
+    free(json);
+
+    /* Batched forecast with one bad run: the others are still answered. */
+    size_t n_out = neuneu_forecast_output_len(e, TGT[3]);
+    CHECK(n_out == 4 * 5);
+    float *out = malloc(n_out * sizeof(float));
+    int32_t status[3];
+    int rc = neuneu_forecast(e, 3, STEPS, ACC, CTX, TARGETS, TGT, NULL, NULL, out, n_out, status);
+    CHECK(rc == NEUNEU_ERR_INVALID_INPUT);
+    CHECK(strstr(neuneu_last_error(), "run 1") != NULL && strstr(neuneu_last_error(), "accuracy") != NULL);
+    CHECK(status[0] == NEUNEU_OK && status[1] == NEUNEU_ERR_INVALID_INPUT && status[2] == NEUNEU_OK);
+    for (size_t t = 0; t < 4; t++) {
+        for (size_t j = 0; j < q; j++) {
+            float v = out[t * q + j];
+            if (t == 2) {
+                CHECK(isnan(v));
+            } else {
+                CHECK(v >= 0.0f && v <= 1.0f);
+                if (j > 0) CHECK(out[t * q + j - 1] <= v);
+            }
+        }
+    }
+    memcpy(reference, out, 2 * 5 * sizeof(float));
+
+    /* Token losses for the first run only (an empty range for the others). */
+    float losses[300];
+    for (int i = 0; i < 300; i++) losses[i] = (float)(i % 17) * 0.2f;
+    size_t loss_off[] = {0, 300, 300, 300};
+    CHECK(neuneu_forecast(e, 3, STEPS, ACC, CTX, TARGETS, TGT, losses, loss_off, out, n_out, status) == NEUNEU_ERR_INVALID_INPUT);
+    CHECK(status[0] == NEUNEU_OK);
+
+    /* Error paths. */
+    CHECK(neuneu_forecast(NULL, 3, STEPS, ACC, CTX, TARGETS, TGT, NULL, NULL, out, n_out, NULL) == NEUNEU_ERR_NULL_POINTER);
+    CHECK(neuneu_forecast(e, 3, NULL, ACC, CTX, TARGETS, TGT, NULL, NULL, out, n_out, NULL) == NEUNEU_ERR_NULL_POINTER);
+    CHECK(neuneu_forecast(e, 3, STEPS, ACC, CTX, TARGETS, TGT, NULL, NULL, out, n_out - 1, NULL) == NEUNEU_ERR_BUFFER_TOO_SMALL);
+    size_t bad_ctx[] = {0, 4, 3, 9};
+    CHECK(neuneu_forecast(e, 3, STEPS, ACC, bad_ctx, TARGETS, TGT, NULL, NULL, out, n_out, NULL) == NEUNEU_ERR_INVALID_ARGUMENT);
+    size_t bad_start[] = {1, 4, 6, 9};
+    CHECK(neuneu_forecast(e, 3, STEPS, ACC, bad_start, TARGETS, TGT, NULL, NULL, out, n_out, NULL) == NEUNEU_ERR_INVALID_ARGUMENT);
+    const double down[] = {4000, 2000};
+    const double acc2[] = {0.3, 0.4};
+    const size_t c2[] = {0, 2}, t2[] = {0, 1};
+    const double tg2[] = {9000};
+    CHECK(neuneu_forecast(e, 1, down, acc2, c2, tg2, t2, NULL, NULL, out, n_out, NULL) == NEUNEU_ERR_INVALID_INPUT);
+    CHECK(strstr(neuneu_last_error(), "steps") != NULL);
+    const float neg[] = {0.5f, -1.0f};
+    const size_t l2[] = {0, 2};
+    CHECK(neuneu_forecast(e, 1, STEPS, ACC, c2, tg2, t2, neg, l2, out, n_out, NULL) == NEUNEU_ERR_INVALID_INPUT);
+    CHECK(neuneu_forecast(e, 0, NULL, NULL, TGT, NULL, TGT, NULL, NULL, NULL, 0, NULL) == NEUNEU_OK);
+    free(out);
+
+    neuneu_engine *bad = (neuneu_engine *)0x1;
+    CHECK(neuneu_engine_new_from_path(&bad, "/nonexistent/model.nnb") == NEUNEU_ERR_IO && bad == NULL);
+    CHECK(neuneu_engine_new_from_path(NULL, "x") == NEUNEU_ERR_NULL_POINTER);
+    CHECK(neuneu_engine_new_from_path(&bad, NULL) == NEUNEU_ERR_NULL_POINTER);
+    const uint8_t garbage[] = "not a bundle";
+    CHECK(neuneu_engine_new_from_memory(&bad, garbage, sizeof garbage) == NEUNEU_ERR_BUNDLE && bad == NULL);
+    CHECK(neuneu_engine_new_from_memory(&bad, NULL, 10) == NEUNEU_ERR_NULL_POINTER);
+    neuneu_engine *cpu = NULL;
+    CHECK(neuneu_engine_new(&cpu, NULL, 0, NEUNEU_BACKEND_CPU) == NEUNEU_OK);
+    neuneu_engine_free(cpu);
+    neuneu_engine_free(NULL);
+    CHECK(neuneu_engine_num_levels(NULL) == 0);
+
+    /* Ranking runs 0 and 2 (valid) plus run 0 again at a later target. */
+    const size_t rc_ctx[] = {0, 4, 7, 11};
+    const double r_steps[] = {1000, 2000, 4000, 8000, 1000, 3000, 9000, 1000, 2000, 4000, 8000};
+    const double r_acc[] = {0.30, 0.33, 0.36, 0.38, 0.25, 0.27, 0.31, 0.50, 0.55, 0.60, 0.62};
+    const double r_tg[] = {64000, 27000, 64000};
+    const size_t r_t[] = {0, 1, 2, 3};
+    double prob[9];
+    size_t order[3];
+    CHECK(neuneu_rank(e, 3, r_steps, r_acc, rc_ctx, r_tg, r_t, prob, order) == NEUNEU_OK);
+    for (int i = 0; i < 3; i++) {
+        CHECK(isnan(prob[i * 3 + i]));
+        for (int j = 0; j < 3; j++)
+            if (i != j) CHECK(fabs(prob[i * 3 + j] + prob[j * 3 + i] - 1.0) < 1e-12);
+    }
+    CHECK(order[0] == 2 && order[2] == 1);
+    CHECK(neuneu_rank(e, 3, r_steps, r_acc, rc_ctx, r_tg, r_t, NULL, NULL) == NEUNEU_OK);
+
+    /* A kill plan: keep the top 2 of 3 arms. */
+    neuneu_plan_options opts = neuneu_plan_options_default();
+    opts.k = 2;
+    uint8_t keep[3];
+    double p[3], med[3], lo[3], hi[3];
+    CHECK(neuneu_plan(e, 3, r_steps, r_acc, rc_ctx, 64000, &opts, keep, p, med, lo, hi) == NEUNEU_OK);
+    CHECK(keep[0] + keep[1] + keep[2] == 2 && keep[2] == 1 && keep[1] == 0);
+    CHECK(fabs(p[0] + p[1] + p[2] - 2.0) < 1e-9);
+    for (int i = 0; i < 3; i++) CHECK(lo[i] <= med[i] && med[i] <= hi[i]);
+    opts.version = 99;
+    CHECK(neuneu_plan(e, 3, r_steps, r_acc, rc_ctx, 64000, &opts, keep, p, med, lo, hi) == NEUNEU_ERR_INVALID_ARGUMENT);
+    opts = neuneu_plan_options_default();
+    opts.k = 0;
+    CHECK(neuneu_plan(e, 3, r_steps, r_acc, rc_ctx, 64000, &opts, keep, NULL, NULL, NULL, NULL) == NEUNEU_ERR_INVALID_ARGUMENT);
+    CHECK(neuneu_plan(e, 3, r_steps, r_acc, rc_ctx, 64000, NULL, keep, NULL, NULL, NULL, NULL) == NEUNEU_ERR_NULL_POINTER);
+
+    /* A panic inside the library becomes a status, and the engine keeps working. */
+    CHECK(neuneu_test_panic() == NEUNEU_ERR_PANIC && strstr(neuneu_last_error(), "panic") != NULL);
+
+    /* 8 threads share one engine; every result equals the single-threaded one. */
+    shared_engine = e;
+    pthread_t threads[8];
+    for (int i = 0; i < 8; i++) pthread_create(&threads[i], NULL, worker, NULL);
+    for (int i = 0; i < 8; i++) {
+        void *r = NULL;
+        pthread_join(threads[i], &r);
+        CHECK(r == NULL);
+    }
+    neuneu_engine_free(e);
+
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("abi_test: all checks passed\n");
+    return 0;
+}

@@ -1,0 +1,594 @@
+//! The entry points. Each one is `guard(|| ...)`: argument checks, then the safe Rust API.
+//! Safety contract shared by all (stated once in the header too): every non-NULL pointer points
+//! to at least as many valid elements as the lengths and offsets passed alongside it say.
+
+use super::{AbiError, guard, invalid, neuneu_status, null};
+use crate::cuda::Backend;
+use crate::decisions::{SweepArm, plan_sweep, rank_runs};
+use crate::engine::{DEFAULT_BUNDLE, Engine, Losses, RunInput};
+use crate::plan::{PlanOptions, Policy};
+use std::ffi::{CStr, c_char};
+
+/// ABI version of this header; `neuneu_abi_version()` must return the same number at run time.
+/// It changes only when a signature or a struct layout changes.
+pub const NEUNEU_ABI_VERSION: u32 = 1;
+/// Version of `neuneu_plan_options`; set `version` to this.
+pub const NEUNEU_PLAN_OPTIONS_VERSION: u32 = 1;
+
+/// A loaded model. Immutable after creation: one engine may be shared by any number of threads
+/// calling any functions concurrently.
+pub struct neuneu_engine(Engine);
+
+/// Where the loss encoder runs.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum neuneu_backend {
+    /// CUDA when a driver and a device are present, else the CPU.
+    NEUNEU_BACKEND_AUTO = 0,
+    NEUNEU_BACKEND_CPU = 1,
+    /// CUDA or an error (`NEUNEU_ERR_CUDA`).
+    NEUNEU_BACKEND_CUDA = 2,
+}
+
+/// How a kill plan chooses the arms to stop.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum neuneu_policy {
+    /// Keep the `k` arms most likely to finish in the top `k`.
+    NEUNEU_POLICY_KEEP_TOP_K = 0,
+    /// Stop `floor(fraction * n)` arms, the least likely to finish in the top.
+    NEUNEU_POLICY_STOP_FRACTION = 1,
+    /// Stop the arms whose probability of finishing in the top `k` is below `threshold`.
+    NEUNEU_POLICY_STOP_BELOW_PROBABILITY = 2,
+}
+
+/// Options of `neuneu_plan`. Start from `neuneu_plan_options_default()`, so that fields added
+/// in later versions get their defaults.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct neuneu_plan_options {
+    /// `NEUNEU_PLAN_OPTIONS_VERSION`.
+    pub version: u32,
+    pub policy: neuneu_policy,
+    pub k: usize,
+    pub fraction: f64,
+    pub threshold: f64,
+    /// Arms with fewer observations are always kept; 0 = no minimum.
+    pub min_observations: usize,
+    /// Monte Carlo samples of the top-k probabilities.
+    pub samples: usize,
+    pub seed: u64,
+}
+
+/// Default plan options: keep the top 3, no minimum, 4000 samples, seed 0.
+#[unsafe(no_mangle)]
+pub extern "C" fn neuneu_plan_options_default() -> neuneu_plan_options {
+    neuneu_plan_options {
+        version: NEUNEU_PLAN_OPTIONS_VERSION,
+        policy: neuneu_policy::NEUNEU_POLICY_KEEP_TOP_K,
+        k: 3,
+        fraction: 0.5,
+        threshold: 0.05,
+        min_observations: 0,
+        samples: crate::plan::DEFAULT_SAMPLES,
+        seed: 0,
+    }
+}
+
+/// The ABI version the library was built with (compare with `NEUNEU_ABI_VERSION`).
+#[unsafe(no_mangle)]
+pub extern "C" fn neuneu_abi_version() -> u32 {
+    NEUNEU_ABI_VERSION
+}
+
+/// The library's version, e.g. "0.1.0". Static storage; never NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn neuneu_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+unsafe fn slice<'a, T>(p: *const T, n: usize, what: &str) -> Result<&'a [T], AbiError> {
+    if n == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(null(what));
+    }
+    if n.checked_mul(std::mem::size_of::<T>())
+        .is_none_or(|b| b > isize::MAX as usize)
+    {
+        return Err(invalid(format!("{what}: length {n} is too large")));
+    }
+    // SAFETY: the caller promises `p` points to `n` valid elements (the header's contract).
+    Ok(unsafe { std::slice::from_raw_parts(p, n) })
+}
+
+unsafe fn slice_mut<'a, T>(p: *mut T, n: usize, what: &str) -> Result<&'a mut [T], AbiError> {
+    if n == 0 {
+        return Ok(&mut []);
+    }
+    if p.is_null() {
+        return Err(null(what));
+    }
+    if n.checked_mul(std::mem::size_of::<T>())
+        .is_none_or(|b| b > isize::MAX as usize)
+    {
+        return Err(invalid(format!("{what}: length {n} is too large")));
+    }
+    // SAFETY: as for `slice`, for a writable buffer.
+    Ok(unsafe { std::slice::from_raw_parts_mut(p, n) })
+}
+
+/// Offsets `[n + 1]`: start at 0 and never decrease. Returns them.
+unsafe fn offsets<'a>(p: *const usize, n: usize, what: &str) -> Result<&'a [usize], AbiError> {
+    let n1 = n
+        .checked_add(1)
+        .ok_or_else(|| invalid(format!("{what}: too many runs")))?;
+    let o = unsafe { slice(p, n1, what)? };
+    if o[0] != 0 {
+        return Err(invalid(format!("{what}[0] must be 0, not {}", o[0])));
+    }
+    if let Some(i) = (1..o.len()).find(|&i| o[i] < o[i - 1]) {
+        return Err(invalid(format!(
+            "{what} decrease at index {i}: {} after {}",
+            o[i],
+            o[i - 1]
+        )));
+    }
+    Ok(o)
+}
+
+fn engine<'a>(e: *const neuneu_engine) -> Result<&'a Engine, AbiError> {
+    // SAFETY: a non-NULL handle comes from `neuneu_engine_new*` and is not yet freed.
+    unsafe { e.as_ref() }
+        .map(|h| &h.0)
+        .ok_or_else(|| null("engine"))
+}
+
+fn backend(b: neuneu_backend) -> Backend {
+    match b {
+        neuneu_backend::NEUNEU_BACKEND_AUTO => Backend::Auto,
+        neuneu_backend::NEUNEU_BACKEND_CPU => Backend::Cpu,
+        neuneu_backend::NEUNEU_BACKEND_CUDA => Backend::Cuda,
+    }
+}
+
+fn store(out: *mut *mut neuneu_engine, e: Engine) {
+    // SAFETY: `out` was checked non-NULL by the caller of `store`.
+    unsafe { *out = Box::into_raw(Box::new(neuneu_engine(e))) };
+}
+
+/// Creates an engine from a bundle in memory (`bundle` NULL and `len` 0: the embedded default
+/// model) with the loss encoder on `backend`. On success `*out` owns a new engine: free it with
+/// `neuneu_engine_free`. The bundle bytes are copied; the caller keeps ownership of them.
+/// Errors: NULL_POINTER, BUNDLE (corrupt or wrong version), CUDA.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn neuneu_engine_new(
+    out: *mut *mut neuneu_engine,
+    bundle: *const u8,
+    len: usize,
+    backend_choice: neuneu_backend,
+) -> i32 {
+    guard(|| {
+        if out.is_null() {
+            return Err(null("out"));
+        }
+        unsafe { *out = std::ptr::null_mut() };
+        let bytes = if bundle.is_null() && len == 0 {
+            DEFAULT_BUNDLE
+        } else {
+            unsafe { slice(bundle, len, "bundle")? }
+        };
+        store(
+            out,
+            Engine::from_bytes_with_backend(bytes, backend(backend_choice))?,
+        );
+        Ok(())
+    })
+}
+
+/// Creates an engine from the embedded default model (backend AUTO). See `neuneu_engine_new`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn neuneu_engine_new_default(out: *mut *mut neuneu_engine) -> i32 {
+    unsafe {
+        neuneu_engine_new(
+            out,
+            std::ptr::null(),
+            0,
+            neuneu_backend::NEUNEU_BACKEND_AUTO,
+        )
+    }
+}
+
+/// Creates an engine from a bundle in memory (backend AUTO). See `neuneu_engine_new`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn neuneu_engine_new_from_memory(
+    out: *mut *mut neuneu_engine,
+    bundle: *const u8,
+    len: usize,
+) -> i32 {
+    if bundle.is_null() {
+        return guard(|| Err(null("bundle")));
+    }
+    unsafe { neuneu_engine_new(out, bundle, len, neuneu_backend::NEUNEU_BACKEND_AUTO) }
+}
+
+/// Creates an engine from a bundle file (`path`: UTF-8, NUL-terminated; backend AUTO).
+/// Errors: NULL_POINTER, INVALID_ARGUMENT (not UTF-8), IO, BUNDLE, CUDA.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn neuneu_engine_new_from_path(
+    out: *mut *mut neuneu_engine,
+    path: *const c_char,
+) -> i32 {
+    guard(|| {
+        if out.is_null() {
+            return Err(null("out"));
+        }
+        unsafe { *out = std::ptr::null_mut() };
+        if path.is_null() {
+            return Err(null("path"));
+        }
+        // SAFETY: the caller passes a NUL-terminated string.
+        let p = unsafe { CStr::from_ptr(path) }
+            .to_str()
+            .map_err(|_| invalid("path is not UTF-8"))?;
+        store(out, Engine::from_path(p)?);
+        Ok(())
+    })
+}
+
+/// Frees an engine. NULL is a no-op. No other thread may be using it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn neuneu_engine_free(engine: *mut neuneu_engine) {
+    if !engine.is_null() {
+        // A panic in a destructor must not unwind into C either.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(unsafe { Box::from_raw(engine) })
+        }));
+    }
+}
+
+/// Number of quantile levels of every forecast (5 for the default model); 0 if `engine` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn neuneu_engine_num_levels(engine: *const neuneu_engine) -> usize {
+    unsafe { engine.as_ref() }.map_or(0, |e| e.0.levels().len())
+}
+
+/// Writes the quantile levels (increasing) into `out[capacity]`.
+/// Errors: NULL_POINTER, BUFFER_TOO_SMALL (capacity < neuneu_engine_num_levels).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn neuneu_engine_levels(
+    engine: *const neuneu_engine,
+    out: *mut f32,
+    capacity: usize,
+) -> i32 {
+    guard(|| {
+        let e = self::engine(engine)?;
+        let levels = e.levels();
+        if capacity < levels.len() {
+            return Err(AbiError(
+                neuneu_status::NEUNEU_ERR_BUFFER_TOO_SMALL,
+                format!("{} levels, capacity {capacity}", levels.len()),
+            ));
+        }
+        unsafe { slice_mut(out, levels.len(), "out")? }.copy_from_slice(levels);
+        Ok(())
+    })
+}
+
+/// The model's manifest as UTF-8 JSON. `*required` (if not NULL) receives the size including
+/// the terminating NUL; with `buf` NULL or too small nothing is written and BUFFER_TOO_SMALL is
+/// returned (NULL `buf` with `capacity` 0 is the way to ask for the size).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn neuneu_engine_manifest_json(
+    engine: *const neuneu_engine,
+    buf: *mut c_char,
+    capacity: usize,
+    required: *mut usize,
+) -> i32 {
+    guard(|| {
+        let e = self::engine(engine)?;
+        let json = serde_json::to_string(e.manifest()).map_err(|err| invalid(err.to_string()))?;
+        let need = json.len() + 1;
+        if !required.is_null() {
+            unsafe { *required = need };
+        }
+        if buf.is_null() || capacity < need {
+            return Err(AbiError(
+                neuneu_status::NEUNEU_ERR_BUFFER_TOO_SMALL,
+                format!("manifest needs {need} bytes"),
+            ));
+        }
+        let out = unsafe { slice_mut(buf.cast::<u8>(), need, "buf")? };
+        out[..json.len()].copy_from_slice(json.as_bytes());
+        out[json.len()] = 0;
+        Ok(())
+    })
+}
+
+/// Floats `neuneu_forecast` writes for `total_targets` targets: one per (target, level).
+#[unsafe(no_mangle)]
+pub extern "C" fn neuneu_forecast_output_len(
+    engine: *const neuneu_engine,
+    total_targets: usize,
+) -> usize {
+    unsafe { engine.as_ref() }.map_or(0, |e| total_targets.saturating_mul(e.0.levels().len()))
+}
+
+/// Runs laid out flat: run `i` observed `steps/accuracy[context_offsets[i] .. context_offsets[i+1]]`
+/// and asks for `targets[target_offsets[i] .. target_offsets[i+1]]`.
+struct Runs<'a> {
+    steps: &'a [f64],
+    accuracy: &'a [f64],
+    ctx: &'a [usize],
+    targets: &'a [f64],
+    tgt: &'a [usize],
+}
+
+impl<'a> Runs<'a> {
+    unsafe fn read(
+        n: usize,
+        steps: *const f64,
+        accuracy: *const f64,
+        context_offsets: *const usize,
+        targets: *const f64,
+        target_offsets: *const usize,
+    ) -> Result<Self, AbiError> {
+        let ctx = unsafe { offsets(context_offsets, n, "context_offsets")? };
+        let tgt = unsafe { offsets(target_offsets, n, "target_offsets")? };
+        Ok(Runs {
+            steps: unsafe { slice(steps, ctx[n], "steps")? },
+            accuracy: unsafe { slice(accuracy, ctx[n], "accuracy")? },
+            ctx,
+            targets: unsafe { slice(targets, tgt[n], "targets")? },
+            tgt,
+        })
+    }
+
+    fn run(&self, i: usize) -> RunInput<'a> {
+        let c = self.ctx[i]..self.ctx[i + 1];
+        RunInput::new(
+            &self.steps[c.clone()],
+            &self.accuracy[c],
+            &self.targets[self.tgt[i]..self.tgt[i + 1]],
+        )
+    }
+}
+
+/// Forecasts `n_runs` runs in one batch.
+///
+/// Inputs (caller-owned, read only): `steps` and `accuracy` with `context_offsets[n_runs + 1]`
+/// (see the layout note at the top), `targets` with `target_offsets[n_runs + 1]`; optional token
+/// losses of each run's last checkpoint: `losses` with `loss_offsets[n_runs + 1]` (both NULL for
+/// none; an empty range means none for that run).
+/// Output: `out_quantiles[out_capacity]`, at least `neuneu_forecast_output_len(engine,
+/// target_offsets[n_runs])` floats: for each run, each target, the quantiles at the levels.
+/// `run_status[n_runs]` (optional) receives each run's status; a failed run's quantiles are NaN.
+/// Returns OK if every run succeeded, else the first failed run's status with its message
+/// (naming the run index and the field). Errors: NULL_POINTER, INVALID_ARGUMENT (offsets),
+/// INVALID_INPUT, BUFFER_TOO_SMALL, INFERENCE. Thread-safe on a shared engine.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn neuneu_forecast(
+    engine: *const neuneu_engine,
+    n_runs: usize,
+    steps: *const f64,
+    accuracy: *const f64,
+    context_offsets: *const usize,
+    targets: *const f64,
+    target_offsets: *const usize,
+    losses: *const f32,
+    loss_offsets: *const usize,
+    out_quantiles: *mut f32,
+    out_capacity: usize,
+    run_status: *mut i32,
+) -> i32 {
+    guard(|| {
+        let e = self::engine(engine)?;
+        let runs = unsafe {
+            Runs::read(
+                n_runs,
+                steps,
+                accuracy,
+                context_offsets,
+                targets,
+                target_offsets,
+            )?
+        };
+        let q = e.levels().len();
+        let need = runs.tgt[n_runs]
+            .checked_mul(q)
+            .ok_or_else(|| invalid("too many targets"))?;
+        if out_capacity < need {
+            return Err(AbiError(
+                neuneu_status::NEUNEU_ERR_BUFFER_TOO_SMALL,
+                format!("{need} floats needed, capacity {out_capacity}"),
+            ));
+        }
+        let out = unsafe { slice_mut(out_quantiles, need, "out_quantiles")? };
+        let mut statuses = if run_status.is_null() {
+            None
+        } else {
+            Some(unsafe { slice_mut(run_status, n_runs, "run_status")? })
+        };
+        let loss_data = if losses.is_null() && loss_offsets.is_null() {
+            None
+        } else {
+            let lo = unsafe { offsets(loss_offsets, n_runs, "loss_offsets")? };
+            Some((unsafe { slice(losses, lo[n_runs], "losses")? }, lo))
+        };
+        let inputs: Vec<RunInput> = (0..n_runs)
+            .map(|i| {
+                let run = runs.run(i);
+                match loss_data {
+                    Some((l, lo)) if lo[i + 1] > lo[i] => {
+                        run.with_losses(Losses::Tokens(&l[lo[i]..lo[i + 1]]))
+                    }
+                    _ => run,
+                }
+            })
+            .collect();
+        let mut first_error: Option<AbiError> = None;
+        for (i, result) in e.forecast_each(&inputs).into_iter().enumerate() {
+            let slots = &mut out[runs.tgt[i] * q..runs.tgt[i + 1] * q];
+            let status = match result {
+                Ok(f) => {
+                    for (k, fc) in f.forecasts.iter().enumerate() {
+                        slots[k * q..(k + 1) * q].copy_from_slice(&fc.quantiles);
+                    }
+                    neuneu_status::NEUNEU_OK
+                }
+                Err(err) => {
+                    slots.fill(f32::NAN);
+                    let abi = AbiError::from(err);
+                    let s = abi.0;
+                    first_error.get_or_insert(abi);
+                    s
+                }
+            };
+            if let Some(st) = statuses.as_mut() {
+                st[i] = status as i32;
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    })
+}
+
+/// Ranks runs by their forecast at each run's last target (see `neuneu_forecast` for the input
+/// layout; every run needs at least one target). Writes `prob_above[n_runs * n_runs]`
+/// (row-major: `[i * n_runs + j]` = P(run i ends above run j), diagonal NaN, `[i,j] + [j,i] = 1`)
+/// and `order[n_runs]` (run indices, best first). Either output may be NULL to skip it.
+/// Errors: NULL_POINTER, INVALID_ARGUMENT, INVALID_INPUT, INFERENCE. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn neuneu_rank(
+    engine: *const neuneu_engine,
+    n_runs: usize,
+    steps: *const f64,
+    accuracy: *const f64,
+    context_offsets: *const usize,
+    targets: *const f64,
+    target_offsets: *const usize,
+    prob_above: *mut f64,
+    order: *mut usize,
+) -> i32 {
+    guard(|| {
+        let e = self::engine(engine)?;
+        let runs = unsafe {
+            Runs::read(
+                n_runs,
+                steps,
+                accuracy,
+                context_offsets,
+                targets,
+                target_offsets,
+            )?
+        };
+        let cells = n_runs
+            .checked_mul(n_runs)
+            .ok_or_else(|| invalid("too many runs"))?;
+        let inputs: Vec<RunInput> = (0..n_runs).map(|i| runs.run(i)).collect();
+        let ranking = rank_runs(e, &inputs)?;
+        if !prob_above.is_null() {
+            let m = unsafe { slice_mut(prob_above, cells, "prob_above")? };
+            for (i, row) in ranking.prob_above.iter().enumerate() {
+                for (j, p) in row.iter().enumerate() {
+                    m[i * n_runs + j] = p.unwrap_or(f64::NAN);
+                }
+            }
+        }
+        if !order.is_null() {
+            unsafe { slice_mut(order, n_runs, "order")? }.copy_from_slice(&ranking.order);
+        }
+        Ok(())
+    })
+}
+
+/// A kill plan for a sweep of `n_arms` arms (observed curves laid out as in `neuneu_forecast`,
+/// no targets: every arm is forecast at `end_step`). Writes per arm, into caller-owned arrays
+/// of `n_arms` (any may be NULL to skip): `keep` (1 keep, 0 stop), `p_top_k` (probability of
+/// finishing in the top k), and the forecast `median`, `q10`, `q90` at `end_step`.
+/// Errors: NULL_POINTER, INVALID_ARGUMENT (options, offsets), INVALID_INPUT, INFERENCE.
+/// Deterministic for the same input and seed. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn neuneu_plan(
+    engine: *const neuneu_engine,
+    n_arms: usize,
+    steps: *const f64,
+    accuracy: *const f64,
+    context_offsets: *const usize,
+    end_step: f64,
+    options: *const neuneu_plan_options,
+    keep: *mut u8,
+    p_top_k: *mut f64,
+    median: *mut f64,
+    q10: *mut f64,
+    q90: *mut f64,
+) -> i32 {
+    guard(|| {
+        let e = self::engine(engine)?;
+        let o = unsafe { options.as_ref() }.ok_or_else(|| null("options"))?;
+        if o.version != NEUNEU_PLAN_OPTIONS_VERSION {
+            return Err(invalid(format!(
+                "options.version {} (this library reads {NEUNEU_PLAN_OPTIONS_VERSION})",
+                o.version
+            )));
+        }
+        let ctx = unsafe { offsets(context_offsets, n_arms, "context_offsets")? };
+        let (st, acc) = unsafe {
+            (
+                slice(steps, ctx[n_arms], "steps")?,
+                slice(accuracy, ctx[n_arms], "accuracy")?,
+            )
+        };
+        let arms: Vec<SweepArm> = (0..n_arms)
+            .map(|i| SweepArm {
+                id: i.to_string(),
+                run: RunInput::new(&st[ctx[i]..ctx[i + 1]], &acc[ctx[i]..ctx[i + 1]], &[]),
+            })
+            .collect();
+        let policy = match o.policy {
+            neuneu_policy::NEUNEU_POLICY_KEEP_TOP_K => Policy::KeepTopK { k: o.k },
+            neuneu_policy::NEUNEU_POLICY_STOP_FRACTION => Policy::StopFraction {
+                fraction: o.fraction,
+            },
+            neuneu_policy::NEUNEU_POLICY_STOP_BELOW_PROBABILITY => Policy::StopBelowProbability {
+                k: o.k,
+                threshold: o.threshold,
+            },
+        };
+        let mut opts = PlanOptions::new(policy);
+        opts.min_observations = (o.min_observations > 0).then_some(o.min_observations);
+        opts.samples = o.samples;
+        opts.seed = o.seed;
+        let plan = plan_sweep(e, &arms, end_step, &opts)?;
+        let write = |p: *mut f64,
+                     what: &str,
+                     f: &dyn Fn(&crate::plan::ArmDecision) -> f64|
+         -> Result<(), AbiError> {
+            if !p.is_null() {
+                let out = unsafe { slice_mut(p, n_arms, what)? };
+                for (o, d) in out.iter_mut().zip(&plan.decisions) {
+                    *o = f(d);
+                }
+            }
+            Ok(())
+        };
+        write(p_top_k, "p_top_k", &|d| d.p_top_k)?;
+        write(median, "median", &|d| d.median)?;
+        write(q10, "q10", &|d| d.q10)?;
+        write(q90, "q90", &|d| d.q90)?;
+        if !keep.is_null() {
+            let out = unsafe { slice_mut(keep, n_arms, "keep")? };
+            for (o, d) in out.iter_mut().zip(&plan.decisions) {
+                *o = u8::from(d.keep);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Test hook: panics inside the boundary, to prove panics become NEUNEU_ERR_PANIC.
+#[doc(hidden)]
+#[unsafe(no_mangle)]
+pub extern "C" fn neuneu_test_panic() -> i32 {
+    guard(|| panic!("deliberate panic for the test suite"))
+}

@@ -1,0 +1,96 @@
+//! The C ABI from C: the committed header is what cbindgen generates now, and a C program
+//! (`ffi/tests/abi_test.c`) compiled against it and the static library exercises every
+//! function, each error path and 8 threads; under valgrind memcheck too when it is installed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn header_is_up_to_date() {
+    let config = cbindgen::Config::from_file(root().join("cbindgen.toml")).unwrap();
+    let mut generated = Vec::new();
+    cbindgen::Builder::new()
+        .with_crate(root())
+        .with_config(config)
+        .generate()
+        .expect("cbindgen generates the header")
+        .write(&mut generated);
+    let generated = String::from_utf8(generated).unwrap();
+    let path = root().join("include/neuneu.h");
+    if std::env::var_os("NEUNEU_BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "include/neuneu.h is stale: run `NEUNEU_BLESS=1 cargo test --test c_abi header_is_up_to_date`"
+    );
+}
+
+/// `target/<profile>`, where cargo put libneuneu.a before running this test.
+fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+fn compile(source: &str, out: &Path) {
+    let lib = lib_dir().join("libneuneu.a");
+    assert!(lib.exists(), "{} missing", lib.display());
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-g"])
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg(root().join(source))
+        .arg(&lib)
+        .args([
+            "-Wl,-z,noexecstack",
+            "-lstdc++",
+            "-lpthread",
+            "-ldl",
+            "-lm",
+            "-o",
+        ])
+        .arg(out)
+        .status()
+        .expect("a C compiler (cc)");
+    assert!(status.success(), "compiling {source} failed");
+}
+
+#[test]
+fn c_program_exercises_every_function() {
+    let exe = std::env::temp_dir().join(format!("neuneu-abi-test-{}", std::process::id()));
+    compile("ffi/tests/abi_test.c", &exe);
+    let out = Command::new(&exe).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let valgrind = Command::new("valgrind").arg("--version").output();
+    if valgrind.is_err() {
+        eprintln!("SKIP valgrind: not installed (apt-get install valgrind)");
+        return;
+    }
+    let out = Command::new("valgrind")
+        .args([
+            "--error-exitcode=3",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect",
+            "--quiet",
+        ])
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "valgrind found errors or leaks:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_file(&exe);
+}
