@@ -74,7 +74,8 @@ fn default_model(c: &mut Criterion) {
 
 fn reference_model(c: &mut Criterion) {
     let arch = Architecture::reference();
-    let engine = Engine::from_bundle(random_bundle(&arch, 42, "random-reference").unwrap()).unwrap();
+    let engine =
+        Engine::from_bundle(random_bundle(&arch, 42, "random-reference").unwrap()).unwrap();
     let run = SyntheticRun::new(30, 1, 1);
     let losses = synthetic_losses(arch.encoder.as_ref().unwrap().loss_len, 7);
     let mut g = c.benchmark_group("reference");
