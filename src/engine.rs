@@ -197,6 +197,69 @@ impl BucketedGraph {
     }
 }
 
+/// The forecaster graph's inputs for `rows` rows, row-major, batch first (the graph's input
+/// order; see `onnx::FORECASTER_INPUTS`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecasterRows {
+    pub rows: usize,
+    pub max_context: usize,
+    pub d_model: usize,
+    /// `[rows, max_context, CONTEXT_FEATURES]`
+    pub context: Vec<f32>,
+    /// `[rows, max_context + 2]`
+    pub key_mask: Vec<f32>,
+    /// `[rows, 1]`
+    pub anchor: Vec<f32>,
+    /// `[rows, d_model]`
+    pub loss_embedding: Vec<f32>,
+    /// `[rows, 1]`
+    pub has_loss: Vec<f32>,
+}
+
+impl ForecasterRows {
+    /// `rows` zero rows for a model of `arch`.
+    pub fn new(arch: &Architecture, rows: usize) -> Self {
+        let (t, d) = (arch.max_context, arch.d_model);
+        ForecasterRows {
+            rows,
+            max_context: t,
+            d_model: d,
+            context: vec![0.0; rows * t * CONTEXT_FEATURES],
+            key_mask: vec![0.0; rows * (t + 2)],
+            anchor: vec![0.0; rows],
+            loss_embedding: vec![0.0; rows * d],
+            has_loss: vec![0.0; rows],
+        }
+    }
+
+    /// Fills row `row` from a validated prefix, one target and an optional loss embedding.
+    pub fn write(
+        &mut self,
+        row: usize,
+        run: &features::RunFeatures,
+        target: f64,
+        embedding: Option<&[f32]>,
+    ) {
+        let (t, s, d) = (self.max_context, self.max_context + 2, self.d_model);
+        let c = t * CONTEXT_FEATURES;
+        self.anchor[row] = run.write_row(
+            target,
+            &mut self.context[row * c..(row + 1) * c],
+            &mut self.key_mask[row * s..(row + 1) * s],
+        );
+        match embedding {
+            Some(e) => {
+                self.loss_embedding[row * d..(row + 1) * d].copy_from_slice(e);
+                self.has_loss[row] = 1.0;
+            }
+            None => {
+                self.loss_embedding[row * d..(row + 1) * d].fill(0.0);
+                self.has_loss[row] = 0.0;
+            }
+        }
+    }
+}
+
 /// A loaded model, immutable and shareable across threads (`Send + Sync`).
 pub struct Engine {
     manifest: Manifest,
@@ -411,14 +474,41 @@ impl Engine {
             .collect()
     }
 
+    /// Runs the forecaster graph on prepared rows: `rows x Q` raw quantiles, before
+    /// [`finalize_quantiles`]. For benchmarks and runtime comparisons; `forecast` is the API.
+    pub fn run_forecaster(&self, r: &ForecasterRows) -> Result<Vec<f32>> {
+        let a = &self.manifest.architecture;
+        let (t, s, d) = (a.max_context, a.seq_len(), a.d_model);
+        self.forecaster.run(
+            r.rows,
+            &[
+                (&r.context, t * CONTEXT_FEATURES),
+                (&r.key_mask, s),
+                (&r.anchor, 1),
+                (&r.loss_embedding, d),
+                (&r.has_loss, 1),
+            ],
+            a.quantile_levels.len(),
+        )
+    }
+
+    /// Runs the encoder graph on `n` prepared loss vectors (`features::prepare_losses`):
+    /// `n x D` embeddings. For benchmarks and runtime comparisons.
+    pub fn run_encoder(&self, n: usize, prepared: &[f32]) -> Result<Vec<f32>> {
+        let (g, e) = match (&self.encoder, &self.manifest.architecture.encoder) {
+            (Some(g), Some(e)) => (g, e),
+            _ => return Err(Error::Inference("this model has no loss encoder".into())),
+        };
+        g.run(
+            n,
+            &[(prepared, e.loss_len)],
+            self.manifest.architecture.d_model,
+        )
+    }
+
     fn forecast_valid(&self, runs: &[RunInput<'_>], valid: &[usize]) -> Result<Vec<RunForecast>> {
         let a = &self.manifest.architecture;
-        let (t, s, d, q) = (
-            a.max_context,
-            a.seq_len(),
-            a.d_model,
-            a.quantile_levels.len(),
-        );
+        let q = a.quantile_levels.len();
 
         // Token losses are encoded once per run, all runs in one batch.
         let token_runs: Vec<usize> = valid
@@ -439,12 +529,8 @@ impl Engine {
             self.encode_losses_batch(&token_slices)?
         };
 
-        let rows: usize = valid.iter().map(|&i| runs[i].prefix.targets.len()).sum();
-        let mut context = vec![0.0f32; rows * t * CONTEXT_FEATURES];
-        let mut key_mask = vec![0.0f32; rows * s];
-        let mut anchor = vec![0.0f32; rows];
-        let mut loss_emb = vec![0.0f32; rows * d];
-        let mut has_loss = vec![0.0f32; rows];
+        let mut prepared =
+            ForecasterRows::new(a, valid.iter().map(|&i| runs[i].prefix.targets.len()).sum());
         let mut row = 0;
         for &i in valid {
             let p = &runs[i].prefix;
@@ -455,31 +541,13 @@ impl Engine {
                 Some(Losses::Embedding(e)) => Some(&e.0),
                 None => None,
             };
-            let prepared = features::RunFeatures::new(p.steps, p.accuracy, t);
+            let features = features::RunFeatures::new(p.steps, p.accuracy, a.max_context);
             for &target in p.targets {
-                anchor[row] = prepared.write_row(
-                    target,
-                    &mut context[row * t * CONTEXT_FEATURES..(row + 1) * t * CONTEXT_FEATURES],
-                    &mut key_mask[row * s..(row + 1) * s],
-                );
-                if let Some(e) = emb {
-                    loss_emb[row * d..(row + 1) * d].copy_from_slice(e);
-                    has_loss[row] = 1.0;
-                }
+                prepared.write(row, &features, target, emb);
                 row += 1;
             }
         }
-        let raw = self.forecaster.run(
-            rows,
-            &[
-                (&context, t * CONTEXT_FEATURES),
-                (&key_mask, s),
-                (&anchor, 1),
-                (&loss_emb, d),
-                (&has_loss, 1),
-            ],
-            q,
-        )?;
+        let raw = self.run_forecaster(&prepared)?;
 
         let median = a.median_index();
         let mut out = Vec::with_capacity(valid.len());

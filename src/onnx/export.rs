@@ -63,49 +63,106 @@ pub fn export_forecaster(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, St
     let m = g.mul(&m, &penalty);
     let bias = g.unsqueeze(&m, &[1, 2]);
 
+    // RoPE is applied in the [B, S, D] layout, before the heads are split: the rotation is
+    // folded into extra projection columns (`x @ W_rot` with `W_rot = W R`, R the block-diagonal
+    // rotate-half matrix) and the tables are tiled across heads, so RoPE is two same-shape
+    // multiplies and an add; the 1/sqrt(head_dim) scale is folded into the query columns.
     let (cos, sin) = rope_tables(arch);
-    let cos = g.init("rope.cos", &[s, hd], &cos);
-    let sin = g.init("rope.sin", &[s, hd], &sin);
-    let rot = g.init("rope.rotate_half", &[hd, hd], &rotate_half_matrix(hd));
-    let scale = g.scalar(1.0 / (hd as f32).sqrt());
+    let tile = |t: &[f32], rows: usize| -> Vec<f32> {
+        (0..rows)
+            .flat_map(|p| (0..h).flat_map(move |_| t[p * hd..(p + 1) * hd].iter().copied()))
+            .collect()
+    };
+    let cos_all = g.init("rope.cos", &[s, d], &tile(&cos, s));
+    let sin_all = g.init("rope.sin", &[s, d], &tile(&sin, s));
+    let cos_cls = g.init("rope.cos.cls", &[1, d], &tile(&cos, 1));
+    let sin_cls = g.init("rope.sin.cls", &[1, d], &tile(&sin, 1));
+    let rot = rotate_half_matrix(hd);
+    let scale = 1.0 / (hd as f32).sqrt();
 
     for l in 0..arch.layers {
         let p = |n: &str| format!("layers.{l}.{n}");
+        // Only the CLS token is read out: the last layer computes queries, attention output
+        // and feed-forward for it alone (keys and values still cover every token).
+        let last = l + 1 == arch.layers;
         let hn = layer_norm(&mut g, &x, w, &p("ln1"), d)?;
-        let qkv = g.linear(
-            &hn,
-            &p("qkv"),
-            w.expect(&p("qkv.weight"), &[3 * d, d])?,
-            w.expect(&p("qkv.bias"), &[3 * d])?,
-        );
-        let qkv = g.reshape(&qkv, &[0, s as i64, 3, h as i64, hd as i64]);
-        let qkv = g.transpose(&qkv, &[2, 0, 3, 1, 4]); // [3, B, H, S, hd]
-        let rope = |g: &mut GraphBuilder, x: &str| {
-            let a = g.mul(x, &cos);
-            let r = g.matmul(x, &rot);
-            let r = g.mul(&r, &sin);
-            g.add(&a, &r)
+        let (hq, xq, sq) = if last {
+            let hc = g.take(&hn, 0, 1);
+            let xc = g.take(&x, 0, 1);
+            (g.unsqueeze(&hc, &[1]), g.unsqueeze(&xc, &[1]), 1)
+        } else {
+            (hn.clone(), x.clone(), s)
         };
-        let qh = g.take(&qkv, 0, 0);
-        let kh = g.take(&qkv, 1, 0);
-        let vh = g.take(&qkv, 2, 0);
-        let qh = rope(&mut g, &qh);
-        let qh = g.mul(&qh, &scale);
-        let kh = rope(&mut g, &kh);
-        let kt = g.transpose(&kh, &[0, 1, 3, 2]);
-        let scores = g.matmul(&qh, &kt);
+        let qkv_w = w.expect(&p("qkv.weight"), &[3 * d, d])?;
+        let qkv_b = w.expect(&p("qkv.bias"), &[3 * d])?;
+        let part = |i: usize, scale: f32, rotate: bool| -> (Tensor, Tensor) {
+            let (wd, bd) = (
+                &qkv_w.data[i * d * d..(i + 1) * d * d],
+                &qkv_b.data[i * d..(i + 1) * d],
+            );
+            let mut wo = vec![0.0f32; d * d];
+            let mut bo = vec![0.0f32; d];
+            for o in 0..d {
+                let (head, oi) = (o / hd, o % hd);
+                for j in 0..hd {
+                    let coef = if rotate {
+                        rot[j * hd + oi]
+                    } else if j == oi {
+                        1.0
+                    } else {
+                        0.0
+                    };
+                    if coef == 0.0 {
+                        continue;
+                    }
+                    let src = head * hd + j;
+                    for k in 0..d {
+                        wo[o * d + k] += coef * scale * wd[src * d + k];
+                    }
+                    bo[o] += coef * scale * bd[src];
+                }
+            }
+            (Tensor::new(vec![d, d], wo), Tensor::new(vec![d], bo))
+        };
+        let lin = |g: &mut GraphBuilder, x: &str, name: &str, (wt, bt): (Tensor, Tensor)| {
+            g.linear(x, &p(name), &wt, &bt)
+        };
+        let q = lin(&mut g, &hq, "q", part(0, scale, false));
+        let qr = lin(&mut g, &hq, "q_rot", part(0, scale, true));
+        let k = lin(&mut g, &hn, "k", part(1, 1.0, false));
+        let kr = lin(&mut g, &hn, "k_rot", part(1, 1.0, true));
+        let v = lin(&mut g, &hn, "v", part(2, 1.0, false));
+        let (cq, sq_) = if last {
+            (&cos_cls, &sin_cls)
+        } else {
+            (&cos_all, &sin_all)
+        };
+        let rope = |g: &mut GraphBuilder, x: &str, xr: &str, c: &str, sn: &str| {
+            let a = g.mul(x, c);
+            let b = g.mul(xr, sn);
+            g.add(&a, &b)
+        };
+        let q = rope(&mut g, &q, &qr, cq, sq_);
+        let k = rope(&mut g, &k, &kr, &cos_all, &sin_all);
+        let q = g.reshape(&q, &[0, sq as i64, h as i64, hd as i64]);
+        let q = g.transpose(&q, &[0, 2, 1, 3]); // [B, H, Sq, hd]
+        let k = g.reshape(&k, &[0, s as i64, h as i64, hd as i64]);
+        let kt = g.transpose(&k, &[0, 2, 3, 1]); // [B, H, hd, S]
+        let v = g.reshape(&v, &[0, s as i64, h as i64, hd as i64]);
+        let v = g.transpose(&v, &[0, 2, 1, 3]); // [B, H, S, hd]
+        let scores = g.matmul(&q, &kt);
         let scores = g.add(&scores, &bias);
         let attn = g.node("Softmax", &[&scores], vec![attr_int("axis", -1)]);
-        let o = g.matmul(&attn, &vh);
+        let o = g.matmul(&attn, &v);
         let o = g.transpose(&o, &[0, 2, 1, 3]);
-        let o = g.reshape(&o, &[0, s as i64, d as i64]);
+        let o = g.reshape(&o, &[0, sq as i64, d as i64]);
         let o = g.linear(
             &o,
             &p("out"),
             w.expect(&p("out.weight"), &[d, d])?,
             w.expect(&p("out.bias"), &[d])?,
         );
-        x = g.add(&x, &o);
+        x = g.add(&xq, &o);
 
         let hn = layer_norm(&mut g, &x, w, &p("ln2"), d)?;
         let ff = arch.ff;

@@ -137,6 +137,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Latency percentiles (p50, p90, p99) and throughput of a workload (see benches/README.md).
+    ///
+    /// Example:
+    ///   neuneu bench --batch 64 --threads 2
+    ///   neuneu bench --random reference --workload forecaster --batch 1 --json
+    #[command(verbatim_doc_comment)]
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -280,9 +287,11 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(args) => bench::bench(&args),
     }
 }
 
+mod bench;
 mod commands;
 
 pub(crate) fn request_base(requests: &str) -> PathBuf {

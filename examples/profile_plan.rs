@@ -1,0 +1,131 @@
+//! Per-op time of the optimised forecaster (or encoder) plan: where a forecast spends its time.
+//!
+//!   cargo run --release --example profile_plan -- [small|reference|BUNDLE] [forecaster|encoder] [BATCH] [ITERS]
+
+use neuneu::architecture::Architecture;
+use neuneu::bundle::Bundle;
+use neuneu::random_model::{SyntheticRun, random_bundle, synthetic_losses};
+use neuneu::{ForecasterRows, features};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tract_onnx::prelude::*;
+
+fn main() -> TractResult<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let which = args.get(1).map(String::as_str).unwrap_or("small");
+    let graph = args.get(2).map(String::as_str).unwrap_or("forecaster");
+    let batch: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let iters: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(200);
+    let bundle = match which {
+        "small" => Bundle::from_bytes(neuneu::engine::DEFAULT_BUNDLE).unwrap(),
+        "random-small" => random_bundle(&Architecture::small(), 42, "s").unwrap(),
+        "reference" => random_bundle(&Architecture::reference(), 42, "r").unwrap(),
+        p => Bundle::from_bytes(&std::fs::read(p)?).unwrap(),
+    };
+    let a = bundle.manifest.architecture.clone();
+    let onnx = &bundle.graphs[if graph == "encoder" {
+        "loss_encoder"
+    } else {
+        "forecaster"
+    }];
+    let model = tract_onnx::onnx()
+        .model_for_read(&mut &onnx[..])?
+        .into_typed()?
+        .into_decluttered()?;
+    let sym = model
+        .symbols
+        .sym(if graph == "encoder" { "N" } else { "B" });
+    let mut subs = HashMap::new();
+    subs.insert(sym, TDim::Val(batch as i64));
+    let opt = model.set_symbols(&subs)?.into_optimized()?;
+    if std::env::var("SHOW").is_ok() {
+        for n in &opt.nodes {
+            let ins: Vec<String> = n
+                .inputs
+                .iter()
+                .map(|i| format!("{:?}", opt.outlet_fact(*i).unwrap().shape))
+                .collect();
+            println!(
+                "{:4} {:30} {:40} {}",
+                n.id,
+                n.name.chars().take(30).collect::<String>(),
+                n.op.name(),
+                ins.join(" , ")
+            );
+        }
+    }
+    let plan = opt.into_runnable()?;
+    let inputs: TVec<TValue> = if graph == "encoder" {
+        let e = a.encoder.clone().unwrap();
+        let mut p = vec![0f32; batch * e.loss_len];
+        for i in 0..batch {
+            features::prepare_losses(
+                &synthetic_losses(e.loss_len, i as u64),
+                &e,
+                &mut p[i * e.loss_len..(i + 1) * e.loss_len],
+            );
+        }
+        tvec![Tensor::from_shape(&[batch, e.loss_len], &p)?.into()]
+    } else {
+        let mut r = ForecasterRows::new(&a, batch);
+        for i in 0..batch {
+            let run = SyntheticRun::new(30, 1, i as u64);
+            r.write(
+                i,
+                &neuneu::features::RunFeatures::new(&run.steps, &run.accuracy, a.max_context),
+                run.targets[0],
+                None,
+            );
+        }
+        let (t, s, d) = (a.max_context, a.seq_len(), a.d_model);
+        tvec![
+            Tensor::from_shape(&[batch, t, 6], &r.context)?.into(),
+            Tensor::from_shape(&[batch, s], &r.key_mask)?.into(),
+            Tensor::from_shape(&[batch, 1], &r.anchor)?.into(),
+            Tensor::from_shape(&[batch, d], &r.loss_embedding)?.into(),
+            Tensor::from_shape(&[batch, 1], &r.has_loss)?.into(),
+        ]
+    };
+    let mut by_op: HashMap<String, Duration> = HashMap::new();
+    let mut by_node: HashMap<usize, (String, Duration)> = HashMap::new();
+    let mut state = tract_onnx::tract_core::plan::SimpleState::new(&plan)?;
+    let t0 = Instant::now();
+    for _ in 0..iters {
+        state.run_plan_with_eval(inputs.clone(), |ctx, st, node, input| {
+            let t = Instant::now();
+            let r = tract_onnx::tract_core::plan::eval(ctx, st, node, input);
+            let dt = t.elapsed();
+            *by_op.entry(node.op().name().to_string()).or_default() += dt;
+            let e = by_node
+                .entry(node.id)
+                .or_insert_with(|| (format!("{} {}", node.name, node.op), Duration::ZERO));
+            e.1 += dt;
+            r
+        })?;
+    }
+    let total = t0.elapsed();
+    println!(
+        "{which} {graph} batch {batch}: {:.3} ms per run",
+        total.as_secs_f64() * 1e3 / iters as f64
+    );
+    let mut ops: Vec<_> = by_op.into_iter().collect();
+    ops.sort_by_key(|(_, d)| std::cmp::Reverse(*d));
+    for (op, d) in ops.iter().take(15) {
+        println!(
+            "  {:>6.1}%  {:>8.3} ms  {op}",
+            100.0 * d.as_secs_f64() / total.as_secs_f64(),
+            d.as_secs_f64() * 1e3 / iters as f64
+        );
+    }
+    let mut nodes: Vec<_> = by_node.into_values().collect();
+    nodes.sort_by_key(|(_, d)| std::cmp::Reverse(*d));
+    println!("top nodes:");
+    for (n, d) in nodes.iter().take(12) {
+        println!(
+            "  {:>6.1}%  {}",
+            100.0 * d.as_secs_f64() / total.as_secs_f64(),
+            n.chars().take(150).collect::<String>()
+        );
+    }
+    Ok(())
+}
