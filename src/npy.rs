@@ -59,7 +59,8 @@ pub fn parse_npy_f32(bytes: &[u8]) -> std::result::Result<Vec<f32>, String> {
         return Err(format!("expected a 1-D array, got shape {dims:?}"));
     }
     let body = &bytes[start + header_len..];
-    if body.len() != dims[0] * width {
+    // checked: a header may claim any length (a fuzzed 2^62 must not overflow and panic).
+    if dims[0].checked_mul(width) != Some(body.len()) {
         return Err(format!(
             "{} data bytes for {} values of {width} bytes",
             body.len(),
