@@ -32,7 +32,13 @@ fn valid_run() -> impl Strategy<Value = (Vec<f64>, Vec<f64>, Vec<f64>)> {
         )
             .prop_map(|(gaps, acc, tmul, scale)| {
                 let mut s = 0.0;
-                let steps: Vec<f64> = gaps.iter().map(|g| { s += g; s * scale }).collect();
+                let steps: Vec<f64> = gaps
+                    .iter()
+                    .map(|g| {
+                        s += g;
+                        s * scale
+                    })
+                    .collect();
                 let last = *steps.last().unwrap();
                 (steps, acc, tmul.iter().map(|m| last * m).collect())
             })

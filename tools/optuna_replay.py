@@ -64,7 +64,7 @@ Usage:
         [--k 3] [--min-arms 4] [--order both|sequential|interleaved] [--seeds 1] [--json out.json]
         [--merge rust.json]
 
---merge takes the JSON that `cargo run --example replay -- CURVES.csv --json rust.json` writes
+--merge takes the JSON that `neuneu replay CURVES.csv --json rust.json` writes
 for the same file and options, and puts its rows (neuneu / successive halving) at the top of the
 table, so that one table compares them.
 """
