@@ -31,15 +31,22 @@ fn header_is_up_to_date() {
     );
 }
 
-/// `target/<profile>`, where cargo put libneuneu.a before running this test.
-fn lib_dir() -> PathBuf {
+/// The libneuneu.a cargo built for this test run: `target/<profile>/deps` (where `cargo test`
+/// leaves it), else `target/<profile>` (where `cargo build` puts it).
+fn static_lib() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+    let deps = exe.parent().unwrap();
+    [
+        deps.join("libneuneu.a"),
+        deps.parent().unwrap().join("libneuneu.a"),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+    .unwrap_or_else(|| panic!("libneuneu.a not found next to {}", exe.display()))
 }
 
 fn compile(source: &str, out: &Path) {
-    let lib = lib_dir().join("libneuneu.a");
-    assert!(lib.exists(), "{} missing", lib.display());
+    let lib = static_lib();
     let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-g"])
         .arg("-I")
