@@ -14,9 +14,10 @@
 //! [`SplitMix64`] seeded from [`PlanOptions::seed`], so the same input gives bit-identical
 //! output (see the caveat on platforms in [`crate::distribution`]).
 //!
-//! Four choices keep this cheap. `benches/plan.rs` plans 64 arms with 4000 samples in 1.0 to
-//! 1.4 ms on a busy shared 2-core machine, most of it the 256,000 draws; an idle core should do
-//! better, but that has not been measured.
+//! Five choices keep this cheap. Measured in instructions (callgrind, 64 arms, 4000 samples,
+//! the sweep of `benches/plan.rs`), a plan costs 7.5M for top-3, 9.1M for top-8 and 16M for
+//! a keep-half policy; before the pruning below it was 14.4M, 15.3M and 17.3M. Wall time on
+//! the shared 2-core machine is in `benches/README.md`.
 //!
 //! - Antithetic pairs: sample `2t + 1` uses `1 - u` wherever sample `2t` used `u`. An arm high
 //!   in one sample is low in its twin, which cancels much of the noise from the arm's own
@@ -32,6 +33,12 @@
 //! - Blocks: 32 samples are drawn at a time, arm by arm, so each arm's 1 KiB table is hot in
 //!   cache while it is used; the block is then scanned sample by sample. No allocation happens
 //!   per sample.
+//! - Pruning: once the selection threshold below is known, each arm gets a cutoff on its
+//!   uniforms (a binary search over its monotone draw) below which its key cannot reach the
+//!   threshold. A branch-free pass marks the block's samples whose uniform clears the cutoff,
+//!   and only those pay for a draw; every other arm-sample costs a compare. This only decides
+//!   which keys are looked at, never which are selected: results are bit-identical without it
+//!   (a test holds them to that).
 //! - Integer keys: each draw becomes a `u64` whose high 32 bits are the value in fixed point
 //!   (resolution 2.3e-10, far finer than the forecasts' `f32`; closer values count as tied)
 //!   and whose low bits are random tie-break bits above the arm's index. Keys are unique, so
@@ -351,6 +358,8 @@ const STRATUM_BITS: u32 = STRATA.trailing_zeros();
 const PILOT: usize = 32;
 /// Samples drawn together; even, so antithetic twins share a block.
 const BLOCK: usize = 32;
+// A block's samples are the bits of one u32 mask.
+const _: () = assert!(BLOCK == u32::BITS as usize);
 
 /// `Phi^-1(j / STRATA)` for `j = 0..=STRATA`, shared by every arm's table.
 fn knot_z() -> &'static [f64] {
@@ -367,6 +376,19 @@ fn top_k_from(
     k: usize,
     samples: usize,
     seed: u64,
+) -> Result<Vec<f64>> {
+    top_k_sampled(dists, k, samples, seed, true)
+}
+
+/// The Monte Carlo of the module docs; `prune` only chooses how the candidates of each sample
+/// are found, never which ones, so both settings give bit-identical results (a test holds them
+/// to it).
+fn top_k_sampled(
+    dists: &[&QuantileDistribution],
+    k: usize,
+    samples: usize,
+    seed: u64,
+    prune: bool,
 ) -> Result<Vec<f64>> {
     let n = dists.len();
     if samples == 0 {
@@ -389,46 +411,77 @@ fn top_k_from(
     for d in dists {
         knots.extend(d.tabulate(z).map(to_fixed));
     }
+    let tables: Vec<&[u32]> = knots.chunks_exact(STRATA + 1).collect();
     let index_bits = usize::BITS - (n - 1).leading_zeros();
     let index_mask = (1u64 << index_bits) - 1;
+    let key = |a: usize, u: u32| {
+        let tie = ((u as u64) >> index_bits) << index_bits;
+        ((draw(dists[a], tables[a], u) << 32) | tie | a as u64) ^ flip
+    };
 
     let mut rng = SplitMix64::new(seed);
-    // Keys of a block of samples, sample-major: filled arm by arm, so that each arm's table
-    // stays in L1 while it is used, then read sample by sample for the selection.
-    let mut block = vec![0u64; BLOCK * n];
-    let mut candidates = vec![0u64; n];
+    // A block's uniforms, arm-major as they are drawn (the order fixes which random bits each
+    // draw gets), kept for the rare sample whose candidates fall short.
+    let mut uniforms = vec![0u32; n * BLOCK];
+    // Each sample's candidate keys (`n` slots per sample) and their number.
+    let mut candidates = vec![0u64; BLOCK * n];
+    let mut counts = [0usize; BLOCK];
+    let mut all_keys = vec![0u64; n];
     let mut picked = vec![0u64; n];
     let mut threshold = 0u64;
     let mut learned = u64::MAX;
+    // Per arm, a cutoff on its uniforms below which its key is surely under the threshold
+    // (see `cutoffs`); all zero, so every draw is a candidate, until the pilot has learned it.
+    let mut cutoff = vec![0u32; n];
+    let flip_u32 = flip as u32;
     for start in (0..samples).step_by(BLOCK) {
         let len = BLOCK.min(samples - start);
-        let tables = knots.chunks_exact(STRATA + 1);
-        for (a, (dist, table)) in dists.iter().zip(tables).enumerate() {
-            let key = |u: u32| {
-                let tie = ((u as u64) >> index_bits) << index_bits;
-                ((draw(dist, table, u) << 32) | tie | a as u64) ^ flip
-            };
-            // One random u64 serves four samples: two uniforms, each with its antithetic twin.
-            for t in (0..len).step_by(4) {
+        counts.fill(0);
+        // Whole random u64s per arm: each serves four samples (see below).
+        let draws_per_arm = len.div_ceil(4);
+        let in_block = if len == BLOCK {
+            u32::MAX
+        } else {
+            (1u32 << len) - 1
+        };
+        for (a, arm_uniforms) in uniforms.chunks_exact_mut(BLOCK).enumerate() {
+            // Two uniforms per random u64, each with its antithetic twin.
+            for four in arm_uniforms.chunks_exact_mut(4).take(draws_per_arm) {
                 let r = rng.next_u64();
-                let uniforms = [(r >> 32) as u32, !(r >> 32) as u32, r as u32, !r as u32];
-                for (i, &u) in uniforms.iter().enumerate().take(len - t) {
-                    block[(t + i) * n + a] = key(u);
-                }
+                four.copy_from_slice(&[(r >> 32) as u32, !(r >> 32) as u32, r as u32, !r as u32]);
+            }
+            // Which samples' draws reach the arm's cutoff: a branch-free pass the compiler
+            // vectorises; most arms pass in few samples, and only those pay for a draw.
+            let c = cutoff[a];
+            let mut passing = 0u32;
+            for (s, &u) in arm_uniforms.iter().enumerate() {
+                passing |= ((u ^ flip_u32 >= c) as u32) << s;
+            }
+            passing &= in_block;
+            while passing != 0 {
+                let s = passing.trailing_zeros() as usize;
+                passing &= passing - 1;
+                candidates[s * n + counts[s]] = key(a, arm_uniforms[s]);
+                counts[s] += 1;
             }
         }
-        for (t, keys) in block.chunks_exact_mut(n).take(len).enumerate() {
+        for t in 0..len {
             // Only keys at or above the threshold can be among the `pick` largest, unless
             // fewer than `pick` pass, in which case select among all of them.
+            let pool = &mut candidates[t * n..t * n + counts[t]];
             let mut passed = 0;
-            for &key in keys.iter() {
-                candidates[passed] = key;
+            for i in 0..pool.len() {
+                let key = pool[i];
+                pool[passed] = key;
                 passed += (key >= threshold) as usize;
             }
             let pool = if passed >= pick {
-                &mut candidates[..passed]
+                &mut pool[..passed]
             } else {
-                keys
+                for (a, slot) in all_keys.iter_mut().enumerate() {
+                    *slot = key(a, uniforms[a * BLOCK + t]);
+                }
+                &mut all_keys[..]
             };
             let cut = pool.len() - pick;
             pool.select_nth_unstable(cut);
@@ -441,6 +494,9 @@ fn top_k_from(
                 learned = learned.min(pool[cut]);
                 if start + t + 1 == PILOT {
                     threshold = learned;
+                    if prune {
+                        cutoff = cutoffs(dists, &tables, threshold, flip);
+                    }
                 }
             }
         }
@@ -453,6 +509,54 @@ fn top_k_from(
             top as f64 / total as f64
         })
         .collect())
+}
+
+/// For each arm, a cutoff `c` such that every uniform `u` with `u ^ flip < c` (the low bits
+/// of `flip`) gives a key below `threshold`, so the sampler can skip its draw. Unflipped keys
+/// pass only from high values, i.e. high uniforms: `c` is the first uniform whose draw reaches
+/// the threshold's value bits. Flipped keys pass only from low values: `c` is the complement of
+/// the last uniform whose draw stays at or below the flipped threshold's value bits. Draws are
+/// non-decreasing in the uniform, so a binary search finds either; a safety margin absorbs the
+/// tiny non-monotonicity where the exact tail strata meet the tabulated ones (values a few
+/// fixed-point units apart). Candidates past the cutoff are still compared with the threshold
+/// key itself, so the margin only costs a few extra draws.
+fn cutoffs(
+    dists: &[&QuantileDistribution],
+    tables: &[&[u32]],
+    threshold: u64,
+    flip: u64,
+) -> Vec<u32> {
+    const MARGIN: u64 = 1 << 20;
+    let flipped = flip != 0;
+    let value = (threshold ^ flip) >> 32;
+    dists
+        .iter()
+        .zip(tables)
+        .map(|(d, table)| {
+            // The first uniform whose draw is past the boundary: at or above `value` when
+            // unflipped, above it when flipped (2^32 if none is).
+            let past = |u: u64| {
+                let v = draw(d, table, u as u32);
+                if flipped { v > value } else { v >= value }
+            };
+            let (mut lo, mut hi) = (0u64, 1u64 << 32);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if past(mid) {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            if flipped {
+                // Uniforms up to lo - 1 (plus the margin) may pass: u <= cap, i.e. !u >= !cap.
+                let cap = (lo + MARGIN).saturating_sub(1).min(u32::MAX as u64) as u32;
+                !cap
+            } else {
+                lo.saturating_sub(MARGIN).min(u32::MAX as u64) as u32
+            }
+        })
+        .collect()
 }
 
 /// A value in [0, 1] as 32-bit fixed point (1 maps to `u32::MAX`, a hair below, to keep
@@ -532,6 +636,31 @@ mod tests {
                     (sum - k as f64).abs() < 1e-9,
                     "k {k} samples {samples}: {sum}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn pruning_never_changes_a_count() {
+        // A wide sweep with atoms at 0 and 1 (clamped tails) and flat quantiles beside the
+        // ordinary arms, so cutoffs land in tails, on atoms and inside flat stretches.
+        let mut dists: Vec<QuantileDistribution> = (0..40)
+            .map(|i| {
+                dist(
+                    0.05 + 0.9 * ((i * 17) % 40) as f64 / 40.0,
+                    0.002 + 0.01 * (i % 5) as f64,
+                )
+            })
+            .collect();
+        dists.push(QuantileDistribution::new(vec![0.1, 0.5, 0.9], vec![0.02, 0.5, 0.98]).unwrap());
+        dists.push(QuantileDistribution::new(vec![0.1, 0.5, 0.9], vec![0.6, 0.6, 0.61]).unwrap());
+        dists.push(QuantileDistribution::new(vec![0.5], vec![0.7]).unwrap());
+        let refs: Vec<&QuantileDistribution> = dists.iter().collect();
+        for k in [1, 2, 3, 8, 21, 22, 30, 42] {
+            for seed in [0, 9] {
+                let pruned = top_k_sampled(&refs, k, 1000, seed, true).unwrap();
+                let full = top_k_sampled(&refs, k, 1000, seed, false).unwrap();
+                assert_eq!(pruned, full, "k {k} seed {seed}");
             }
         }
     }
