@@ -169,3 +169,59 @@ fn plan_keeps_k_arms_with_reasons_and_probabilities_summing_to_k() {
         "plans are deterministic"
     );
 }
+
+#[test]
+fn upgrade_rewrites_old_graphs_and_refuses_what_it_cannot_read() {
+    // tests/data/exporter-v0.nnb: a bundle written before the exporter folded RoPE into the
+    // projections (the default model as first trained).
+    let dir = std::env::temp_dir().join(format!("neuneu-upgrade-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("new.nnb");
+    let out_s = out.to_str().unwrap();
+    let (code, stdout, err) = neuneu(&["upgrade", "tests/data/exporter-v0.nnb", "-o", out_s], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("agree within"), "{stdout}");
+
+    // Same forecasts through the CLI, old bundle and new.
+    let forecast = |model: &str| {
+        let (code, out, err) = neuneu(
+            &["forecast", "--model", model, "examples/requests.jsonl"],
+            "",
+        );
+        assert_eq!(code, 0, "{err}");
+        out.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (old, new) = (forecast("tests/data/exporter-v0.nnb"), forecast(out_s));
+    assert_eq!(old.len(), new.len());
+    let mut compared = 0;
+    for (a, b) in old.iter().zip(&new) {
+        for (fa, fb) in a["forecasts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(b["forecasts"].as_array().unwrap())
+        {
+            for (qa, qb) in fa["quantiles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(fb["quantiles"].as_array().unwrap())
+            {
+                assert!((qa.as_f64().unwrap() - qb.as_f64().unwrap()).abs() < 1e-5);
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 0);
+
+    // Today's graphs fold the query/key parameters: they cannot be read back, and nothing is
+    // written.
+    let again = dir.join("again.nnb");
+    let (code, _, err) = neuneu(&["upgrade", out_s, "-o", again.to_str().unwrap()], "");
+    assert_eq!(code, 2);
+    assert!(err.contains("qkv.weight"), "{err}");
+    assert!(!again.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

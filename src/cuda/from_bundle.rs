@@ -32,7 +32,7 @@ pub fn weights_from_graph(
         graph: crate::bundle::ENCODER.into(),
         reason,
     };
-    let init = crate::onnx::read_initializers(onnx).map_err(bad)?;
+    let init = crate::onnx::weights_from_graph(onnx).map_err(bad)?;
     let mut out = HashMap::new();
     for b in 0..spec.channels.len() - 1 {
         for name in [format!("enc.conv{b}.weight"), format!("enc.conv{b}.bias")] {
@@ -44,19 +44,9 @@ pub fn weights_from_graph(
             out.insert(name, (vec![t.data.len()], t.data.clone()));
         }
     }
-    let wt = init.get("enc.proj.weight_t").map_err(bad)?;
-    let (inp, d) = match wt.shape[..] {
-        [i, d] => (i, d),
-        _ => return Err(bad(format!("enc.proj.weight_t has shape {:?}", wt.shape)).into()),
-    };
-    let mut w = vec![0.0f32; inp * d];
-    for i in 0..inp {
-        for o in 0..d {
-            w[o * inp + i] = wt.data[i * d + o];
-        }
+    for name in ["enc.proj.weight", "enc.proj.bias"] {
+        let t = init.get(name).map_err(bad)?;
+        out.insert(name.into(), (t.shape.clone(), t.data.clone()));
     }
-    out.insert("enc.proj.weight".into(), (vec![d, inp], w));
-    let b = init.get("enc.proj.bias").map_err(bad)?;
-    out.insert("enc.proj.bias".into(), (b.shape.clone(), b.data.clone()));
     Ok(out)
 }

@@ -338,3 +338,38 @@ pub fn read_initializers(onnx: &[u8]) -> Result<Weights, String> {
     }
     Ok(out)
 }
+
+/// The weights a graph was exported from, under the names the exporters read: every f32
+/// initializer, and for each linear layer's stored `<name>.weight_t` (`[in, out]`) also
+/// `<name>.weight` (`[out, in]`) transposed back; vectors stored with broadcast dimensions
+/// (`cls` as `[1, 1, d]`, group-norm scales as `[c, 1]`) come back as vectors, i.e. any tensor
+/// with at most one dimension above 1 is flattened. Graph constants (RoPE tables, scalars) come
+/// along and are ignored by the exporters. What a graph folded at export (the rotation and
+/// scale in today's query/key columns) cannot be undone, so this reads graphs whose layers
+/// keep the trainer's parameters, such as the encoder and forecasters written before that fold.
+pub fn weights_from_graph(onnx: &[u8]) -> Result<Weights, String> {
+    let mut w = read_initializers(onnx)?;
+    for t in w.0.values_mut() {
+        if t.shape.iter().filter(|&&n| n > 1).count() <= 1 && t.shape.len() > 1 {
+            t.shape = vec![t.data.len()];
+        }
+    }
+    let transposed: Vec<(String, Tensor)> =
+        w.0.iter()
+            .filter_map(|(name, t)| {
+                let base = name.strip_suffix(".weight_t")?;
+                let [inp, out] = t.shape[..] else { return None };
+                let mut data = vec![0.0f32; inp * out];
+                for i in 0..inp {
+                    for o in 0..out {
+                        data[o * inp + i] = t.data[i * out + o];
+                    }
+                }
+                Some((format!("{base}.weight"), Tensor::new(vec![out, inp], data)))
+            })
+            .collect();
+    for (name, t) in transposed {
+        w.insert(name, t);
+    }
+    Ok(w)
+}

@@ -9,7 +9,7 @@
 pub mod builder;
 pub mod export;
 
-pub use export::{export_encoder, export_forecaster, read_initializers};
+pub use export::{export_encoder, export_forecaster, read_initializers, weights_from_graph};
 
 /// Forecaster inputs, in order: `[B, T, F]`, `[B, T + 2]`, `[B, 1]`, `[B, D]`, `[B, 1]`.
 pub const FORECASTER_INPUTS: [&str; 5] = [
@@ -25,3 +25,33 @@ pub const FORECASTER_OUTPUT: &str = "quantiles";
 pub const ENCODER_INPUT: &str = "loss_features";
 /// Encoder output: `[N, D]` loss embeddings.
 pub const ENCODER_OUTPUT: &str = "loss_embedding";
+
+/// The bundle with its graphs written again by this version's exporters, from the weights
+/// they hold: same function (the caller should check, as `neuneu upgrade` does), graphs that
+/// run faster where the exporter improved. The manifest is kept but for its graph entries.
+/// Graphs whose exporter folded the parameters (today's query and key columns) cannot be read
+/// back and give an error naming the missing weight.
+pub fn reexport(bundle: &crate::bundle::Bundle) -> crate::Result<crate::bundle::Bundle> {
+    use crate::bundle::{Bundle, ENCODER, FORECASTER};
+    use crate::error::BundleError;
+    let arch = &bundle.manifest.architecture;
+    let mut graphs = Vec::new();
+    for (name, export) in [
+        (
+            FORECASTER,
+            export_forecaster as fn(&_, &_) -> Result<Vec<u8>, String>,
+        ),
+        (ENCODER, export_encoder),
+    ] {
+        let Some(onnx) = bundle.graphs.get(name) else {
+            continue;
+        };
+        let bad = |reason: String| BundleError::Graph {
+            graph: name.into(),
+            reason,
+        };
+        let weights = weights_from_graph(onnx).map_err(bad)?;
+        graphs.push((name.to_string(), export(arch, &weights).map_err(bad)?));
+    }
+    Ok(Bundle::new(bundle.manifest.clone(), graphs))
+}

@@ -277,3 +277,63 @@ pub fn eval(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `neuneu upgrade`: re-export, check the function is unchanged, write.
+pub fn upgrade(input: &Path, output: &Path) -> Result<ExitCode> {
+    use neuneu::random_model::{SyntheticRun, synthetic_losses};
+    const TOLERANCE: f32 = 1e-5;
+    let bytes = std::fs::read(input).map_err(|e| Error::io(input, e))?;
+    let old = neuneu::bundle::Bundle::from_bytes(&bytes)?;
+    let new = neuneu::onnx::reexport(&old)?;
+    let new_bytes = new.to_bytes();
+    let (before, after) = (Engine::from_bundle(old)?, Engine::from_bytes(&new_bytes)?);
+
+    // Runs of every context length the model takes (and longer, thinned), several targets.
+    let max_context = before.manifest().architecture.max_context;
+    let runs: Vec<SyntheticRun> = (0..48)
+        .map(|i| SyntheticRun::new(3 + i % (max_context + 8), 1 + i % 4, i as u64))
+        .collect();
+    let losses: Vec<Vec<f32>> = (0..runs.len())
+        .map(|i| synthetic_losses(500 + 97 * i, i as u64))
+        .collect();
+    let with_losses = before.manifest().architecture.encoder.is_some();
+    let inputs: Vec<RunInput> = runs
+        .iter()
+        .zip(&losses)
+        .enumerate()
+        .map(|(i, (r, l))| {
+            let input = r.input();
+            if with_losses && i % 2 == 1 {
+                input.with_losses(Losses::Tokens(l))
+            } else {
+                input
+            }
+        })
+        .collect();
+    let (a, b) = (before.forecast(&inputs)?, after.forecast(&inputs)?);
+    let mut worst = 0.0f32;
+    for (x, y) in a.iter().zip(&b) {
+        for (fx, fy) in x.forecasts.iter().zip(&y.forecasts) {
+            for (qx, qy) in fx.quantiles.iter().zip(&fy.quantiles) {
+                worst = worst.max((qx - qy).abs());
+            }
+        }
+    }
+    if worst.is_nan() || worst > TOLERANCE {
+        return Err(Error::InvalidSetting {
+            field: "bundle",
+            reason: format!(
+                "the re-exported graphs forecast differently (largest difference {worst:e} > \
+                 {TOLERANCE:e}); nothing was written"
+            ),
+        });
+    }
+    std::fs::write(output, &new_bytes).map_err(|e| Error::io(output, e))?;
+    crate::emitln!(
+        "wrote {} ({} bytes); forecasts of {} synthetic runs agree within {worst:e}",
+        output.display(),
+        new_bytes.len(),
+        inputs.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -144,6 +144,18 @@ enum Command {
     ///   neuneu bench --random reference --workload forecaster --batch 1 --json
     #[command(verbatim_doc_comment)]
     Bench(bench::BenchArgs),
+    /// Write a bundle's graphs again with this version's exporter: same weights, same manifest,
+    /// faster graphs where the exporter improved. Refuses to write unless the new bundle
+    /// forecasts what the old one does (within 1e-5) on synthetic runs, with and without losses.
+    ///
+    /// Example:
+    ///   neuneu upgrade old.nnb -o new.nnb
+    #[command(verbatim_doc_comment)]
+    Upgrade {
+        bundle: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -288,6 +300,7 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench::bench(&args),
+        Command::Upgrade { bundle, output } => commands::upgrade(&bundle, &output),
     }
 }
 
