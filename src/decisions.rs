@@ -115,6 +115,12 @@ impl Pruner for PlanPruner<'_> {
                     threshold,
                 }
             }
+            crate::plan::Policy::StopWithinBudget { k, budget } => {
+                crate::plan::Policy::StopWithinBudget {
+                    k: k.min(plan_arms.len()),
+                    budget,
+                }
+            }
             p => p,
         };
         let p = plan(&plan_arms, &options)?;

@@ -166,6 +166,7 @@ pub fn replay(
     k: usize,
     fractions: &[f64],
     thresholds: &[f64],
+    budgets: &[f64],
     json: Option<&Path>,
 ) -> Result<ExitCode> {
     let curves_path = curves;
@@ -198,6 +199,12 @@ pub fn replay(
         policies.push((
             format!("neuneu stop P(top-{k}) < {t}"),
             Policy::StopBelowProbability { k, threshold: t },
+        ));
+    }
+    for &b in budgets {
+        policies.push((
+            format!("neuneu stop within budget {b} (sum of P(top-{k}))"),
+            Policy::StopWithinBudget { k, budget: b },
         ));
     }
     for (label, policy) in policies {

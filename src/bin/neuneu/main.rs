@@ -52,7 +52,8 @@ enum Command {
     ///
     /// Input: {"end_step": S, "policy": {"kind": "keep_top_k", "k": 3}, "min_observations": 3,
     ///         "arms": [{"id": "a", "steps": [...], "accuracy": [...]}, ...]}
-    /// Policies: keep_top_k {k}, stop_fraction {fraction}, stop_below_probability {k, threshold}.
+    /// Policies: keep_top_k {k}, stop_fraction {fraction}, stop_below_probability {k, threshold},
+    /// stop_within_budget {k, budget}.
     ///
     /// Example:
     ///   neuneu plan examples/sweep.json
@@ -87,6 +88,10 @@ enum Command {
         /// Thresholds of the "stop when P(top-k) < t" policies to replay.
         #[arg(long, value_delimiter = ',', default_value = "0.01,0.05,0.2")]
         thresholds: Vec<f64>,
+        /// Budgets of the "stop the least likely arms while the sum of their P(top-k) stays
+        /// within b" policies to replay (none by default).
+        #[arg(long, value_delimiter = ',')]
+        budgets: Vec<f64>,
         /// Write the summaries as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -252,6 +257,7 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
             k,
             fractions,
             thresholds,
+            budgets,
             json,
             model,
         } => commands::replay(
@@ -262,6 +268,7 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
             k,
             &fractions,
             &thresholds,
+            &budgets,
             json.as_deref(),
         ),
         Command::Eval {
