@@ -79,7 +79,7 @@ fn main() -> TractResult<()> {
         }
         let (t, s, d) = (a.max_context, a.seq_len(), a.d_model);
         tvec![
-            Tensor::from_shape(&[batch, t, 6], &r.context)?.into(),
+            Tensor::from_shape(&[batch, t, a.context_features], &r.context)?.into(),
             Tensor::from_shape(&[batch, s], &r.key_mask)?.into(),
             Tensor::from_shape(&[batch, 1], &r.anchor)?.into(),
             Tensor::from_shape(&[batch, d], &r.loss_embedding)?.into(),
