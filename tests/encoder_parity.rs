@@ -12,16 +12,21 @@ use neuneu::cuda::{Backend, EncoderWeights, encode_reference, spec_for, weights_
 use neuneu::features::prepare_losses;
 use neuneu::train::{export_bundle, model::NeuNeu};
 
-fn check(arch: Architecture) {
-    let model = NeuNeu::new(&arch, &Device::Cpu).unwrap();
-    let bundle = export_bundle(
-        &arch,
+/// A bundle of freshly initialised (untrained) weights of `arch`.
+fn untrained_bundle(arch: &Architecture) -> neuneu::bundle::Bundle {
+    let model = NeuNeu::new(arch, &Device::Cpu).unwrap();
+    export_bundle(
+        arch,
         &model.weights().unwrap(),
         2,
         TrainingRecord::default(),
         "enc",
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn check(arch: Architecture) {
+    let bundle = untrained_bundle(&arch);
     let graph = bundle.graphs[ENCODER].clone();
     let engine = Engine::from_bundle_with_backend(bundle, Backend::Cpu).unwrap();
     assert_eq!(engine.loss_encoder_backend(), Backend::Cpu);
@@ -84,17 +89,7 @@ fn asking_for_cuda_without_a_gpu_is_an_error_not_a_panic() {
         eprintln!("a CUDA device is present: this test checks the GPU-less path only");
         return;
     }
-    let arch = Architecture::small();
-    let model = NeuNeu::new(&arch, &Device::Cpu).unwrap();
-    let bundle = export_bundle(
-        &arch,
-        &model.weights().unwrap(),
-        2,
-        TrainingRecord::default(),
-        "enc",
-    )
-    .unwrap();
-    let bytes = bundle.to_bytes();
+    let bytes = untrained_bundle(&Architecture::small()).to_bytes();
     assert!(matches!(
         Engine::from_bytes_with_backend(&bytes, Backend::Cuda),
         Err(neuneu::Error::Cuda(_))
