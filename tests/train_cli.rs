@@ -40,8 +40,8 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
             "--batch",
             "8",
             "--quiet",
-            "--validation-fraction",
-            "0.34",
+            "--holdout",
+            "1/3",
         ])
         .output()
         .unwrap();
@@ -58,6 +58,12 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
         m.training.loss_inputs
     );
     assert!(m.training.command.contains("--losses"));
+    assert_eq!(m.training.facts["validation_fold"], "1/3");
+    assert!(
+        m.validation_protocol.contains("fold 1 of 3"),
+        "{}",
+        m.validation_protocol
+    );
     assert!(
         m.validation.contains_key("neuneu/all"),
         "{:?}",

@@ -43,9 +43,10 @@ struct Args {
     lr: f64,
     #[arg(long, default_value_t = 17)]
     seed: u64,
-    /// Share of each suite's runs held out for validation (split by run).
-    #[arg(long, default_value_t = 0.2)]
-    validation_fraction: f64,
+    /// Runs held out for validation, always whole runs: a share of each suite's runs (`0.2`) or
+    /// one fold of a k-fold split (`2/5`: fold 2 of 5; train once per fold for k-fold over runs).
+    #[arg(long, default_value = "0.2", value_parser = neuneu::data::Holdout::parse)]
+    holdout: neuneu::data::Holdout,
     /// Where the data comes from and its licence, recorded in the manifest (repeatable), e.g.
     /// "pythia-dev.csv: EleutherAI Pythia evaluations, Apache-2.0".
     #[arg(long)]
@@ -134,7 +135,7 @@ Pass real losses only to a model trained on real losses."
         batch: args.batch,
         lr: args.lr,
         losses,
-        validation_fraction: args.validation_fraction,
+        holdout: args.holdout,
         show_progress: !args.quiet,
         ..Default::default()
     };
@@ -150,14 +151,14 @@ Pass real losses only to a model trained on real losses."
     let trained = train(&cfg, &curves, record, &args.name)?;
     let mut bundle = trained.bundle;
     // Score the exported bundle itself, through the engine, on the held-out runs.
-    let (_, held_out) = neuneu::train::split_by_run(&curves, args.validation_fraction, args.seed);
+    let (_, held_out) = args.holdout.split(&curves, args.seed);
     let held: Vec<&neuneu::data::Curve> = held_out.iter().map(|&i| &curves[i]).collect();
     let engine = neuneu::Engine::from_bytes(&bundle.to_bytes()).map_err(|e| e.to_string())?;
     bundle.manifest.validation = neuneu::train::validate::validation_scores(&engine, &held, 0.2)
         .map_err(|e| e.to_string())?;
     bundle.manifest.validation_protocol = format!(
-        "held-out runs ({:.0}% of each suite's runs, split by run, seed {}); context = checkpoints with compute <= 0.2 x final (at least 3), targets = the rest; MAE of the median per curve, then mean over curves",
-        args.validation_fraction * 100.0,
+        "held-out runs ({}, split by run, seed {}); context = checkpoints with compute <= 0.2 x final (at least 3), targets = the rest; MAE of the median per curve, then mean over curves",
+        args.holdout.describe(),
         args.seed
     );
     print!("{}", neuneu::inspect::describe_manifest(&bundle.manifest));

@@ -7,5 +7,5 @@ pub mod synthetic;
 pub mod trainer;
 pub mod validate;
 
-pub use crate::data::split_by_run;
+pub use crate::data::{Holdout, split_by_run};
 pub use trainer::{LossSource, TrainConfig, Trained, export_bundle, train};

@@ -7,7 +7,7 @@ use super::samples::{Draw, Rows, draw};
 use super::synthetic;
 use crate::architecture::Architecture;
 use crate::bundle::{Bundle, ENCODER, FORECASTER, Manifest, Preparation, TrainingRecord};
-use crate::data::{Curve, split_by_run};
+use crate::data::{Curve, Holdout};
 use crate::features;
 use crate::weights::Weights;
 use candle_core::{Device, Tensor};
@@ -43,8 +43,8 @@ pub struct TrainConfig {
     /// Probability of hiding a sample's losses, so one model serves requests with and without.
     pub drop_losses: f64,
     pub losses: LossSource,
-    /// Share of each suite's runs held out for validation.
-    pub validation_fraction: f64,
+    /// The runs held out for validation (a share of each suite's runs, or one fold of k).
+    pub holdout: Holdout,
     pub eval_every: usize,
     pub show_progress: bool,
 }
@@ -64,7 +64,7 @@ impl Default for TrainConfig {
             drop_points: 0.4,
             drop_losses: 0.5,
             losses: LossSource::Synthetic { tokens: 2048 },
-            validation_fraction: 0.2,
+            holdout: Holdout::Fraction(0.2),
             eval_every: 250,
             show_progress: true,
         }
@@ -185,7 +185,7 @@ pub fn train(
     let dev = Device::Cpu;
     let started = std::time::Instant::now();
     let mut rng = StdRng::seed_from_u64(cfg.seed);
-    let (train_idx, val_idx) = split_by_run(curves, cfg.validation_fraction, cfg.seed);
+    let (train_idx, val_idx) = cfg.holdout.split(curves, cfg.seed);
     let usable = |idx: &[usize]| -> Vec<usize> {
         idx.iter()
             .copied()
@@ -317,10 +317,7 @@ pub fn train(
         ("weight_decay", serde_json::json!(cfg.weight_decay)),
         ("drop_points", serde_json::json!(cfg.drop_points)),
         ("drop_losses", serde_json::json!(cfg.drop_losses)),
-        (
-            "validation_fraction",
-            serde_json::json!(cfg.validation_fraction),
-        ),
+        cfg.holdout.fact(),
         ("best_step", serde_json::json!(best_step)),
         ("best_heldout_pinball", serde_json::json!(best_val)),
         ("parameters", serde_json::json!(weights.parameter_count())),

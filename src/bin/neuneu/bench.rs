@@ -269,7 +269,10 @@ fn dump(
             write("anchor", &r.anchor)?;
             write("loss_embedding", &r.loss_embedding)?;
             write("has_loss", &r.has_loss)?;
-            shapes.insert("context".into(), json!([r.rows, a.max_context, a.context_features]));
+            shapes.insert(
+                "context".into(),
+                json!([r.rows, a.max_context, a.context_features]),
+            );
             shapes.insert("key_mask".into(), json!([r.rows, a.seq_len()]));
             shapes.insert("anchor".into(), json!([r.rows, 1]));
             shapes.insert("loss_embedding".into(), json!([r.rows, a.d_model]));
@@ -318,7 +321,10 @@ fn dump(
             write("anchor", &rows.anchor)?;
             write("has_loss", &rows.has_loss)?;
             shapes.insert("loss_features".into(), json!([arms.len(), e.loss_len]));
-            shapes.insert("context".into(), json!([rows.rows, a.max_context, a.context_features]));
+            shapes.insert(
+                "context".into(),
+                json!([rows.rows, a.max_context, a.context_features]),
+            );
             shapes.insert("key_mask".into(), json!([rows.rows, a.seq_len()]));
             shapes.insert("anchor".into(), json!([rows.rows, 1]));
             shapes.insert("has_loss".into(), json!([rows.rows, 1]));

@@ -242,19 +242,17 @@ pub fn eval(
     }
     if heldout {
         let facts = &engine.manifest().training.facts;
-        let fraction = facts.get("validation_fraction").and_then(|v| v.as_f64());
-        let Some(fraction) = fraction else {
+        let Some(holdout) = neuneu::data::Holdout::from_facts(facts) else {
             return Err(Error::Parse(
                 "this model's manifest records no validation split".into(),
             ));
         };
-        let (_, held) =
-            neuneu::data::split_by_run(&curves, fraction, engine.manifest().training.seed);
+        let (_, held) = holdout.split(&curves, engine.manifest().training.seed);
         curves = held.into_iter().map(|i| curves[i].clone()).collect();
         eprintln!(
-            "scoring {} curves of held-out runs ({:.0}% of each suite's runs)",
+            "scoring {} curves of held-out runs ({})",
             curves.len(),
-            fraction * 100.0
+            holdout.describe()
         );
     }
     let opts = EvalOptions {
