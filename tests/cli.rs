@@ -225,3 +225,38 @@ fn upgrade_rewrites_old_graphs_and_refuses_what_it_cannot_read() {
     assert!(!again.exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn heldout_writes_the_rows_of_exactly_the_runs_eval_heldout_scores() {
+    let input = std::fs::read_to_string("tests/data/replay-tiny.csv").unwrap();
+    let (code, out, err) = neuneu(&["heldout", "tests/data/replay-tiny.csv"], "");
+    assert_eq!(code, 0, "{err}");
+    let (header, rows) = out.split_once('\n').unwrap();
+    assert_eq!(header, input.lines().next().unwrap());
+    let run_of = |line: &str| line.split(',').take(2).collect::<Vec<_>>().join(",");
+    let held: std::collections::BTreeSet<String> = rows.lines().map(run_of).collect();
+    // 9 runs in one suite: the default model's 20% split holds out 2 of them, whole.
+    assert_eq!(held.len(), 2, "{out}");
+    let expected: Vec<&str> = input
+        .lines()
+        .skip(1)
+        .filter(|l| held.contains(&run_of(l)))
+        .collect();
+    assert_eq!(rows.lines().collect::<Vec<_>>(), expected);
+
+    // eval --heldout on the whole file scores the curves of the written file, no more.
+    let written = std::env::temp_dir().join(format!("neuneu-heldout-{}.csv", std::process::id()));
+    std::fs::write(&written, &out).unwrap();
+    let first_line = |args: &[&str]| {
+        let (code, table, err) = neuneu(args, "");
+        assert_eq!(code, 0, "{err}");
+        table.lines().next().unwrap_or_default().to_owned()
+    };
+    let from_split = first_line(&["eval", "tests/data/replay-tiny.csv", "--heldout"]);
+    assert!(
+        from_split.contains(" 2 curves, 2 evaluated"),
+        "{from_split}"
+    );
+    assert_eq!(first_line(&["eval", written.to_str().unwrap()]), from_split);
+    let _ = std::fs::remove_file(&written);
+}

@@ -1,4 +1,4 @@
-//! The `rank`, `plan` and `replay` commands.
+//! The `rank`, `plan`, `replay`, `eval`, `heldout` and `upgrade` commands.
 
 use neuneu::data::{ComputeAxis, read_curves};
 use neuneu::decisions::{PlanPruner, SweepArm, plan_sweep, rank_runs};
@@ -7,7 +7,7 @@ use neuneu::replay::{self as sweeps, ReplayOptions, SuccessiveHalving, render_ta
 use neuneu::request::{parse_line, read_request_text};
 use neuneu::{Engine, Error, Losses, Result, RunInput};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -241,14 +241,8 @@ pub fn eval(
         curves.extend(read_curves(f, ComputeAxis::Tokens)?);
     }
     if heldout {
-        let facts = &engine.manifest().training.facts;
-        let Some(holdout) = neuneu::data::Holdout::from_facts(facts) else {
-            return Err(Error::Parse(
-                "this model's manifest records no validation split".into(),
-            ));
-        };
-        let (_, held) = holdout.split(&curves, engine.manifest().training.seed);
-        curves = held.into_iter().map(|i| curves[i].clone()).collect();
+        let (runs, holdout) = heldout_runs(engine, &curves)?;
+        curves.retain(|c| runs.contains(&(c.suite.clone(), c.run.clone())));
         eprintln!(
             "scoring {} curves of held-out runs ({})",
             curves.len(),
@@ -339,6 +333,64 @@ pub fn upgrade(input: &Path, output: &Path) -> Result<ExitCode> {
         output.display(),
         new_bytes.len(),
         inputs.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The (suite, run) pairs the model's trainer held out, by the split its manifest records.
+/// `curves` must hold every run of their suites, as the trainer saw them, since the split is
+/// drawn per suite.
+fn heldout_runs(
+    engine: &Engine,
+    curves: &[neuneu::data::Curve],
+) -> Result<(HashSet<(String, String)>, neuneu::data::Holdout)> {
+    let facts = &engine.manifest().training.facts;
+    let Some(holdout) = neuneu::data::Holdout::from_facts(facts) else {
+        return Err(Error::Parse(
+            "this model's manifest records no validation split".into(),
+        ));
+    };
+    let (_, held) = holdout.split(curves, engine.manifest().training.seed);
+    let runs = held
+        .into_iter()
+        .map(|i| (curves[i].suite.clone(), curves[i].run.clone()))
+        .collect();
+    Ok((runs, holdout))
+}
+
+/// Writes the rows of a curve file that belong to runs the model never trained on, so that
+/// `replay`, `eval` and the Optuna script can all be run on exactly those runs.
+pub fn heldout(engine: &Engine, path: &Path) -> Result<ExitCode> {
+    let curves = read_curves(path, ComputeAxis::Tokens)?;
+    let (runs, holdout) = heldout_runs(engine, &curves)?;
+    let parse = |e: csv::Error| Error::Parse(format!("{}: {e}", path.display()));
+    let mut reader = csv::Reader::from_path(path).map_err(parse)?;
+    let headers = reader.headers().map_err(parse)?.clone();
+    let col = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let (Some(c_suite), Some(c_run)) = (col("suite"), col("run")) else {
+        return Err(Error::Parse(format!(
+            "{}: no suite or run column",
+            path.display()
+        )));
+    };
+    let stdout = std::io::stdout();
+    let mut writer = csv::Writer::from_writer(stdout.lock());
+    let write = |e: csv::Error| Error::io("<stdout>", std::io::Error::other(e));
+    writer.write_record(&headers).map_err(write)?;
+    let mut rows = 0usize;
+    for record in reader.records() {
+        let r = record.map_err(parse)?;
+        let key = (r[c_suite].to_string(), r[c_run].to_string());
+        if runs.contains(&key) {
+            writer.write_record(&r).map_err(write)?;
+            rows += 1;
+        }
+    }
+    writer.flush().map_err(|e| Error::io("<stdout>", e))?;
+    eprintln!(
+        "{rows} rows of {} held-out runs ({})",
+        runs.len(),
+        holdout.describe()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -130,6 +130,20 @@ enum Command {
         #[command(flatten)]
         model: ModelArg,
     },
+    /// Print the rows of a curve file whose runs the model's trainer held out (its manifest's
+    /// split), as CSV on stdout: replay, eval and tools/optuna_replay.py can then be run on
+    /// runs the model never saw. Give the whole file the model was trained on: the split is
+    /// drawn per suite.
+    ///
+    /// Example:
+    ///   neuneu heldout ../shared/data/scan-vlm-dev.csv > scan-heldout.csv
+    ///   neuneu replay scan-heldout.csv
+    #[command(verbatim_doc_comment)]
+    Heldout {
+        curves: PathBuf,
+        #[command(flatten)]
+        model: ModelArg,
+    },
     /// Print a model bundle's manifest (the embedded default model if no path is given).
     ///
     /// Example:
@@ -290,6 +304,7 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
             plot_curves,
             heldout,
         ),
+        Command::Heldout { curves, model } => commands::heldout(&model.load()?, &curves),
         Command::Inspect { bundle, json } => {
             let engine = match &bundle {
                 Some(p) => Engine::from_path(p)?,
