@@ -10,6 +10,7 @@
 #![allow(non_camel_case_types)] // C names, as the header shows them
 
 mod calls;
+mod flat;
 
 pub use calls::*;
 
