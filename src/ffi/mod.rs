@@ -10,6 +10,8 @@
 #![allow(non_camel_case_types)] // C names, as the header shows them
 
 mod calls;
+#[cfg(feature = "cpp")]
+mod cxx_bridge;
 mod flat;
 
 pub use calls::*;
