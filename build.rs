@@ -35,7 +35,10 @@ mod cpp {
         for header in ["neuneu/src/ffi/cxx_bridge.rs.h", "rust/cxx.h"] {
             if let Err(e) = copy(&from.join(header), &to.join(header)) {
                 // The Rust build does not need these copies; say why a C++ build may not find them.
-                println!("cargo:warning=could not copy {header} to {}: {e}", to.display());
+                println!(
+                    "cargo:warning=could not copy {header} to {}: {e}",
+                    to.display()
+                );
             }
         }
     }

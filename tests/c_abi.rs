@@ -64,7 +64,10 @@ fn c_program_exercises_every_function() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    common::require("valgrind", "apt-get install -y valgrind (or bash ffi/ci-deps.sh)");
+    common::require(
+        "valgrind",
+        "apt-get install -y valgrind (or bash ffi/ci-deps.sh)",
+    );
     common::valgrind(&exe, &[]);
     let _ = std::fs::remove_file(&exe);
 }

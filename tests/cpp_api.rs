@@ -142,13 +142,17 @@ fn pkg_config_compiles_a_program() {
         .args(["--cflags", "--libs", "neuneu"]));
     let flags = String::from_utf8(flags.stdout).unwrap();
     let exe = dir.join("scheduler-pkg-config");
-    run(Command::new(std::env::var("CXX").unwrap_or_else(|_| "c++".into()))
-        .args(["-std=c++17", "-O0"])
-        .arg(root().join("ffi/examples/scheduler.cpp"))
-        .arg("-o")
-        .arg(&exe)
-        .args(flags.split_whitespace()));
-    let out = run(Command::new(&exe).arg(pythia_dev()).args(["--max-sweeps", "2"]));
+    run(
+        Command::new(std::env::var("CXX").unwrap_or_else(|_| "c++".into()))
+            .args(["-std=c++17", "-O0"])
+            .arg(root().join("ffi/examples/scheduler.cpp"))
+            .arg("-o")
+            .arg(&exe)
+            .args(flags.split_whitespace()),
+    );
+    let out = run(Command::new(&exe)
+        .arg(pythia_dev())
+        .args(["--max-sweeps", "2"]));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("2 sweeps"), "{stdout}");
     scores(&stdout, "neuneu");

@@ -1,6 +1,9 @@
 //! The entry points. Each one is `guard(|| ...)`: argument checks, then the safe Rust API.
 //! Safety contract shared by all (stated once in the header too): every non-NULL pointer points
 //! to at least as many valid elements as the lengths and offsets passed alongside it say.
+//! That contract is why the functions that read a pointer are `unsafe`; it is not repeated in a
+//! `# Safety` section on each.
+#![allow(clippy::missing_safety_doc)]
 
 use super::flat::{self, FlatLosses, FlatRuns, PlanSettings};
 use super::{AbiError, guard, invalid, neuneu_status, null};
@@ -271,7 +274,7 @@ pub unsafe extern "C" fn neuneu_engine_free(engine: *mut neuneu_engine) {
 
 /// Number of quantile levels of every forecast (5 for the default model); 0 if `engine` is NULL.
 #[unsafe(no_mangle)]
-pub extern "C" fn neuneu_engine_num_levels(engine: *const neuneu_engine) -> usize {
+pub unsafe extern "C" fn neuneu_engine_num_levels(engine: *const neuneu_engine) -> usize {
     unsafe { engine.as_ref() }.map_or(0, |e| e.0.levels().len())
 }
 
@@ -329,7 +332,7 @@ pub unsafe extern "C" fn neuneu_engine_manifest_json(
 
 /// Floats `neuneu_forecast` writes for `total_targets` targets: one per (target, level).
 #[unsafe(no_mangle)]
-pub extern "C" fn neuneu_forecast_output_len(
+pub unsafe extern "C" fn neuneu_forecast_output_len(
     engine: *const neuneu_engine,
     total_targets: usize,
 ) -> usize {
@@ -681,7 +684,7 @@ pub unsafe extern "C" fn neuneu_plan_new(
 
 /// Number of arms in the plan (the `n_arms` it was made for); 0 if `plan` is NULL.
 #[unsafe(no_mangle)]
-pub extern "C" fn neuneu_plan_len(plan: *const neuneu_plan_result) -> usize {
+pub unsafe extern "C" fn neuneu_plan_len(plan: *const neuneu_plan_result) -> usize {
     // SAFETY: a non-NULL handle comes from `neuneu_plan_new` and is not yet freed.
     unsafe { plan.as_ref() }.map_or(0, |p| p.decisions.len())
 }
@@ -689,7 +692,7 @@ pub extern "C" fn neuneu_plan_len(plan: *const neuneu_plan_result) -> usize {
 /// The `k` of the plan's `p_top_k` (for a stop-fraction policy, the number of arms kept); 0 if
 /// `plan` is NULL.
 #[unsafe(no_mangle)]
-pub extern "C" fn neuneu_plan_k(plan: *const neuneu_plan_result) -> usize {
+pub unsafe extern "C" fn neuneu_plan_k(plan: *const neuneu_plan_result) -> usize {
     unsafe { plan.as_ref() }.map_or(0, |p| p.k)
 }
 

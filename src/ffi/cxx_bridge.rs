@@ -200,7 +200,14 @@ impl CxxEngine {
                 samples: s.samples,
                 seed: s.seed,
             })?;
-            let plan = flat::plan(&self.0, steps, accuracy, context_offsets, end_step, &options)?;
+            let plan = flat::plan(
+                &self.0,
+                steps,
+                accuracy,
+                context_offsets,
+                end_step,
+                &options,
+            )?;
             Ok(ffi::PlanOutput {
                 k: plan.k,
                 arms: plan

@@ -15,7 +15,11 @@ use crate::plan::{Plan, PlanOptions, Policy};
 /// Checks offsets of `n` runs (`o.len() == n + 1`): they start at 0 and never decrease.
 pub(crate) fn check_offsets(o: &[usize], what: &str) -> Result<(), AbiError> {
     match o.first() {
-        None => return Err(invalid(format!("{what} is empty: it needs n_runs + 1 entries"))),
+        None => {
+            return Err(invalid(format!(
+                "{what} is empty: it needs n_runs + 1 entries"
+            )));
+        }
         Some(&first) if first != 0 => {
             return Err(invalid(format!("{what}[0] must be 0, not {first}")));
         }
@@ -143,9 +147,9 @@ pub(crate) fn forecast(
         .map(|i| {
             let run = runs.run(i);
             match losses {
-                Some(l) if l.offsets[i + 1] > l.offsets[i] => run.with_losses(Losses::Tokens(
-                    &l.losses[l.offsets[i]..l.offsets[i + 1]],
-                )),
+                Some(l) if l.offsets[i + 1] > l.offsets[i] => {
+                    run.with_losses(Losses::Tokens(&l.losses[l.offsets[i]..l.offsets[i + 1]]))
+                }
                 _ => run,
             }
         })
@@ -154,8 +158,13 @@ pub(crate) fn forecast(
         .forecast_each(&inputs)
         .into_iter()
         .map(|r| {
-            r.map(|f| f.forecasts.iter().flat_map(|fc| fc.quantiles.clone()).collect())
-                .map_err(AbiError::from)
+            r.map(|f| {
+                f.forecasts
+                    .iter()
+                    .flat_map(|fc| fc.quantiles.clone())
+                    .collect()
+            })
+            .map_err(AbiError::from)
         })
         .collect())
 }
@@ -293,6 +302,12 @@ mod tests {
         assert_eq!(o.policy, Policy::StopWithinBudget { k: 2, budget: 0.2 });
         assert_eq!((o.min_observations, o.samples, o.seed), (None, 10, 7));
         s.policy = 4;
-        assert!(plan_options(&s).err().unwrap().1.contains("policy 4 is unknown"));
+        assert!(
+            plan_options(&s)
+                .err()
+                .unwrap()
+                .1
+                .contains("policy 4 is unknown")
+        );
     }
 }

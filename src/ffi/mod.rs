@@ -75,6 +75,7 @@ pub(crate) fn status_of(e: &Error) -> neuneu_status {
 }
 
 /// An error raised at the boundary itself (null pointer, bad lengths).
+#[derive(Debug)]
 pub(crate) struct AbiError(pub neuneu_status, pub String);
 
 impl From<Error> for AbiError {
