@@ -6,9 +6,9 @@
  * - Every fallible function returns an int status: NEUNEU_OK (0) or a negative neuneu_status,
  *   with a message for this thread in neuneu_last_error().
  * - Handles are opaque. neuneu_engine_new* give the caller an engine to free with
- *   neuneu_engine_free (which accepts NULL).
- * - An engine is immutable after creation and safe to share: any number of threads may call
- *   any function on the same engine at once.
+ *   neuneu_engine_free, neuneu_plan_new a plan to free with neuneu_plan_free (both accept NULL).
+ * - Engines and plans are immutable after creation and safe to share: any number of threads
+ *   may call any function on the same handle at once (but not while it is being freed).
  * - The caller owns every buffer it passes; lengths are size_t; strings are UTF-8. Every
  *   non-NULL pointer must point to as many elements as the lengths and offsets passed with it
  *   say; NULL where an array is required is NEUNEU_ERR_NULL_POINTER, never a crash.
@@ -26,9 +26,9 @@
 #include <stddef.h>
 #include <stdint.h>
 /* Must equal neuneu_abi_version() (NEUNEU_ABI_VERSION in src/ffi/calls.rs). */
-#define NEUNEU_ABI_VERSION 1
-/* The version neuneu_plan_options.version must carry. */
-#define NEUNEU_PLAN_OPTIONS_VERSION 1
+#define NEUNEU_ABI_VERSION 2
+/* The version neuneu_plan_options.version should carry (1, without budget, is still read). */
+#define NEUNEU_PLAN_OPTIONS_VERSION 2
 
 
 // How a kill plan chooses the arms to stop.
@@ -39,6 +39,10 @@ typedef enum neuneu_policy {
   NEUNEU_POLICY_STOP_FRACTION = 1,
   // Stop the arms whose probability of finishing in the top `k` is below `threshold`.
   NEUNEU_POLICY_STOP_BELOW_PROBABILITY = 2,
+  // Stop the arms least likely to finish in the top `k`, as many as keep the sum of their
+  // probabilities (the expected number of top-`k` arms lost) within `budget`, in [0, 1).
+  // Needs options version 2.
+  NEUNEU_POLICY_STOP_WITHIN_BUDGET = 3,
 } neuneu_policy;
 
 // Where the loss encoder runs.
@@ -77,8 +81,14 @@ typedef enum neuneu_status {
 // calling any functions concurrently.
 typedef struct neuneu_engine neuneu_engine;
 
-// Options of `neuneu_plan`. Start from `neuneu_plan_options_default()`, so that fields added
-// in later versions get their defaults.
+// A kill plan with the reasons behind its decisions, made by `neuneu_plan_new`. Immutable:
+// any number of threads may read one plan at once. (Not `neuneu_plan`: in C a type and a
+// function may not share a name.)
+typedef struct neuneu_plan_result neuneu_plan_result;
+
+// Options of `neuneu_plan` and `neuneu_plan_new`. Start from `neuneu_plan_options_default()`,
+// so that fields added in later versions get their defaults. A `policy` outside
+// `neuneu_policy` is INVALID_ARGUMENT (it is read as an integer, never trusted as an enum).
 typedef struct neuneu_plan_options {
   // `NEUNEU_PLAN_OPTIONS_VERSION`.
   uint32_t version;
@@ -91,7 +101,25 @@ typedef struct neuneu_plan_options {
   // Monte Carlo samples of the top-k probabilities.
   size_t samples;
   uint64_t seed;
+  // `NEUNEU_POLICY_STOP_WITHIN_BUDGET`: the expected number of top-`k` arms the plan may
+  // stop, in [0, 1). Added in options version 2 (appended, so version 1 is a prefix).
+  double budget;
 } neuneu_plan_options;
+
+// One arm's decision, read with `neuneu_plan_arm`.
+typedef struct neuneu_arm_decision {
+  // 1 keep, 0 stop.
+  uint8_t keep;
+  // Probability of finishing in the top `neuneu_plan_k(plan)`.
+  double p_top_k;
+  // The forecast's median and 0.1 and 0.9 quantiles at the end step.
+  double median;
+  double q10;
+  double q90;
+  // One line a person can read, with the numbers behind the decision (UTF-8, NUL-terminated).
+  // Owned by the plan: valid until `neuneu_plan_free`; copy it to keep it longer.
+  const char *reason;
+} neuneu_arm_decision;
 
 #ifdef __cplusplus
 extern "C" {
@@ -101,7 +129,8 @@ extern "C" {
 // valid until the next neuneu call on the same thread.
 const char *neuneu_last_error(void);
 
-// Default plan options: keep the top 3, no minimum, 4000 samples, seed 0.
+// Default plan options: keep the top 3 (fraction 0.5, threshold 0.05, budget 0.1 for the other
+// policies), no minimum, 4000 samples, seed 0.
 struct neuneu_plan_options neuneu_plan_options_default(void);
 
 // The ABI version the library was built with (compare with `NEUNEU_ABI_VERSION`).
@@ -155,9 +184,10 @@ size_t neuneu_forecast_output_len(const struct neuneu_engine *engine, size_t tot
 // Forecasts `n_runs` runs in one batch.
 //
 // Inputs (caller-owned, read only): `steps` and `accuracy` with `context_offsets[n_runs + 1]`
-// (see the layout note at the top), `targets` with `target_offsets[n_runs + 1]`; optional token
-// losses of each run's last checkpoint: `losses` with `loss_offsets[n_runs + 1]` (both NULL for
-// none; an empty range means none for that run).
+// (run `i` observed `steps/accuracy[context_offsets[i] .. context_offsets[i + 1]]`), `targets`
+// with `target_offsets[n_runs + 1]`; optional token losses of each run's last checkpoint:
+// `losses` with `loss_offsets[n_runs + 1]` (both NULL for none; an empty range means none for
+// that run).
 // Output: `out_quantiles[out_capacity]`, at least `neuneu_forecast_output_len(engine,
 // target_offsets[n_runs])` floats: for each run, each target, the quantiles at the levels.
 // `run_status[n_runs]` (optional) receives each run's status; a failed run's quantiles are NaN.
@@ -195,7 +225,8 @@ int32_t neuneu_rank(const struct neuneu_engine *engine,
 // A kill plan for a sweep of `n_arms` arms (observed curves laid out as in `neuneu_forecast`,
 // no targets: every arm is forecast at `end_step`). Writes per arm, into caller-owned arrays
 // of `n_arms` (any may be NULL to skip): `keep` (1 keep, 0 stop), `p_top_k` (probability of
-// finishing in the top k), and the forecast `median`, `q10`, `q90` at `end_step`.
+// finishing in the top k), and the forecast `median`, `q10`, `q90` at `end_step`. For the
+// reasons behind each decision, use `neuneu_plan_new`.
 // Errors: NULL_POINTER, INVALID_ARGUMENT (options, offsets), INVALID_INPUT, INFERENCE.
 // Deterministic for the same input and seed. Thread-safe.
 int32_t neuneu_plan(const struct neuneu_engine *engine,
@@ -210,6 +241,37 @@ int32_t neuneu_plan(const struct neuneu_engine *engine,
                     double *median,
                     double *q10,
                     double *q90);
+
+// Makes a kill plan (same inputs, errors and determinism as `neuneu_plan`) and keeps it, with
+// a reason per arm, in a new handle. On success `*out` owns it: read it with `neuneu_plan_len`,
+// `neuneu_plan_k` and `neuneu_plan_arm`, free it with `neuneu_plan_free`. On error `*out` is
+// NULL. The plan does not borrow the engine or the inputs: either may be freed first.
+// Thread-safe on a shared engine.
+int32_t neuneu_plan_new(const struct neuneu_engine *engine,
+                        size_t n_arms,
+                        const double *steps,
+                        const double *accuracy,
+                        const size_t *context_offsets,
+                        double end_step,
+                        const struct neuneu_plan_options *options,
+                        struct neuneu_plan_result **out);
+
+// Number of arms in the plan (the `n_arms` it was made for); 0 if `plan` is NULL.
+size_t neuneu_plan_len(const struct neuneu_plan_result *plan);
+
+// The `k` of the plan's `p_top_k` (for a stop-fraction policy, the number of arms kept); 0 if
+// `plan` is NULL.
+size_t neuneu_plan_k(const struct neuneu_plan_result *plan);
+
+// Writes arm `index`'s decision (arms in input order) into `*out`; `out->reason` points into
+// the plan (valid until `neuneu_plan_free`). Errors: NULL_POINTER (`plan` or `out`),
+// INVALID_ARGUMENT (`index >= neuneu_plan_len(plan)`; `*out` is left untouched).
+int32_t neuneu_plan_arm(const struct neuneu_plan_result *plan,
+                        size_t index,
+                        struct neuneu_arm_decision *out);
+
+// Frees a plan and its reason strings. NULL is a no-op. No other thread may be using it.
+void neuneu_plan_free(struct neuneu_plan_result *plan);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,13 +1,12 @@
 //! The C ABI from C: the committed header is what cbindgen generates now, and a C program
 //! (`ffi/tests/abi_test.c`) compiled against it and the static library exercises every
-//! function, each error path and 8 threads; under valgrind memcheck too when it is installed.
+//! function, each error path and 8 threads; and again under valgrind memcheck (required).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{root, static_lib};
+use std::path::Path;
 use std::process::Command;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 #[test]
 fn header_is_up_to_date() {
@@ -29,20 +28,6 @@ fn header_is_up_to_date() {
         committed == generated,
         "include/neuneu.h is stale: run `NEUNEU_BLESS=1 cargo test --test c_abi header_is_up_to_date`"
     );
-}
-
-/// The libneuneu.a cargo built for this test run: `target/<profile>/deps` (where `cargo test`
-/// leaves it), else `target/<profile>` (where `cargo build` puts it).
-fn static_lib() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    [
-        deps.join("libneuneu.a"),
-        deps.parent().unwrap().join("libneuneu.a"),
-    ]
-    .into_iter()
-    .find(|p| p.exists())
-    .unwrap_or_else(|| panic!("libneuneu.a not found next to {}", exe.display()))
 }
 
 fn compile(source: &str, out: &Path) {
@@ -79,28 +64,10 @@ fn c_program_exercises_every_function() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let valgrind = Command::new("valgrind").arg("--version").output();
-    if valgrind.is_err() {
-        eprintln!("SKIP valgrind: not installed (apt-get install valgrind)");
-        return;
-    }
-    // Without LD_LIBRARY_PATH the CUDA probe finds no NVRTC to dlopen: glibc's loader reports a
-    // known false positive (strncmp in dl-load's rpath handling) under memcheck otherwise.
-    let out = Command::new("valgrind")
-        .env_remove("LD_LIBRARY_PATH")
-        .args([
-            "--error-exitcode=3",
-            "--leak-check=full",
-            "--errors-for-leak-kinds=definite,indirect",
-            "--quiet",
-        ])
-        .arg(&exe)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "valgrind found errors or leaks:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::require(
+        "valgrind",
+        "apt-get install -y valgrind (or bash ffi/ci-deps.sh)",
     );
+    common::valgrind(&exe, &[]);
     let _ = std::fs::remove_file(&exe);
 }

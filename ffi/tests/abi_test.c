@@ -158,6 +158,84 @@ int main(void) {
     CHECK(neuneu_plan(e, 3, r_steps, r_acc, rc_ctx, 64000, &opts, keep, NULL, NULL, NULL, NULL) == NEUNEU_ERR_INVALID_ARGUMENT);
     CHECK(neuneu_plan(e, 3, r_steps, r_acc, rc_ctx, 64000, NULL, keep, NULL, NULL, NULL, NULL) == NEUNEU_ERR_NULL_POINTER);
 
+    /* A plan handle with the reasons behind each decision. */
+    opts = neuneu_plan_options_default();
+    CHECK(opts.version == NEUNEU_PLAN_OPTIONS_VERSION && opts.version == 2 && opts.budget == 0.1);
+    opts.k = 2;
+    neuneu_plan_result *plan = (neuneu_plan_result *)0x1;
+    CHECK(neuneu_plan_new(e, 3, r_steps, r_acc, rc_ctx, 64000, &opts, &plan) == NEUNEU_OK && plan != NULL);
+    CHECK(neuneu_plan_len(plan) == 3 && neuneu_plan_k(plan) == 2);
+    neuneu_arm_decision d;
+    for (size_t i = 0; i < 3; i++) {
+        CHECK(neuneu_plan_arm(plan, i, &d) == NEUNEU_OK);
+        CHECK(d.keep == keep[i] && d.p_top_k == p[i] && d.median == med[i] && d.q10 == lo[i] && d.q90 == hi[i]);
+        CHECK(d.reason != NULL && strncmp(d.reason, d.keep ? "keep: " : "stop: ", 6) == 0);
+    }
+    CHECK(neuneu_plan_arm(plan, 1, &d) == NEUNEU_OK && strstr(d.reason, "top 2") != NULL);
+    d.keep = 7;
+    CHECK(neuneu_plan_arm(plan, 3, &d) == NEUNEU_ERR_INVALID_ARGUMENT && d.keep == 7);
+    CHECK(strstr(neuneu_last_error(), "out of range") != NULL);
+    CHECK(neuneu_plan_arm(NULL, 0, &d) == NEUNEU_ERR_NULL_POINTER);
+    CHECK(neuneu_plan_arm(plan, 0, NULL) == NEUNEU_ERR_NULL_POINTER);
+    CHECK(neuneu_plan_len(NULL) == 0 && neuneu_plan_k(NULL) == 0);
+    neuneu_plan_free(plan);
+    neuneu_plan_free(NULL);
+    plan = (neuneu_plan_result *)0x1;
+    CHECK(neuneu_plan_new(NULL, 3, r_steps, r_acc, rc_ctx, 64000, &opts, &plan) == NEUNEU_ERR_NULL_POINTER && plan == NULL);
+    CHECK(neuneu_plan_new(e, 3, r_steps, r_acc, rc_ctx, 64000, &opts, NULL) == NEUNEU_ERR_NULL_POINTER);
+
+    /* Stop within budget: 0.2 expected top-1 arms may be lost; the likeliest arm is kept. */
+    opts = neuneu_plan_options_default();
+    opts.policy = NEUNEU_POLICY_STOP_WITHIN_BUDGET;
+    opts.k = 1;
+    opts.budget = 0.2;
+    CHECK(neuneu_plan_new(e, 3, r_steps, r_acc, rc_ctx, 64000, &opts, &plan) == NEUNEU_OK);
+    double spent = 0;
+    for (size_t i = 0; i < 3; i++) {
+        CHECK(neuneu_plan_arm(plan, i, &d) == NEUNEU_OK);
+        if (!d.keep) spent += d.p_top_k;
+        if (!d.keep) CHECK(strstr(d.reason, "budget of 0.2") != NULL);
+    }
+    CHECK(spent <= 0.2);
+    CHECK(neuneu_plan_arm(plan, 2, &d) == NEUNEU_OK && d.keep == 1);
+    neuneu_plan_free(plan);
+    opts.budget = 1.0;
+    CHECK(neuneu_plan_new(e, 3, r_steps, r_acc, rc_ctx, 64000, &opts, &plan) == NEUNEU_ERR_INVALID_ARGUMENT && plan == NULL);
+    CHECK(strstr(neuneu_last_error(), "budget") != NULL);
+    opts.budget = NAN;
+    CHECK(neuneu_plan(e, 3, r_steps, r_acc, rc_ctx, 64000, &opts, keep, NULL, NULL, NULL, NULL) == NEUNEU_ERR_INVALID_ARGUMENT);
+
+    /* A policy value outside the enum is an error, not undefined behaviour. */
+    opts = neuneu_plan_options_default();
+    *(int *)&opts.policy = 42;
+    CHECK(neuneu_plan(e, 3, r_steps, r_acc, rc_ctx, 64000, &opts, keep, NULL, NULL, NULL, NULL) == NEUNEU_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(neuneu_last_error(), "policy 42") != NULL);
+
+    /* A caller built against options version 1 (no budget field) is still read, and only its
+     * fields: the struct below ends where version 1 ended. */
+    struct options_v1 {
+        uint32_t version;
+        neuneu_policy policy;
+        size_t k;
+        double fraction, threshold;
+        size_t min_observations, samples;
+        uint64_t seed;
+    } *v1 = malloc(sizeof *v1);
+    v1->version = 1;
+    v1->policy = NEUNEU_POLICY_KEEP_TOP_K;
+    v1->k = 2;
+    v1->fraction = 0.5;
+    v1->threshold = 0.05;
+    v1->min_observations = 0;
+    v1->samples = 4000;
+    v1->seed = 0;
+    uint8_t keep_v1[3];
+    CHECK(neuneu_plan(e, 3, r_steps, r_acc, rc_ctx, 64000, (const neuneu_plan_options *)v1, keep_v1, NULL, NULL, NULL, NULL) == NEUNEU_OK);
+    CHECK(memcmp(keep_v1, keep, 3) == 0);
+    v1->policy = NEUNEU_POLICY_STOP_WITHIN_BUDGET;
+    CHECK(neuneu_plan(e, 3, r_steps, r_acc, rc_ctx, 64000, (const neuneu_plan_options *)v1, keep_v1, NULL, NULL, NULL, NULL) == NEUNEU_ERR_INVALID_ARGUMENT);
+    free(v1);
+
     /* A panic inside the library becomes a status, and the engine keeps working. */
     CHECK(neuneu_test_panic() == NEUNEU_ERR_PANIC && strstr(neuneu_last_error(), "panic") != NULL);
 

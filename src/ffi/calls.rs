@@ -1,19 +1,28 @@
 //! The entry points. Each one is `guard(|| ...)`: argument checks, then the safe Rust API.
 //! Safety contract shared by all (stated once in the header too): every non-NULL pointer points
 //! to at least as many valid elements as the lengths and offsets passed alongside it say.
+//! That contract is why the functions that read a pointer are `unsafe`; it is not repeated in a
+//! `# Safety` section on each.
+#![allow(clippy::missing_safety_doc)]
 
+use super::flat::{self, FlatLosses, FlatRuns, PlanSettings};
 use super::{AbiError, guard, invalid, neuneu_status, null};
 use crate::cuda::Backend;
-use crate::decisions::{SweepArm, plan_sweep, rank_runs};
-use crate::engine::{DEFAULT_BUNDLE, Engine, Losses, RunInput};
-use crate::plan::{PlanOptions, Policy};
-use std::ffi::{CStr, c_char};
+use crate::engine::{DEFAULT_BUNDLE, Engine};
+use crate::plan::{ArmDecision, Plan};
+use std::ffi::{CStr, CString, c_char};
 
 /// ABI version of this header; `neuneu_abi_version()` must return the same number at run time.
 /// It changes only when a signature or a struct layout changes.
-pub const NEUNEU_ABI_VERSION: u32 = 1;
-/// Version of `neuneu_plan_options`; set `version` to this.
-pub const NEUNEU_PLAN_OPTIONS_VERSION: u32 = 1;
+///
+/// 2: `neuneu_plan_options` grew `budget`. The struct is returned by value from
+/// `neuneu_plan_options_default`, so a binary built against version 1 would receive more bytes
+/// than it reserved: it must be rebuilt, hence the new ABI version. Structs filled by hand with
+/// `version = 1` are still read (see `NEUNEU_PLAN_OPTIONS_VERSION`).
+pub const NEUNEU_ABI_VERSION: u32 = 2;
+/// Version of `neuneu_plan_options`; set `version` to this. Version 1 (the struct without
+/// `budget`) is still accepted: only its fields are read, and policy 3 needs version 2.
+pub const NEUNEU_PLAN_OPTIONS_VERSION: u32 = 2;
 
 /// A loaded model. Immutable after creation: one engine may be shared by any number of threads
 /// calling any functions concurrently.
@@ -40,10 +49,15 @@ pub enum neuneu_policy {
     NEUNEU_POLICY_STOP_FRACTION = 1,
     /// Stop the arms whose probability of finishing in the top `k` is below `threshold`.
     NEUNEU_POLICY_STOP_BELOW_PROBABILITY = 2,
+    /// Stop the arms least likely to finish in the top `k`, as many as keep the sum of their
+    /// probabilities (the expected number of top-`k` arms lost) within `budget`, in [0, 1).
+    /// Needs options version 2.
+    NEUNEU_POLICY_STOP_WITHIN_BUDGET = 3,
 }
 
-/// Options of `neuneu_plan`. Start from `neuneu_plan_options_default()`, so that fields added
-/// in later versions get their defaults.
+/// Options of `neuneu_plan` and `neuneu_plan_new`. Start from `neuneu_plan_options_default()`,
+/// so that fields added in later versions get their defaults. A `policy` outside
+/// `neuneu_policy` is INVALID_ARGUMENT (it is read as an integer, never trusted as an enum).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct neuneu_plan_options {
@@ -58,9 +72,27 @@ pub struct neuneu_plan_options {
     /// Monte Carlo samples of the top-k probabilities.
     pub samples: usize,
     pub seed: u64,
+    /// `NEUNEU_POLICY_STOP_WITHIN_BUDGET`: the expected number of top-`k` arms the plan may
+    /// stop, in [0, 1). Added in options version 2 (appended, so version 1 is a prefix).
+    pub budget: f64,
 }
 
-/// Default plan options: keep the top 3, no minimum, 4000 samples, seed 0.
+/// The version-1 layout of `neuneu_plan_options` (a prefix of the current one): what a caller
+/// that sets `version = 1` has allocated. Never read past it for such a caller.
+#[repr(C)]
+struct PlanOptionsV1 {
+    version: u32,
+    policy: i32,
+    k: usize,
+    fraction: f64,
+    threshold: f64,
+    min_observations: usize,
+    samples: usize,
+    seed: u64,
+}
+
+/// Default plan options: keep the top 3 (fraction 0.5, threshold 0.05, budget 0.1 for the other
+/// policies), no minimum, 4000 samples, seed 0.
 #[unsafe(no_mangle)]
 pub extern "C" fn neuneu_plan_options_default() -> neuneu_plan_options {
     neuneu_plan_options {
@@ -72,6 +104,7 @@ pub extern "C" fn neuneu_plan_options_default() -> neuneu_plan_options {
         min_observations: 0,
         samples: crate::plan::DEFAULT_SAMPLES,
         seed: 0,
+        budget: flat::DEFAULT_BUDGET,
     }
 }
 
@@ -125,16 +158,7 @@ unsafe fn offsets<'a>(p: *const usize, n: usize, what: &str) -> Result<&'a [usiz
         .checked_add(1)
         .ok_or_else(|| invalid(format!("{what}: too many runs")))?;
     let o = unsafe { slice(p, n1, what)? };
-    if o[0] != 0 {
-        return Err(invalid(format!("{what}[0] must be 0, not {}", o[0])));
-    }
-    if let Some(i) = (1..o.len()).find(|&i| o[i] < o[i - 1]) {
-        return Err(invalid(format!(
-            "{what} decrease at index {i}: {} after {}",
-            o[i],
-            o[i - 1]
-        )));
-    }
+    flat::check_offsets(o, what)?;
     Ok(o)
 }
 
@@ -250,7 +274,7 @@ pub unsafe extern "C" fn neuneu_engine_free(engine: *mut neuneu_engine) {
 
 /// Number of quantile levels of every forecast (5 for the default model); 0 if `engine` is NULL.
 #[unsafe(no_mangle)]
-pub extern "C" fn neuneu_engine_num_levels(engine: *const neuneu_engine) -> usize {
+pub unsafe extern "C" fn neuneu_engine_num_levels(engine: *const neuneu_engine) -> usize {
     unsafe { engine.as_ref() }.map_or(0, |e| e.0.levels().len())
 }
 
@@ -308,59 +332,40 @@ pub unsafe extern "C" fn neuneu_engine_manifest_json(
 
 /// Floats `neuneu_forecast` writes for `total_targets` targets: one per (target, level).
 #[unsafe(no_mangle)]
-pub extern "C" fn neuneu_forecast_output_len(
+pub unsafe extern "C" fn neuneu_forecast_output_len(
     engine: *const neuneu_engine,
     total_targets: usize,
 ) -> usize {
     unsafe { engine.as_ref() }.map_or(0, |e| total_targets.saturating_mul(e.0.levels().len()))
 }
 
-/// Runs laid out flat: run `i` observed `steps/accuracy[context_offsets[i] .. context_offsets[i+1]]`
-/// and asks for `targets[target_offsets[i] .. target_offsets[i+1]]`.
-struct Runs<'a> {
-    steps: &'a [f64],
-    accuracy: &'a [f64],
-    ctx: &'a [usize],
-    targets: &'a [f64],
-    tgt: &'a [usize],
-}
-
-impl<'a> Runs<'a> {
-    unsafe fn read(
-        n: usize,
-        steps: *const f64,
-        accuracy: *const f64,
-        context_offsets: *const usize,
-        targets: *const f64,
-        target_offsets: *const usize,
-    ) -> Result<Self, AbiError> {
-        let ctx = unsafe { offsets(context_offsets, n, "context_offsets")? };
-        let tgt = unsafe { offsets(target_offsets, n, "target_offsets")? };
-        Ok(Runs {
-            steps: unsafe { slice(steps, ctx[n], "steps")? },
-            accuracy: unsafe { slice(accuracy, ctx[n], "accuracy")? },
-            ctx,
-            targets: unsafe { slice(targets, tgt[n], "targets")? },
-            tgt,
-        })
-    }
-
-    fn run(&self, i: usize) -> RunInput<'a> {
-        let c = self.ctx[i]..self.ctx[i + 1];
-        RunInput::new(
-            &self.steps[c.clone()],
-            &self.accuracy[c],
-            &self.targets[self.tgt[i]..self.tgt[i + 1]],
-        )
-    }
+/// Reads the raw layout of `n` runs (see `neuneu_forecast`) into checked slices.
+unsafe fn read_runs<'a>(
+    n: usize,
+    steps: *const f64,
+    accuracy: *const f64,
+    context_offsets: *const usize,
+    targets: *const f64,
+    target_offsets: *const usize,
+) -> Result<FlatRuns<'a>, AbiError> {
+    let ctx = unsafe { offsets(context_offsets, n, "context_offsets")? };
+    let tgt = unsafe { offsets(target_offsets, n, "target_offsets")? };
+    FlatRuns::new(
+        unsafe { slice(steps, ctx[n], "steps")? },
+        unsafe { slice(accuracy, ctx[n], "accuracy")? },
+        ctx,
+        unsafe { slice(targets, tgt[n], "targets")? },
+        tgt,
+    )
 }
 
 /// Forecasts `n_runs` runs in one batch.
 ///
 /// Inputs (caller-owned, read only): `steps` and `accuracy` with `context_offsets[n_runs + 1]`
-/// (see the layout note at the top), `targets` with `target_offsets[n_runs + 1]`; optional token
-/// losses of each run's last checkpoint: `losses` with `loss_offsets[n_runs + 1]` (both NULL for
-/// none; an empty range means none for that run).
+/// (run `i` observed `steps/accuracy[context_offsets[i] .. context_offsets[i + 1]]`), `targets`
+/// with `target_offsets[n_runs + 1]`; optional token losses of each run's last checkpoint:
+/// `losses` with `loss_offsets[n_runs + 1]` (both NULL for none; an empty range means none for
+/// that run).
 /// Output: `out_quantiles[out_capacity]`, at least `neuneu_forecast_output_len(engine,
 /// target_offsets[n_runs])` floats: for each run, each target, the quantiles at the levels.
 /// `run_status[n_runs]` (optional) receives each run's status; a failed run's quantiles are NaN.
@@ -385,7 +390,7 @@ pub unsafe extern "C" fn neuneu_forecast(
     guard(|| {
         let e = self::engine(engine)?;
         let runs = unsafe {
-            Runs::read(
+            read_runs(
                 n_runs,
                 steps,
                 accuracy,
@@ -395,7 +400,8 @@ pub unsafe extern "C" fn neuneu_forecast(
             )?
         };
         let q = e.levels().len();
-        let need = runs.tgt[n_runs]
+        let need = runs
+            .total_targets()
             .checked_mul(q)
             .ok_or_else(|| invalid("too many targets"))?;
         if out_capacity < need {
@@ -414,32 +420,23 @@ pub unsafe extern "C" fn neuneu_forecast(
             None
         } else {
             let lo = unsafe { offsets(loss_offsets, n_runs, "loss_offsets")? };
-            Some((unsafe { slice(losses, lo[n_runs], "losses")? }, lo))
+            Some(FlatLosses::new(
+                unsafe { slice(losses, lo[n_runs], "losses")? },
+                lo,
+            )?)
         };
-        let inputs: Vec<RunInput> = (0..n_runs)
-            .map(|i| {
-                let run = runs.run(i);
-                match loss_data {
-                    Some((l, lo)) if lo[i + 1] > lo[i] => {
-                        run.with_losses(Losses::Tokens(&l[lo[i]..lo[i + 1]]))
-                    }
-                    _ => run,
-                }
-            })
-            .collect();
         let mut first_error: Option<AbiError> = None;
-        for (i, result) in e.forecast_each(&inputs).into_iter().enumerate() {
-            let slots = &mut out[runs.tgt[i] * q..runs.tgt[i + 1] * q];
+        let results = flat::forecast(e, &runs, loss_data.as_ref())?;
+        for (i, result) in results.into_iter().enumerate() {
+            let t = runs.target_range(i);
+            let slots = &mut out[t.start * q..t.end * q];
             let status = match result {
-                Ok(f) => {
-                    for (k, fc) in f.forecasts.iter().enumerate() {
-                        slots[k * q..(k + 1) * q].copy_from_slice(&fc.quantiles);
-                    }
+                Ok(quantiles) => {
+                    slots.copy_from_slice(&quantiles);
                     neuneu_status::NEUNEU_OK
                 }
-                Err(err) => {
+                Err(abi) => {
                     slots.fill(f32::NAN);
-                    let abi = AbiError::from(err);
                     let s = abi.0;
                     first_error.get_or_insert(abi);
                     s
@@ -473,7 +470,7 @@ pub unsafe extern "C" fn neuneu_rank(
     guard(|| {
         let e = self::engine(engine)?;
         let runs = unsafe {
-            Runs::read(
+            read_runs(
                 n_runs,
                 steps,
                 accuracy,
@@ -482,18 +479,11 @@ pub unsafe extern "C" fn neuneu_rank(
                 target_offsets,
             )?
         };
-        let cells = n_runs
-            .checked_mul(n_runs)
-            .ok_or_else(|| invalid("too many runs"))?;
-        let inputs: Vec<RunInput> = (0..n_runs).map(|i| runs.run(i)).collect();
-        let ranking = rank_runs(e, &inputs)?;
+        let ranking = flat::rank(e, &runs)?;
         if !prob_above.is_null() {
-            let m = unsafe { slice_mut(prob_above, cells, "prob_above")? };
-            for (i, row) in ranking.prob_above.iter().enumerate() {
-                for (j, p) in row.iter().enumerate() {
-                    m[i * n_runs + j] = p.unwrap_or(f64::NAN);
-                }
-            }
+            let cells = ranking.prob_above.len();
+            unsafe { slice_mut(prob_above, cells, "prob_above")? }
+                .copy_from_slice(&ranking.prob_above);
         }
         if !order.is_null() {
             unsafe { slice_mut(order, n_runs, "order")? }.copy_from_slice(&ranking.order);
@@ -502,10 +492,69 @@ pub unsafe extern "C" fn neuneu_rank(
     })
 }
 
+/// Reads options of version 1 or 2 without ever reading past what that version allocated, and
+/// without trusting `policy` to be a valid enum value (a C caller can store any int there).
+unsafe fn read_options(options: *const neuneu_plan_options) -> Result<PlanSettings, AbiError> {
+    if options.is_null() {
+        return Err(null("options"));
+    }
+    // SAFETY: version 1 is a prefix of version 2 (the field was appended), so these fields are
+    // at the same offsets in what either kind of caller allocated.
+    let v1 = unsafe { &*options.cast::<PlanOptionsV1>() };
+    let budget = match v1.version {
+        1 => flat::DEFAULT_BUDGET,
+        // SAFETY: a version-2 caller allocated the whole struct.
+        2 => unsafe { std::ptr::addr_of!((*options).budget).read() },
+        v => {
+            return Err(invalid(format!(
+                "options.version {v} (this library reads 1 and {NEUNEU_PLAN_OPTIONS_VERSION})"
+            )));
+        }
+    };
+    if v1.version == 1 && v1.policy == neuneu_policy::NEUNEU_POLICY_STOP_WITHIN_BUDGET as i32 {
+        return Err(invalid(
+            "policy NEUNEU_POLICY_STOP_WITHIN_BUDGET needs options.version 2 (it has a budget)",
+        ));
+    }
+    Ok(PlanSettings {
+        policy: i64::from(v1.policy),
+        k: v1.k,
+        fraction: v1.fraction,
+        threshold: v1.threshold,
+        budget,
+        min_observations: v1.min_observations,
+        samples: v1.samples,
+        seed: v1.seed,
+    })
+}
+
+/// The shared part of `neuneu_plan` and `neuneu_plan_new`.
+unsafe fn make_plan(
+    engine: *const neuneu_engine,
+    n_arms: usize,
+    steps: *const f64,
+    accuracy: *const f64,
+    context_offsets: *const usize,
+    end_step: f64,
+    options: *const neuneu_plan_options,
+) -> Result<Plan, AbiError> {
+    let e = self::engine(engine)?;
+    let settings = unsafe { read_options(options)? };
+    let ctx = unsafe { offsets(context_offsets, n_arms, "context_offsets")? };
+    let (st, acc) = unsafe {
+        (
+            slice(steps, ctx[n_arms], "steps")?,
+            slice(accuracy, ctx[n_arms], "accuracy")?,
+        )
+    };
+    flat::plan(e, st, acc, ctx, end_step, &flat::plan_options(&settings)?)
+}
+
 /// A kill plan for a sweep of `n_arms` arms (observed curves laid out as in `neuneu_forecast`,
 /// no targets: every arm is forecast at `end_step`). Writes per arm, into caller-owned arrays
 /// of `n_arms` (any may be NULL to skip): `keep` (1 keep, 0 stop), `p_top_k` (probability of
-/// finishing in the top k), and the forecast `median`, `q10`, `q90` at `end_step`.
+/// finishing in the top k), and the forecast `median`, `q10`, `q90` at `end_step`. For the
+/// reasons behind each decision, use `neuneu_plan_new`.
 /// Errors: NULL_POINTER, INVALID_ARGUMENT (options, offsets), INVALID_INPUT, INFERENCE.
 /// Deterministic for the same input and seed. Thread-safe.
 #[unsafe(no_mangle)]
@@ -524,53 +573,25 @@ pub unsafe extern "C" fn neuneu_plan(
     q90: *mut f64,
 ) -> i32 {
     guard(|| {
-        let e = self::engine(engine)?;
-        let o = unsafe { options.as_ref() }.ok_or_else(|| null("options"))?;
-        if o.version != NEUNEU_PLAN_OPTIONS_VERSION {
-            return Err(invalid(format!(
-                "options.version {} (this library reads {NEUNEU_PLAN_OPTIONS_VERSION})",
-                o.version
-            )));
-        }
-        let ctx = unsafe { offsets(context_offsets, n_arms, "context_offsets")? };
-        let (st, acc) = unsafe {
-            (
-                slice(steps, ctx[n_arms], "steps")?,
-                slice(accuracy, ctx[n_arms], "accuracy")?,
-            )
+        let plan = unsafe {
+            make_plan(
+                engine,
+                n_arms,
+                steps,
+                accuracy,
+                context_offsets,
+                end_step,
+                options,
+            )?
         };
-        let arms: Vec<SweepArm> = (0..n_arms)
-            .map(|i| SweepArm {
-                id: i.to_string(),
-                run: RunInput::new(&st[ctx[i]..ctx[i + 1]], &acc[ctx[i]..ctx[i + 1]], &[]),
-            })
-            .collect();
-        let policy = match o.policy {
-            neuneu_policy::NEUNEU_POLICY_KEEP_TOP_K => Policy::KeepTopK { k: o.k },
-            neuneu_policy::NEUNEU_POLICY_STOP_FRACTION => Policy::StopFraction {
-                fraction: o.fraction,
-            },
-            neuneu_policy::NEUNEU_POLICY_STOP_BELOW_PROBABILITY => Policy::StopBelowProbability {
-                k: o.k,
-                threshold: o.threshold,
-            },
-        };
-        let mut opts = PlanOptions::new(policy);
-        opts.min_observations = (o.min_observations > 0).then_some(o.min_observations);
-        opts.samples = o.samples;
-        opts.seed = o.seed;
-        let plan = plan_sweep(e, &arms, end_step, &opts)?;
-        let write = |p: *mut f64,
-                     what: &str,
-                     f: &dyn Fn(&crate::plan::ArmDecision) -> f64|
-         -> Result<(), AbiError> {
+        let write = |p: *mut f64, what: &str, f: &dyn Fn(&ArmDecision) -> f64| {
             if !p.is_null() {
                 let out = unsafe { slice_mut(p, n_arms, what)? };
                 for (o, d) in out.iter_mut().zip(&plan.decisions) {
                     *o = f(d);
                 }
             }
-            Ok(())
+            Ok::<(), AbiError>(())
         };
         write(p_top_k, "p_top_k", &|d| d.p_top_k)?;
         write(median, "median", &|d| d.median)?;
@@ -584,6 +605,138 @@ pub unsafe extern "C" fn neuneu_plan(
         }
         Ok(())
     })
+}
+
+/// A kill plan with the reasons behind its decisions, made by `neuneu_plan_new`. Immutable:
+/// any number of threads may read one plan at once. (Not `neuneu_plan`: in C a type and a
+/// function may not share a name.)
+pub struct neuneu_plan_result {
+    k: usize,
+    decisions: Vec<ArmDecision>,
+    /// The reasons as C strings, made once so that `neuneu_arm_decision.reason` can point into
+    /// the plan for as long as it lives.
+    reasons: Vec<CString>,
+}
+
+/// One arm's decision, read with `neuneu_plan_arm`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct neuneu_arm_decision {
+    /// 1 keep, 0 stop.
+    pub keep: u8,
+    /// Probability of finishing in the top `neuneu_plan_k(plan)`.
+    pub p_top_k: f64,
+    /// The forecast's median and 0.1 and 0.9 quantiles at the end step.
+    pub median: f64,
+    pub q10: f64,
+    pub q90: f64,
+    /// One line a person can read, with the numbers behind the decision (UTF-8, NUL-terminated).
+    /// Owned by the plan: valid until `neuneu_plan_free`; copy it to keep it longer.
+    pub reason: *const c_char,
+}
+
+/// Makes a kill plan (same inputs, errors and determinism as `neuneu_plan`) and keeps it, with
+/// a reason per arm, in a new handle. On success `*out` owns it: read it with `neuneu_plan_len`,
+/// `neuneu_plan_k` and `neuneu_plan_arm`, free it with `neuneu_plan_free`. On error `*out` is
+/// NULL. The plan does not borrow the engine or the inputs: either may be freed first.
+/// Thread-safe on a shared engine.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn neuneu_plan_new(
+    engine: *const neuneu_engine,
+    n_arms: usize,
+    steps: *const f64,
+    accuracy: *const f64,
+    context_offsets: *const usize,
+    end_step: f64,
+    options: *const neuneu_plan_options,
+    out: *mut *mut neuneu_plan_result,
+) -> i32 {
+    guard(|| {
+        if out.is_null() {
+            return Err(null("out"));
+        }
+        unsafe { *out = std::ptr::null_mut() };
+        let plan = unsafe {
+            make_plan(
+                engine,
+                n_arms,
+                steps,
+                accuracy,
+                context_offsets,
+                end_step,
+                options,
+            )?
+        };
+        let reasons = plan
+            .decisions
+            .iter()
+            .map(|d| CString::new(d.reason.replace('\0', " ")).unwrap_or_default())
+            .collect();
+        let handle = neuneu_plan_result {
+            k: plan.k,
+            decisions: plan.decisions,
+            reasons,
+        };
+        unsafe { *out = Box::into_raw(Box::new(handle)) };
+        Ok(())
+    })
+}
+
+/// Number of arms in the plan (the `n_arms` it was made for); 0 if `plan` is NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn neuneu_plan_len(plan: *const neuneu_plan_result) -> usize {
+    // SAFETY: a non-NULL handle comes from `neuneu_plan_new` and is not yet freed.
+    unsafe { plan.as_ref() }.map_or(0, |p| p.decisions.len())
+}
+
+/// The `k` of the plan's `p_top_k` (for a stop-fraction policy, the number of arms kept); 0 if
+/// `plan` is NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn neuneu_plan_k(plan: *const neuneu_plan_result) -> usize {
+    unsafe { plan.as_ref() }.map_or(0, |p| p.k)
+}
+
+/// Writes arm `index`'s decision (arms in input order) into `*out`; `out->reason` points into
+/// the plan (valid until `neuneu_plan_free`). Errors: NULL_POINTER (`plan` or `out`),
+/// INVALID_ARGUMENT (`index >= neuneu_plan_len(plan)`; `*out` is left untouched).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn neuneu_plan_arm(
+    plan: *const neuneu_plan_result,
+    index: usize,
+    out: *mut neuneu_arm_decision,
+) -> i32 {
+    guard(|| {
+        let p = unsafe { plan.as_ref() }.ok_or_else(|| null("plan"))?;
+        if out.is_null() {
+            return Err(null("out"));
+        }
+        let d = p.decisions.get(index).ok_or_else(|| {
+            invalid(format!(
+                "arm index {index} out of range: the plan has {} arms",
+                p.decisions.len()
+            ))
+        })?;
+        let decision = neuneu_arm_decision {
+            keep: u8::from(d.keep),
+            p_top_k: d.p_top_k,
+            median: d.median,
+            q10: d.q10,
+            q90: d.q90,
+            reason: p.reasons[index].as_ptr(),
+        };
+        unsafe { *out = decision };
+        Ok(())
+    })
+}
+
+/// Frees a plan and its reason strings. NULL is a no-op. No other thread may be using it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn neuneu_plan_free(plan: *mut neuneu_plan_result) {
+    if !plan.is_null() {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(unsafe { Box::from_raw(plan) })
+        }));
+    }
 }
 
 /// Test hook: panics inside the boundary, to prove panics become NEUNEU_ERR_PANIC.

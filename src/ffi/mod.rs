@@ -10,6 +10,9 @@
 #![allow(non_camel_case_types)] // C names, as the header shows them
 
 mod calls;
+#[cfg(feature = "cpp")]
+mod cxx_bridge;
+mod flat;
 
 pub use calls::*;
 
@@ -72,6 +75,7 @@ pub(crate) fn status_of(e: &Error) -> neuneu_status {
 }
 
 /// An error raised at the boundary itself (null pointer, bad lengths).
+#[derive(Debug)]
 pub(crate) struct AbiError(pub neuneu_status, pub String);
 
 impl From<Error> for AbiError {

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what the C/C++ tests (tests/c_abi.rs, tests/cpp_api.rs) need and a fresh machine may
+# lack: cmake, valgrind, pkg-config and a C++ compiler. Idempotent: installs only what is missing.
+set -euo pipefail
+missing=()
+command -v cmake >/dev/null || missing+=(cmake)
+command -v valgrind >/dev/null || missing+=(valgrind)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+command -v c++ >/dev/null || missing+=(g++)
+if ((${#missing[@]})); then
+  echo "ffi/ci-deps.sh: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
