@@ -488,7 +488,7 @@ fn rust_only_setting_errors() {
         .to_string();
     assert_eq!(msg, "arms: no arms to rank");
     documented("`<k> is not between 1 and the number of arms (<n>)`");
-    let msg = neuneu::top_k_probabilities(&[d.clone()], 2, 10, 0)
+    let msg = neuneu::top_k_probabilities(std::slice::from_ref(&d), 2, 10, 0)
         .unwrap_err()
         .to_string();
     assert!(

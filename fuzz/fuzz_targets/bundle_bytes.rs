@@ -45,7 +45,11 @@ fn resealed(data: &[u8]) -> Option<Bundle> {
         .graphs
         .iter()
         .map(|g| {
-            let bytes = if g.name == name { graph.clone() } else { b.graphs[&g.name].clone() };
+            let bytes = if g.name == name {
+                graph.clone()
+            } else {
+                b.graphs[&g.name].clone()
+            };
             (g.name.clone(), bytes)
         })
         .collect();

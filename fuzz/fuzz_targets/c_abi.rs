@@ -55,9 +55,9 @@ impl Bytes<'_> {
         for l in lens {
             o.push(o.last().unwrap() + l);
         }
-        if self.u8() % 4 == 0 {
+        if self.u8().is_multiple_of(4) {
             for v in o.iter_mut() {
-                if self.u8() % 3 == 0 {
+                if self.u8().is_multiple_of(3) {
                     *v = self.u8() as usize % (total + 1);
                 }
             }
@@ -100,7 +100,11 @@ fuzz_target!(|data: &[u8]| {
     let q = neuneu_engine_num_levels(engine());
     // The capacity the call is told is the buffer's real length; sometimes too small.
     let need = tgt.last().copied().unwrap_or(0) * q;
-    let cap = if b.u8() % 8 == 0 { need.saturating_sub(1) } else { need };
+    let cap = if b.u8() % 8 == 0 {
+        need.saturating_sub(1)
+    } else {
+        need
+    };
     let mut out = vec![0.0f32; cap];
     let mut status = vec![7i32; n];
     let rc = unsafe {
@@ -112,11 +116,23 @@ fuzz_target!(|data: &[u8]| {
             ctx.as_ptr(),
             targets.as_ptr(),
             tgt.as_ptr(),
-            if with_losses { losses.as_ptr() } else { std::ptr::null() },
-            if with_losses { lo.as_ptr() } else { std::ptr::null() },
+            if with_losses {
+                losses.as_ptr()
+            } else {
+                std::ptr::null()
+            },
+            if with_losses {
+                lo.as_ptr()
+            } else {
+                std::ptr::null()
+            },
             out.as_mut_ptr(),
             cap,
-            if with_status { status.as_mut_ptr() } else { std::ptr::null_mut() },
+            if with_status {
+                status.as_mut_ptr()
+            } else {
+                std::ptr::null_mut()
+            },
         )
     };
     assert_ne!(rc, neuneu_status::NEUNEU_ERR_PANIC as i32);
@@ -173,8 +189,13 @@ fuzz_target!(|data: &[u8]| {
     opts.samples = b.u8() as usize * 8;
     opts.seed = b.u64();
     let end_step = b.f64(prev);
-    let (mut keep, mut p, mut med, mut q10, mut q90) =
-        (vec![9u8; n], vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let (mut keep, mut p, mut med, mut q10, mut q90) = (
+        vec![9u8; n],
+        vec![0.0; n],
+        vec![0.0; n],
+        vec![0.0; n],
+        vec![0.0; n],
+    );
     let rc = unsafe {
         neuneu_plan(
             engine(),
@@ -194,8 +215,14 @@ fuzz_target!(|data: &[u8]| {
     assert_ne!(rc, neuneu_status::NEUNEU_ERR_PANIC as i32);
     if rc == 0 {
         for i in 0..n {
-            assert!(keep[i] <= 1 && (0.0..=1.0).contains(&p[i]), "{i}: {keep:?} {p:?}");
-            assert!(q10[i] <= med[i] && med[i] <= q90[i], "{i}: {q10:?} {med:?} {q90:?}");
+            assert!(
+                keep[i] <= 1 && (0.0..=1.0).contains(&p[i]),
+                "{i}: {keep:?} {p:?}"
+            );
+            assert!(
+                q10[i] <= med[i] && med[i] <= q90[i],
+                "{i}: {q10:?} {med:?} {q90:?}"
+            );
         }
     }
 });

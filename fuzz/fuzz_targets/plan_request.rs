@@ -13,15 +13,19 @@ fn engine() -> &'static Engine {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     // Legal but slow requests (up to plan::MAX_SAMPLES samples) would only make the fuzzer
     // time out; the limits themselves are tested in tests/huge_inputs.rs.
-    if let Ok(req) = parse_sweep(text) {
-        if req.samples.unwrap_or(0) > 20_000 || req.arms.len() > 256 {
-            return;
-        }
+    if let Ok(req) = parse_sweep(text)
+        && (req.samples.unwrap_or(0) > 20_000 || req.arms.len() > 256)
+    {
+        return;
     }
-    let Ok(plan) = plan_request(engine(), text) else { return };
+    let Ok(plan) = plan_request(engine(), text) else {
+        return;
+    };
     let req = parse_sweep(text).expect("it planned, so it parsed");
     assert_eq!(plan.decisions.len(), req.arms.len());
     for d in &plan.decisions {
