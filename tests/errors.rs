@@ -1026,3 +1026,21 @@ fn the_c_abi_own_statuses() {
     assert_eq!(neuneu_test_panic(), neuneu_status::NEUNEU_ERR_PANIC as i32);
     assert!(last_error().contains("panic caught at the C boundary"));
 }
+
+#[test]
+fn graph_inputs_of_the_wrong_length_are_refused_before_tract() {
+    // `ForecasterRows` has public fields: rows that disagree with their buffers are an error.
+    documented("rows of <w> need <m>");
+    let mut rows = neuneu::ForecasterRows::new(engine().architecture(), 2);
+    rows.rows = 3;
+    let msg = engine().run_forecaster(&rows).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("inference: forecaster: input 0 has"),
+        "{msg}"
+    );
+    let msg = engine().run_encoder(2, &[0.5; 7]).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("inference: loss_encoder: input 0 has 7 values"),
+        "{msg}"
+    );
+}
