@@ -11,6 +11,16 @@
 //! 1, 0.30 ms per row at batch 64; reference size: 33 vs 50 ms), because the broadcast
 //! element-wise ops (RoPE tables, key mask) leave its fast paths. One row at a time also makes a
 //! run's forecast bit-identical whatever else is in the request.
+//!
+//! Bounded memory: a request of any size is processed [`ROW_CHUNK`] runs and rows at a time (and
+//! token losses [`ENCODE_CHUNK_VALUES`] prepared values at a time), so 100,000 runs cost the
+//! memory of their answers, not of all their graph inputs at once. Because rows are independent,
+//! chunking changes no bit of any forecast.
+//!
+//! No panic escapes: tract reads graphs that come from files, and a malformed graph inside an
+//! otherwise well-formed bundle could make it panic. Loading, planning and running are wrapped in
+//! `catch_unwind` (`no_panic`), so that becomes an `Error` for the caller of the Rust API too,
+//! not only at the C boundary. (An allocation failure still aborts: Rust cannot catch that.)
 
 use crate::architecture::Architecture;
 use crate::bundle::{Bundle, ENCODER, FORECASTER, Manifest};
@@ -22,6 +32,28 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::DimLike;
+
+/// Runs (and forecaster rows) prepared and run together: bounds a request's working memory.
+pub const ROW_CHUNK: usize = 1024;
+
+/// Prepared loss values encoded together (64 MiB of f32): 32,768 vectors of the default model's
+/// 512, 65 of the reference model's 256,000.
+pub const ENCODE_CHUNK_VALUES: usize = 1 << 24;
+
+/// Runs `f`, turning a panic inside it (tract's) into `err(message)`.
+fn no_panic<T>(f: impl FnOnce() -> Result<T>, err: impl FnOnce(String) -> Error) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(err(format!("tract panicked: {msg}")))
+        }
+    }
+}
 
 /// The embedded default model (see `models/README.md` for what it learned from).
 pub static DEFAULT_BUNDLE: &[u8] = include_bytes!("../models/default.nnb");
@@ -74,6 +106,25 @@ struct PlannedGraph {
 
 impl PlannedGraph {
     fn load(
+        name: &'static str,
+        onnx: &[u8],
+        symbol: &str,
+        inputs: &[(&str, Vec<usize>)],
+        output: (&str, Vec<usize>),
+    ) -> Result<Self> {
+        let bad = |reason: String| {
+            Error::Bundle(BundleError::Graph {
+                graph: name.into(),
+                reason,
+            })
+        };
+        no_panic(
+            || Self::load_checked(name, onnx, symbol, inputs, output),
+            bad,
+        )
+    }
+
+    fn load_checked(
         name: &'static str,
         onnx: &[u8],
         symbol: &str,
@@ -145,13 +196,22 @@ impl PlannedGraph {
     fn plan(&self) -> Result<Arc<TypedRunnableModel>> {
         self.plan
             .get_or_init(|| {
-                let mut subs = std::collections::HashMap::new();
-                subs.insert(self.batch.clone(), TDim::Val(1));
-                self.model
-                    .set_symbols(&subs)
-                    .and_then(|m| m.into_optimized())
-                    .and_then(|m| m.into_runnable())
-                    .map_err(|e| format!("{} plan: {e:#}", self.name))
+                let planned = no_panic(
+                    || {
+                        let mut subs = std::collections::HashMap::new();
+                        subs.insert(self.batch.clone(), TDim::Val(1));
+                        Ok(self
+                            .model
+                            .set_symbols(&subs)
+                            .and_then(|m| m.into_optimized())
+                            .and_then(|m| m.into_runnable())?)
+                    },
+                    Error::Inference,
+                );
+                planned.map_err(|e| match e {
+                    Error::Inference(m) => format!("{} plan: {m}", self.name),
+                    other => format!("{} plan: {other}", self.name),
+                })
             })
             .clone()
             .map_err(Error::Inference)
@@ -160,10 +220,43 @@ impl PlannedGraph {
     /// Runs `rows` rows (inputs laid out row-major, batch first) one at a time (see the module
     /// docs), reusing one run state for all of them.
     fn run(&self, rows: usize, inputs: &[(&[f32], usize)], out_width: usize) -> Result<Vec<f32>> {
+        // The lengths are checked here, before any slicing or tract: `ForecasterRows` has public
+        // fields, so a caller of `run_forecaster` can hand us anything.
+        if inputs.len() != self.model.inputs.len() {
+            return Err(Error::Inference(format!(
+                "{}: {} inputs given, the graph has {}",
+                self.name,
+                inputs.len(),
+                self.model.inputs.len()
+            )));
+        }
+        for (k, (data, width)) in inputs.iter().enumerate() {
+            if Some(data.len()) != rows.checked_mul(*width) {
+                return Err(Error::Inference(format!(
+                    "{}: input {k} has {} values, {rows} rows of {width} need {}",
+                    self.name,
+                    data.len(),
+                    rows.saturating_mul(*width)
+                )));
+            }
+        }
         if rows == 0 {
             return Ok(Vec::new());
         }
         let plan = self.plan()?;
+        no_panic(
+            || self.run_rows(&plan, rows, inputs, out_width),
+            |m| Error::Inference(format!("{}: {m}", self.name)),
+        )
+    }
+
+    fn run_rows(
+        &self,
+        plan: &Arc<TypedRunnableModel>,
+        rows: usize,
+        inputs: &[(&[f32], usize)],
+        out_width: usize,
+    ) -> Result<Vec<f32>> {
         let mut state = plan.spawn()?;
         let shapes: Vec<Vec<usize>> = (0..inputs.len()).map(|i| self.input_shape(i, 1)).collect();
         let mut out = Vec::with_capacity(rows * out_width);
@@ -178,7 +271,14 @@ impl PlannedGraph {
             let flat = view
                 .as_slice()
                 .ok_or_else(|| Error::Inference("non-contiguous output".into()))?;
-            out.extend_from_slice(&flat[..out_width]);
+            let row_out = flat.get(..out_width).ok_or_else(|| {
+                Error::Inference(format!(
+                    "{}: {} output values, {out_width} expected",
+                    self.name,
+                    flat.len()
+                ))
+            })?;
+            out.extend_from_slice(row_out);
         }
         Ok(out)
     }
@@ -372,7 +472,8 @@ impl Engine {
         self.encoder.is_some()
     }
 
-    /// Encodes several checkpoints' token losses at once; one embedding per vector.
+    /// Encodes several checkpoints' token losses at once; one embedding per vector. Vectors are
+    /// prepared and encoded [`ENCODE_CHUNK_VALUES`] prepared values at a time (bounded memory).
     pub fn encode_losses_batch(&self, losses: &[&[f32]]) -> Result<Vec<LossEmbedding>> {
         let (enc_graph, enc) = match (&self.encoder, &self.manifest.architecture.encoder) {
             (Some(g), Some(e)) => (g, e),
@@ -384,21 +485,25 @@ impl Engine {
                 ));
             }
         };
-        let len = enc.loss_len;
-        let mut prepared = vec![0.0f32; losses.len() * len];
         for (i, l) in losses.iter().enumerate() {
             features::validate_losses(l).map_err(|p| Error::invalid(i, p.field, p.reason))?;
-            features::prepare_losses(l, enc, &mut prepared[i * len..(i + 1) * len]);
         }
+        let len = enc.loss_len;
         let d = self.manifest.architecture.d_model;
-        let out = match &self.cuda_encoder {
-            Some(gpu) => gpu.encode(&prepared, losses.len())?,
-            None => enc_graph.run(losses.len(), &[(&prepared, len)], d)?,
-        };
-        Ok(out
-            .chunks_exact(d)
-            .map(|c| LossEmbedding(c.to_vec()))
-            .collect())
+        let per_chunk = (ENCODE_CHUNK_VALUES / len.max(1)).max(1);
+        let mut embeddings = Vec::with_capacity(losses.len());
+        for chunk in losses.chunks(per_chunk) {
+            let mut prepared = vec![0.0f32; chunk.len() * len];
+            for (l, out) in chunk.iter().zip(prepared.chunks_exact_mut(len)) {
+                features::prepare_losses(l, enc, out);
+            }
+            let out = match &self.cuda_encoder {
+                Some(gpu) => gpu.encode(&prepared, chunk.len())?,
+                None => enc_graph.run(chunk.len(), &[(&prepared, len)], d)?,
+            };
+            embeddings.extend(out.chunks_exact(d).map(|c| LossEmbedding(c.to_vec())));
+        }
+        Ok(embeddings)
     }
 
     /// Encodes one checkpoint's token losses, to pass to many runs as [`Losses::Embedding`].
@@ -440,6 +545,7 @@ impl Engine {
     }
 
     /// Forecasts every run; an invalid run gets its own error and the others still get answers.
+    /// Runs go [`ROW_CHUNK`] at a time (bounded memory; no bit of a forecast depends on it).
     pub fn forecast_each(&self, runs: &[RunInput<'_>]) -> Vec<Result<RunForecast>> {
         let mut results: Vec<Option<Result<RunForecast>>> = runs
             .iter()
@@ -451,17 +557,9 @@ impl Engine {
             })
             .collect();
         let valid: Vec<usize> = (0..runs.len()).filter(|&i| results[i].is_none()).collect();
-        match self.forecast_valid(runs, &valid) {
-            Ok(forecasts) => {
-                for (i, f) in valid.into_iter().zip(forecasts) {
-                    results[i] = Some(Ok(f));
-                }
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                for i in valid {
-                    results[i] = Some(Err(Error::Inference(msg.clone())));
-                }
+        for chunk in valid.chunks(ROW_CHUNK) {
+            for (&i, r) in chunk.iter().zip(self.forecast_valid(runs, chunk)) {
+                results[i] = Some(r);
             }
         }
         results
@@ -502,65 +600,100 @@ impl Engine {
         )
     }
 
-    fn forecast_valid(&self, runs: &[RunInput<'_>], valid: &[usize]) -> Result<Vec<RunForecast>> {
+    /// Forecasts validated runs `valid` (at most [`ROW_CHUNK`] of them): one result per run. A
+    /// failure (the loss encoder, tract, a non-finite output) fails only the runs it touches.
+    fn forecast_valid(&self, runs: &[RunInput<'_>], valid: &[usize]) -> Vec<Result<RunForecast>> {
         let a = &self.manifest.architecture;
         let q = a.quantile_levels.len();
+        let mut failed: Vec<Option<Error>> = (0..valid.len()).map(|_| None).collect();
 
-        // Token losses are encoded once per run, all runs in one batch.
-        let token_runs: Vec<usize> = valid
-            .iter()
-            .copied()
-            .filter(|&i| matches!(runs[i].losses, Some(Losses::Tokens(_))))
+        // Token losses are encoded once per run, the chunk's runs in one batch.
+        let token_pos: Vec<usize> = (0..valid.len())
+            .filter(|&p| matches!(runs[valid[p]].losses, Some(Losses::Tokens(_))))
             .collect();
-        let token_slices: Vec<&[f32]> = token_runs
+        let token_slices: Vec<&[f32]> = token_pos
             .iter()
-            .map(|&i| match runs[i].losses {
+            .map(|&p| match runs[valid[p]].losses {
                 Some(Losses::Tokens(l)) => l,
-                _ => unreachable!(),
+                _ => unreachable!("filtered above"),
             })
             .collect();
-        let encoded = if token_slices.is_empty() {
-            vec![]
-        } else {
-            self.encode_losses_batch(&token_slices)?
-        };
-
-        let mut prepared =
-            ForecasterRows::new(a, valid.iter().map(|&i| runs[i].prefix.targets.len()).sum());
-        let mut row = 0;
-        for &i in valid {
-            let p = &runs[i].prefix;
-            let emb: Option<&[f32]> = match runs[i].losses {
-                Some(Losses::Tokens(_)) => {
-                    Some(&encoded[token_runs.iter().position(|&j| j == i).unwrap()].0)
+        let mut embeddings: Vec<Option<LossEmbedding>> = (0..valid.len()).map(|_| None).collect();
+        if !token_slices.is_empty() {
+            match self.encode_losses_batch(&token_slices) {
+                Ok(encoded) => {
+                    for (&p, e) in token_pos.iter().zip(encoded) {
+                        embeddings[p] = Some(e);
+                    }
                 }
-                Some(Losses::Embedding(e)) => Some(&e.0),
-                None => None,
-            };
-            let features = features::RunFeatures::new(p.steps, p.accuracy, a.max_context);
-            for &target in p.targets {
-                prepared.write(row, &features, target, emb);
-                row += 1;
+                Err(e) => {
+                    for &p in &token_pos {
+                        failed[p] = Some(Error::Inference(format!("run {}: {e}", valid[p])));
+                    }
+                }
             }
         }
-        let raw = self.run_forecaster(&prepared)?;
+        let prepared: Vec<features::RunFeatures> = valid
+            .iter()
+            .map(|&i| {
+                let p = &runs[i].prefix;
+                features::RunFeatures::new(p.steps, p.accuracy, a.max_context)
+            })
+            .collect();
+        let mut forecasts: Vec<Vec<Forecast>> = valid
+            .iter()
+            .map(|&i| Vec::with_capacity(runs[i].prefix.targets.len()))
+            .collect();
 
+        // Every (run, target) row, ROW_CHUNK rows at a time: a run with a million targets
+        // needs no more graph-input memory than one with a few.
+        let live: Vec<usize> = (0..valid.len()).filter(|&p| failed[p].is_none()).collect();
+        let mut pending = live
+            .into_iter()
+            .flat_map(|p| runs[valid[p]].prefix.targets.iter().map(move |&t| (p, t)))
+            .peekable();
         let median = a.median_index();
-        let mut out = Vec::with_capacity(valid.len());
-        let mut row = 0;
-        for &i in valid {
-            let p = &runs[i].prefix;
-            let mut forecasts = Vec::with_capacity(p.targets.len());
-            for &step in p.targets {
-                let mut quantiles = raw[row * q..(row + 1) * q].to_vec();
-                finalize_quantiles(&mut quantiles, median)
-                    .map_err(|m| Error::Inference(format!("run {i}: {m}")))?;
-                forecasts.push(Forecast { step, quantiles });
-                row += 1;
+        while pending.peek().is_some() {
+            let window: Vec<(usize, f64)> = pending.by_ref().take(ROW_CHUNK).collect();
+            let mut rows = ForecasterRows::new(a, window.len());
+            for (row, &(p, target)) in window.iter().enumerate() {
+                let emb = match runs[valid[p]].losses {
+                    Some(Losses::Tokens(_)) => embeddings[p].as_ref().map(|e| e.0.as_slice()),
+                    Some(Losses::Embedding(e)) => Some(e.0.as_slice()),
+                    None => None,
+                };
+                rows.write(row, &prepared[p], target, emb);
             }
-            out.push(RunForecast { forecasts });
+            let raw = match self.run_forecaster(&rows) {
+                Ok(raw) => raw,
+                Err(e) => {
+                    for &(p, _) in &window {
+                        failed[p].get_or_insert_with(|| {
+                            Error::Inference(format!("run {}: {e}", valid[p]))
+                        });
+                    }
+                    continue;
+                }
+            };
+            for (&(p, step), out) in window.iter().zip(raw.chunks_exact(q)) {
+                if failed[p].is_some() {
+                    continue;
+                }
+                let mut quantiles = out.to_vec();
+                match finalize_quantiles(&mut quantiles, median) {
+                    Ok(()) => forecasts[p].push(Forecast { step, quantiles }),
+                    Err(m) => failed[p] = Some(Error::Inference(format!("run {}: {m}", valid[p]))),
+                }
+            }
         }
-        Ok(out)
+        failed
+            .into_iter()
+            .zip(forecasts)
+            .map(|(f, forecasts)| match f {
+                Some(e) => Err(e),
+                None => Ok(RunForecast { forecasts }),
+            })
+            .collect()
     }
 }
 

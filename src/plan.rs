@@ -86,6 +86,11 @@ use crate::error::Error;
 /// is at most 0.8 percentage points (less with the antithetic pairs).
 pub const DEFAULT_SAMPLES: usize = 4000;
 
+/// The most Monte Carlo samples a plan takes. Memory does not grow with samples, time does
+/// (linearly): a scheduler's typo of 1e9 must be an
+/// error, not an hour-long stall. A million already resolves probabilities of 1e-6.
+pub const MAX_SAMPLES: usize = 1_000_000;
+
 /// The most arms a plan takes: the arm index must fit in a key's low bits beside 8 tie-break
 /// bits.
 pub const MAX_ARMS: usize = 1 << 24;
@@ -431,6 +436,12 @@ fn top_k_sampled(
     let n = dists.len();
     if samples == 0 {
         return Err(Error::setting("samples", "must be at least 1"));
+    }
+    if samples > MAX_SAMPLES {
+        return Err(Error::setting(
+            "samples",
+            format!("{samples}; at most {MAX_SAMPLES} are supported"),
+        ));
     }
     if n > MAX_ARMS {
         return Err(Error::setting(
@@ -930,6 +941,17 @@ mod tests {
             ..opts(Policy::KeepTopK { k: 1 })
         };
         assert!(plan(&arms, &zero).is_err());
+        let huge = PlanOptions {
+            samples: 1_000_000_000,
+            ..opts(Policy::KeepTopK { k: 1 })
+        };
+        assert!(matches!(
+            plan(&arms, &huge),
+            Err(Error::InvalidSetting {
+                field: "samples",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -1,13 +1,17 @@
-//! The JSON Lines request and response formats of the CLI (`neuneu forecast`, `rank`).
+//! The request and response formats of the CLI: JSON Lines for `neuneu forecast` and `rank`,
+//! one JSON sweep for `neuneu plan` ([`plan_request`]). They live in the library, not the CLI,
+//! so that the fuzz targets and tests exercise exactly what the CLI runs.
 //!
 //! Request line:
 //! `{"id": "a", "steps": [...], "accuracy": [...], "target_steps": [...]}`, optionally with
 //! `"token_losses": [...]` or `"token_losses_npy": "path"` (relative to the request file's
 //! folder) and `"group": "..."` (for `rank`).
 
+use crate::decisions::{SweepArm, plan_sweep};
 use crate::engine::{Engine, Losses, RunInput};
 use crate::error::{Error, Result};
 use crate::forecast::Forecast;
+use crate::plan::{Plan, PlanOptions, Policy};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -135,4 +139,83 @@ pub fn read_request_text(path: &str) -> Result<String> {
     } else {
         std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
     }
+}
+
+/// A sweep to plan (`neuneu plan SWEEP.json`): every arm is forecast at `end_step`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepRequest {
+    pub end_step: f64,
+    pub policy: Policy,
+    #[serde(default)]
+    pub min_observations: Option<usize>,
+    #[serde(default)]
+    pub samples: Option<usize>,
+    #[serde(default)]
+    pub seed: u64,
+    pub arms: Vec<ArmRequest>,
+}
+
+/// One arm of a [`SweepRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArmRequest {
+    pub id: String,
+    pub steps: Vec<f64>,
+    pub accuracy: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_losses: Option<Vec<f32>>,
+}
+
+/// Parses a sweep; bad JSON is `Error::Parse("invalid sweep: ...")`.
+pub fn parse_sweep(text: &str) -> Result<SweepRequest> {
+    serde_json::from_str(text).map_err(|e| Error::Parse(format!("invalid sweep: {e}")))
+}
+
+impl SweepRequest {
+    /// The plan options the request asks for (defaults for what it leaves out).
+    pub fn options(&self) -> PlanOptions {
+        let mut options = PlanOptions::new(self.policy);
+        options.min_observations = self.min_observations;
+        options.seed = self.seed;
+        if let Some(s) = self.samples {
+            options.samples = s;
+        }
+        options
+    }
+}
+
+/// Parses a sweep and plans it. An arm's input error names the arm by its id, not its index.
+pub fn plan_request(engine: &Engine, text: &str) -> Result<Plan> {
+    let req = parse_sweep(text)?;
+    let arms: Vec<SweepArm> = req
+        .arms
+        .iter()
+        .map(|a| {
+            let run = RunInput::new(&a.steps, &a.accuracy, &[]);
+            SweepArm {
+                id: a.id.clone(),
+                run: a
+                    .token_losses
+                    .as_deref()
+                    .map_or(run, |l| run.with_losses(Losses::Tokens(l))),
+            }
+        })
+        .collect();
+    plan_sweep(engine, &arms, req.end_step, &req.options()).map_err(|e| match e {
+        Error::InvalidInput { run, field, reason } => {
+            let id = run
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| req.arms.get(i))
+                .map(|a| a.id.clone())
+                .unwrap_or(run);
+            Error::InvalidInput {
+                run: id,
+                field,
+                reason,
+            }
+        }
+        other => other,
+    })
 }

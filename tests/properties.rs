@@ -1,4 +1,5 @@
 //! Property tests on the embedded engine (issue 8). Case counts are modest to keep the suite fast.
+//! Batch independence is exact (`assert_eq`): the engine runs each row alone through one plan.
 
 use neuneu::request::parse_line;
 use neuneu::{Engine, RunInput};
@@ -89,5 +90,38 @@ proptest! {
         let r = neuneu::decisions::rank_runs(engine(), &runs).unwrap();
         let (ab, ba) = (r.prob_above[0][1].unwrap(), r.prob_above[1][0].unwrap());
         prop_assert_eq!(ab + ba, 1.0);
+    }
+
+    #[test]
+    fn a_run_does_not_depend_on_its_batch_or_their_order(
+        runs in prop::collection::vec(valid_run(), 1..6),
+    ) {
+        let inputs: Vec<RunInput> =
+            runs.iter().map(|(s, a, t)| RunInput::new(s, a, t)).collect();
+        let batch = engine().forecast(&inputs).unwrap();
+        let reversed: Vec<RunInput> = inputs.iter().rev().copied().collect();
+        let rev = engine().forecast(&reversed).unwrap();
+        for (i, run) in inputs.iter().enumerate() {
+            let alone = engine().forecast(std::slice::from_ref(run)).unwrap();
+            prop_assert_eq!(&alone[0], &batch[i]);
+            prop_assert_eq!(&rev[inputs.len() - 1 - i], &batch[i]);
+        }
+    }
+
+    #[test]
+    fn forecasts_do_not_change_when_every_step_is_scaled(
+        (s, a, t) in valid_run(),
+        k in prop_oneof![1e-6f64..1e-1, 1e1f64..1e6],
+    ) {
+        let scaled = |v: &[f64]| v.iter().map(|x| x * k).collect::<Vec<_>>();
+        let (ks, kt) = (scaled(&s), scaled(&t));
+        let base = engine().forecast(&[RunInput::new(&s, &a, &t)]).unwrap();
+        let other = engine().forecast(&[RunInput::new(&ks, &a, &kt)]).unwrap();
+        for (f, g) in base[0].forecasts.iter().zip(&other[0].forecasts) {
+            for (p, q) in f.quantiles.iter().zip(&g.quantiles) {
+                // Not bit-exact: step ratios round differently once scaled.
+                prop_assert!((p - q).abs() < 1e-4, "scale {}: {} vs {}", k, p, q);
+            }
+        }
     }
 }

@@ -12,7 +12,9 @@ fn engine() -> &'static Engine {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     // Relative .npy paths resolve into a folder that does not exist.
     let base = Path::new("/nonexistent-neuneu-fuzz");
     let parsed: Vec<_> = text

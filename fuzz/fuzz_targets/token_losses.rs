@@ -1,10 +1,14 @@
-//! `features::validate_losses` + `prepare_losses` with both loss representations.
+//! Token-loss preparation: the bytes as a `.npy` file (`npy::parse_npy_f32`), and as raw f32
+//! losses through `features::validate_losses` + `prepare_losses` with both representations.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use neuneu::architecture::{Architecture, LossRepresentation};
 use neuneu::features::{prepare_losses, validate_losses};
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(values) = neuneu::npy::parse_npy_f32(data) {
+        assert!(values.len() <= neuneu::npy::MAX_VALUES);
+    }
     let losses: Vec<f32> = data
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))

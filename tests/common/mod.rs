@@ -1,9 +1,11 @@
-//! Helpers shared by the tests that build C and C++ programs against the library.
+//! Helpers shared by the integration tests: running the CLI, scratch folders, memory, and
+//! building C and C++ programs against the library. Each test binary uses its own subset.
 
-#![allow(dead_code)] // each test binary uses its own subset
+#![allow(dead_code)]
 
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -60,4 +62,39 @@ pub fn valgrind(program: &std::path::Path, args: &[&str]) -> std::process::Outpu
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Runs the `neuneu` binary: (exit code, stdout, stderr).
+pub fn cli_run(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_neuneu"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the neuneu binary runs");
+    // A command may exit before reading stdin (a bad --model): a broken pipe is fine.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A fresh scratch folder for this test binary and `name`.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("neuneu-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Peak resident memory of this process so far (VmHWM), in MiB; None off Linux.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }

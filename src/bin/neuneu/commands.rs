@@ -1,12 +1,11 @@
 //! The `rank`, `plan`, `replay`, `eval`, `heldout` and `upgrade` commands.
 
 use neuneu::data::{ComputeAxis, read_curves};
-use neuneu::decisions::{PlanPruner, SweepArm, plan_sweep, rank_runs};
+use neuneu::decisions::{PlanPruner, rank_runs};
 use neuneu::plan::{PlanOptions, Policy};
 use neuneu::replay::{self as sweeps, ReplayOptions, SuccessiveHalving, render_table};
 use neuneu::request::{parse_line, read_request_text};
 use neuneu::{Engine, Error, Losses, Result, RunInput};
-use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::ExitCode;
@@ -87,70 +86,9 @@ pub fn rank(engine: &Engine, requests: &str) -> Result<ExitCode> {
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SweepRequest {
-    end_step: f64,
-    policy: Policy,
-    #[serde(default)]
-    min_observations: Option<usize>,
-    #[serde(default)]
-    samples: Option<usize>,
-    #[serde(default)]
-    seed: u64,
-    arms: Vec<ArmRequest>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ArmRequest {
-    id: String,
-    steps: Vec<f64>,
-    accuracy: Vec<f64>,
-    #[serde(default)]
-    token_losses: Option<Vec<f32>>,
-}
-
 pub fn plan(engine: &Engine, sweep: &str) -> Result<ExitCode> {
     let text = read_request_text(sweep)?;
-    let req: SweepRequest =
-        serde_json::from_str(&text).map_err(|e| Error::Parse(format!("invalid sweep: {e}")))?;
-    let arms: Vec<SweepArm> = req
-        .arms
-        .iter()
-        .map(|a| {
-            let run = RunInput::new(&a.steps, &a.accuracy, &[]);
-            SweepArm {
-                id: a.id.clone(),
-                run: a
-                    .token_losses
-                    .as_deref()
-                    .map_or(run, |l| run.with_losses(Losses::Tokens(l))),
-            }
-        })
-        .collect();
-    let mut options = PlanOptions::new(req.policy);
-    options.min_observations = req.min_observations;
-    options.seed = req.seed;
-    if let Some(s) = req.samples {
-        options.samples = s;
-    }
-    let plan = plan_sweep(engine, &arms, req.end_step, &options).map_err(|e| match e {
-        Error::InvalidInput { run, field, reason } => {
-            let id = run
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| req.arms.get(i))
-                .map(|a| a.id.clone())
-                .unwrap_or(run);
-            Error::InvalidInput {
-                run: id,
-                field,
-                reason,
-            }
-        }
-        other => other,
-    })?;
+    let plan = neuneu::request::plan_request(engine, &text)?;
     crate::emitln!(
         "{}",
         serde_json::to_string_pretty(&plan).expect("plans serialise")
