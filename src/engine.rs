@@ -45,11 +45,7 @@ fn no_panic<T>(f: impl FnOnce() -> Result<T>, err: impl FnOnce(String) -> Error)
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
+            let msg = crate::error::panic_message(payload.as_ref());
             Err(err(format!("tract panicked: {msg}")))
         }
     }

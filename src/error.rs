@@ -91,3 +91,13 @@ impl From<tract_onnx::prelude::TractError> for Error {
         Error::Inference(format!("{e:#}"))
     }
 }
+
+/// The message a caught panic carried (`panic!` payloads are a `&str` or a `String`), for the
+/// boundaries that turn panics into errors: the engine around tract, the C ABI, the C++ bridge.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}

@@ -1,29 +1,8 @@
 //! The `neuneu` command line: forecast (JSON Lines in, JSON Lines out), inspect, and errors.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
 
-fn neuneu(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_neuneu"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
+use common::cli_run as neuneu;
 
 #[test]
 fn forecasts_the_example_file() {

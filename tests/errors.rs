@@ -428,43 +428,19 @@ fn rust_only_input_errors() {
     assert_eq!(msg, "run 0: forecasts: no forecast to rank by");
 
     documented("`no quantile levels`");
-    assert!(
-        Q::new(vec![], vec![])
-            .unwrap_err()
-            .to_string()
-            .contains("no quantile levels")
-    );
-    assert!(
-        Q::new(vec![1.5], vec![0.5])
-            .unwrap_err()
-            .to_string()
-            .contains("is not inside (0, 1)")
-    );
-    assert!(
-        Q::new(vec![0.5, 0.2], vec![0.1, 0.2])
-            .unwrap_err()
-            .to_string()
-            .contains("levels not increasing")
-    );
     documented("`<n> values for <m> levels`");
-    assert!(
-        Q::new(vec![0.5], vec![0.1, 0.2])
-            .unwrap_err()
-            .to_string()
-            .contains("2 values for 1 levels")
-    );
-    assert!(
-        Q::new(vec![0.5], vec![1.5])
-            .unwrap_err()
-            .to_string()
-            .contains("is not in [0, 1]")
-    );
-    assert!(
-        Q::new(vec![0.2, 0.5], vec![0.3, 0.1])
-            .unwrap_err()
-            .to_string()
-            .contains("values decrease")
-    );
+    let bad_quantiles: [(Vec<f64>, Vec<f64>, &str); 6] = [
+        (vec![], vec![], "no quantile levels"),
+        (vec![1.5], vec![0.5], "is not inside (0, 1)"),
+        (vec![0.5, 0.2], vec![0.1, 0.2], "levels not increasing"),
+        (vec![0.5], vec![0.1, 0.2], "2 values for 1 levels"),
+        (vec![0.5], vec![1.5], "is not in [0, 1]"),
+        (vec![0.2, 0.5], vec![0.3, 0.1], "values decrease"),
+    ];
+    for (levels, values, expected) in bad_quantiles {
+        let msg = Q::new(levels, values).unwrap_err().to_string();
+        assert!(msg.contains(expected), "{msg:?} lacks {expected:?}");
+    }
 
     documented("`<v> is not a finite number`");
     let arm = neuneu::Arm {

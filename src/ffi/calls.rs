@@ -264,12 +264,7 @@ pub unsafe extern "C" fn neuneu_engine_new_from_path(
 /// Frees an engine. NULL is a no-op. No other thread may be using it.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn neuneu_engine_free(engine: *mut neuneu_engine) {
-    if !engine.is_null() {
-        // A panic in a destructor must not unwind into C either.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(unsafe { Box::from_raw(engine) })
-        }));
-    }
+    unsafe { free_boxed(engine) }
 }
 
 /// Number of quantile levels of every forecast (5 for the default model); 0 if `engine` is NULL.
@@ -732,11 +727,7 @@ pub unsafe extern "C" fn neuneu_plan_arm(
 /// Frees a plan and its reason strings. NULL is a no-op. No other thread may be using it.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn neuneu_plan_free(plan: *mut neuneu_plan_result) {
-    if !plan.is_null() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(unsafe { Box::from_raw(plan) })
-        }));
-    }
+    unsafe { free_boxed(plan) }
 }
 
 /// Test hook: panics inside the boundary, to prove panics become NEUNEU_ERR_PANIC.
@@ -744,4 +735,17 @@ pub unsafe extern "C" fn neuneu_plan_free(plan: *mut neuneu_plan_result) {
 #[unsafe(no_mangle)]
 pub extern "C" fn neuneu_test_panic() -> i32 {
     guard(|| panic!("deliberate panic for the test suite"))
+}
+
+/// Drops a handle made by `Box::into_raw`; NULL is a no-op. A panic in a destructor must not
+/// unwind into C either.
+///
+/// # Safety
+/// `p` is NULL or a live handle from this library, used by no other thread.
+unsafe fn free_boxed<T>(p: *mut T) {
+    if !p.is_null() {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(unsafe { Box::from_raw(p) })
+        }));
+    }
 }

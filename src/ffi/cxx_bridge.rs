@@ -99,11 +99,7 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, AbiError>) -> Result<T, String> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(result) => result.map_err(|AbiError(_, message)| message),
         Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
+            let msg = crate::error::panic_message(payload.as_ref());
             Err(format!(
                 "internal error (panic caught at the C++ boundary): {msg}"
             ))

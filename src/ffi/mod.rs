@@ -105,11 +105,7 @@ pub(crate) fn guard(f: impl FnOnce() -> Result<(), AbiError>) -> i32 {
             status as i32
         }
         Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
+            let msg = crate::error::panic_message(payload.as_ref());
             set_last_error(&format!(
                 "internal error (panic caught at the C boundary): {msg}"
             ));

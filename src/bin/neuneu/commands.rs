@@ -149,7 +149,7 @@ pub fn replay(
         let pruner = PlanPruner {
             engine,
             options: PlanOptions::new(policy),
-            label: label.into(),
+            label,
         };
         summaries.push(sweeps::replay(&curves, &pruner, &opts)?.summary);
     }
