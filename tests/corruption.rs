@@ -9,6 +9,9 @@
 //!   could hold): the bundle checks pass, so tract reads the damage. Loading or forecasting may
 //!   fail, but only with an error, and any forecast it gives is finite, in [0, 1], non-crossing.
 
+mod common;
+
+use common::with_graph;
 use neuneu::bundle::Bundle;
 use neuneu::engine::DEFAULT_BUNDLE;
 use neuneu::{Engine, Losses, RunInput, SplitMix64};
@@ -74,23 +77,12 @@ fn every_truncation_is_an_error() {
 
 /// `count` random byte edits of graph `name` of the default bundle, resealed.
 fn resealed(name: &str, rng: &mut SplitMix64, count: usize) -> Bundle {
-    let b = Bundle::from_bytes(DEFAULT_BUNDLE).unwrap();
-    let graphs = b
-        .manifest
-        .graphs
-        .iter()
-        .map(|g| {
-            let mut bytes = b.graphs[&g.name].clone();
-            if g.name == name {
-                for _ in 0..count {
-                    let at = (rng.next_u64() % bytes.len() as u64) as usize;
-                    bytes[at] ^= (rng.next_u64() % 255 + 1) as u8;
-                }
-            }
-            (g.name.clone(), bytes)
-        })
-        .collect();
-    Bundle::new(b.manifest, graphs)
+    let mut bytes = Bundle::from_bytes(DEFAULT_BUNDLE).unwrap().graphs[name].clone();
+    for _ in 0..count {
+        let at = (rng.next_u64() % bytes.len() as u64) as usize;
+        bytes[at] ^= (rng.next_u64() % 255 + 1) as u8;
+    }
+    Bundle::from_bytes(&with_graph(name, bytes)).unwrap()
 }
 
 #[test]

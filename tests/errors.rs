@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{cli_run, scratch_dir};
+use common::{cli_run, scratch_dir, with_graph};
 use neuneu::bundle::{Bundle, ENCODER, FORECASTER};
 use neuneu::engine::DEFAULT_BUNDLE;
 use neuneu::ffi::*;
@@ -621,25 +621,6 @@ fn reseal(manifest: &[u8], graphs: &[u8]) -> Vec<u8> {
     out.extend_from_slice(manifest);
     out.extend_from_slice(graphs);
     out
-}
-
-/// The default bundle with graph `name` replaced by `bytes` (checksums recomputed).
-fn with_graph(name: &str, bytes: Vec<u8>) -> Vec<u8> {
-    let b = Bundle::from_bytes(DEFAULT_BUNDLE).unwrap();
-    let graphs = b
-        .manifest
-        .graphs
-        .iter()
-        .map(|g| {
-            let v = if g.name == name {
-                bytes.clone()
-            } else {
-                b.graphs[&g.name].clone()
-            };
-            (g.name.clone(), v)
-        })
-        .collect();
-    Bundle::new(b.manifest, graphs).to_bytes()
 }
 
 #[test]

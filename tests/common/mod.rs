@@ -98,3 +98,24 @@ pub fn peak_rss_mib() -> Option<f64> {
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
+
+/// The default bundle with graph `name` replaced by `bytes`, checksums recomputed: damage that
+/// gets past the integrity checks and reaches the graph reader.
+pub fn with_graph(name: &str, bytes: Vec<u8>) -> Vec<u8> {
+    use neuneu::bundle::Bundle;
+    let b = Bundle::from_bytes(neuneu::engine::DEFAULT_BUNDLE).unwrap();
+    let graphs = b
+        .manifest
+        .graphs
+        .iter()
+        .map(|g| {
+            let v = if g.name == name {
+                bytes.clone()
+            } else {
+                b.graphs[&g.name].clone()
+            };
+            (g.name.clone(), v)
+        })
+        .collect();
+    Bundle::new(b.manifest, graphs).to_bytes()
+}
