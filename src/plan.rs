@@ -15,9 +15,10 @@
 //! output (see the caveat on platforms in [`crate::distribution`]).
 //!
 //! Five choices keep this cheap. Measured in instructions (callgrind, 64 arms, 4000 samples,
-//! the sweep of `benches/plan.rs`), a plan costs 7.5M for top-3, 9.1M for top-8 and 16M for
-//! a keep-half policy; before the pruning below it was 14.4M, 15.3M and 17.3M. Wall time on
-//! the shared 2-core machine is in `benches/README.md`.
+//! the sweep of `benches/plan.rs`, neuneu at opt-level 3 without debug assertions), a plan
+//! costs 7.5M for top-3, 7.0M for top-8 and 7.1M for a keep-half policy; before the two-sided
+//! pruning below it was 7.3M, 8.4M and 15.3M, and before any pruning 14.4M, 15.3M and 17.3M.
+//! Wall time is in `benches/README.md`.
 //!
 //! - Antithetic pairs: sample `2t + 1` uses `1 - u` wherever sample `2t` used `u`. An arm high
 //!   in one sample is low in its twin, which cancels much of the noise from the arm's own
@@ -33,20 +34,25 @@
 //! - Blocks: 32 samples are drawn at a time, arm by arm, so each arm's 1 KiB table is hot in
 //!   cache while it is used; the block is then scanned sample by sample. No allocation happens
 //!   per sample.
-//! - Pruning: once the selection threshold below is known, each arm gets a cutoff on its
-//!   uniforms (a binary search over its monotone draw) below which its key cannot reach the
-//!   threshold. A branch-free pass marks the block's samples whose uniform clears the cutoff,
-//!   and only those pay for a draw; every other arm-sample costs a compare. This only decides
-//!   which keys are looked at, never which are selected: results are bit-identical without it
-//!   (a test holds them to that).
+//! - Pruning from both sides: the first 32 samples learn two thresholds on keys, the lowest
+//!   and the highest `k`-th largest key they saw. Each arm then gets two cutoffs on its
+//!   uniforms (binary searches over its draw, which is monotone within each tail stratum and
+//!   within the tabulated ones): below the lower cutoff its key cannot reach the lower
+//!   threshold, at or above the upper one its key is surely above the upper threshold. A
+//!   branch-free pass (four uniforms per SSE2 compare on x86-64) marks both per block; only
+//!   the samples between the cutoffs pay for a draw. An arm above the upper threshold is in
+//!   the sample's top `k` as long as at most `k` keys are above it, so it is counted without
+//!   a draw and the selection picks only the rest among the drawn keys; a sample with more
+//!   than `k` keys above, or too few drawn keys at or above the lower threshold, selects
+//!   among all keys instead. This only decides which keys are looked at, never which are
+//!   selected: results are bit-identical without it (a test holds them to that).
 //! - Integer keys: each draw becomes a `u64` whose high 32 bits are the value in fixed point
 //!   (resolution 2.3e-10, far finer than the forecasts' `f32`; closer values count as tied)
 //!   and whose low bits are random tie-break bits above the arm's index. Keys are unique, so
-//!   selecting the `k` largest (`select_nth_unstable`, `O(N)`) is exact, and arms with equal
-//!   values (atoms at 0 or 1, flat quantiles) win ties with equal chance. Selection first
-//!   filters to the keys above a threshold learned from the first 32 samples (falling back to
-//!   all keys when fewer than `k` pass), and when `k > N / 2` selects the `N - k` smallest
-//!   instead; both only save time.
+//!   selecting the `k` largest (insertion sort for a handful of keys, `select_nth_unstable`
+//!   beyond) is exact, and arms with equal values (atoms at 0 or 1, flat quantiles) win ties
+//!   with equal chance. When `k > N / 2` the sampler selects the `N - k` smallest instead,
+//!   which only saves time.
 //!
 //! # Decisions
 //!
@@ -472,20 +478,29 @@ fn top_k_sampled(
     // A block's uniforms, arm-major as they are drawn (the order fixes which random bits each
     // draw gets), kept for the rare sample whose candidates fall short.
     let mut uniforms = vec![0u32; n * BLOCK];
-    // Each sample's candidate keys (`n` slots per sample) and their number.
+    // Each sample's drawn candidate keys (`n` slots per sample) and their number.
     let mut candidates = vec![0u64; BLOCK * n];
     let mut counts = [0usize; BLOCK];
+    // Per sample, how many arms were counted as surely above the upper threshold without a
+    // draw, and per arm the block's samples where it was.
+    let mut sure_counts = [0usize; BLOCK];
+    let mut sure_masks = vec![0u32; n];
     let mut all_keys = vec![0u64; n];
     let mut picked = vec![0u64; n];
     let mut threshold = 0u64;
     let mut learned = u64::MAX;
-    // Per arm, a cutoff on its uniforms below which its key is surely under the threshold
-    // (see `cutoffs`); all zero, so every draw is a candidate, until the pilot has learned it.
+    let mut upper = 0u64;
+    let mut learned_upper = 0u64;
+    // Per arm, a cutoff on its uniforms below which its key is surely under the threshold,
+    // and one at or above which it is surely over the upper threshold (see `cutoffs`). Until
+    // the pilot has learned both, every draw is a candidate and none is sure.
     let mut cutoff = vec![0u32; n];
+    let mut sure: Option<Vec<u64>> = None;
     let flip_u32 = flip as u32;
     for start in (0..samples).step_by(BLOCK) {
         let len = BLOCK.min(samples - start);
         counts.fill(0);
+        sure_counts.fill(0);
         // Whole random u64s per arm: each serves four samples (see below).
         let draws_per_arm = len.div_ceil(4);
         let in_block = if len == BLOCK {
@@ -499,55 +514,80 @@ fn top_k_sampled(
                 let r = rng.next_u64();
                 four.copy_from_slice(&[(r >> 32) as u32, !(r >> 32) as u32, r as u32, !r as u32]);
             }
-            // Which samples' draws reach the arm's cutoff: a branch-free pass the compiler
-            // vectorises; most arms pass in few samples, and only those pay for a draw.
-            let c = cutoff[a];
-            let mut passing = 0u32;
-            for (s, &u) in arm_uniforms.iter().enumerate() {
-                passing |= ((u ^ flip_u32 >= c) as u32) << s;
-            }
-            passing &= in_block;
-            while passing != 0 {
-                let s = passing.trailing_zeros() as usize;
-                passing &= passing - 1;
+            // Which samples' draws reach the arm's cutoff, and which pass its sure cutoff: a
+            // branch-free pass; most arms are in either mask in few samples, and only the
+            // samples between the two pay for a draw.
+            let passing = mask_at_or_above(arm_uniforms, flip_u32, cutoff[a] as u64) & in_block;
+            let sure_mask = match &sure {
+                Some(sure) => mask_at_or_above(arm_uniforms, flip_u32, sure[a]) & passing,
+                None => 0,
+            };
+            sure_masks[a] = sure_mask;
+            let mut drawn = passing & !sure_mask;
+            while drawn != 0 {
+                let s = drawn.trailing_zeros() as usize;
+                drawn &= drawn - 1;
                 candidates[s * n + counts[s]] = key(a, arm_uniforms[s]);
                 counts[s] += 1;
             }
+            let mut sure_mask = sure_mask;
+            while sure_mask != 0 {
+                sure_counts[sure_mask.trailing_zeros() as usize] += 1;
+                sure_mask &= sure_mask - 1;
+            }
         }
+        // Samples whose selection had to look at every key: their sure arms are counted there.
+        let mut full = 0u32;
         for t in 0..len {
-            // Only keys at or above the threshold can be among the `pick` largest, unless
-            // fewer than `pick` pass, in which case select among all of them.
+            // The `pick` largest keys are the sure ones (all above `upper`), then the largest
+            // drawn ones; that holds while at most `pick` keys in all are above `upper`, and
+            // needs enough drawn keys at or above the threshold. Otherwise select among all.
             let pool = &mut candidates[t * n..t * n + counts[t]];
             let mut passed = 0;
+            let mut above = sure_counts[t];
             for i in 0..pool.len() {
                 let key = pool[i];
                 pool[passed] = key;
                 passed += (key >= threshold) as usize;
+                above += (key > upper && sure.is_some()) as usize;
             }
-            let pool = if passed >= pick {
+            let need = pick.saturating_sub(sure_counts[t]);
+            let pool = if above <= pick && passed >= need {
                 &mut pool[..passed]
             } else {
+                full |= 1 << t;
                 for (a, slot) in all_keys.iter_mut().enumerate() {
                     *slot = key(a, uniforms[a * BLOCK + t]);
                 }
                 &mut all_keys[..]
             };
-            let cut = pool.len() - pick;
+            let need = if full & (1 << t) != 0 { pick } else { need };
+            if need == 0 {
+                continue;
+            }
+            let cut = pool.len() - need;
             select_largest(pool, cut);
             for &key in &pool[cut..] {
                 picked[((key ^ flip) & index_mask) as usize] += 1;
             }
-            // The pilot samples select among all keys (the threshold is still 0) and learn
-            // it: the lowest `pick`-th largest key they saw.
+            // The pilot samples select among all keys (no threshold, nothing sure yet) and
+            // learn both thresholds: the lowest and the highest `pick`-th largest key they saw.
             if start + t < PILOT {
                 learned = learned.min(pool[cut]);
+                learned_upper = learned_upper.max(pool[cut]);
                 if start + t + 1 == PILOT {
                     threshold = learned;
+                    upper = learned_upper;
                     if prune {
                         cutoff = cutoffs(dists, &tables, threshold, flip);
+                        sure = Some(sure_cutoffs(dists, &tables, upper, flip));
                     }
                 }
             }
+        }
+        let counted = in_block & !full;
+        for (a, &mask) in sure_masks.iter().enumerate() {
+            picked[a] += (mask & counted).count_ones() as u64;
         }
     }
     let total = samples as u64;
@@ -632,6 +672,140 @@ fn cutoffs(
                 !cap
             } else {
                 lo.saturating_sub(MARGIN).min(u32::MAX as u64) as u32
+            }
+        })
+        .collect()
+}
+
+/// The block's samples (bit `s` for sample `s`) whose uniform, flipped by `flip`, is at least
+/// `cutoff` (`2^32` matches none). It runs for every arm of every block, so on x86-64 it
+/// compares four uniforms per SSE2 instruction (part of the baseline target, no detection).
+#[inline]
+fn mask_at_or_above(uniforms: &[u32], flip: u32, cutoff: u64) -> u32 {
+    debug_assert!(uniforms.len() <= BLOCK);
+    match cutoff {
+        0 => ((1u64 << uniforms.len()) - 1) as u32,
+        c if c > u32::MAX as u64 => 0,
+        c => above_threshold(uniforms, flip, (c - 1) as u32),
+    }
+}
+
+/// Bits of the uniforms with `u ^ flip > threshold`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn above_threshold(uniforms: &[u32], flip: u32, threshold: u32) -> u32 {
+    use std::arch::x86_64::*;
+    const SIGN: u32 = 1 << 31;
+    let mut mask = 0u32;
+    let chunks = uniforms.chunks_exact(4);
+    let rest = chunks.remainder();
+    // SAFETY: SSE2 is part of the x86-64 baseline; the loads are unaligned loads of four
+    // u32 from a chunk of exactly four.
+    unsafe {
+        // Unsigned compare through the signed one: bias both sides by the sign bit.
+        let bias = _mm_set1_epi32((flip ^ SIGN) as i32);
+        let limit = _mm_set1_epi32((threshold ^ SIGN) as i32);
+        for (i, four) in chunks.enumerate() {
+            let v = _mm_xor_si128(_mm_loadu_si128(four.as_ptr().cast()), bias);
+            let bits = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(v, limit))) as u32;
+            mask |= bits << (4 * i);
+        }
+    }
+    let done = uniforms.len() - rest.len();
+    for (s, &u) in rest.iter().enumerate() {
+        mask |= (((u ^ flip) > threshold) as u32) << (done + s);
+    }
+    mask
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn above_threshold(uniforms: &[u32], flip: u32, threshold: u32) -> u32 {
+    let mut mask = 0u32;
+    for (s, &u) in uniforms.iter().enumerate() {
+        mask |= (((u ^ flip) > threshold) as u32) << s;
+    }
+    mask
+}
+
+/// For each arm, a cutoff `c` such that every uniform `u` with `u ^ flip >= c` (the low bits
+/// of `flip`) gives a key above `upper`, so the sampler can count the arm as above without a
+/// draw (`2^32`: no uniform does). Unflipped keys are above from values above `upper`'s value
+/// bits, i.e. from high uniforms; flipped keys from values below the flipped value bits, i.e.
+/// from low uniforms. Unlike `cutoffs` this must never err, so it needs no margin: a draw is
+/// non-decreasing within each of its three regions (the exact lower tail stratum, the tabulated
+/// strata, the exact upper tail stratum) and may step down only where they meet, so the region
+/// holding the boundary is searched on its own.
+fn sure_cutoffs(
+    dists: &[&QuantileDistribution],
+    tables: &[&[u32]],
+    upper: u64,
+    flip: u64,
+) -> Vec<u64> {
+    const FULL: u64 = 1 << 32;
+    const STRATUM: u64 = FULL / STRATA as u64;
+    // Where the draw's regions start.
+    const REGIONS: [u64; 3] = [0, STRATUM, FULL - STRATUM];
+    let flipped = flip != 0;
+    dists
+        .iter()
+        .zip(tables)
+        .map(|(d, table)| {
+            let draw = |u: u64| draw(d, table, u as u32);
+            // First uniform in [lo, hi) whose draw satisfies the monotone `past` (hi if none).
+            // Most regions lie wholly on one side, which the two ends tell for two draws.
+            let first = |mut lo: u64, mut hi: u64, past: &dyn Fn(u64) -> bool| {
+                if past(lo) {
+                    return lo;
+                }
+                if !past(hi - 1) {
+                    return hi;
+                }
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if past(mid) {
+                        hi = mid;
+                    } else {
+                        lo = mid + 1;
+                    }
+                }
+                lo
+            };
+            if flipped {
+                // Sure while the value stays below `limit`: the longest prefix of uniforms
+                // that does, scanning regions from the bottom; u <= last is !u >= !last.
+                let limit = (upper ^ flip) >> 32;
+                let mut end = 0;
+                for (r, &start) in REGIONS.iter().enumerate() {
+                    let stop = REGIONS.get(r + 1).copied().unwrap_or(FULL);
+                    end = first(start, stop, &|u| draw(u) >= limit);
+                    if end < stop {
+                        break;
+                    }
+                }
+                // Uniforms 0..end are sure; none when end is 0.
+                if end == 0 {
+                    FULL
+                } else {
+                    (!(end - 1) as u32) as u64
+                }
+            } else {
+                // Sure from the first uniform whose value is above `upper`'s, scanning regions
+                // from the top: the longest suffix of uniforms that are.
+                let value = upper >> 32;
+                let mut start_of_suffix = FULL;
+                for (r, &start) in REGIONS.iter().enumerate().rev() {
+                    let stop = REGIONS.get(r + 1).copied().unwrap_or(FULL);
+                    let found = first(start, stop, &|u| draw(u) > value);
+                    if found == stop {
+                        break;
+                    }
+                    start_of_suffix = found;
+                    if found > start {
+                        break;
+                    }
+                }
+                start_of_suffix
             }
         })
         .collect()
@@ -739,6 +913,55 @@ mod tests {
                 let pruned = top_k_sampled(&refs, k, 1000, seed, true).unwrap();
                 let full = top_k_sampled(&refs, k, 1000, seed, false).unwrap();
                 assert_eq!(pruned, full, "k {k} seed {seed}");
+            }
+        }
+        // The benchmark's sweep, where many arms are counted as surely above without a draw.
+        let bench: Vec<QuantileDistribution> = (0..64)
+            .map(|i| {
+                dist(
+                    0.3 + 0.6 * ((i * 37) % 64) as f64 / 64.0,
+                    0.01 + 0.04 * ((i * 11) % 7) as f64 / 7.0,
+                )
+            })
+            .collect();
+        let refs: Vec<&QuantileDistribution> = bench.iter().collect();
+        for k in [3, 8, 32, 33, 60] {
+            let pruned = top_k_sampled(&refs, k, 4000, 1, true).unwrap();
+            let full = top_k_sampled(&refs, k, 4000, 1, false).unwrap();
+            assert_eq!(pruned, full, "bench sweep, k {k}");
+        }
+    }
+
+    #[test]
+    fn masks_match_a_plain_comparison() {
+        let mut rng = SplitMix64::new(5);
+        let mut uniforms = [0u32; BLOCK];
+        for round in 0..2000 {
+            for u in uniforms.iter_mut() {
+                // Mostly random, sometimes the extremes, so both ends of the range are hit.
+                *u = match rng.next_u64() % 8 {
+                    0 => 0,
+                    1 => u32::MAX,
+                    _ => rng.next_u64() as u32,
+                };
+            }
+            let flip = if round % 2 == 0 { 0 } else { u32::MAX };
+            let cutoff = match round % 5 {
+                0 => 0,
+                1 => 1 << 32,
+                2 => u32::MAX as u64,
+                3 => 1,
+                _ => rng.next_u64() >> 32,
+            };
+            for len in [BLOCK, 5] {
+                let expected = uniforms[..len].iter().enumerate().fold(0u32, |m, (s, &u)| {
+                    m | ((((u ^ flip) as u64) >= cutoff) as u32) << s
+                });
+                assert_eq!(
+                    mask_at_or_above(&uniforms[..len], flip, cutoff),
+                    expected,
+                    "round {round} len {len} cutoff {cutoff}"
+                );
             }
         }
     }
