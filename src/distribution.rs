@@ -342,6 +342,12 @@ impl SplitMix64 {
     pub fn next_f64(&mut self) -> f64 {
         ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
     }
+
+    /// Uniform in [lo, hi), for synthetic weights and inputs.
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        lo + (hi - lo) * unit
+    }
 }
 
 /// The standard normal CDF `Phi(x)`, to about double precision (Hart 1968 via West 2005).

@@ -5,31 +5,8 @@
 use neuneu::Error;
 use neuneu::cuda::{
     CudaEncoder, EncoderSpec, EncoderWeights, cuda_available, cuda_unavailable_reason,
-    encode_reference,
+    encode_reference, max_relative_error, synthetic_inputs,
 };
-
-/// Loss-like values in [0, 1] from a fixed seed.
-fn losses(spec: &EncoderSpec, n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed;
-    (0..n * spec.loss_len)
-        .map(|i| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let noise = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
-            let t = (i % spec.loss_len) as f32 / spec.loss_len as f32;
-            (0.7 - 0.4 * t + 0.3 * noise).clamp(0.0, 1.0)
-        })
-        .collect()
-}
-
-fn max_relative_error(got: &[f32], want: &[f32]) -> f64 {
-    let rms = (want.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / want.len() as f64).sqrt();
-    got.iter()
-        .zip(want)
-        .map(|(&g, &w)| (f64::from(g) - f64::from(w)).abs() / f64::from(w).abs().max(rms))
-        .fold(0.0, f64::max)
-}
 
 fn odd_spec() -> EncoderSpec {
     EncoderSpec {
@@ -66,7 +43,7 @@ fn cuda_encoder_matches_reference() {
     ] {
         let weights = EncoderWeights::synthetic(&spec, 3).unwrap();
         let encoder = CudaEncoder::new(&spec, &weights.to_map(&spec), 0).unwrap();
-        let input = losses(&spec, n, 5);
+        let input = synthetic_inputs(&spec, n, 5);
         let want = encode_reference(&spec, &weights, &input, n).unwrap();
         let started = std::time::Instant::now();
         let got = encoder.encode(&input, n).unwrap();

@@ -31,6 +31,6 @@ pub use device::{CudaEncoder, compile_kernels};
 pub use disabled::CudaEncoder;
 pub use from_bundle::{spec_for, weights_from_graph};
 pub use plan::{KERNEL_NAMES, KERNEL_SOURCE};
-pub use reference::encode_reference;
+pub use reference::{encode_reference, max_relative_error, synthetic_inputs};
 pub use spec::{EncoderSpec, GROUP_NORM_EPS};
 pub use weights::{BlockWeights, EncoderWeights, WeightSource};

@@ -3,6 +3,7 @@
 
 use super::spec::{EncoderSpec, GROUP_NORM_EPS};
 use super::weights::{BlockWeights, EncoderWeights};
+use crate::distribution::SplitMix64;
 use crate::{Error, Result};
 
 /// Encodes `n` loss vectors (`losses` is `n * spec.loss_len` values, run after run) into
@@ -111,4 +112,32 @@ pub(crate) fn check_batch(spec: &EncoderSpec, losses: &[f32], n: usize) -> Resul
         ));
     }
     Ok(())
+}
+
+/// Prepared-loss-like inputs for `runs` runs, from a fixed seed: even runs a noisy decreasing
+/// curve in [0, 1], odd runs pure noise around 0.5. What the parity checks (the CPU shim and
+/// the GPU test) feed both sides.
+pub fn synthetic_inputs(spec: &EncoderSpec, runs: usize, seed: u64) -> Vec<f32> {
+    let mut rng = SplitMix64::new(seed);
+    (0..runs * spec.loss_len)
+        .map(|i| {
+            let t = (i % spec.loss_len) as f64 / spec.loss_len as f64;
+            let base = if (i / spec.loss_len) % 2 == 0 {
+                0.7 - 0.4 * t
+            } else {
+                0.5
+            };
+            (base + rng.uniform(-0.25, 0.25)).clamp(0.0, 1.0) as f32
+        })
+        .collect()
+}
+
+/// The parity checks' measure: the largest |got - want| relative to max(|want|, the
+/// reference's RMS), so values near zero are judged on the output's scale, not their own.
+pub fn max_relative_error(got: &[f32], want: &[f32]) -> f64 {
+    let rms = (want.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / want.len() as f64).sqrt();
+    got.iter()
+        .zip(want)
+        .map(|(&g, &w)| (f64::from(g) - f64::from(w)).abs() / f64::from(w).abs().max(rms))
+        .fold(0.0, f64::max)
 }

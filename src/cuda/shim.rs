@@ -10,9 +10,9 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use super::plan::{self, Arg, Buf, Plan};
-use super::reference::encode_reference;
+use super::reference::{encode_reference, max_relative_error, synthetic_inputs};
 use super::spec::EncoderSpec;
-use super::weights::{EncoderWeights, SplitMix64};
+use super::weights::EncoderWeights;
 
 type LaunchFn = unsafe extern "C" fn(*const c_char, *const u32, u32, *mut *mut c_void) -> i32;
 
@@ -143,35 +143,9 @@ fn run(plan: &Plan, weights: &[Vec<f32>], losses: &[f32]) -> Vec<f32> {
     buffers.remove(&Buf::Output).expect("plan has an output")
 }
 
-fn random_losses(spec: &EncoderSpec, n: usize, seed: u64) -> Vec<f32> {
-    let mut rng = SplitMix64(seed);
-    // A noisy decreasing curve in [0, 1] per run, like prepared losses, plus pure noise runs.
-    (0..n * spec.loss_len)
-        .map(|i| {
-            let t = (i % spec.loss_len) as f64 / spec.loss_len as f64;
-            let base = if (i / spec.loss_len) % 2 == 0 {
-                0.7 - 0.4 * t
-            } else {
-                0.5
-            };
-            (base + rng.uniform(-0.25, 0.25)).clamp(0.0, 1.0) as f32
-        })
-        .collect()
-}
-
-/// Largest |got - want| relative to max(|want|, the reference's RMS), so values near zero
-/// are judged on the output's scale rather than their own.
-fn max_relative_error(got: &[f32], want: &[f32]) -> f64 {
-    let rms = (want.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / want.len() as f64).sqrt();
-    got.iter()
-        .zip(want)
-        .map(|(&g, &w)| (f64::from(g) - f64::from(w)).abs() / f64::from(w).abs().max(rms))
-        .fold(0.0, f64::max)
-}
-
 fn check(label: &str, spec: &EncoderSpec, n: usize, threads: u32) {
     let weights = EncoderWeights::synthetic(spec, 7).unwrap();
-    let losses = random_losses(spec, n, 11);
+    let losses = synthetic_inputs(spec, n, 11);
     let want = encode_reference(spec, &weights, &losses, n).unwrap();
     let plan = plan::plan(spec, n, threads).unwrap();
     let started = Instant::now();

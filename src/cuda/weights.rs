@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use super::spec::EncoderSpec;
+use crate::distribution::SplitMix64;
 use crate::{BundleError, Error, Result};
 
 /// A read-only store of f32 tensors by name, row-major.
@@ -66,7 +67,7 @@ impl EncoderWeights {
     /// Random weights with PyTorch-like initial scales, from a fixed seed: for tests and benches.
     pub fn synthetic(spec: &EncoderSpec, seed: u64) -> Result<Self> {
         spec.validate()?;
-        let mut rng = SplitMix64(seed);
+        let mut rng = SplitMix64::new(seed);
         let mut tensors = Vec::new();
         let mut bound = 1.0;
         for (name, shape) in spec.weight_shapes() {
@@ -124,25 +125,6 @@ impl EncoderWeights {
 
 fn manifest(reason: String) -> Error {
     Error::Bundle(BundleError::Manifest(reason))
-}
-
-/// Small deterministic generator, so tests and benches need no `rand` dependency.
-pub(crate) struct SplitMix64(pub u64);
-
-impl SplitMix64 {
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [lo, hi).
-    pub(crate) fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        lo + (hi - lo) * unit
-    }
 }
 
 #[cfg(test)]

@@ -120,11 +120,10 @@ pub extern "C" fn neuneu_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
-unsafe fn slice<'a, T>(p: *const T, n: usize, what: &str) -> Result<&'a [T], AbiError> {
-    if n == 0 {
-        return Ok(&[]);
-    }
-    if p.is_null() {
+/// Checks a caller's buffer of `n` elements: NULL is refused unless `n` is 0, and so is a
+/// length no allocation can have (which `from_raw_parts` must never see).
+fn check_buffer<T>(null_pointer: bool, n: usize, what: &str) -> Result<(), AbiError> {
+    if null_pointer {
         return Err(null(what));
     }
     if n.checked_mul(std::mem::size_of::<T>())
@@ -132,6 +131,14 @@ unsafe fn slice<'a, T>(p: *const T, n: usize, what: &str) -> Result<&'a [T], Abi
     {
         return Err(invalid(format!("{what}: length {n} is too large")));
     }
+    Ok(())
+}
+
+unsafe fn slice<'a, T>(p: *const T, n: usize, what: &str) -> Result<&'a [T], AbiError> {
+    if n == 0 {
+        return Ok(&[]);
+    }
+    check_buffer::<T>(p.is_null(), n, what)?;
     // SAFETY: the caller promises `p` points to `n` valid elements (the header's contract).
     Ok(unsafe { std::slice::from_raw_parts(p, n) })
 }
@@ -140,14 +147,7 @@ unsafe fn slice_mut<'a, T>(p: *mut T, n: usize, what: &str) -> Result<&'a mut [T
     if n == 0 {
         return Ok(&mut []);
     }
-    if p.is_null() {
-        return Err(null(what));
-    }
-    if n.checked_mul(std::mem::size_of::<T>())
-        .is_none_or(|b| b > isize::MAX as usize)
-    {
-        return Err(invalid(format!("{what}: length {n} is too large")));
-    }
+    check_buffer::<T>(p.is_null(), n, what)?;
     // SAFETY: as for `slice`, for a writable buffer.
     Ok(unsafe { std::slice::from_raw_parts_mut(p, n) })
 }
