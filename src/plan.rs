@@ -629,6 +629,20 @@ fn select_largest(pool: &mut [u64], cut: usize) {
     }
 }
 
+/// The first uniform in `[lo, hi)` at which the non-decreasing `past` holds (`hi` if none):
+/// a binary search, as the draw is monotone in the uniform.
+fn first_past(mut lo: u64, mut hi: u64, past: impl Fn(u64) -> bool) -> u64 {
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if past(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
+}
+
 /// For each arm, a cutoff `c` such that every uniform `u` with `u ^ flip < c` (the low bits
 /// of `flip`) gives a key below `threshold`, so the sampler can skip its draw. Unflipped keys
 /// pass only from high values, i.e. high uniforms: `c` is the first uniform whose draw reaches
@@ -657,15 +671,7 @@ fn cutoffs(
                 let v = draw(d, table, u as u32);
                 if flipped { v > value } else { v >= value }
             };
-            let (mut lo, mut hi) = (0u64, 1u64 << 32);
-            while lo < hi {
-                let mid = (lo + hi) / 2;
-                if past(mid) {
-                    hi = mid;
-                } else {
-                    lo = mid + 1;
-                }
-            }
+            let lo = first_past(0, 1 << 32, past);
             if flipped {
                 // Uniforms up to lo - 1 (plus the margin) may pass: u <= cap, i.e. !u >= !cap.
                 let cap = (lo + MARGIN).saturating_sub(1).min(u32::MAX as u64) as u32;
@@ -752,24 +758,15 @@ fn sure_cutoffs(
         .zip(tables)
         .map(|(d, table)| {
             let draw = |u: u64| draw(d, table, u as u32);
-            // First uniform in [lo, hi) whose draw satisfies the monotone `past` (hi if none).
-            // Most regions lie wholly on one side, which the two ends tell for two draws.
-            let first = |mut lo: u64, mut hi: u64, past: &dyn Fn(u64) -> bool| {
+            // Most regions lie wholly on one side, which their two ends tell for two draws.
+            let first = |lo: u64, hi: u64, past: &dyn Fn(u64) -> bool| {
                 if past(lo) {
-                    return lo;
+                    lo
+                } else if !past(hi - 1) {
+                    hi
+                } else {
+                    first_past(lo, hi, past)
                 }
-                if !past(hi - 1) {
-                    return hi;
-                }
-                while lo < hi {
-                    let mid = lo + (hi - lo) / 2;
-                    if past(mid) {
-                        hi = mid;
-                    } else {
-                        lo = mid + 1;
-                    }
-                }
-                lo
             };
             if flipped {
                 // Sure while the value stays below `limit`: the longest prefix of uniforms
