@@ -283,9 +283,15 @@ pub fn prepare_losses(losses: &[f32], encoder: &EncoderArchitecture, out: &mut [
             }
         }
         LossRepresentation::Sketch => {
-            let mut p: Vec<f32> = losses.iter().map(|&l| loss_to_probability(l)).collect();
-            p.sort_unstable_by(f32::total_cmp);
-            let m = p.len();
+            // The probability is non-increasing in the loss, so the i-th smallest probability is
+            // that of the i-th largest loss: sort the losses and pay for `exp` only at the
+            // 2 x loss_len order statistics the sketch reads. A radix sort (validated losses
+            // hold no NaN) is linear in their number; a scheduler sharing one checkpoint's
+            // 256,000 token losses across its tasks spends most of the preparation here.
+            let mut sorted = losses.to_vec();
+            radsort::sort(&mut sorted);
+            let m = sorted.len();
+            let p = |i: usize| loss_to_probability(sorted[m - 1 - i]);
             let len = out.len();
             for (j, o) in out.iter_mut().enumerate() {
                 // Quantile (j + 0.5) / len of the empirical distribution, interpolated.
@@ -294,7 +300,8 @@ pub fn prepare_losses(losses: &[f32], encoder: &EncoderArchitecture, out: &mut [
                 let lo = pos.floor() as usize;
                 let hi = (lo + 1).min(m - 1);
                 let w = (pos - lo as f64) as f32;
-                *o = p[lo] + (p[hi] - p[lo]) * w;
+                let (a, b) = (p(lo), p(hi));
+                *o = a + (b - a) * w;
             }
         }
     }
@@ -377,6 +384,49 @@ mod tests {
         prepare_losses(&[0.0, 1.0, f32::INFINITY], &enc, &mut a);
         assert!((a[0] - (1.0 - 1e-6)).abs() < 1e-9 && (a[1] - (-1.0f32).exp()).abs() < 1e-7);
         assert!(a[2] < 1e-8 && a[3..].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn sketch_equals_sorting_every_probability() {
+        // The plain definition: every probability, sorted, then interpolated.
+        fn plain(losses: &[f32], len: usize) -> Vec<f32> {
+            let mut p: Vec<f32> = losses.iter().map(|&l| loss_to_probability(l)).collect();
+            p.sort_unstable_by(f32::total_cmp);
+            let m = p.len();
+            (0..len)
+                .map(|j| {
+                    let pos = ((j as f64 + 0.5) / len as f64 * m as f64 - 0.5)
+                        .clamp(0.0, (m - 1) as f64);
+                    let lo = pos.floor() as usize;
+                    let hi = (lo + 1).min(m - 1);
+                    let w = (pos - lo as f64) as f32;
+                    p[lo] + (p[hi] - p[lo]) * w
+                })
+                .collect()
+        }
+        let enc = crate::architecture::Architecture::small().encoder.unwrap();
+        let mut rng = crate::distribution::SplitMix64::new(3);
+        for m in [1, 2, 3, 511, 512, 513, 1000, 70_000] {
+            // Ties, zeros of both signs, values past the cap of 20, and +inf among ordinary ones.
+            let losses: Vec<f32> = (0..m)
+                .map(|_| match rng.next_u64() % 10 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => f32::INFINITY,
+                    3 => 25.0 + rng.uniform(0.0, 5.0) as f32,
+                    4 => 1.5,
+                    _ => rng.uniform(0.0, 8.0) as f32,
+                })
+                .collect();
+            validate_losses(&losses).unwrap();
+            let mut got = vec![0.0; enc.loss_len];
+            prepare_losses(&losses, &enc, &mut got);
+            let want = plain(&losses, enc.loss_len);
+            assert!(
+                got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()),
+                "{m} losses"
+            );
+        }
     }
 
     #[test]
