@@ -289,8 +289,9 @@ fn dump(
             );
         }
         Work::Scheduler { arms, tasks } => {
-            // What a plain per-request loop needs: the arms' prepared losses, and every
-            // (arm, task, target) row with the loss embedding left for the loop to fill.
+            // What a plain per-request loop needs: the arms' raw token losses (each request
+            // prepares its own), the same prepared by neuneu (to check the loop's preparation),
+            // and every (arm, task, target) row with the loss embedding left for the loop to fill.
             let e = a
                 .encoder
                 .clone()
@@ -315,11 +316,17 @@ fn dump(
                     );
                 }
             }
+            let raw: Vec<f32> = arms.iter().flatten().copied().collect();
+            write("token_losses", &raw)?;
             write("loss_features", &prepared)?;
             write("context", &rows.context)?;
             write("key_mask", &rows.key_mask)?;
             write("anchor", &rows.anchor)?;
             write("has_loss", &rows.has_loss)?;
+            shapes.insert(
+                "token_losses".into(),
+                json!([arms.len(), arms.first().map_or(0, Vec::len)]),
+            );
             shapes.insert("loss_features".into(), json!([arms.len(), e.loss_len]));
             shapes.insert(
                 "context".into(),
