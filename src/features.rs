@@ -395,8 +395,8 @@ mod tests {
             let m = p.len();
             (0..len)
                 .map(|j| {
-                    let pos = ((j as f64 + 0.5) / len as f64 * m as f64 - 0.5)
-                        .clamp(0.0, (m - 1) as f64);
+                    let pos =
+                        ((j as f64 + 0.5) / len as f64 * m as f64 - 0.5).clamp(0.0, (m - 1) as f64);
                     let lo = pos.floor() as usize;
                     let hi = (lo + 1).min(m - 1);
                     let w = (pos - lo as f64) as f32;
@@ -423,7 +423,9 @@ mod tests {
             prepare_losses(&losses, &enc, &mut got);
             let want = plain(&losses, enc.loss_len);
             assert!(
-                got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()),
+                got.iter()
+                    .zip(&want)
+                    .all(|(g, w)| g.to_bits() == w.to_bits()),
                 "{m} losses"
             );
         }

@@ -7,7 +7,7 @@ use neuneu::replay::{self as sweeps, ReplayOptions, SuccessiveHalving, render_ta
 use neuneu::request::{parse_line, read_request_text};
 use neuneu::{Engine, Error, Losses, Result, RunInput};
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 pub fn rank(engine: &Engine, requests: &str) -> Result<ExitCode> {
@@ -96,27 +96,55 @@ pub fn plan(engine: &Engine, sweep: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn replay(
-    engine: &Engine,
-    curves: &Path,
-    task: Option<&str>,
-    rungs: Vec<f64>,
-    k: usize,
-    fractions: &[f64],
-    thresholds: &[f64],
-    budgets: &[f64],
-    json: Option<&Path>,
-) -> Result<ExitCode> {
+/// `neuneu replay`'s options (see its help in `main.rs`).
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    pub curves: PathBuf,
+    /// Only this task.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Rungs as fractions of each arm's planned compute.
+    #[arg(long, value_delimiter = ',', default_value = "0.2,0.4,0.6,0.8")]
+    pub rungs: Vec<f64>,
+    #[arg(long, default_value_t = 3)]
+    pub k: usize,
+    /// Fractions of the "stop this share of the arms at every rung" policies to replay.
+    #[arg(long, value_delimiter = ',', default_value = "0.5")]
+    pub fractions: Vec<f64>,
+    /// Thresholds of the "stop when P(top-k) < t" policies to replay.
+    #[arg(long, value_delimiter = ',', default_value = "0.01,0.05,0.2")]
+    pub thresholds: Vec<f64>,
+    /// Budgets of the "stop the least likely arms while the sum of their P(top-k) stays
+    /// within b" policies to replay (none by default).
+    #[arg(long, value_delimiter = ',')]
+    pub budgets: Vec<f64>,
+    /// Write the summaries as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+pub fn replay(engine: &Engine, args: &ReplayArgs) -> Result<ExitCode> {
+    let ReplayArgs {
+        curves,
+        task,
+        rungs,
+        k,
+        fractions,
+        thresholds,
+        budgets,
+        json,
+    } = args;
+    let (k, json) = (*k, json.as_deref());
     let curves_path = curves;
     let mut curves = read_curves(curves, ComputeAxis::Tokens)?;
     if let Some(t) = task {
-        curves.retain(|c| c.task == t);
+        curves.retain(|c| &c.task == t);
         if curves.is_empty() {
             return Err(Error::Parse(format!("no curve of task {t}")));
         }
     }
     let opts = ReplayOptions {
-        rungs,
+        rungs: rungs.clone(),
         k,
         ..Default::default()
     };
@@ -163,22 +191,48 @@ pub fn replay(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn eval(
-    engine: &Engine,
-    files: &[std::path::PathBuf],
-    context: f64,
-    json: Option<&Path>,
-    plots: Option<&Path>,
-    plot_count: usize,
-    plot_curves: Vec<String>,
-    heldout: bool,
-) -> Result<ExitCode> {
+/// `neuneu eval`'s options (see its help in `main.rs`).
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    #[arg(required = true)]
+    pub curves: Vec<PathBuf>,
+    #[arg(long, default_value_t = 0.2)]
+    pub context: f64,
+    /// Write the JSON report here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write fan charts (SVG) of sampled curves into this folder.
+    #[arg(long)]
+    pub plots: Option<PathBuf>,
+    /// How many curves to chart, or `--plot-curves` to name them.
+    #[arg(long, default_value_t = 6)]
+    pub plot_count: usize,
+    /// Curves to chart, by id `suite/run/shots/task`.
+    #[arg(long, value_delimiter = ',')]
+    pub plot_curves: Vec<String>,
+    /// Score only the runs the model's trainer held out (its manifest's split: fraction and
+    /// seed), so that no training run is scored.
+    #[arg(long)]
+    pub heldout: bool,
+}
+
+pub fn eval(engine: &Engine, args: &EvalArgs) -> Result<ExitCode> {
+    let EvalArgs {
+        curves: files,
+        context,
+        json,
+        plots,
+        plot_count,
+        plot_curves,
+        heldout,
+    } = args;
+    let (context, json, plots) = (*context, json.as_deref(), plots.as_deref());
     use neuneu::eval::{self, EvalOptions, Selection, baselines};
     let mut curves = Vec::new();
     for f in files {
         curves.extend(read_curves(f, ComputeAxis::Tokens)?);
     }
-    if heldout {
+    if *heldout {
         let (runs, holdout) = heldout_runs(engine, &curves)?;
         curves.retain(|c| runs.contains(&(c.suite.clone(), c.run.clone())));
         eprintln!(
@@ -204,9 +258,9 @@ pub fn eval(
     if let Some(dir) = plots {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let selection = if plot_curves.is_empty() {
-            Selection::Sample(plot_count)
+            Selection::Sample(*plot_count)
         } else {
-            Selection::Names(plot_curves)
+            Selection::Names(plot_curves.clone())
         };
         for path in eval::write_fan_charts(dir, &curves, engine, &selection, &opts)? {
             eprintln!("wrote {}", path.display());

@@ -73,28 +73,8 @@ enum Command {
     ///   neuneu replay ../shared/data/scan-vlm-dev.csv --task imagenet1k_acc1
     #[command(verbatim_doc_comment)]
     Replay {
-        curves: PathBuf,
-        /// Only this task.
-        #[arg(long)]
-        task: Option<String>,
-        /// Rungs as fractions of each arm's planned compute.
-        #[arg(long, value_delimiter = ',', default_value = "0.2,0.4,0.6,0.8")]
-        rungs: Vec<f64>,
-        #[arg(long, default_value_t = 3)]
-        k: usize,
-        /// Fractions of the "stop this share of the arms at every rung" policies to replay.
-        #[arg(long, value_delimiter = ',', default_value = "0.5")]
-        fractions: Vec<f64>,
-        /// Thresholds of the "stop when P(top-k) < t" policies to replay.
-        #[arg(long, value_delimiter = ',', default_value = "0.01,0.05,0.2")]
-        thresholds: Vec<f64>,
-        /// Budgets of the "stop the least likely arms while the sum of their P(top-k) stays
-        /// within b" policies to replay (none by default).
-        #[arg(long, value_delimiter = ',')]
-        budgets: Vec<f64>,
-        /// Write the summaries as JSON here.
-        #[arg(long)]
-        json: Option<PathBuf>,
+        #[command(flatten)]
+        args: commands::ReplayArgs,
         #[command(flatten)]
         model: ModelArg,
     },
@@ -107,26 +87,8 @@ enum Command {
     ///   neuneu eval ../shared/data/pythia-dev.csv --context 0.2 --plots docs/plots
     #[command(verbatim_doc_comment)]
     Eval {
-        #[arg(required = true)]
-        curves: Vec<PathBuf>,
-        #[arg(long, default_value_t = 0.2)]
-        context: f64,
-        /// Write the JSON report here.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Write fan charts (SVG) of sampled curves into this folder.
-        #[arg(long)]
-        plots: Option<PathBuf>,
-        /// How many curves to chart, or `--plot-curves` to name them.
-        #[arg(long, default_value_t = 6)]
-        plot_count: usize,
-        /// Curves to chart, by id `suite/run/shots/task`.
-        #[arg(long, value_delimiter = ',')]
-        plot_curves: Vec<String>,
-        /// Score only the runs the model's trainer held out (its manifest's split: fraction and
-        /// seed), so that no training run is scored.
-        #[arg(long)]
-        heldout: bool,
+        #[command(flatten)]
+        args: commands::EvalArgs,
         #[command(flatten)]
         model: ModelArg,
     },
@@ -264,46 +226,8 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
         }
         Command::Rank { requests, model } => commands::rank(&model.load()?, &requests),
         Command::Plan { sweep, model } => commands::plan(&model.load()?, &sweep),
-        Command::Replay {
-            curves,
-            task,
-            rungs,
-            k,
-            fractions,
-            thresholds,
-            budgets,
-            json,
-            model,
-        } => commands::replay(
-            &model.load()?,
-            &curves,
-            task.as_deref(),
-            rungs,
-            k,
-            &fractions,
-            &thresholds,
-            &budgets,
-            json.as_deref(),
-        ),
-        Command::Eval {
-            curves,
-            context,
-            json,
-            plots,
-            plot_count,
-            plot_curves,
-            heldout,
-            model,
-        } => commands::eval(
-            &model.load()?,
-            &curves,
-            context,
-            json.as_deref(),
-            plots.as_deref(),
-            plot_count,
-            plot_curves,
-            heldout,
-        ),
+        Command::Replay { args, model } => commands::replay(&model.load()?, &args),
+        Command::Eval { args, model } => commands::eval(&model.load()?, &args),
         Command::Heldout { curves, model } => commands::heldout(&model.load()?, &curves),
         Command::Inspect { bundle, json } => {
             let engine = match &bundle {
