@@ -193,7 +193,7 @@ impl Architecture {
         if !l.iter().any(|&x| (x - 0.5).abs() < 1e-6) {
             return fail("quantile levels must include 0.5".into());
         }
-        if !(self.rope_base > 1.0) {
+        if self.rope_base.is_nan() || self.rope_base <= 1.0 {
             return fail("rope_base must exceed 1".into());
         }
         if let Some(e) = &self.encoder {

@@ -64,7 +64,9 @@ fn quantiles_are_ordered_and_in_range_even_on_extreme_inputs() {
 fn bad_input_is_a_typed_error_naming_run_and_field() {
     let e = engine();
     let good = curve(4, 1.0);
-    let cases: Vec<(Vec<f64>, Vec<f64>, Vec<f64>, &str)> = vec![
+    // (steps, accuracy, targets, the field the error must name)
+    type Case = (Vec<f64>, Vec<f64>, Vec<f64>, &'static str);
+    let cases: Vec<Case> = vec![
         (vec![], vec![], vec![5.0], "steps"),
         (vec![1.0], vec![0.5], vec![5.0], "steps"),
         (vec![1.0, 3.0, 2.0], vec![0.5; 3], vec![5.0], "steps"),

@@ -169,8 +169,11 @@ Pass real losses only to a model trained on real losses."
     Ok(())
 }
 
+/// Token losses by (suite, run, step).
+type LossIndex = HashMap<(String, String, u64), Vec<f32>>;
+
 /// Reads `suite,run,step,path` rows; `path` is relative to the index file's folder.
-fn read_loss_index(index: &str) -> Result<HashMap<(String, String, u64), Vec<f32>>, String> {
+fn read_loss_index(index: &str) -> Result<LossIndex, String> {
     let text = std::fs::read_to_string(index).map_err(|e| format!("{index}: {e}"))?;
     let dir = std::path::Path::new(index)
         .parent()

@@ -2,7 +2,7 @@
 //! architecture, its weights from the encoder graph's initializers (where the exporter stored
 //! GroupNorm's affine as `[C, 1]` and the projection transposed).
 
-use super::EncoderSpec;
+use super::{EncoderSpec, NamedTensors};
 use crate::architecture::Architecture;
 use crate::error::{BundleError, Result};
 use std::collections::HashMap;
@@ -24,10 +24,7 @@ pub fn spec_for(arch: &Architecture) -> Option<EncoderSpec> {
 }
 
 /// The encoder's weights under the names and shapes `WeightSource` expects.
-pub fn weights_from_graph(
-    onnx: &[u8],
-    spec: &EncoderSpec,
-) -> Result<HashMap<String, (Vec<usize>, Vec<f32>)>> {
+pub fn weights_from_graph(onnx: &[u8], spec: &EncoderSpec) -> Result<NamedTensors> {
     let bad = |reason: String| BundleError::Graph {
         graph: crate::bundle::ENCODER.into(),
         reason,

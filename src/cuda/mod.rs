@@ -33,4 +33,4 @@ pub use from_bundle::{spec_for, weights_from_graph};
 pub use plan::{KERNEL_NAMES, KERNEL_SOURCE};
 pub use reference::{encode_reference, max_relative_error, synthetic_inputs};
 pub use spec::{EncoderSpec, GROUP_NORM_EPS};
-pub use weights::{BlockWeights, EncoderWeights, WeightSource};
+pub use weights::{BlockWeights, EncoderWeights, NamedTensors, WeightSource};

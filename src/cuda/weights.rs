@@ -14,7 +14,10 @@ pub trait WeightSource {
     fn tensor(&self, name: &str) -> Option<(&[usize], &[f32])>;
 }
 
-impl WeightSource for HashMap<String, (Vec<usize>, Vec<f32>)> {
+/// Tensors by name: (shape, values), as a graph's initializers or a weights file hold them.
+pub type NamedTensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
+impl WeightSource for NamedTensors {
     fn tensor(&self, name: &str) -> Option<(&[usize], &[f32])> {
         self.get(name)
             .map(|(shape, data)| (shape.as_slice(), data.as_slice()))
@@ -89,7 +92,7 @@ impl EncoderWeights {
     }
 
     /// The tensors by name, as a map the lead's bundle code or a test can hand back in.
-    pub fn to_map(&self, spec: &EncoderSpec) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
+    pub fn to_map(&self, spec: &EncoderSpec) -> NamedTensors {
         let mut data = Vec::new();
         for b in &self.blocks {
             data.extend([&b.conv_weight, &b.conv_bias, &b.norm_weight, &b.norm_bias]);
