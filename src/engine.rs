@@ -100,6 +100,17 @@ struct PlannedGraph {
     name: &'static str,
 }
 
+/// The error for a graph of the bundle that tract cannot read or that does not match the
+/// manifest.
+fn graph_error(name: &'static str) -> impl Fn(String) -> Error {
+    move |reason| {
+        Error::Bundle(BundleError::Graph {
+            graph: name.into(),
+            reason,
+        })
+    }
+}
+
 impl PlannedGraph {
     fn load(
         name: &'static str,
@@ -108,12 +119,7 @@ impl PlannedGraph {
         inputs: &[(&str, Vec<usize>)],
         output: (&str, Vec<usize>),
     ) -> Result<Self> {
-        let bad = |reason: String| {
-            Error::Bundle(BundleError::Graph {
-                graph: name.into(),
-                reason,
-            })
-        };
+        let bad = graph_error(name);
         no_panic(
             || Self::load_checked(name, onnx, symbol, inputs, output),
             bad,
@@ -127,12 +133,7 @@ impl PlannedGraph {
         inputs: &[(&str, Vec<usize>)],
         output: (&str, Vec<usize>),
     ) -> Result<Self> {
-        let bad = |reason: String| {
-            Error::Bundle(BundleError::Graph {
-                graph: name.into(),
-                reason,
-            })
-        };
+        let bad = graph_error(name);
         let model = tract_onnx::onnx()
             .model_for_read(&mut &onnx[..])
             .map_err(|e| bad(format!("not a readable ONNX graph: {e}")))?;

@@ -489,7 +489,9 @@ fn top_k_sampled(
     let mut picked = vec![0u64; n];
     let mut threshold = 0u64;
     let mut learned = u64::MAX;
-    let mut upper = 0u64;
+    // Nothing is above `upper` until pruning has learned it, so unpruned runs never count a
+    // key as sure.
+    let mut upper = u64::MAX;
     let mut learned_upper = 0u64;
     // Per arm, a cutoff on its uniforms below which its key is surely under the threshold,
     // and one at or above which it is surely over the upper threshold (see `cutoffs`). Until
@@ -549,7 +551,7 @@ fn top_k_sampled(
                 let key = pool[i];
                 pool[passed] = key;
                 passed += (key >= threshold) as usize;
-                above += (key > upper && sure.is_some()) as usize;
+                above += (key > upper) as usize;
             }
             let need = pick.saturating_sub(sure_counts[t]);
             let pool = if above <= pick && passed >= need {
@@ -577,8 +579,8 @@ fn top_k_sampled(
                 learned_upper = learned_upper.max(pool[cut]);
                 if start + t + 1 == PILOT {
                     threshold = learned;
-                    upper = learned_upper;
                     if prune {
+                        upper = learned_upper;
                         cutoff = cutoffs(dists, &tables, threshold, flip);
                         sure = Some(sure_cutoffs(dists, &tables, upper, flip));
                     }

@@ -18,15 +18,17 @@ fuzz_target!(|data: &[u8]| {
     };
     // Legal but slow requests (up to plan::MAX_SAMPLES samples) would only make the fuzzer
     // time out; the limits themselves are tested in tests/huge_inputs.rs.
-    if let Ok(req) = parse_sweep(text)
-        && (req.samples.unwrap_or(0) > 20_000 || req.arms.len() > 256)
+    let parsed = parse_sweep(text).ok();
+    if parsed
+        .as_ref()
+        .is_some_and(|req| req.samples.unwrap_or(0) > 20_000 || req.arms.len() > 256)
     {
         return;
     }
     let Ok(plan) = plan_request(engine(), text) else {
         return;
     };
-    let req = parse_sweep(text).expect("it planned, so it parsed");
+    let req = parsed.expect("it planned, so it parsed");
     assert_eq!(plan.decisions.len(), req.arms.len());
     for d in &plan.decisions {
         assert!((0.0..=1.0).contains(&d.p_top_k), "{d:?}");
