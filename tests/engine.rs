@@ -171,3 +171,56 @@ fn a_long_context_is_thinned_not_refused() {
     let (s, a, t) = curve(n.min(60), 1.0);
     assert!(e.forecast(&[RunInput::new(&s, &a, &t)]).is_ok());
 }
+
+/// Band calibration (`train::calibration`) is one factor per level on the head's increments:
+/// the median stays, each level moves away from its inner neighbour by exactly its factor, and
+/// the factors survive a re-export from the graph's own weights.
+#[test]
+fn band_factors_scale_the_increments_and_survive_a_reexport() {
+    use neuneu::architecture::Architecture;
+    use neuneu::engine::ForecasterRows;
+    use neuneu::features::RunFeatures;
+    use neuneu::onnx::{export::INCREMENT_SCALE, export_forecaster, weights_from_graph};
+    use neuneu::weights::Tensor;
+
+    let arch = Architecture {
+        encoder: None,
+        ..Architecture::small()
+    };
+    let plain = neuneu::random_model::random_weights(&arch, 3);
+    let factors = vec![1.7f32, 0.6, 1.0, 2.5, 1.3];
+    let mut scaled = plain.clone();
+    scaled.insert(INCREMENT_SCALE, Tensor::new(vec![5], factors.clone()));
+    let graph = export_forecaster(&arch, &scaled).unwrap();
+    let back = weights_from_graph(&graph).unwrap();
+    assert_eq!(back.get(INCREMENT_SCALE).unwrap().data, factors);
+
+    let run = |w: &neuneu::weights::Weights| -> Vec<f32> {
+        let bundle = neuneu::bundle::Bundle::new(
+            neuneu::random_model::random_bundle(&arch, 3, "t")
+                .unwrap()
+                .manifest,
+            vec![(
+                neuneu::bundle::FORECASTER.to_string(),
+                export_forecaster(&arch, w).unwrap(),
+            )],
+        );
+        let engine = Engine::from_bundle(bundle).unwrap();
+        let (s, a, t) = curve(7, 1.0);
+        let mut rows = ForecasterRows::new(&arch, t.len());
+        let feats = RunFeatures::new(&s, &a, arch.max_context);
+        for (i, &target) in t.iter().enumerate() {
+            rows.write(i, &feats, target, None);
+        }
+        engine.run_forecaster(&rows).unwrap()
+    };
+    let (p, q) = (run(&plain), run(&scaled));
+    for (p, q) in p.chunks(5).zip(q.chunks(5)) {
+        assert_eq!(p[2], q[2], "the median moved");
+        for (j, inner) in [(3, 2), (4, 3), (1, 2), (0, 1)] {
+            let want = factors[j] * (p[j] - p[inner]);
+            let got = q[j] - q[inner];
+            assert!((want - got).abs() < 1e-5, "level {j}: {got} vs {want}");
+        }
+    }
+}

@@ -14,6 +14,8 @@ const GN_EPS: f32 = 1e-5;
 /// Added to the scores of padded keys; large enough that softmax gives them exactly 0 in f32,
 /// small enough to stay finite (no NaN when a row were ever all masked).
 pub const MASK_PENALTY: f32 = 1e9;
+/// Optional `[Q]` weight: per-level factors on the quantile head's increments (1 at the median).
+pub const INCREMENT_SCALE: &str = "head.increment_scale";
 
 /// The forecaster graph as ONNX bytes.
 pub fn export_forecaster(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, String> {
@@ -194,7 +196,18 @@ pub fn export_forecaster(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, St
     let (e, mm) = quantile_head_matrices(q, arch.median_index());
     let e = g.init("head.median_spread", &[q, q], &e);
     let mm = g.init("head.increments", &[q, q], &mm);
-    let sp = softplus(&mut g, &raw);
+    let mut sp = softplus(&mut g, &raw);
+    // A calibrated model (`train::calibration`) widens or narrows each increment by a positive
+    // factor: the quantiles stay ordered by construction, and the factors stay readable from the
+    // graph (`weights_from_graph`), so a re-export keeps them.
+    if w.get(INCREMENT_SCALE).is_ok() {
+        let scale = g.init(
+            INCREMENT_SCALE,
+            &[q],
+            &w.expect(INCREMENT_SCALE, &[q])?.data,
+        );
+        sp = g.mul(&sp, &scale);
+    }
     let centre = g.matmul(&raw, &e);
     let inc = g.matmul(&sp, &mm);
     let y = g.add(&centre, &inc);
