@@ -42,6 +42,8 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
             "--quiet",
             "--holdout",
             "1/3",
+            "--prior-share",
+            "0.3",
         ])
         .output()
         .unwrap();
@@ -59,6 +61,24 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
     );
     assert!(m.training.command.contains("--losses"));
     assert_eq!(m.training.facts["validation_fold"], "1/3");
+    assert_eq!(m.training.facts["prior_share"], 0.3);
+    // The bands were calibrated on the held-out fold, and the factors are in the graph itself.
+    let factors = m.training.facts["interval_calibration"].as_array().unwrap();
+    assert_eq!(factors.len(), 5);
+    assert_eq!(factors[2], 1.0);
+    let bundle = neuneu::bundle::Bundle::from_bytes(&std::fs::read(&out).unwrap()).unwrap();
+    let graph =
+        neuneu::onnx::weights_from_graph(&bundle.graphs[neuneu::bundle::FORECASTER]).unwrap();
+    let in_graph = &graph
+        .get(neuneu::onnx::export::INCREMENT_SCALE)
+        .unwrap()
+        .data;
+    for (f, g) in factors.iter().zip(in_graph) {
+        assert!(
+            (f.as_f64().unwrap() - *g as f64).abs() < 0.006,
+            "{factors:?} vs {in_graph:?}"
+        );
+    }
     assert!(
         m.validation_protocol.contains("fold 1 of 3"),
         "{}",

@@ -54,6 +54,15 @@ struct Args {
     /// Model name recorded in the manifest.
     #[arg(long, default_value = "neuneu-default")]
     name: String,
+    /// Share of training samples drawn from the synthetic curve prior (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    prior_share: f64,
+    /// Decay of the moving average of the weights that is validated and exported (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    ema_decay: f64,
+    /// Keep the quantile bands as trained (no calibration on the held-out runs).
+    #[arg(long)]
+    no_calibrate: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -137,6 +146,9 @@ Pass real losses only to a model trained on real losses."
         losses,
         holdout: args.holdout,
         show_progress: !args.quiet,
+        prior_share: args.prior_share,
+        calibrate: !args.no_calibrate,
+        ema_decay: args.ema_decay,
         ..Default::default()
     };
     let record = TrainingRecord {

@@ -1,7 +1,9 @@
 //! The companion trainer (feature `train`): candle model, samples, generated token losses, the
 //! training loop and the export to a bundle.
 
+pub mod calibration;
 pub mod model;
+pub mod prior;
 pub mod samples;
 pub mod synthetic;
 pub mod trainer;

@@ -22,18 +22,20 @@ pub struct Draw {
 }
 
 /// Draws a sample from curve `ci`, or `None` when it is too short for `min_context` + 1 points.
+/// `early_share` of the contexts end early in the curve (training: [`EARLY_CONTEXT_SHARE`]).
 pub fn draw(
     rng: &mut StdRng,
     curves: &[Curve],
     ci: usize,
     min_context: usize,
     drop_p: f64,
+    early_share: f64,
 ) -> Option<Draw> {
     let n = curves[ci].compute.len();
     if n < min_context + 1 {
         return None;
     }
-    let end = if rng.random_bool(EARLY_CONTEXT_SHARE) {
+    let end = if rng.random_bool(early_share) {
         // Early decisions are the product's use: the context ends at a random 5-50% of the
         // curve's final compute (at least `min_context` points, at least one target left).
         let c = &curves[ci].compute;
@@ -119,9 +121,9 @@ mod tests {
     fn draws_are_valid_prefixes_with_later_targets() {
         let curves = vec![curve(12), curve(2)];
         let mut rng = StdRng::seed_from_u64(3);
-        assert!(draw(&mut rng, &curves, 1, 2, 0.4).is_none());
+        assert!(draw(&mut rng, &curves, 1, 2, 0.4, EARLY_CONTEXT_SHARE).is_none());
         for _ in 0..500 {
-            let d = draw(&mut rng, &curves, 0, 2, 0.4).unwrap();
+            let d = draw(&mut rng, &curves, 0, 2, 0.4, EARLY_CONTEXT_SHARE).unwrap();
             assert!(d.context.len() >= 2);
             assert!(d.context.windows(2).all(|w| w[0] < w[1]));
             assert!(d.target > *d.context.last().unwrap());
