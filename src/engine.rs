@@ -51,7 +51,7 @@ fn no_panic<T>(f: impl FnOnce() -> Result<T>, err: impl FnOnce(String) -> Error)
     }
 }
 
-/// The embedded default model (see `models/README.md` for what it learned from).
+/// The embedded default model (the README's "The default model" says what it learned from).
 pub static DEFAULT_BUNDLE: &[u8] = include_bytes!("../models/default.nnb");
 
 /// A loss embedding computed once and shared by every task of a checkpoint.

@@ -70,10 +70,10 @@ fn select(
         Selection::Sample(n) => {
             let mut pool = cut;
             let n = (*n).min(pool.len());
-            let mut state = 0x5eed_u64;
-            // Partial Fisher-Yates with splitmix64: the first n slots end up a uniform sample.
+            let mut rng = crate::SplitMix64::new(0x5eed);
+            // Partial Fisher-Yates: the first n slots end up a uniform sample.
             for k in 0..n {
-                let j = k + (splitmix64(&mut state) % (pool.len() - k) as u64) as usize;
+                let j = k + (rng.next_u64() % (pool.len() - k) as u64) as usize;
                 pool.swap(k, j);
             }
             pool.truncate(n);
@@ -92,14 +92,6 @@ fn select(
             })
             .collect(),
     }
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 fn sanitize(name: &str) -> String {
