@@ -200,7 +200,7 @@ pub fn export_forecaster(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, St
     // A calibrated model (`train::calibration`) widens or narrows each increment by a positive
     // factor: the quantiles stay ordered by construction, and the factors stay readable from the
     // graph (`weights_from_graph`), so a re-export keeps them.
-    if w.get(INCREMENT_SCALE).is_ok() {
+    if w.0.contains_key(INCREMENT_SCALE) {
         let scale = g.init(
             INCREMENT_SCALE,
             &[q],

@@ -10,6 +10,8 @@
 //! factor, so the grid minimum is the minimum to within the grid step). Each suite gets an equal
 //! total weight, as in training, so one large sweep does not set the bands of every other suite.
 
+use crate::eval::metrics::pinball;
+
 /// The factors searched: 0.5 to 3.0 in steps of 0.01.
 const GRID: std::ops::RangeInclusive<u32> = 50..=300;
 const GRID_STEP: f64 = 0.01;
@@ -42,8 +44,7 @@ pub fn fit_increment_scales(
             (0..n)
                 .map(|i| {
                     let y = calibrated[i * q + inner] + s * inc[i];
-                    let d = target[i] as f64 - y;
-                    weight[i] * (tau * d).max((tau - 1.0) * d)
+                    weight[i] * pinball(tau, y, target[i] as f64)
                 })
                 .sum()
         };

@@ -18,6 +18,7 @@ use candle_core::{Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 /// Where token losses come from during training.
@@ -223,18 +224,17 @@ pub fn train(
     }
     // Each suite gets an equal share of samples, so a sweep of thousands of short curves does
     // not drown out a suite of a few hundred long ones.
-    let mut by_suite: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for &i in &train_idx {
-        by_suite.entry(&curves[i].suite).or_default().push(i);
-    }
-    let suites: Vec<Vec<usize>> = by_suite.into_values().collect();
+    let suites: Vec<Vec<usize>> = by_suite(curves, &train_idx).into_values().collect();
     // The synthetic prior's curves follow the real ones in one pool, so a draw is an index
     // into `pool` either way; they are never held out or validated on.
-    let mut pool: Vec<Curve> = curves.to_vec();
-    if cfg.prior_share > 0.0 {
+    let pool: Cow<[Curve]> = if cfg.prior_share > 0.0 {
         let mut prior_rng = StdRng::seed_from_u64(cfg.seed ^ 0x9e37);
-        pool.extend(super::prior::curves(&mut prior_rng, PRIOR_CURVES));
-    }
+        let mut all = curves.to_vec();
+        all.extend(super::prior::curves(&mut prior_rng, PRIOR_CURVES));
+        Cow::Owned(all)
+    } else {
+        Cow::Borrowed(curves)
+    };
     let prior: Vec<usize> = (curves.len()..pool.len()).collect();
     let sample = |rng: &mut StdRng| -> Draw {
         loop {
@@ -287,10 +287,7 @@ pub fn train(
     // ending early (5-50% of the curve's compute, where a scheduler decides), so the bands fit
     // every suite, not only the one with the most curves.
     let mut cal_rng = StdRng::seed_from_u64(cfg.seed ^ 0xca1b);
-    let mut val_by_suite: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for &i in &val_idx {
-        val_by_suite.entry(&curves[i].suite).or_default().push(i);
-    }
+    let val_by_suite = by_suite(curves, &val_idx);
     let per_suite = VALIDATION_DRAWS / val_by_suite.len().max(1);
     let cal_draws: Vec<Draw> = val_by_suite
         .values()
@@ -333,11 +330,18 @@ pub fn train(
         pb
     });
     // With `ema_decay` > 0 the weights validated and exported are a moving average of the
-    // iterates instead of the last one. It is off by default: at 0.999 it lowered the held-out
-    // pinball loss of the selection draws but raised ScAn's held-out MAE (0.0233 vs 0.0220, one
-    // run each, see the README's training section), and the MAE is what the default is judged by.
-    let mut ema = model.weights().map_err(err)?;
-    let mut scored = NeuNeu::new(&cfg.arch, &dev).map_err(err)?;
+    // iterates (scored through a second model) instead of the last one. It is off by default:
+    // at 0.999 it lowered the held-out pinball loss of the selection draws but raised ScAn's
+    // held-out MAE (0.0233 vs 0.0220, one run each, docs/results/experiments-2026-11-30.md), and
+    // the MAE is what the default is judged by.
+    let mut average: Option<(Weights, NeuNeu)> = if cfg.ema_decay > 0.0 {
+        Some((
+            model.weights().map_err(err)?,
+            NeuNeu::new(&cfg.arch, &dev).map_err(err)?,
+        ))
+    } else {
+        None
+    };
     let mut best: Option<(f64, usize, Weights)> = None;
     let mut smoothed = f64::NAN;
     for step in 0..cfg.steps {
@@ -349,8 +353,8 @@ pub fn train(
         clip_gradients(&vars, &mut grads, cfg.clip_norm).map_err(err)?;
         opt.set_learning_rate(lr_at(cfg, step));
         opt.step(&grads).map_err(err)?;
-        if cfg.ema_decay > 0.0 {
-            update_average(&mut ema, &model, cfg.ema_decay as f32).map_err(err)?;
+        if let Some((avg, _)) = average.as_mut() {
+            update_average(avg, &model, cfg.ema_decay as f32).map_err(err)?;
         }
         let l = loss.to_scalar::<f32>().map_err(err)? as f64;
         smoothed = if smoothed.is_nan() {
@@ -360,18 +364,16 @@ pub fn train(
         };
         let last = step + 1 == cfg.steps;
         if (step + 1) % cfg.eval_every == 0 || last {
-            let candidate = if cfg.ema_decay > 0.0 {
-                ema.clone()
-            } else {
-                model.weights().map_err(err)?
-            };
-            scored.load_weights(&candidate, &dev).map_err(err)?;
+            if let Some((avg, scored)) = average.as_mut() {
+                scored.load_weights(avg, &dev).map_err(err)?;
+            }
+            let scored = average.as_ref().map_or(&model, |(_, m)| m);
             let val = if val_batches.is_empty() {
                 smoothed
             } else {
                 let mut total = 0.0;
                 for b in &val_batches {
-                    let p = forward(&scored, b).map_err(err)?;
+                    let p = forward(scored, b).map_err(err)?;
                     total += pinball_loss(&p, &b.target, &levels)
                         .map_err(err)?
                         .to_scalar::<f32>()
@@ -380,7 +382,11 @@ pub fn train(
                 total / val_batches.len() as f64
             };
             if best.as_ref().is_none_or(|(b, _, _)| val < *b) {
-                best = Some((val, step + 1, candidate));
+                let weights = match &average {
+                    Some((avg, _)) => avg.clone(),
+                    None => model.weights().map_err(err)?,
+                };
+                best = Some((val, step + 1, weights));
             }
             let line = format!(
                 "step {:>6}  train pinball {smoothed:.5}  held-out pinball {val:.5}",
@@ -528,6 +534,15 @@ by index keeping first and last; accuracy raw in [0, 1], the output is an offset
 the run's own power-law fit (y = a - b x^-c, 3+ points) extrapolated to the target is one feature; \
 token losses: NaN/negative refused, capped at 20, p = exp(-loss) clipped to 1 - 1e-6, then the encoder's \
 representation (ordered: first loss_len values zero-padded; sketch: loss_len evenly spaced quantiles of p).";
+
+/// The curves `idx` by suite.
+fn by_suite<'a>(curves: &'a [Curve], idx: &[usize]) -> BTreeMap<&'a str, Vec<usize>> {
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for &i in idx {
+        groups.entry(&curves[i].suite).or_default().push(i);
+    }
+    groups
+}
 
 /// `average = decay * average + (1 - decay) * current`, parameter by parameter.
 fn update_average(average: &mut Weights, model: &NeuNeu, decay: f32) -> candle_core::Result<()> {
