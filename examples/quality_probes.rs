@@ -29,11 +29,14 @@ use std::collections::HashMap;
 
 const CONTEXTS: [f64; 3] = [0.1, 0.2, 0.4];
 
+/// Turns the quantiles of one target from each inner forecaster into one set of quantiles.
+type Combine<'a> = Box<dyn Fn(&[&[f32]]) -> Vec<f32> + Sync + 'a>;
+
 /// A forecaster whose quantiles are the `inner` forecasters' combined by `combine`.
 struct Combined<'a> {
     name: String,
     inner: Vec<&'a dyn Forecaster>,
-    combine: Box<dyn Fn(&[&[f32]]) -> Vec<f32> + Sync + 'a>,
+    combine: Combine<'a>,
 }
 
 impl Forecaster for Combined<'_> {
