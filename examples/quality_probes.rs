@@ -21,11 +21,10 @@
 
 use neuneu::data::{ComputeAxis, Curve, read_curves};
 use neuneu::eval::baselines::{Persistence, PowerLaw};
-use neuneu::eval::{EvalOptions, context_len, evaluate, render_table};
+use neuneu::eval::{EvalOptions, context_len, evaluate, prefix, render_table, split};
 use neuneu::forecast::{CurvePrefix, RunForecast};
-use neuneu::train::calibration::fit_increment_scales;
+use neuneu::train::calibration::{equal_group_weights, fit_increment_scales};
 use neuneu::{Engine, Error, Forecaster, Result};
-use std::collections::HashMap;
 
 const CONTEXTS: [f64; 3] = [0.1, 0.2, 0.4];
 
@@ -68,7 +67,7 @@ impl Forecaster for Combined<'_> {
 
 /// The first forecast shifted by `w` times the gap between the second's median and its own.
 fn blend<'a>(name: &str, a: &'a dyn Forecaster, b: &'a dyn Forecaster, w: f32) -> Combined<'a> {
-    let median = a.levels().iter().position(|&l| l == 0.5).expect("median");
+    let median = median_index(a);
     Combined {
         name: name.to_string(),
         inner: vec![a, b],
@@ -91,19 +90,13 @@ fn table(curves: &[Curve], forecasters: &[&dyn Forecaster], context: f64) -> Res
 fn protocol_factors(engine: &Engine, curves: &[Curve]) -> Result<Vec<f32>> {
     let (mut pred, mut target, mut weight, mut suite) = (vec![], vec![], vec![], vec![]);
     for cut in [0.1, 0.2, 0.3, 0.4] {
-        let cuts: Vec<(usize, usize)> = curves
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| Some((i, context_len(c, cut, 3)?)))
-            .collect();
-        let prefixes: Vec<CurvePrefix<'_>> = cuts
-            .iter()
-            .map(|&(i, n)| CurvePrefix {
-                steps: &curves[i].compute[..n],
-                accuracy: &curves[i].accuracy[..n],
-                targets: &curves[i].compute[n..],
-            })
-            .collect();
+        let opts = EvalOptions {
+            context_fraction: cut,
+            ..EvalOptions::default()
+        };
+        let cuts = split(curves, &opts);
+        let prefixes: Vec<CurvePrefix<'_>> =
+            cuts.iter().map(|&(i, n)| prefix(&curves[i], n)).collect();
         for (&(i, n), run) in cuts.iter().zip(engine.forecast_prefixes(&prefixes)?) {
             let per_target = 1.0 / run.forecasts.len() as f64;
             for (t, f) in run.forecasts.iter().enumerate() {
@@ -114,24 +107,11 @@ fn protocol_factors(engine: &Engine, curves: &[Curve]) -> Result<Vec<f32>> {
             }
         }
     }
-    let mut totals: HashMap<&str, f64> = HashMap::new();
-    for (s, w) in suite.iter().zip(&weight) {
-        *totals.entry(s).or_default() += w;
-    }
-    let weight: Vec<f64> = suite
-        .iter()
-        .zip(&weight)
-        .map(|(s, w)| w / totals[s])
-        .collect();
-    let median = engine
-        .levels()
-        .iter()
-        .position(|&l| l == 0.5)
-        .expect("median");
+    let median = median_index(engine);
     Ok(fit_increment_scales(
         &pred,
         &target,
-        &weight,
+        &equal_group_weights(&suite, &weight),
         engine.levels(),
         median,
     ))
@@ -149,8 +129,16 @@ fn rescaled(q: &[f32], scales: &[f32], median: usize) -> Vec<f32> {
     out.iter().map(|v| v.clamp(0.0, 1.0)).collect()
 }
 
+fn median_index(f: &dyn Forecaster) -> usize {
+    f.levels()
+        .iter()
+        .position(|&l| l == 0.5)
+        .expect("a median level")
+}
+
 fn hindsight(curves: &[Curve]) -> Result<String> {
     let power_law = PowerLaw::new();
+    let median = median_index(&power_law);
     let (mut fit_sum, mut neighbour_sum, mut n_curves) = (0.0, 0.0, 0usize);
     for c in curves {
         let Some(n) = context_len(c, 0.2, 3) else {
@@ -166,7 +154,7 @@ fn hindsight(curves: &[Curve]) -> Result<String> {
         let (mut fit_err, mut neighbour_err) = (0.0, 0.0);
         for (t, f) in fit.forecasts.iter().enumerate() {
             let i = n + t;
-            fit_err += (f.quantiles[2] as f64 - c.accuracy[i]).abs();
+            fit_err += (f.quantiles[median] as f64 - c.accuracy[i]).abs();
             let neighbours: Vec<f64> = [i - 1, (i + 1).min(last)]
                 .into_iter()
                 .filter(|&j| j != i)
@@ -250,11 +238,7 @@ fn main() -> Result<()> {
         "recalibrate" => {
             let scales = protocol_factors(&engines[0], &curves)?;
             println!("factors relative to the model's own: {scales:?}");
-            let median = engine
-                .levels()
-                .iter()
-                .position(|&l| l == 0.5)
-                .expect("median");
+            let median = median_index(engine);
             let scaled = Combined {
                 name: "recalibrated".into(),
                 inner: vec![engine],

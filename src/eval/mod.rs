@@ -58,8 +58,8 @@ impl Default for EvalOptions {
     }
 }
 
-/// The curves that have targets under `opts`, with their context lengths.
-pub(crate) fn split(curves: &[Curve], opts: &EvalOptions) -> Vec<(usize, usize)> {
+/// The curves that have targets under `opts`, as (index, context length).
+pub fn split(curves: &[Curve], opts: &EvalOptions) -> Vec<(usize, usize)> {
     curves
         .iter()
         .enumerate()
@@ -68,7 +68,7 @@ pub(crate) fn split(curves: &[Curve], opts: &EvalOptions) -> Vec<(usize, usize)>
 }
 
 /// The prefix of `curve` with `context` observed points and the rest as targets.
-pub(crate) fn prefix(curve: &Curve, context: usize) -> CurvePrefix<'_> {
+pub fn prefix(curve: &Curve, context: usize) -> CurvePrefix<'_> {
     CurvePrefix {
         steps: &curve.compute[..context],
         accuracy: &curve.accuracy[..context],

@@ -61,13 +61,19 @@ pub fn fit_increment_scales(
     scales
 }
 
-/// Weights that give each group (suite) the same total, `groups[i]` naming sample i's group.
-pub fn equal_group_weights<T: Ord>(groups: &[T]) -> Vec<f64> {
-    let mut counts = std::collections::BTreeMap::new();
-    for g in groups {
-        *counts.entry(g).or_insert(0usize) += 1;
+/// The weights `base`, rescaled so that each group (suite) has the same total; `groups[i]`
+/// names sample i's group.
+pub fn equal_group_weights<T: Ord>(groups: &[T], base: &[f64]) -> Vec<f64> {
+    assert_eq!(groups.len(), base.len());
+    let mut totals = std::collections::BTreeMap::new();
+    for (g, w) in groups.iter().zip(base) {
+        *totals.entry(g).or_insert(0.0) += w;
     }
-    groups.iter().map(|g| 1.0 / counts[g] as f64).collect()
+    groups
+        .iter()
+        .zip(base)
+        .map(|(g, w)| w / totals[g])
+        .collect()
 }
 
 #[cfg(test)]
@@ -108,7 +114,9 @@ mod tests {
 
     #[test]
     fn groups_weigh_the_same() {
-        let w = equal_group_weights(&["a", "a", "a", "b"]);
+        let w = equal_group_weights(&["a", "a", "a", "b"], &[1.0; 4]);
         assert_eq!(w, vec![1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0, 1.0]);
+        let w = equal_group_weights(&["a", "a", "b"], &[1.0, 3.0, 0.5]);
+        assert_eq!(w, vec![0.25, 0.75, 1.0]);
     }
 }

@@ -88,7 +88,8 @@ impl Default for TrainConfig {
 
 /// Curves generated for the synthetic prior when it is used.
 const PRIOR_CURVES: usize = 20_000;
-/// Held-out draws scored at each evaluation (split evenly between suites).
+/// Held-out draws scored at each evaluation, and drawn again (split evenly between suites) to
+/// calibrate the bands.
 const VALIDATION_DRAWS: usize = 2048;
 
 /// What `train` returns: the bundle and a short report.
@@ -331,9 +332,9 @@ pub fn train(
     });
     // With `ema_decay` > 0 the weights validated and exported are a moving average of the
     // iterates (scored through a second model) instead of the last one. It is off by default:
-    // at 0.999 it lowered the held-out pinball loss of the selection draws but raised ScAn's
-    // held-out MAE (0.0233 vs 0.0220, one run each, docs/results/experiments-2026-11-30.md), and
-    // the MAE is what the default is judged by.
+    // at 0.999 it lowered the held-out pinball loss of the selection draws but not ScAn's
+    // held-out MAE (0.0233 vs 0.0234 without it, one run each, runs G and I of
+    // docs/results/experiments-2026-11-30.md).
     let mut average: Option<(Weights, NeuNeu)> = if cfg.ema_decay > 0.0 {
         Some((
             model.weights().map_err(err)?,
@@ -433,7 +434,7 @@ pub fn train(
         let scales = calibration::fit_increment_scales(
             &pred,
             &target,
-            &calibration::equal_group_weights(&suites),
+            &calibration::equal_group_weights(&suites, &vec![1.0; suites.len()]),
             &cfg.arch.quantile_levels,
             cfg.arch.median_index(),
         );

@@ -2,21 +2,9 @@
 //! engine) against persistence, on the runs the trainer held out.
 
 use crate::data::Curve;
-use crate::forecast::{CurvePrefix, Forecaster};
+use crate::eval::{context_len, prefix};
+use crate::forecast::Forecaster;
 use std::collections::BTreeMap;
-
-/// Context = every checkpoint with compute <= `fraction` x the curve's final compute (at least
-/// `min_points`); targets = the rest. `None` when no target is left.
-pub fn split_context(c: &Curve, fraction: f64, min_points: usize) -> Option<usize> {
-    let last = *c.compute.last()?;
-    let n = c
-        .compute
-        .iter()
-        .filter(|&&x| x <= fraction * last)
-        .count()
-        .max(min_points);
-    (n < c.compute.len()).then_some(n)
-}
 
 /// Scores of the model and of persistence: MAE of the median (mean per curve, then over
 /// curves), coverage of [q0.1, q0.9], for each suite and overall.
@@ -28,12 +16,8 @@ pub fn validation_scores(
     let mut prefixes = Vec::new();
     let mut kept = Vec::new();
     for c in curves {
-        if let Some(n) = split_context(c, fraction, 3) {
-            prefixes.push(CurvePrefix {
-                steps: &c.compute[..n],
-                accuracy: &c.accuracy[..n],
-                targets: &c.compute[n..],
-            });
+        if let Some(n) = context_len(c, fraction, 3) {
+            prefixes.push(prefix(c, n));
             kept.push((c, n));
         }
     }
