@@ -26,6 +26,13 @@ losses once and shares the embedding across its tasks. `--loss-len N` gives ever
 losses (default: the encoder's input length, 512 for the small and default models; the
 reference model's validation set is 256,000 tokens). The loop is handed neuneu's prepared
 forecaster rows (context features, power-law fits) for free, which favours onnxruntime.
+
+Context length: `--context N` points per run (default 30). The forecaster graph of today's
+exporter takes any context length up to `max_context`; neuneu runs each row at the shortest of
+its plan lengths (powers of two, then max_context) that holds it, so a 30-point row of a 64-point
+model runs at 32. onnxruntime is fed the rows as neuneu dumped them (padded to max_context, what
+a plain caller of the graph does) and, for such graphs, also trimmed to the batch's longest
+context (the same trick by hand): both rows are printed.
 """
 import argparse
 import json
@@ -105,9 +112,9 @@ def time_calls(fn, callers, seconds, warmup=3, iters=None):
     return r
 
 
-def neuneu(exe, model_args, workload, batch, threads, seconds, dump, iters=None):
+def neuneu(exe, model_args, workload, batch, threads, seconds, dump, iters=None, context=30):
     cmd = [exe, "bench", *model_args, "--workload", workload, "--batch", str(batch),
-           "--threads", str(threads), "--json", "--dump", dump]
+           "--threads", str(threads), "--context", str(context), "--json", "--dump", dump]
     cmd += ["--iters", str(iters)] if iters else ["--seconds", str(seconds)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1]), " ".join(cmd)
@@ -146,6 +153,11 @@ def prepare_losses(losses, encoder):
     return (p[lo] + (p[hi] - p[lo]) * w).astype(np.float32)
 
 
+def variable_length(graph):
+    """Whether the forecaster graph takes any context length (a symbolic second dimension)."""
+    return isinstance(ort.InferenceSession(graph).get_inputs()[0].shape[1], str)
+
+
 def best_ort(graph, feeds, threads, seconds):
     """onnxruntime timed as T callers x 1 thread and as 1 caller x T threads; the better p50."""
     variants = []
@@ -170,6 +182,7 @@ def main():
     ap.add_argument("--scheduler", action="store_true", help="also the scheduler workload")
     ap.add_argument("--loss-len", type=int, help="token losses per arm in the scheduler workload "
                     "(default: the encoder's input length)")
+    ap.add_argument("--context", type=int, default=30, help="observed points per run")
     ap.add_argument("--json", help="write the results here")
     a = ap.parse_args()
 
@@ -192,13 +205,23 @@ def main():
     fc_inputs = ["context", "key_mask", "anchor", "loss_embedding", "has_loss"]
     for b in [int(x) for x in a.batches.split(",")]:
         dump = os.path.join(tmp, f"fc{b}")
-        nn, cmd = neuneu(a.neuneu, model_args, "forecaster", b, a.threads, a.seconds, dump)
+        nn, cmd = neuneu(a.neuneu, model_args, "forecaster", b, a.threads, a.seconds, dump,
+                         context=a.context)
         sh = nn["shapes"]
         feeds = {k: load(dump, k, sh[k]) for k in fc_inputs}
         ref = load(dump, "output", sh["quantiles"])
         r, out = best_ort(graphs["forecaster"], feeds, a.threads, a.seconds)
         diff = float(np.max(np.abs(out - ref)))
-        rows.append(("forecaster graph", b, nn, r, diff, cmd))
+        rows.append((f"forecaster graph, {a.context}-point context", b, nn, r, diff, cmd))
+        if variable_length(graphs["forecaster"]):
+            real = feeds["key_mask"][:, 2:] != 0
+            used = int(max(np.flatnonzero(m)[-1] + 1 if m.any() else 0 for m in real))
+            trimmed = dict(feeds, context=feeds["context"][:, :used],
+                           key_mask=feeds["key_mask"][:, :used + 2])
+            r, out = best_ort(graphs["forecaster"], trimmed, a.threads, a.seconds)
+            diff = float(np.max(np.abs(out - ref)))
+            rows.append((f"same, onnxruntime fed rows trimmed to {used} points", b, nn, r, diff,
+                         cmd))
     if a.encoder and "loss_encoder" in graphs:
         dump = os.path.join(tmp, "enc1")
         nn, cmd = neuneu(a.neuneu, model_args, "encoder", 1, a.threads, a.seconds, dump)
@@ -209,7 +232,8 @@ def main():
     if a.scheduler:
         dump = os.path.join(tmp, "sched")
         sched_args = model_args + (["--loss-len", str(a.loss_len)] if a.loss_len else [])
-        nn, cmd = neuneu(a.neuneu, sched_args, "scheduler", 64, a.threads, a.seconds, dump, iters=3)
+        nn, cmd = neuneu(a.neuneu, sched_args, "scheduler", 64, a.threads, a.seconds, dump, iters=3,
+                         context=a.context)
         sh = nn["shapes"]
         raw = load(dump, "token_losses", sh["token_losses"])
         lf = load(dump, "loss_features", sh["loss_features"])

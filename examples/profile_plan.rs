@@ -1,6 +1,9 @@
 //! Per-op time of the optimised forecaster (or encoder) plan: where a forecast spends its time.
 //!
-//!   cargo run --release --example profile_plan -- [small|reference|BUNDLE] [forecaster|encoder] [BATCH] [ITERS]
+//!   cargo run --release --example profile_plan -- [small|reference|BUNDLE] [forecaster|encoder] [BATCH] [ITERS] [POINTS]
+//!
+//! POINTS: the forecaster plan's context length (default `max_context`; graphs from older
+//! exporters have only that one); the synthetic runs have min(30, POINTS) points.
 
 use neuneu::architecture::Architecture;
 use neuneu::bundle::Bundle;
@@ -16,6 +19,7 @@ fn main() -> TractResult<()> {
     let graph = args.get(2).map(String::as_str).unwrap_or("forecaster");
     let batch: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
     let iters: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(200);
+    let points: Option<usize> = args.get(5).and_then(|s| s.parse().ok());
     let bundle = match which {
         "small" => Bundle::from_bytes(neuneu::engine::DEFAULT_BUNDLE).unwrap(),
         "random-small" => random_bundle(&Architecture::small(), 42, "s").unwrap(),
@@ -37,6 +41,15 @@ fn main() -> TractResult<()> {
         .sym(if graph == "encoder" { "N" } else { "B" });
     let mut subs = HashMap::new();
     subs.insert(sym, TDim::Val(batch as i64));
+    let variable = graph != "encoder" && model.input_fact(0)?.shape[1].to_i64().is_err();
+    let points = match points {
+        Some(p) if variable => p.min(a.max_context),
+        _ => a.max_context,
+    };
+    if variable {
+        subs.insert(model.symbols.sym("T"), TDim::Val(points as i64));
+        subs.insert(model.symbols.sym("S"), TDim::Val(points as i64 + 2));
+    }
     let opt = model.set_symbols(&subs)?.into_optimized()?;
     if std::env::var("SHOW").is_ok() {
         for n in &opt.nodes {
@@ -69,7 +82,7 @@ fn main() -> TractResult<()> {
     } else {
         let mut r = ForecasterRows::new(&a, batch);
         for i in 0..batch {
-            let run = SyntheticRun::new(30, 1, i as u64);
+            let run = SyntheticRun::new(30.min(points), 1, i as u64);
             r.write(
                 i,
                 &neuneu::features::RunFeatures::new(&run.steps, &run.accuracy, a.max_context),
@@ -78,9 +91,11 @@ fn main() -> TractResult<()> {
             );
         }
         let (t, s, d) = (a.max_context, a.seq_len(), a.d_model);
+        let context = Tensor::from_shape(&[batch, t, a.context_features], &r.context)?;
+        let key_mask = Tensor::from_shape(&[batch, s], &r.key_mask)?;
         tvec![
-            Tensor::from_shape(&[batch, t, a.context_features], &r.context)?.into(),
-            Tensor::from_shape(&[batch, s], &r.key_mask)?.into(),
+            context.slice(1, 0, points)?.into(),
+            key_mask.slice(1, 0, points + 2)?.into(),
             Tensor::from_shape(&[batch, 1], &r.anchor)?.into(),
             Tensor::from_shape(&[batch, d], &r.loss_embedding)?.into(),
             Tensor::from_shape(&[batch, 1], &r.has_loss)?.into(),

@@ -150,7 +150,7 @@ fn plan_keeps_k_arms_with_reasons_and_probabilities_summing_to_k() {
 }
 
 #[test]
-fn upgrade_rewrites_old_graphs_and_refuses_what_it_cannot_read() {
+fn upgrade_rewrites_old_and_current_graphs_and_refuses_what_it_cannot_read() {
     // tests/data/exporter-v0.nnb: a bundle written before the exporter folded RoPE into the
     // projections (the default model as first trained).
     let dir = std::env::temp_dir().join(format!("neuneu-upgrade-{}", std::process::id()));
@@ -195,13 +195,27 @@ fn upgrade_rewrites_old_graphs_and_refuses_what_it_cannot_read() {
     }
     assert!(compared > 0);
 
-    // Today's graphs fold the query/key parameters: they cannot be read back, and nothing is
-    // written.
+    // Today's graphs (folded query/key columns, variable context length) upgrade again to the
+    // same function.
     let again = dir.join("again.nnb");
-    let (code, _, err) = neuneu(&["upgrade", out_s, "-o", again.to_str().unwrap()], "");
-    assert_eq!(code, 2);
-    assert!(err.contains("qkv.weight"), "{err}");
-    assert!(!again.exists());
+    let (code, stdout, err) = neuneu(&["upgrade", out_s, "-o", again.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("agree within"), "{stdout}");
+    assert_eq!(forecast(again.to_str().unwrap()), new);
+
+    // What is not a bundle is refused, and nothing is written.
+    let refused = dir.join("refused.nnb");
+    let (code, _, err) = neuneu(
+        &[
+            "upgrade",
+            "examples/requests.jsonl",
+            "-o",
+            refused.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(!refused.exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -3,7 +3,10 @@
 //! test holds the two together.
 
 use super::builder::{Dim, GraphBuilder, attr_float, attr_int, attr_ints};
-use super::{ENCODER_INPUT, ENCODER_OUTPUT, FORECASTER_INPUTS, FORECASTER_OUTPUT};
+use super::{
+    CONTEXT_SYMBOL, ENCODER_INPUT, ENCODER_OUTPUT, FORECASTER_INPUTS, FORECASTER_OUTPUT,
+    TOKENS_SYMBOL,
+};
 use crate::architecture::{Architecture, EncoderArchitecture};
 use crate::layout::{quantile_head_matrices, rope_tables, rotate_half_matrix};
 use crate::weights::{Tensor, Weights};
@@ -20,9 +23,8 @@ pub const INCREMENT_SCALE: &str = "head.increment_scale";
 /// The forecaster graph as ONNX bytes.
 pub fn export_forecaster(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, String> {
     arch.validate().map_err(|e| e.to_string())?;
-    let (d, t, f, s, h, hd, q) = (
+    let (d, f, s, h, hd, q) = (
         arch.d_model,
-        arch.max_context,
         arch.context_features,
         arch.seq_len(),
         arch.heads,
@@ -31,8 +33,14 @@ pub fn export_forecaster(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, St
     );
     let mut g = GraphBuilder::default();
     let b = || Dim::Symbol("B");
-    let context = g.input(FORECASTER_INPUTS[0], &[b(), Dim::Fixed(t), Dim::Fixed(f)]);
-    let key_mask = g.input(FORECASTER_INPUTS[1], &[b(), Dim::Fixed(s)]);
+    // The context length is a symbol (at most `max_context` points, `T + 2` tokens): padding
+    // after the last real point changes no output, so the engine runs each row at the shortest
+    // plan length that holds it instead of always at `max_context`.
+    let context = g.input(
+        FORECASTER_INPUTS[0],
+        &[b(), Dim::Symbol(CONTEXT_SYMBOL), Dim::Fixed(f)],
+    );
+    let key_mask = g.input(FORECASTER_INPUTS[1], &[b(), Dim::Symbol(TOKENS_SYMBOL)]);
     let anchor = g.input(FORECASTER_INPUTS[2], &[b(), Dim::Fixed(1)]);
     let loss_emb = g.input(FORECASTER_INPUTS[3], &[b(), Dim::Fixed(d)]);
     let has_loss = g.input(FORECASTER_INPUTS[4], &[b(), Dim::Fixed(1)]);
@@ -75,8 +83,19 @@ pub fn export_forecaster(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, St
             .flat_map(|p| (0..h).flat_map(move |_| t[p * hd..(p + 1) * hd].iter().copied()))
             .collect()
     };
-    let cos_all = g.init("rope.cos", &[s, d], &tile(&cos, s));
-    let sin_all = g.init("rope.sin", &[s, d], &tile(&sin, s));
+    // The tables cover `max_context + 2` positions; the graph uses the first `T + 2`.
+    let tokens = {
+        let shape = g.node("Shape", &[&x], vec![]);
+        let (one, two, zero) = (g.ints(&[1], &[1]), g.ints(&[1], &[2]), g.ints(&[1], &[0]));
+        g.node("Slice", &[&shape, &one, &two, &zero], vec![])
+    };
+    let first_tokens = |g: &mut GraphBuilder, name: &str, table: &[f32]| {
+        let full = g.init(name, &[s, d], table);
+        let (zero, axis) = (g.ints(&[1], &[0]), g.ints(&[1], &[0]));
+        g.node("Slice", &[&full, &zero, &tokens, &axis], vec![])
+    };
+    let cos_all = first_tokens(&mut g, "rope.cos", &tile(&cos, s));
+    let sin_all = first_tokens(&mut g, "rope.sin", &tile(&sin, s));
     let cos_cls = g.init("rope.cos.cls", &[1, d], &tile(&cos, 1));
     let sin_cls = g.init("rope.sin.cls", &[1, d], &tile(&sin, 1));
     let rot = rotate_half_matrix(hd);
@@ -88,12 +107,12 @@ pub fn export_forecaster(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, St
         // and feed-forward for it alone (keys and values still cover every token).
         let last = l + 1 == arch.layers;
         let hn = layer_norm(&mut g, &x, w, &p("ln1"), d)?;
-        let (hq, xq, sq) = if last {
+        let (hq, xq) = if last {
             let hc = g.take(&hn, 0, 1);
             let xc = g.take(&x, 0, 1);
-            (g.unsqueeze(&hc, &[1]), g.unsqueeze(&xc, &[1]), 1)
+            (g.unsqueeze(&hc, &[1]), g.unsqueeze(&xc, &[1]))
         } else {
-            (hn.clone(), x.clone(), s)
+            (hn.clone(), x.clone())
         };
         let qkv_w = w.expect(&p("qkv.weight"), &[3 * d, d])?;
         let qkv_b = w.expect(&p("qkv.bias"), &[3 * d])?;
@@ -146,18 +165,18 @@ pub fn export_forecaster(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, St
         };
         let q = rope(&mut g, &q, &qr, cq, sq_);
         let k = rope(&mut g, &k, &kr, &cos_all, &sin_all);
-        let q = g.reshape(&q, &[0, sq as i64, h as i64, hd as i64]);
+        let q = g.reshape(&q, &[0, -1, h as i64, hd as i64]);
         let q = g.transpose(&q, &[0, 2, 1, 3]); // [B, H, Sq, hd]
-        let k = g.reshape(&k, &[0, s as i64, h as i64, hd as i64]);
+        let k = g.reshape(&k, &[0, -1, h as i64, hd as i64]);
         let kt = g.transpose(&k, &[0, 2, 3, 1]); // [B, H, hd, S]
-        let v = g.reshape(&v, &[0, s as i64, h as i64, hd as i64]);
+        let v = g.reshape(&v, &[0, -1, h as i64, hd as i64]);
         let v = g.transpose(&v, &[0, 2, 1, 3]); // [B, H, S, hd]
         let scores = g.matmul(&q, &kt);
         let scores = g.add(&scores, &bias);
         let attn = g.node("Softmax", &[&scores], vec![attr_int("axis", -1)]);
         let o = g.matmul(&attn, &v);
         let o = g.transpose(&o, &[0, 2, 1, 3]);
-        let o = g.reshape(&o, &[0, sq as i64, d as i64]);
+        let o = g.reshape(&o, &[0, -1, d as i64]);
         let o = g.linear(
             &o,
             &p("out"),
@@ -284,6 +303,31 @@ pub fn export_encoder(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, Strin
     Ok(g.finish("neuneu_loss_encoder").encode_to_vec())
 }
 
+/// Undoes the forecaster's query/key fold: the trainer's `layers.{l}.qkv` weights again, from
+/// the plain (unrotated) query, key and value columns a folded graph keeps (the query's carry
+/// the 1/sqrt(head_dim) scale, a power of two at today's head sizes, so this is exact). Layers
+/// that already have `qkv` weights, or lack the folded ones, are left alone.
+pub fn unfold_attention(arch: &Architecture, w: &mut Weights) -> Result<(), String> {
+    let d = arch.d_model;
+    let scale = 1.0 / (arch.head_dim() as f32).sqrt();
+    for l in 0..arch.layers {
+        let p = |n: &str| format!("layers.{l}.{n}");
+        if w.0.contains_key(&p("qkv.weight")) || !w.0.contains_key(&p("q.weight")) {
+            continue;
+        }
+        let (mut weight, mut bias) = (Vec::with_capacity(3 * d * d), Vec::with_capacity(3 * d));
+        for (part, factor) in [("q", 1.0 / scale), ("k", 1.0), ("v", 1.0)] {
+            let wt = w.expect(&p(&format!("{part}.weight")), &[d, d])?;
+            let bt = w.expect(&p(&format!("{part}.bias")), &[d])?;
+            weight.extend(wt.data.iter().map(|v| v * factor));
+            bias.extend(bt.data.iter().map(|v| v * factor));
+        }
+        w.insert(p("qkv.weight"), Tensor::new(vec![3 * d, d], weight));
+        w.insert(p("qkv.bias"), Tensor::new(vec![3 * d], bias));
+    }
+    Ok(())
+}
+
 fn layer_norm(
     g: &mut GraphBuilder,
     x: &str,
@@ -357,9 +401,8 @@ pub fn read_initializers(onnx: &[u8]) -> Result<Weights, String> {
 /// `<name>.weight` (`[out, in]`) transposed back; vectors stored with broadcast dimensions
 /// (`cls` as `[1, 1, d]`, group-norm scales as `[c, 1]`) come back as vectors, i.e. any tensor
 /// with at most one dimension above 1 is flattened. Graph constants (RoPE tables, scalars) come
-/// along and are ignored by the exporters. What a graph folded at export (the rotation and
-/// scale in today's query/key columns) cannot be undone, so this reads graphs whose layers
-/// keep the trainer's parameters, such as the encoder and forecasters written before that fold.
+/// along and are ignored by the exporters. The forecaster's folded query/key columns come back
+/// as they are; [`unfold_attention`] turns them into the trainer's parameters.
 pub fn weights_from_graph(onnx: &[u8]) -> Result<Weights, String> {
     let mut w = read_initializers(onnx)?;
     for t in w.0.values_mut() {

@@ -11,7 +11,9 @@ pub mod export;
 
 pub use export::{export_encoder, export_forecaster, read_initializers, weights_from_graph};
 
-/// Forecaster inputs, in order: `[B, T, F]`, `[B, T + 2]`, `[B, 1]`, `[B, D]`, `[B, 1]`.
+/// Forecaster inputs, in order: `[B, T, F]`, `[B, T + 2]`, `[B, 1]`, `[B, D]`, `[B, 1]`. `T` (at
+/// most `max_context`) is the symbol [`CONTEXT_SYMBOL`] and `T + 2` the symbol [`TOKENS_SYMBOL`];
+/// graphs from older exporters fix both at `max_context`.
 pub const FORECASTER_INPUTS: [&str; 5] = [
     "context",
     "key_mask",
@@ -19,6 +21,8 @@ pub const FORECASTER_INPUTS: [&str; 5] = [
     "loss_embedding",
     "has_loss",
 ];
+pub const CONTEXT_SYMBOL: &str = "T";
+pub const TOKENS_SYMBOL: &str = "S";
 /// Forecaster output: `[B, Q]` quantiles.
 pub const FORECASTER_OUTPUT: &str = "quantiles";
 /// Encoder input: `[N, L]` prepared loss vectors.
@@ -29,8 +33,7 @@ pub const ENCODER_OUTPUT: &str = "loss_embedding";
 /// The bundle with its graphs written again by this version's exporters, from the weights
 /// they hold: same function (the caller should check, as `neuneu upgrade` does), graphs that
 /// run faster where the exporter improved. The manifest is kept but for its graph entries.
-/// Graphs whose exporter folded the parameters (today's query and key columns) cannot be read
-/// back and give an error naming the missing weight.
+/// Folded query and key columns are unfolded first (`export::unfold_attention`).
 pub fn reexport(bundle: &crate::bundle::Bundle) -> crate::Result<crate::bundle::Bundle> {
     use crate::bundle::{Bundle, ENCODER, FORECASTER};
     use crate::error::BundleError;
@@ -50,7 +53,10 @@ pub fn reexport(bundle: &crate::bundle::Bundle) -> crate::Result<crate::bundle::
             graph: name.into(),
             reason,
         };
-        let weights = weights_from_graph(onnx).map_err(bad)?;
+        let mut weights = weights_from_graph(onnx).map_err(bad)?;
+        if name == FORECASTER {
+            export::unfold_attention(arch, &mut weights).map_err(bad)?;
+        }
         graphs.push((name.to_string(), export(arch, &weights).map_err(bad)?));
     }
     Ok(Bundle::new(bundle.manifest.clone(), graphs))
