@@ -9,13 +9,18 @@
 //! than a forecast, so each graph is optimised for batch 1, lazily, and cached for the engine's
 //! life. Today's forecaster graphs take any context length, and padding changes no output, so
 //! the forecaster gets one plan per length of [`plan_lengths`] and each row runs at the shortest
-//! that holds it: a 3-point run costs 6 tokens, not `max_context + 2` (the default model's
-//! single forecast: 0.07 ms at 3 points, 0.13 ms through the full-length plan). Rows go through
-//! the plans one at a time, with one reused run state per plan: on these graphs
-//! tract's cost per row grows with the batch (measured on the small forecaster: 0.19 ms at batch
-//! 1, 0.30 ms per row at batch 64; reference size: 33 vs 50 ms), because the broadcast
-//! element-wise ops (RoPE tables, key mask) leave its fast paths. One row at a time also makes a
-//! run's forecast bit-identical whatever else is in the request.
+//! that holds it: a 3-point run costs 8 tokens, not `max_context + 2`. Each plan costs its
+//! optimisation on first use and its own packed weights (the default model: 22 MB of process
+//! memory with one plan, 25 MB with all four; a 19M-parameter reference-size model: 361 MB with
+//! one, 565 MB with all five). Rows go through the plans
+//! one at a time, with one reused run state per plan, so that a run's forecast is bit-identical
+//! whatever else is in the request (tests hold it to that). That has a price at short contexts:
+//! batch-B plans run a row 1.2-2.7x faster at 32 tokens and fewer (`examples/profile_plan`, one
+//! thread, random weights, 2026-11-30: 8 tokens 80 -> 30 us small, 6.5 -> 2.5 ms reference; 32 tokens
+//! 123 -> 97 us, 11.5 -> 8.5 ms), but their rows differ from batch-1 rows in the last bit, so a
+//! forecast would depend on its neighbours. At 64 tokens and more, batching gained nothing or
+//! lost (the older full-length graphs: 0.19 ms at batch 1 vs 0.30 ms per row at batch 64 on the
+//! small forecaster, 33 vs 50 ms at reference size).
 //!
 //! Bounded memory: a request of any size is processed [`ROW_CHUNK`] runs and rows at a time (and
 //! token losses [`ENCODE_CHUNK_VALUES`] prepared values at a time), so 100,000 runs cost the
@@ -110,11 +115,14 @@ struct ContextLength {
     buckets: Vec<usize>,
 }
 
-/// The context lengths forecaster plans are built for: powers of two from 4, then
-/// `max_context`. A row runs at the first one that holds its points, so at most about twice the
-/// tokens it needs, and a reference-size model (64 points) holds at most 5 plans.
+/// The context lengths forecaster plans are built for: those whose tokens (points + 2: CLS and
+/// the loss token) are a power of two from 8, then `max_context`. A row runs at the first one
+/// that holds its points, so at most about twice the tokens it needs, and a reference-size model
+/// (64 points) holds at most 5 plans. Whole powers of two because tract's matrix kernels work in
+/// row tiles: 32 tokens ran about 10% faster than 34 on the reference forecaster.
 pub fn plan_lengths(max_context: usize) -> Vec<usize> {
-    let mut lengths: Vec<usize> = std::iter::successors(Some(4usize), |l| l.checked_mul(2))
+    let mut lengths: Vec<usize> = std::iter::successors(Some(8usize), |t| t.checked_mul(2))
+        .map(|tokens| tokens - 2)
         .take_while(|&l| l < max_context)
         .collect();
     lengths.push(max_context);
@@ -918,9 +926,10 @@ mod tests {
 
     #[test]
     fn plan_lengths_double_up_to_the_maximum() {
-        assert_eq!(plan_lengths(32), [4, 8, 16, 32]);
-        assert_eq!(plan_lengths(64), [4, 8, 16, 32, 64]);
-        assert_eq!(plan_lengths(10), [4, 8, 10]);
+        assert_eq!(plan_lengths(32), [6, 14, 30, 32]);
+        assert_eq!(plan_lengths(64), [6, 14, 30, 62, 64]);
+        assert_eq!(plan_lengths(10), [6, 10]);
+        assert_eq!(plan_lengths(6), [6]);
         assert_eq!(plan_lengths(3), [3]);
     }
 
