@@ -112,9 +112,11 @@ def time_calls(fn, callers, seconds, warmup=3, iters=None):
     return r
 
 
-def neuneu(exe, model_args, workload, batch, threads, seconds, dump, iters=None, context=30):
+def neuneu(exe, model_args, workload, batch, threads, seconds, dump, iters=None, context=30,
+           row_batching="exact"):
     cmd = [exe, "bench", *model_args, "--workload", workload, "--batch", str(batch),
-           "--threads", str(threads), "--context", str(context), "--json", "--dump", dump]
+           "--threads", str(threads), "--context", str(context), "--row-batching", row_batching,
+           "--json", "--dump", dump]
     cmd += ["--iters", str(iters)] if iters else ["--seconds", str(seconds)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1]), " ".join(cmd)
@@ -183,6 +185,8 @@ def main():
     ap.add_argument("--loss-len", type=int, help="token losses per arm in the scheduler workload "
                     "(default: the encoder's input length)")
     ap.add_argument("--context", type=int, default=30, help="observed points per run")
+    ap.add_argument("--row-batching", default="exact", choices=["exact", "throughput"],
+                    help="neuneu's row batching (see `neuneu bench --help`)")
     ap.add_argument("--json", help="write the results here")
     a = ap.parse_args()
 
@@ -206,7 +210,7 @@ def main():
     for b in [int(x) for x in a.batches.split(",")]:
         dump = os.path.join(tmp, f"fc{b}")
         nn, cmd = neuneu(a.neuneu, model_args, "forecaster", b, a.threads, a.seconds, dump,
-                         context=a.context)
+                         context=a.context, row_batching=a.row_batching)
         sh = nn["shapes"]
         feeds = {k: load(dump, k, sh[k]) for k in fc_inputs}
         ref = load(dump, "output", sh["quantiles"])
@@ -233,7 +237,7 @@ def main():
         dump = os.path.join(tmp, "sched")
         sched_args = model_args + (["--loss-len", str(a.loss_len)] if a.loss_len else [])
         nn, cmd = neuneu(a.neuneu, sched_args, "scheduler", 64, a.threads, a.seconds, dump, iters=3,
-                         context=a.context)
+                         context=a.context, row_batching=a.row_batching)
         sh = nn["shapes"]
         raw = load(dump, "token_losses", sh["token_losses"])
         lf = load(dump, "loss_features", sh["loss_features"])

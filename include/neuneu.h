@@ -77,8 +77,18 @@ typedef enum neuneu_status {
   NEUNEU_ERR_PANIC = -99,
 } neuneu_status;
 
-// A loaded model. Immutable after creation: one engine may be shared by any number of threads
-// calling any functions concurrently.
+// How forecaster rows run (`neuneu_engine_set_row_batching`).
+typedef enum neuneu_row_batching {
+  // One row at a time: a run's forecast never depends on the rest of its request (default).
+  NEUNEU_ROW_BATCHING_EXACT = 0,
+  // Rows of the same short context length several at a time: 1.2-2.7x faster per row at 30
+  // points and fewer; a forecast may differ in its last bits (about 1e-7) with the rest of
+  // its request.
+  NEUNEU_ROW_BATCHING_THROUGHPUT = 1,
+} neuneu_row_batching;
+
+// A loaded model. Immutable after creation but for its row batching setting (an atomic): one
+// engine may be shared by any number of threads calling any functions concurrently.
 typedef struct neuneu_engine neuneu_engine;
 
 // A kill plan with the reasons behind its decisions, made by `neuneu_plan_new`. Immutable:
@@ -162,6 +172,11 @@ int32_t neuneu_engine_new_from_path(struct neuneu_engine **out, const char *path
 
 // Frees an engine. NULL is a no-op. No other thread may be using it.
 void neuneu_engine_free(struct neuneu_engine *engine);
+
+// Sets how `engine` runs forecaster rows from now on: a `neuneu_row_batching` value (EXACT
+// until set). Safe while other threads use the engine; each forecast call reads the setting
+// once. Errors: NULL_POINTER, INVALID_ARGUMENT (`mode` is not a `neuneu_row_batching` value).
+int32_t neuneu_engine_set_row_batching(const struct neuneu_engine *engine, int32_t mode);
 
 // Number of quantile levels of every forecast (5 for the default model); 0 if `engine` is NULL.
 size_t neuneu_engine_num_levels(const struct neuneu_engine *engine);

@@ -12,20 +12,22 @@
 //! that holds it: a 3-point run costs 8 tokens, not `max_context + 2`. Each plan costs its
 //! optimisation on first use and its own packed weights (the default model: 22 MB of process
 //! memory with one plan, 25 MB with all four; a 19M-parameter reference-size model: 361 MB with
-//! one, 565 MB with all five). Rows go through the plans
+//! one, 565 MB with all five). By default ([`RowBatching::Exact`]) rows go through the plans
 //! one at a time, with one reused run state per plan, so that a run's forecast is bit-identical
 //! whatever else is in the request (tests hold it to that). That has a price at short contexts:
 //! batch-B plans run a row 1.2-2.7x faster at 32 tokens and fewer (`examples/profile_plan`, one
-//! thread, random weights, 2026-11-30: 8 tokens 80 -> 30 us small, 6.5 -> 2.5 ms reference; 32 tokens
-//! 123 -> 97 us, 11.5 -> 8.5 ms), but their rows differ from batch-1 rows in the last bit, so a
-//! forecast would depend on its neighbours. At 64 tokens and more, batching gained nothing or
-//! lost (the older full-length graphs: 0.19 ms at batch 1 vs 0.30 ms per row at batch 64 on the
-//! small forecaster, 33 vs 50 ms at reference size).
+//! thread, random weights, 2026-11-30: 8 tokens 80 -> 30 us small, 6.5 -> 2.5 ms reference; 32
+//! tokens 123 -> 97 us, 11.5 -> 8.5 ms), but their rows differ from batch-1 rows in the last
+//! bit. [`RowBatching::Throughput`] (opt-in: [`Engine::set_row_batching`]) takes that trade: the
+//! rows of each plan length at 32 tokens and fewer go 256 tokens at a time (a second, batched
+//! plan for each such length), the leftovers one at a time. At 64 tokens and more batching gained nothing or lost (the older full-length graphs:
+//! 0.19 ms at batch 1 vs 0.30 ms per row at batch 64 on the small forecaster, 33 vs 50 ms at
+//! reference size), so those rows go one at a time in both modes.
 //!
 //! Bounded memory: a request of any size is processed [`ROW_CHUNK`] runs and rows at a time (and
 //! token losses [`ENCODE_CHUNK_VALUES`] prepared values at a time), so 100,000 runs cost the
 //! memory of their answers, not of all their graph inputs at once. Because rows are independent,
-//! chunking changes no bit of any forecast.
+//! chunking changes no bit of any forecast in the exact mode.
 //!
 //! No panic escapes: tract reads graphs that come from files, and a malformed graph inside an
 //! otherwise well-formed bundle could make it panic. Loading, planning and running are wrapped in
@@ -146,8 +148,9 @@ struct PlannedGraph {
     model: TypedModel,
     batch: Symbol,
     length: Option<ContextLength>,
-    /// One per bucket of `length` (one in all when the length is fixed).
-    plans: Vec<OnceLock<std::result::Result<Arc<TypedRunnableModel>, String>>>,
+    /// Per bucket of `length` (one bucket when the length is fixed): the batch-1 plan and the
+    /// plan for [`PlannedGraph::rows_per_call`] rows.
+    plans: Vec<[OnceLock<std::result::Result<Arc<TypedRunnableModel>, String>>; 2]>,
     name: &'static str,
 }
 
@@ -319,19 +322,27 @@ impl PlannedGraph {
             model,
             batch,
             length,
-            plans: (0..buckets).map(|_| OnceLock::new()).collect(),
+            plans: (0..buckets)
+                .map(|_| [OnceLock::new(), OnceLock::new()])
+                .collect(),
             name,
         })
     }
 
-    /// The plan for bucket `bucket` (see [`plan_lengths`]), built on first use.
-    fn plan(&self, bucket: usize) -> Result<Arc<TypedRunnableModel>> {
-        self.plans[bucket]
+    /// The plan for bucket `bucket` (see [`plan_lengths`]) at batch 1 (`kind` 0) or at
+    /// [`PlannedGraph::rows_per_call`] (`kind` 1), built on first use.
+    fn plan(&self, bucket: usize, kind: usize) -> Result<Arc<TypedRunnableModel>> {
+        let batch = if kind == 0 {
+            1
+        } else {
+            self.rows_per_call(bucket)
+        };
+        self.plans[bucket][kind]
             .get_or_init(|| {
                 let planned = no_panic(
                     || {
                         let mut subs = std::collections::HashMap::new();
-                        subs.insert(self.batch.clone(), TDim::Val(1));
+                        subs.insert(self.batch.clone(), TDim::Val(batch as i64));
                         if let Some(l) = &self.length {
                             let points = l.buckets[bucket] as i64;
                             subs.insert(l.points.clone(), TDim::Val(points));
@@ -356,7 +367,13 @@ impl PlannedGraph {
 
     /// Runs `rows` rows (inputs laid out row-major, batch first) one at a time (see the module
     /// docs), each through the plan of the shortest context length that holds it.
-    fn run(&self, rows: usize, inputs: &[(&[f32], usize)], out_width: usize) -> Result<Vec<f32>> {
+    fn run(
+        &self,
+        rows: usize,
+        inputs: &[(&[f32], usize)],
+        out_width: usize,
+        batching: RowBatching,
+    ) -> Result<Vec<f32>> {
         // The lengths are checked here, before any slicing or tract: `ForecasterRows` has public
         // fields, so a caller of `run_forecaster` can hand us anything.
         if inputs.len() != self.model.inputs.len() {
@@ -381,7 +398,7 @@ impl PlannedGraph {
             return Ok(Vec::new());
         }
         no_panic(
-            || self.run_rows(rows, inputs, out_width),
+            || self.run_rows(rows, inputs, out_width, batching),
             |m| Error::Inference(format!("{}: {m}", self.name)),
         )
     }
@@ -391,58 +408,104 @@ impl PlannedGraph {
         rows: usize,
         inputs: &[(&[f32], usize)],
         out_width: usize,
+        batching: RowBatching,
     ) -> Result<Vec<f32>> {
-        let mut states: Vec<Option<TypedSimpleState>> =
-            (0..self.plans.len()).map(|_| None).collect();
-        let mut out = Vec::with_capacity(rows * out_width);
+        let slice = |k: usize, row: usize| {
+            let (data, width) = inputs[k];
+            &data[row * width..(row + 1) * width]
+        };
+        // Rows shorter than the graph's length run trimmed: the slots past their plan's length
+        // are padding (see `used_points`).
+        let mut by_bucket: Vec<Vec<usize>> = vec![Vec::new(); self.plans.len()];
         for row in 0..rows {
-            let slice = |k: usize| {
-                let (data, width) = inputs[k];
-                &data[row * width..(row + 1) * width]
-            };
-            // Rows shorter than the graph's length run trimmed: the slots past the bucket's
-            // length are padding (see `used_points`).
-            let (bucket, points) = match &self.length {
+            let bucket = match &self.length {
                 Some(l) => {
-                    let used = used_points(slice(1));
+                    let used = used_points(slice(1, row));
                     let b = l.buckets.iter().position(|&n| n >= used);
-                    let b = b.unwrap_or(l.buckets.len() - 1);
-                    (b, Some(l.buckets[b]))
+                    b.unwrap_or(l.buckets.len() - 1)
                 }
-                None => (0, None),
+                None => 0,
             };
-            if states[bucket].is_none() {
-                states[bucket] = Some(self.plan(bucket)?.spawn()?);
+            by_bucket[bucket].push(row);
+        }
+        let mut out = vec![0.0f32; rows * out_width];
+        let mut states: Vec<[Option<TypedSimpleState>; 2]> =
+            (0..self.plans.len()).map(|_| [None, None]).collect();
+        let mut staged: Vec<Vec<f32>> = vec![Vec::new(); inputs.len()];
+        for (bucket, members) in by_bucket.iter().enumerate() {
+            let points = self.length.as_ref().map(|l| l.buckets[bucket]);
+            // Full batches through the batched plan (kind 1), the rest one at a time (kind 0).
+            let per_call = match batching {
+                RowBatching::Exact => 1,
+                RowBatching::Throughput => self.rows_per_call(bucket),
+            };
+            let (batched, kind) = (
+                members.len() / per_call * per_call,
+                usize::from(per_call > 1),
+            );
+            let calls = members[..batched]
+                .chunks(per_call)
+                .map(|c| (c, kind))
+                .chain(members[batched..].chunks(1).map(|c| (c, 0)));
+            for (chunk, kind) in calls {
+                if states[bucket][kind].is_none() {
+                    states[bucket][kind] = Some(self.plan(bucket, kind)?.spawn()?);
+                }
+                let state = states[bucket][kind].as_mut().expect("spawned above");
+                let mut tensors: TVec<TValue> = tvec![];
+                for (k, buffer) in staged.iter_mut().enumerate() {
+                    let mut shape = self.input_shape(k, points);
+                    let values = shape.iter().product::<usize>();
+                    buffer.clear();
+                    for &row in chunk {
+                        let data = slice(k, row).get(..values).ok_or_else(|| {
+                            Error::Inference(format!(
+                                "{}: input {k} is shorter than its shape",
+                                self.name
+                            ))
+                        })?;
+                        buffer.extend_from_slice(data);
+                    }
+                    shape.insert(0, chunk.len());
+                    tensors.push(Tensor::from_shape(&shape, buffer)?.into());
+                }
+                let result = state.run(tensors)?;
+                let view = result[0].to_plain_array_view::<f32>()?;
+                let flat = view
+                    .as_slice()
+                    .filter(|f| f.len() == chunk.len() * out_width)
+                    .ok_or_else(|| {
+                        Error::Inference(format!(
+                            "{}: output of shape {:?}, {} x {out_width} expected",
+                            self.name,
+                            view.shape(),
+                            chunk.len()
+                        ))
+                    })?;
+                for (&row, values) in chunk.iter().zip(flat.chunks_exact(out_width)) {
+                    out[row * out_width..(row + 1) * out_width].copy_from_slice(values);
+                }
             }
-            let state = states[bucket].as_mut().expect("spawned above");
-            let mut tensors: TVec<TValue> = tvec![];
-            for k in 0..inputs.len() {
-                let mut shape = self.input_shape(k, points);
-                let values = shape.iter().product::<usize>();
-                let data = slice(k).get(..values).ok_or_else(|| {
-                    Error::Inference(format!(
-                        "{}: input {k} is shorter than its shape",
-                        self.name
-                    ))
-                })?;
-                shape.insert(0, 1);
-                tensors.push(Tensor::from_shape(&shape, data)?.into());
-            }
-            let result = state.run(tensors)?;
-            let view = result[0].to_plain_array_view::<f32>()?;
-            let flat = view
-                .as_slice()
-                .ok_or_else(|| Error::Inference("non-contiguous output".into()))?;
-            let row_out = flat.get(..out_width).ok_or_else(|| {
-                Error::Inference(format!(
-                    "{}: {} output values, {out_width} expected",
-                    self.name,
-                    flat.len()
-                ))
-            })?;
-            out.extend_from_slice(row_out);
         }
         Ok(out)
+    }
+
+    /// Rows per call through bucket `bucket`'s batched plan under [`RowBatching::Throughput`]:
+    /// below 32 tokens a batch-1 plan leaves tract's matrix kernels short of rows, so short
+    /// contexts go 256 tokens at a time (see the module docs for the measurements); at 64
+    /// tokens and more batching gained nothing or lost, and rows go one at a time.
+    fn rows_per_call(&self, bucket: usize) -> usize {
+        match &self.length {
+            Some(l) => {
+                let tokens = l.buckets[bucket] + 2;
+                if tokens.is_power_of_two() && tokens <= 32 {
+                    256 / tokens
+                } else {
+                    1
+                }
+            }
+            None => 1,
+        }
     }
 
     /// Input `index`'s shape after the batch, for a row of `points` context points (the
@@ -527,6 +590,41 @@ impl ForecasterRows {
     }
 }
 
+/// How the forecaster's rows go through tract (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RowBatching {
+    /// One row at a time: a run's forecast is bit-identical whatever else is in the request.
+    #[default]
+    Exact,
+    /// Rows of the same short context length several at a time (256 tokens a call at 32
+    /// tokens and fewer): 1.2-2.7x faster per row there, but a forecast may differ in its last
+    /// bits (about 1e-7) with the other runs of its request.
+    Throughput,
+}
+
+impl std::str::FromStr for RowBatching {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "exact" => Ok(RowBatching::Exact),
+            "throughput" => Ok(RowBatching::Throughput),
+            other => Err(Error::Parse(format!(
+                "row batching {other:?}: expected exact or throughput"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for RowBatching {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RowBatching::Exact => "exact",
+            RowBatching::Throughput => "throughput",
+        })
+    }
+}
+
 /// A loaded model, immutable and shareable across threads (`Send + Sync`).
 pub struct Engine {
     manifest: Manifest,
@@ -534,6 +632,8 @@ pub struct Engine {
     encoder: Option<PlannedGraph>,
     /// The loss encoder on the GPU, when the backend resolved to CUDA.
     cuda_encoder: Option<crate::cuda::CudaEncoder>,
+    /// `RowBatching::Throughput` when set; atomic so that a shared engine can be switched.
+    throughput: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -569,6 +669,22 @@ impl Engine {
 
     pub fn from_bundle(bundle: Bundle) -> Result<Self> {
         Self::from_bundle_with_backend(bundle, crate::cuda::Backend::Auto)
+    }
+
+    /// How forecaster rows are run from now on ([`RowBatching::Exact`] unless set). Safe to call
+    /// while other threads forecast: each request reads the setting once.
+    pub fn set_row_batching(&self, batching: RowBatching) {
+        let on = batching == RowBatching::Throughput;
+        self.throughput
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn row_batching(&self) -> RowBatching {
+        if self.throughput.load(std::sync::atomic::Ordering::Relaxed) {
+            RowBatching::Throughput
+        } else {
+            RowBatching::Exact
+        }
     }
 
     /// Which backend runs the loss encoder.
@@ -626,6 +742,7 @@ impl Engine {
             forecaster,
             encoder,
             cuda_encoder,
+            throughput: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -674,7 +791,7 @@ impl Engine {
             }
             let out = match &self.cuda_encoder {
                 Some(gpu) => gpu.encode(&prepared, chunk.len())?,
-                None => enc_graph.run(chunk.len(), &[(&prepared, len)], d)?,
+                None => enc_graph.run(chunk.len(), &[(&prepared, len)], d, RowBatching::Exact)?,
             };
             embeddings.extend(out.chunks_exact(d).map(|c| LossEmbedding(c.to_vec())));
         }
@@ -758,6 +875,7 @@ impl Engine {
                 (&r.has_loss, 1),
             ],
             a.quantile_levels.len(),
+            self.row_batching(),
         )
     }
 
@@ -772,6 +890,7 @@ impl Engine {
             n,
             &[(prepared, e.loss_len)],
             self.manifest.architecture.d_model,
+            RowBatching::Exact,
         )
     }
 
@@ -934,6 +1053,17 @@ mod tests {
     }
 
     #[test]
+    fn throughput_batches_only_short_power_of_two_lengths() {
+        use crate::random_model::random_bundle;
+        let engine =
+            Engine::from_bundle(random_bundle(&Architecture::small(), 7, "t").unwrap()).unwrap();
+        let g = &engine.forecaster;
+        let per_call: Vec<usize> = (0..g.plans.len()).map(|b| g.rows_per_call(b)).collect();
+        // Plan lengths 6, 14, 30, 32 points: 8, 16, 32 and 34 tokens.
+        assert_eq!(per_call, [32, 16, 8, 1]);
+    }
+
+    #[test]
     fn used_points_ends_at_the_last_real_slot() {
         assert_eq!(used_points(&[1.0, 1.0, 0.0, 0.0]), 0);
         assert_eq!(used_points(&[1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]), 3);
@@ -954,7 +1084,7 @@ mod tests {
             .as_ref()
             .expect("a variable-length graph")
             .buckets;
-        let full = graph.plan(buckets.len() - 1).unwrap();
+        let full = graph.plan(buckets.len() - 1, 0).unwrap();
         let runs: Vec<SyntheticRun> = (3..=arch.max_context)
             .map(|n| SyntheticRun::new(n, 1, n as u64))
             .collect();

@@ -40,7 +40,7 @@ pub mod train;
 pub mod weights;
 
 pub use distribution::{QuantileDistribution, SplitMix64};
-pub use engine::{Engine, ForecasterRows, LossEmbedding, Losses, RunInput};
+pub use engine::{Engine, ForecasterRows, LossEmbedding, Losses, RowBatching, RunInput};
 pub use error::{BundleError, Error, Result};
 pub use forecast::{CurvePrefix, Forecast, Forecaster, RunForecast};
 pub use plan::{Arm, ArmDecision, Plan, PlanOptions, Policy, plan, top_k_probabilities};

@@ -91,8 +91,16 @@ fn cpp_api_test_program_passes() {
 
 #[test]
 fn c_abi_test_links_through_both_imported_targets() {
+    // cargo puts `target/<profile>` before its `deps` on LD_LIBRARY_PATH, and a libneuneu.so
+    // left there by an earlier `cargo build` would shadow the one this test run built.
+    let lib_dir = static_lib().parent().unwrap().to_path_buf();
+    let mut path = std::ffi::OsString::from(&lib_dir);
+    if let Some(old) = std::env::var_os("LD_LIBRARY_PATH") {
+        path.push(":");
+        path.push(old);
+    }
     for exe in ["tests/abi_test_static", "tests/abi_test_shared"] {
-        let out = run(&mut Command::new(build_dir().join(exe)));
+        let out = run(Command::new(build_dir().join(exe)).env("LD_LIBRARY_PATH", &path));
         assert!(String::from_utf8_lossy(&out.stdout).contains("all checks passed"));
     }
 }

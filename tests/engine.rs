@@ -1,7 +1,7 @@
 //! The engine's promises, on the embedded default model: scale invariance, ordered quantiles,
 //! typed errors for bad input, losses optional, batch independence, thread safety.
 
-use neuneu::{Engine, Error, Losses, RunInput};
+use neuneu::{Engine, Error, Losses, RowBatching, RunInput};
 use std::sync::OnceLock;
 
 fn engine() -> &'static Engine {
@@ -120,6 +120,48 @@ fn losses_are_optional_and_a_shared_embedding_equals_raw_losses() {
     let none = e.forecast(&[RunInput::new(&s, &a, &t)]).unwrap();
     assert_eq!(raw, shared);
     assert_eq!(none[0].forecasts.len(), 3);
+}
+
+/// Throughput batching runs rows of a length several at a time: the forecasts stay those of
+/// the exact mode within 1e-5, for every context length, with and without token losses.
+#[test]
+fn throughput_batching_forecasts_what_exact_does() {
+    use neuneu::random_model::synthetic_losses;
+    let e = Engine::embedded().unwrap();
+    // Enough runs of each length that every plan length gets full batches and leftovers.
+    let data: Vec<_> = (0..400)
+        .map(|i| curve(3 + i % 38, 1.0 + i as f64 / 7.0))
+        .collect();
+    let losses: Vec<Vec<f32>> = (0..data.len())
+        .map(|i| synthetic_losses(300 + i, i as u64))
+        .collect();
+    let runs: Vec<RunInput> = data
+        .iter()
+        .zip(&losses)
+        .enumerate()
+        .map(|(i, ((s, a, t), l))| {
+            let run = RunInput::new(s, a, t);
+            if i % 3 == 0 {
+                run.with_losses(Losses::Tokens(l))
+            } else {
+                run
+            }
+        })
+        .collect();
+    assert_eq!(e.row_batching(), RowBatching::Exact);
+    let exact = e.forecast(&runs).unwrap();
+    e.set_row_batching(RowBatching::Throughput);
+    let fast = e.forecast(&runs).unwrap();
+    let mut compared = 0;
+    for (x, y) in exact.iter().zip(&fast) {
+        for (fx, fy) in x.forecasts.iter().zip(&y.forecasts) {
+            for (qx, qy) in fx.quantiles.iter().zip(&fy.quantiles) {
+                assert!((qx - qy).abs() < 1e-5, "{qx} vs {qy}");
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 400 * 3 * 5);
 }
 
 #[test]

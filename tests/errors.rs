@@ -784,6 +784,30 @@ fn bundle_errors_through_the_rust_api_the_cli_and_the_c_abi() {
 }
 
 #[test]
+fn row_batching_errors_through_the_rust_api_the_cli_and_the_c_abi() {
+    documented("`row batching \"<m>\": expected exact or throughput`");
+    let e = "nope".parse::<neuneu::RowBatching>().unwrap_err();
+    assert!(matches!(e, Error::Parse(_)));
+    assert_eq!(
+        e.to_string(),
+        "row batching \"nope\": expected exact or throughput"
+    );
+    let (code, _, err) = cli_run(&["forecast", "--row-batching", "nope", "-"], "");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("row batching \"nope\": expected exact or throughput"),
+        "{err}"
+    );
+    documented("`row batching <m> is unknown (0 exact, 1 throughput)`");
+    let rc = unsafe { neuneu_engine_set_row_batching(c_engine(), 2) };
+    assert_eq!(rc, INVALID_ARGUMENT);
+    assert_eq!(
+        last_error(),
+        "row batching 2 is unknown (0 exact, 1 throughput)"
+    );
+}
+
+#[test]
 fn parse_errors_through_the_rust_api_and_the_cli() {
     documented("`invalid sweep: <serde error>`");
     let e = neuneu::request::plan_request(engine(), "{").unwrap_err();

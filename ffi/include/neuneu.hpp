@@ -190,6 +190,9 @@ inline Flat flatten(const std::vector<Run>& runs) {
 }  // namespace detail
 
 // A loaded model. Move-only; a moved-from Engine throws neuneu::Error when used.
+// How an engine runs forecaster rows (`Engine::set_row_batching`).
+enum class RowBatching { Exact, Throughput };
+
 class Engine {
  public:
   // The model embedded in the library: no files needed.
@@ -235,6 +238,14 @@ class Engine {
   }
   // The fewest observed points a curve needs to be forecast.
   std::size_t min_context() const { return get().min_context(); }
+  // How forecaster rows run from now on (Exact until set). Exact: a run's forecast never
+  // depends on the rest of its request. Throughput: rows of the same short context length run
+  // several at a time, 1.2-2.7x faster per row at 30 points and fewer; a forecast may differ in
+  // its last bits (about 1e-7) with the rest of its request. Safe while other threads use the
+  // engine.
+  void set_row_batching(RowBatching mode) const {
+    get().set_throughput(mode == RowBatching::Throughput);
+  }
   // The model's manifest as JSON.
   std::string manifest_json() const {
     return std::string(detail::call([&] { return get().manifest_json(); }));

@@ -85,6 +85,17 @@ int main(void) {
     }
     memcpy(reference, out, 2 * 5 * sizeof(float));
 
+    /* Throughput row batching: the same forecasts within 1e-5; unknown modes are refused. */
+    float *fast = malloc(n_out * sizeof(float));
+    CHECK(neuneu_engine_set_row_batching(e, NEUNEU_ROW_BATCHING_THROUGHPUT) == NEUNEU_OK);
+    CHECK(neuneu_forecast(e, 3, STEPS, ACC, CTX, TARGETS, TGT, NULL, NULL, fast, n_out, status) == NEUNEU_ERR_INVALID_INPUT);
+    for (size_t i = 0; i < n_out; i++) CHECK(isnan(out[i]) ? isnan(fast[i]) : fabsf(out[i] - fast[i]) < 1e-5f);
+    CHECK(neuneu_engine_set_row_batching(e, NEUNEU_ROW_BATCHING_EXACT) == NEUNEU_OK);
+    CHECK(neuneu_engine_set_row_batching(e, 7) == NEUNEU_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(neuneu_last_error(), "row batching 7 is unknown") != NULL);
+    CHECK(neuneu_engine_set_row_batching(NULL, 0) == NEUNEU_ERR_NULL_POINTER);
+    free(fast);
+
     /* Token losses for the first run only (an empty range for the others). */
     float losses[300];
     for (int i = 0; i < 300; i++) losses[i] = (float)(i % 17) * 0.2f;

@@ -71,6 +71,16 @@ int main(int argc, char** argv) {
   }
   CHECK(engine.forecast({}).empty());
 
+  // Throughput row batching: the same forecasts within 1e-5; then back to exact.
+  engine.set_row_batching(neuneu::RowBatching::Throughput);
+  std::vector<neuneu::RunForecast> fast = engine.forecast(runs);
+  engine.set_row_batching(neuneu::RowBatching::Exact);
+  CHECK(fast.size() == f.size());
+  for (std::size_t r = 0; r < f.size(); r++)
+    for (std::size_t t = 0; t < f[r].quantiles.size(); t++)
+      for (std::size_t l = 0; l < 5; l++)
+        CHECK(std::fabs(f[r].quantiles[t][l] - fast[r].quantiles[t][l]) < 1e-5f);
+
   // The same forecast through a bundle in memory and a bundle file, when a path is given.
   if (argc > 1) {
     std::ifstream in(argv[1], std::ios::binary);

@@ -57,6 +57,8 @@ mod ffi {
 
         fn levels(self: &CxxEngine) -> Vec<f32>;
         fn min_context(self: &CxxEngine) -> usize;
+        /// `RowBatching::Throughput` when `throughput`, else `Exact` (see `Engine`).
+        fn set_throughput(self: &CxxEngine, throughput: bool);
         fn manifest_json(self: &CxxEngine) -> Result<String>;
         /// Quantiles flat: run by run, target by target, level by level. Fails on the first
         /// bad run, naming it.
@@ -133,6 +135,14 @@ impl CxxEngine {
 
     fn min_context(&self) -> usize {
         self.0.manifest().preparation.min_context
+    }
+
+    fn set_throughput(&self, throughput: bool) {
+        self.0.set_row_batching(if throughput {
+            crate::RowBatching::Throughput
+        } else {
+            crate::RowBatching::Exact
+        });
     }
 
     fn manifest_json(&self) -> Result<String, String> {

@@ -42,6 +42,9 @@ pub struct BenchArgs {
     /// Observed points per run.
     #[arg(long, default_value_t = 30)]
     pub context: usize,
+    /// How forecaster rows run: exact (one at a time) or throughput (short contexts batched).
+    #[arg(long, default_value = "exact")]
+    pub row_batching: neuneu::RowBatching,
     /// Targets per run (forecast workload; the scheduler uses 3).
     #[arg(long, default_value_t = 1)]
     pub targets: usize,
@@ -355,6 +358,7 @@ pub fn bench(args: &BenchArgs) -> neuneu::Result<ExitCode> {
     let threads = args.threads.max(1);
     let started = Instant::now();
     let (engine, model_name) = load(args)?;
+    engine.set_row_batching(args.row_batching);
     let (work, rows) = build(&engine, args)?;
     let load_s = started.elapsed().as_secs_f64();
     for _ in 0..args.warmup.max(1) {
@@ -407,6 +411,7 @@ pub fn bench(args: &BenchArgs) -> neuneu::Result<ExitCode> {
         "workload": args.workload,
         "batch": args.batch,
         "context": args.context,
+        "row_batching": args.row_batching.to_string(),
         "rows_per_call": rows,
         "threads": threads,
         "calls": calls,
