@@ -142,15 +142,19 @@ fn used_points(key_mask: &[f32]) -> usize {
         .map_or(0, |i| i + 1)
 }
 
-/// One ONNX graph with lazily built, cached, batch-1 plans: one plan, or for a forecaster with
-/// a variable context length one per length in [`plan_lengths`].
+/// A plan built on first use; a failure is kept as its message.
+type LazyPlan = OnceLock<std::result::Result<Arc<TypedRunnableModel>, String>>;
+
+/// One ONNX graph with lazily built, cached plans: one batch-1 plan, or for a forecaster with a
+/// variable context length one per length in [`plan_lengths`] (and, under
+/// [`RowBatching::Throughput`], a batched one for each short length).
 struct PlannedGraph {
     model: TypedModel,
     batch: Symbol,
     length: Option<ContextLength>,
     /// Per bucket of `length` (one bucket when the length is fixed): the batch-1 plan and the
     /// plan for [`PlannedGraph::rows_per_call`] rows.
-    plans: Vec<[OnceLock<std::result::Result<Arc<TypedRunnableModel>, String>>; 2]>,
+    plans: Vec<[LazyPlan; 2]>,
     name: &'static str,
 }
 
