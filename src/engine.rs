@@ -369,8 +369,10 @@ impl PlannedGraph {
             .map_err(Error::Inference)
     }
 
-    /// Runs `rows` rows (inputs laid out row-major, batch first) one at a time (see the module
-    /// docs), each through the plan of the shortest context length that holds it.
+    /// Runs `rows` rows (inputs laid out row-major, batch first), each through the plan of the
+    /// shortest context length that holds it, one at a time or, under `batching` Throughput,
+    /// short ones several at a time (see the module docs). Checks the layout, then runs
+    /// `run_rows` with tract's panics caught.
     fn run(
         &self,
         rows: usize,
