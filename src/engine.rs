@@ -12,7 +12,7 @@
 //! that holds it: a 3-point run costs 8 tokens, not `max_context + 2`. Each plan costs its
 //! optimisation on first use and its own packed weights (the default model: 22 MB of process
 //! memory with one plan, 25 MB with all four; a 19M-parameter reference-size model: 361 MB with
-//! one, 565 MB with all five). By default ([`RowBatching::Exact`]) rows go through the plans
+//! one, 565 MB with all five, 746 MB with the three batched plans of the throughput mode too). By default ([`RowBatching::Exact`]) rows go through the plans
 //! one at a time, with one reused run state per plan, so that a run's forecast is bit-identical
 //! whatever else is in the request (tests hold it to that). That has a price at short contexts:
 //! batch-B plans run a row 1.2-2.7x faster at 32 tokens and fewer (`examples/profile_plan`, one
