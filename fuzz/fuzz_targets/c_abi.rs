@@ -1,5 +1,5 @@
 //! The C ABI's batched calls (`neuneu_forecast`, `neuneu_rank`, `neuneu_plan`) with run
-//! counts, offsets, lengths and values decoded from the fuzz bytes.
+//! counts, offsets, lengths and values decoded from the fuzz bytes, in either row batching.
 //!
 //! Memory safety of the buffers is this target's job, as it is any C caller's: every buffer is
 //! allocated with the length the call is told, and offsets never point past the end of the
@@ -96,6 +96,11 @@ fuzz_target!(|data: &[u8]| {
     let lo = b.offsets(&loss_lens, nl);
     let with_losses = b.u8() % 2 == 0;
     let with_status = b.u8() % 2 == 0;
+
+    // Either row batching (2 is no mode: refused, the setting stays as it was).
+    let mode = (b.u8() % 3) as i32;
+    let set = unsafe { neuneu_engine_set_row_batching(engine(), mode) };
+    assert_eq!(set == 0, mode < 2, "set_row_batching({mode}) returned {set}");
 
     let q = unsafe { neuneu_engine_num_levels(engine()) };
     // The capacity the call is told is the buffer's real length; sometimes too small.
