@@ -47,8 +47,14 @@ fn main() -> TractResult<()> {
         _ => a.max_context,
     };
     if variable {
-        subs.insert(model.symbols.sym("T"), TDim::Val(points as i64));
-        subs.insert(model.symbols.sym("S"), TDim::Val(points as i64 + 2));
+        subs.insert(
+            model.symbols.sym(neuneu::onnx::CONTEXT_SYMBOL),
+            TDim::Val(points as i64),
+        );
+        subs.insert(
+            model.symbols.sym(neuneu::onnx::TOKENS_SYMBOL),
+            TDim::Val(points as i64 + 2),
+        );
     }
     let opt = model.set_symbols(&subs)?.into_optimized()?;
     if std::env::var("SHOW").is_ok() {

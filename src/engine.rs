@@ -120,7 +120,7 @@ struct ContextLength {
 /// The context lengths forecaster plans are built for: those whose tokens (points + 2: CLS and
 /// the loss token) are a power of two from 8, then `max_context`. A row runs at the first one
 /// that holds its points, so at most about twice the tokens it needs, and a reference-size model
-/// (64 points) holds at most 5 plans. Whole powers of two because tract's matrix kernels work in
+/// (64 points) holds at most 5 plans (8 with [`RowBatching::Throughput`]'s batched ones). Whole powers of two because tract's matrix kernels work in
 /// row tiles: 32 tokens ran about 10% faster than 34 on the reference forecaster.
 pub fn plan_lengths(max_context: usize) -> Vec<usize> {
     let mut lengths: Vec<usize> = std::iter::successors(Some(8usize), |t| t.checked_mul(2))
@@ -439,7 +439,20 @@ impl PlannedGraph {
             (0..self.plans.len()).map(|_| [None, None]).collect();
         let mut staged: Vec<Vec<f32>> = vec![Vec::new(); inputs.len()];
         for (bucket, members) in by_bucket.iter().enumerate() {
+            if members.is_empty() {
+                continue;
+            }
             let points = self.length.as_ref().map(|l| l.buckets[bucket]);
+            // Each input's shape at this length, the batch first (set per call), and its values
+            // per row: worked out once per length, not per call.
+            let mut shapes: Vec<Vec<usize>> = (0..inputs.len())
+                .map(|k| {
+                    std::iter::once(0)
+                        .chain(self.input_shape(k, points))
+                        .collect()
+                })
+                .collect();
+            let values: Vec<usize> = shapes.iter().map(|s| s[1..].iter().product()).collect();
             // Full batches through the batched plan (kind 1), the rest one at a time (kind 0).
             let per_call = match batching {
                 RowBatching::Exact => 1,
@@ -460,11 +473,9 @@ impl PlannedGraph {
                 let state = states[bucket][kind].as_mut().expect("spawned above");
                 let mut tensors: TVec<TValue> = tvec![];
                 for (k, buffer) in staged.iter_mut().enumerate() {
-                    let mut shape = self.input_shape(k, points);
-                    let values = shape.iter().product::<usize>();
                     buffer.clear();
                     for &row in chunk {
-                        let data = slice(k, row).get(..values).ok_or_else(|| {
+                        let data = slice(k, row).get(..values[k]).ok_or_else(|| {
                             Error::Inference(format!(
                                 "{}: input {k} is shorter than its shape",
                                 self.name
@@ -472,8 +483,8 @@ impl PlannedGraph {
                         })?;
                         buffer.extend_from_slice(data);
                     }
-                    shape.insert(0, chunk.len());
-                    tensors.push(Tensor::from_shape(&shape, buffer)?.into());
+                    shapes[k][0] = chunk.len();
+                    tensors.push(Tensor::from_shape(&shapes[k], buffer)?.into());
                 }
                 let result = state.run(tensors)?;
                 let view = result[0].to_plain_array_view::<f32>()?;
@@ -1067,6 +1078,31 @@ mod tests {
         let per_call: Vec<usize> = (0..g.plans.len()).map(|b| g.rows_per_call(b)).collect();
         // Plan lengths 6, 14, 30, 32 points: 8, 16, 32 and 34 tokens.
         assert_eq!(per_call, [32, 16, 8, 1]);
+    }
+
+    /// Throughput sends full batches through the batched plan (exact mode never builds it),
+    /// and the forecasts stay those of the exact mode.
+    #[test]
+    fn throughput_runs_full_batches_through_the_batched_plan() {
+        use crate::random_model::{SyntheticRun, random_bundle};
+        let arch = Architecture::small();
+        let engine = Engine::from_bundle(random_bundle(&arch, 7, "t").unwrap()).unwrap();
+        // 40 three-point rows: the 6-point plan takes 32 a call, so one batch and 8 singles.
+        let mut rows = ForecasterRows::new(&arch, 40);
+        for i in 0..40 {
+            let r = SyntheticRun::new(3, 1, i as u64);
+            let f = features::RunFeatures::new(&r.steps, &r.accuracy, arch.max_context);
+            rows.write(i, &f, r.targets[0], None);
+        }
+        let batched = |e: &Engine| e.forecaster.plans[0][1].get().is_some();
+        let exact = engine.run_forecaster(&rows).unwrap();
+        assert!(!batched(&engine));
+        engine.set_row_batching(RowBatching::Throughput);
+        let fast = engine.run_forecaster(&rows).unwrap();
+        assert!(batched(&engine));
+        for (a, b) in exact.iter().zip(&fast) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
     }
 
     #[test]
