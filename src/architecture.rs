@@ -103,6 +103,10 @@ pub struct Architecture {
     pub quantile_levels: Vec<f32>,
     pub rope_base: f32,
     pub encoder: Option<EncoderArchitecture>,
+    /// Hidden width of the summary path (0: none): a small MLP from the first context slot's
+    /// features straight to the quantile head (see `onnx::export::export_forecaster`).
+    #[serde(default)]
+    pub summary: usize,
 }
 
 impl Architecture {
@@ -118,6 +122,7 @@ impl Architecture {
             quantile_levels: DEFAULT_LEVELS.to_vec(),
             rope_base: 10_000.0,
             encoder: Some(EncoderArchitecture::reference()),
+            summary: 0,
         }
     }
 
@@ -141,6 +146,7 @@ impl Architecture {
                 padding: 4,
                 groups: 4,
             }),
+            summary: 0,
         }
     }
 

@@ -26,6 +26,10 @@
 //!
 //! Accuracy offsets (1 and 6) are multiplied by `ACCURACY_DIFF_SCALE`.
 //!
+//! Features 4, 6 and 7 are the same on every point, and the first point's 0 and 1 give the
+//! first and last values: so the first slot alone summarises the context, and a model with a
+//! summary path (`Architecture::summary`) reads it there.
+//!
 //! ## Long contexts
 //! A context longer than the model's `max_context` is thinned to `max_context` points evenly
 //! spaced by index, always keeping the first and the last (`thin`). The trainer applies the same

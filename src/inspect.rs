@@ -13,8 +13,17 @@ pub fn describe_manifest(m: &Manifest) -> String {
     );
     let _ = writeln!(
         s,
-        "forecaster   d_model {}, {} layers, {} heads, FF {}, context up to {} points",
-        a.d_model, a.layers, a.heads, a.ff, a.max_context
+        "forecaster   d_model {}, {} layers, {} heads, FF {}, context up to {} points{}",
+        a.d_model,
+        a.layers,
+        a.heads,
+        a.ff,
+        a.max_context,
+        if a.summary > 0 {
+            format!(", summary path of {}", a.summary)
+        } else {
+            String::new()
+        }
     );
     match &a.encoder {
         Some(e) => {

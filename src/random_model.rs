@@ -59,6 +59,10 @@ pub fn random_weights(arch: &Architecture, seed: u64) -> Weights {
     }
     norm(&mut w, "final_ln", d, &mut uniform);
     linear(&mut w, "head", q, d, &mut uniform);
+    if arch.summary > 0 {
+        linear(&mut w, "summary.fc1", arch.summary, f, &mut uniform);
+        linear(&mut w, "summary.fc2", q, arch.summary, &mut uniform);
+    }
     if let Some(e) = &arch.encoder {
         let mut c_in = 1;
         for (i, &c) in e.channels.iter().enumerate() {

@@ -156,3 +156,10 @@ fn odd_sizes_and_ordered_losses_match() {
     e.padding = 3;
     check(a);
 }
+
+#[test]
+fn summary_path_matches() {
+    let mut a = Architecture::small();
+    a.summary = 16;
+    check(a);
+}

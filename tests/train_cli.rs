@@ -44,6 +44,8 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
             "1/3",
             "--prior-share",
             "0.3",
+            "--summary",
+            "6",
         ])
         .output()
         .unwrap();
@@ -69,6 +71,10 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
     let bundle = neuneu::bundle::Bundle::from_bytes(&std::fs::read(&out).unwrap()).unwrap();
     let graph =
         neuneu::onnx::weights_from_graph(&bundle.graphs[neuneu::bundle::FORECASTER]).unwrap();
+    // The summary path is in the architecture and its trained weights in the graph.
+    assert_eq!(m.architecture.summary, 6);
+    assert_eq!(graph.get("summary.fc1.weight").unwrap().shape, [6, 8]);
+    assert_eq!(graph.get("summary.fc2.weight").unwrap().shape, [5, 6]);
     let in_graph = &graph
         .get(neuneu::onnx::export::INCREMENT_SCALE)
         .unwrap()

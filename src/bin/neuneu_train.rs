@@ -60,6 +60,14 @@ struct Args {
     /// Decay of the moving average of the weights that is validated and exported (0: none).
     #[arg(long, default_value_t = 0.0)]
     ema_decay: f64,
+    /// Hidden width of the summary path, an MLP from the context's summary features straight to
+    /// the quantile head (0: none; see `Architecture::summary`).
+    #[arg(long)]
+    summary: Option<usize>,
+    /// Probability of dropping each interior context point of a training sample, so the model
+    /// sees irregular checkpoint spacing (the paper's 0.4).
+    #[arg(long, default_value_t = 0.4)]
+    drop_points: f64,
     /// Keep the quantile bands as trained (no calibration on the held-out runs).
     #[arg(long)]
     no_calibrate: bool,
@@ -115,6 +123,9 @@ fn run() -> Result<(), String> {
         SizeArg::Small => Architecture::small(),
         SizeArg::Reference => Architecture::reference(),
     };
+    if let Some(hidden) = args.summary {
+        arch.summary = hidden;
+    }
     let losses = match args.losses.as_str() {
         "none" => {
             arch.encoder = None;
@@ -149,6 +160,7 @@ Pass real losses only to a model trained on real losses."
         prior_share: args.prior_share,
         calibrate: !args.no_calibrate,
         ema_decay: args.ema_decay,
+        drop_points: args.drop_points,
         ..Default::default()
     };
     let record = TrainingRecord {

@@ -204,12 +204,16 @@ pub fn export_forecaster(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, St
     }
     let x = layer_norm(&mut g, &x, w, "final_ln", d)?;
     let cls_out = g.take(&x, 0, 1); // [B, D]
-    let raw = g.linear(
+    let mut raw = g.linear(
         &cls_out,
         "head",
         w.expect("head.weight", &[q, d])?,
         w.expect("head.bias", &[q])?,
     );
+    if arch.summary > 0 {
+        let summary = summary_path(&mut g, &context, arch, w)?;
+        raw = g.add(&raw, &summary);
+    }
 
     // Non-crossing quantiles: anchor + raw @ E + softplus(raw) @ M (see layout.rs).
     let (e, mm) = quantile_head_matrices(q, arch.median_index());
@@ -233,6 +237,39 @@ pub fn export_forecaster(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, St
     g.node_named("Add", &[&y, &anchor], vec![], FORECASTER_OUTPUT);
     g.output(FORECASTER_OUTPUT, &[b(), Dim::Fixed(q)]);
     Ok(g.finish("neuneu_forecaster").encode_to_vec())
+}
+
+/// The summary path: `fc2(gelu(fc1(context[:, 0, :])))`, `[B, Q]`, added to the head's raw
+/// outputs. The first slot always holds a real point, and its features carry what the whole
+/// context says about the target (the horizon, the power-law offset, the rise from the first
+/// point to the last), so an MLP reads them directly: the transformer alone, through its layer
+/// norms and attention, fitted these precise offsets less well than boosted trees on the same
+/// features (`docs/results/experiments-2026-11-30.md`).
+fn summary_path(
+    g: &mut GraphBuilder,
+    context: &str,
+    arch: &Architecture,
+    w: &Weights,
+) -> Result<String, String> {
+    let (f, hs, q) = (
+        arch.context_features,
+        arch.summary,
+        arch.quantile_levels.len(),
+    );
+    let first = g.take(context, 0, 1); // [B, F]
+    let h = g.linear(
+        &first,
+        "summary.fc1",
+        w.expect("summary.fc1.weight", &[hs, f])?,
+        w.expect("summary.fc1.bias", &[hs])?,
+    );
+    let h = g.gelu(&h);
+    Ok(g.linear(
+        &h,
+        "summary.fc2",
+        w.expect("summary.fc2.weight", &[q, hs])?,
+        w.expect("summary.fc2.bias", &[q])?,
+    ))
 }
 
 /// The loss encoder graph as ONNX bytes.

@@ -66,6 +66,8 @@ pub struct NeuNeu {
     layers: Vec<Layer>,
     final_ln: LayerNorm,
     head: Linear,
+    /// The summary path (`Architecture::summary`): first slot's features -> head.
+    summary: Option<(Linear, Linear)>,
     pub encoder: Option<LossEncoder>,
     cos: Tensor,
     sin: Tensor,
@@ -114,10 +116,22 @@ impl NeuNeu {
         let bias: Vec<f32> = (0..q)
             .map(|j| if j == median { 0.0 } else { -4.0 })
             .collect();
+        let summary = if arch.summary > 0 {
+            let fc1 = candle_nn::linear(f, arch.summary, vb.pp("summary.fc1"))?;
+            let fc2 = candle_nn::linear(arch.summary, q, vb.pp("summary.fc2"))?;
+            Some((fc1, fc2))
+        } else {
+            None
+        };
         let mut varmap = varmap;
         varmap.set_one("head.bias", Tensor::new(bias, device)?)?;
         let head_w = (head.weight() * 0.1)?;
         varmap.set_one("head.weight", head_w)?;
+        // The summary path starts at zero, so the model starts where the plain head does.
+        if let Some((_, fc2)) = &summary {
+            varmap.set_one("summary.fc2.weight", fc2.weight().zeros_like()?)?;
+            varmap.set_one("summary.fc2.bias", fc2.bias().expect("bias").zeros_like()?)?;
+        }
 
         let (s, hd) = (arch.seq_len(), arch.head_dim());
         let (cos, sin) = rope_tables(arch);
@@ -130,6 +144,7 @@ impl NeuNeu {
             layers,
             final_ln,
             head,
+            summary,
             encoder,
             cos: Tensor::from_vec(cos, (s, hd), device)?,
             sin: Tensor::from_vec(sin, (s, hd), device)?,
@@ -195,7 +210,11 @@ impl NeuNeu {
         }
         let x = self.final_ln.forward(&x)?;
         let cls_out = x.narrow(1, 0, 1)?.squeeze(1)?;
-        let raw = self.head.forward(&cls_out)?;
+        let mut raw = self.head.forward(&cls_out)?;
+        if let Some((fc1, fc2)) = &self.summary {
+            let first = context.narrow(1, 0, 1)?.squeeze(1)?;
+            raw = (raw + fc2.forward(&fc1.forward(&first)?.gelu_erf()?)?)?;
+        }
         let softplus = (raw.relu()? + (raw.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
         let y = (raw.matmul(&self.head_e)? + softplus.matmul(&self.head_m)?)?;
         y.broadcast_add(anchor)
