@@ -209,6 +209,12 @@ pub fn train(
     if !(0.0..1.0).contains(&cfg.prior_share) {
         return Err(format!("prior share {} is not in [0, 1)", cfg.prior_share));
     }
+    if !(0.0..=1.0).contains(&cfg.drop_points) {
+        return Err(format!(
+            "drop points {} is not a probability in [0, 1]",
+            cfg.drop_points
+        ));
+    }
     let dev = Device::Cpu;
     let started = std::time::Instant::now();
     let mut rng = StdRng::seed_from_u64(cfg.seed);
@@ -599,5 +605,24 @@ mod tests {
         assert!((lr_at(&cfg, 0) - 0.1).abs() < 1e-9);
         assert!((lr_at(&cfg, 10) - 1.0).abs() < 1e-9);
         assert!(lr_at(&cfg, 99) < 0.05);
+    }
+
+    #[test]
+    fn probabilities_outside_their_range_are_refused_before_training() {
+        let refused = |cfg: TrainConfig| {
+            train(&cfg, &[], TrainingRecord::default(), "t")
+                .err()
+                .expect("refused")
+        };
+        let e = refused(TrainConfig {
+            drop_points: 1.5,
+            ..Default::default()
+        });
+        assert!(e.contains("drop points 1.5"), "{e}");
+        let e = refused(TrainConfig {
+            prior_share: -0.1,
+            ..Default::default()
+        });
+        assert!(e.contains("prior share -0.1"), "{e}");
     }
 }
