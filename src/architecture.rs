@@ -126,7 +126,8 @@ impl Architecture {
         }
     }
 
-    /// The default model's sizes: small enough to forecast in microseconds on one core.
+    /// The default model's sizes, small enough to forecast in microseconds on one core, without
+    /// its summary path (the default model was trained with `--summary 32` on top).
     pub fn small() -> Self {
         Architecture {
             d_model: 64,
