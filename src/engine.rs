@@ -7,20 +7,21 @@
 //!
 //! Plans: tract runs fixed shapes ~1.4x faster than symbolic ones, and optimising costs far more
 //! than a forecast, so each graph is optimised for batch 1, lazily, and cached for the engine's
-//! life. Today's forecaster graphs take any context length, and padding changes no output, so
-//! the forecaster gets one plan per length of [`plan_lengths`] and each row runs at the shortest
-//! that holds it: a 3-point run costs 8 tokens, not `max_context + 2`. Each plan costs its
-//! optimisation on first use and its own packed weights (the default model: 22 MB of process
-//! memory with one plan, 25 MB with all four; a 19M-parameter reference-size model: 361 MB with
-//! one, 565 MB with all five, 746 MB with the three batched plans of the throughput mode too). By default ([`RowBatching::Exact`]) rows go through the plans
-//! one at a time, with one reused run state per plan, so that a run's forecast is bit-identical
-//! whatever else is in the request (tests hold it to that). That has a price at short contexts:
-//! batch-B plans run a row 1.2-2.7x faster at 32 tokens and fewer (`examples/profile_plan`, one
-//! thread, random weights, 2026-11-30: 8 tokens 80 -> 30 us small, 6.5 -> 2.5 ms reference; 32
-//! tokens 123 -> 97 us, 11.5 -> 8.5 ms), but their rows differ from batch-1 rows in the last
-//! bit. [`RowBatching::Throughput`] (opt-in: [`Engine::set_row_batching`]) takes that trade: the
-//! rows of each plan length at 32 tokens and fewer go 256 tokens at a time (a second, batched
-//! plan for each such length), the leftovers one at a time. At 64 tokens and more batching gained nothing or lost (the older full-length graphs:
+//! life. Today's forecaster graphs take any context length, and padding changes no output, so the
+//! forecaster gets one plan per length of [`plan_lengths`] and each row runs at the shortest that
+//! holds it: a 3-point run costs 8 tokens, not `max_context + 2`. Each plan costs its optimisation
+//! on first use and its own packed weights (the default model: 22 MB of process memory with one
+//! plan, 25 MB with all four; a 19M-parameter reference-size model: 361 MB with one, 565 MB with
+//! all five, 746 MB with the three batched plans of the throughput mode too). By default
+//! ([`RowBatching::Exact`]) rows go through the plans one at a time, with one reused run state per
+//! plan, so that a run's forecast is bit-identical whatever else is in the request (tests hold it
+//! to that). That has a price at short contexts: batch-B plans run a row 1.2-2.7x faster at 32
+//! tokens and fewer (`examples/profile_plan`, one thread, random weights, 2026-11-30: 8 tokens 80
+//! -> 30 us small, 6.5 -> 2.5 ms reference; 32 tokens 123 -> 97 us, 11.5 -> 8.5 ms), but their rows
+//! differ from batch-1 rows in the last bit. [`RowBatching::Throughput`] (opt-in:
+//! [`Engine::set_row_batching`]) takes that trade: the rows of each plan length at 32 tokens and
+//! fewer go 256 tokens at a time (a second, batched plan for each such length), the leftovers one
+//! at a time. At 64 tokens and more batching gained nothing or lost (the older full-length graphs:
 //! 0.19 ms at batch 1 vs 0.30 ms per row at batch 64 on the small forecaster, 33 vs 50 ms at
 //! reference size), so those rows go one at a time in both modes.
 //!
@@ -117,11 +118,12 @@ struct ContextLength {
     buckets: Vec<usize>,
 }
 
-/// The context lengths forecaster plans are built for: those whose tokens (points + 2: CLS and
-/// the loss token) are a power of two from 8, then `max_context`. A row runs at the first one
-/// that holds its points, so at most about twice the tokens it needs, and a reference-size model
-/// (64 points) holds at most 5 plans (8 with [`RowBatching::Throughput`]'s batched ones). Whole powers of two because tract's matrix kernels work in
-/// row tiles: 32 tokens ran about 10% faster than 34 on the reference forecaster.
+/// The context lengths forecaster plans are built for: those whose tokens (points + 2: CLS and the
+/// loss token) are a power of two from 8, then `max_context`. A row runs at the first one that
+/// holds its points, so at most about twice the tokens it needs, and a reference-size model (64
+/// points) holds at most 5 plans (8 with [`RowBatching::Throughput`]'s batched ones). Whole powers
+/// of two because tract's matrix kernels work in row tiles: 32 tokens ran about 10% faster than 34
+/// on the reference forecaster.
 pub fn plan_lengths(max_context: usize) -> Vec<usize> {
     let mut lengths: Vec<usize> = std::iter::successors(Some(8usize), |t| t.checked_mul(2))
         .map(|tokens| tokens - 2)

@@ -62,8 +62,8 @@ struct Args {
     ema_decay: f64,
     /// Hidden width of the summary path, an MLP from the context's summary features straight to
     /// the quantile head (0: none; see `Architecture::summary`).
-    #[arg(long)]
-    summary: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    summary: usize,
     /// Probability of dropping each interior context point of a training sample, so the model
     /// sees irregular checkpoint spacing (the paper's 0.4).
     #[arg(long, default_value_t = 0.4)]
@@ -123,9 +123,7 @@ fn run() -> Result<(), String> {
         SizeArg::Small => Architecture::small(),
         SizeArg::Reference => Architecture::reference(),
     };
-    if let Some(hidden) = args.summary {
-        arch.summary = hidden;
-    }
+    arch.summary = args.summary;
     let losses = match args.losses.as_str() {
         "none" => {
             arch.encoder = None;
