@@ -28,6 +28,13 @@ struct Args {
     /// Model size preset.
     #[arg(long, value_enum, default_value = "small")]
     size: SizeArg,
+    /// Transformer layers, replacing the size preset's.
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Transformer width, replacing the size preset's; the feed-forward width follows at twice it
+    /// (the small preset's ratio).
+    #[arg(long)]
+    d_model: Option<usize>,
     /// Token losses: none, synthetic (generated), or an index CSV `suite,run,step,path` of .npy files
     /// (step in the compute axis' unit).
     #[arg(long, default_value = "synthetic")]
@@ -68,6 +75,10 @@ struct Args {
     /// sees irregular checkpoint spacing (the paper's 0.4).
     #[arg(long, default_value_t = 0.4)]
     drop_points: f64,
+    /// How training samples are shared between suites: in proportion to (the suite's curves)^B.
+    /// 0 gives every suite the same share; 1 samples every curve alike.
+    #[arg(long, default_value_t = 0.0)]
+    suite_balance: f64,
     /// Keep the quantile bands as trained (no calibration on the held-out runs).
     #[arg(long)]
     no_calibrate: bool,
@@ -124,6 +135,14 @@ fn run() -> Result<(), String> {
         SizeArg::Reference => Architecture::reference(),
     };
     arch.summary = args.summary;
+    if let Some(l) = args.layers {
+        arch.layers = l;
+    }
+    if let Some(d) = args.d_model {
+        arch.d_model = d;
+        arch.ff = 2 * d;
+    }
+    arch.validate().map_err(|e| e.to_string())?;
     let losses = match args.losses.as_str() {
         "none" => {
             arch.encoder = None;
@@ -159,6 +178,7 @@ Pass real losses only to a model trained on real losses."
         calibrate: !args.no_calibrate,
         ema_decay: args.ema_decay,
         drop_points: args.drop_points,
+        suite_balance: args.suite_balance,
         ..Default::default()
     };
     let record = TrainingRecord {

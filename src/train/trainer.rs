@@ -16,6 +16,7 @@ use crate::onnx::export::INCREMENT_SCALE;
 use crate::weights::{Tensor as WTensor, Weights};
 use candle_core::{Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use rand::distr::{Distribution, weighted::WeightedIndex};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::borrow::Cow;
@@ -59,6 +60,11 @@ pub struct TrainConfig {
     /// Decay of the exponential moving average of the weights that is validated and exported
     /// (0: the raw weights).
     pub ema_decay: f64,
+    /// How training samples are shared between suites: each suite's share is proportional to
+    /// (its training curves)^`suite_balance`. 0 gives every suite the same share (a sweep of
+    /// thousands of short curves does not drown out a suite of a few hundred long ones); 1
+    /// samples every curve alike (a small suite is then nearly unseen).
+    pub suite_balance: f64,
 }
 
 impl Default for TrainConfig {
@@ -82,6 +88,7 @@ impl Default for TrainConfig {
             prior_share: 0.0,
             calibrate: true,
             ema_decay: 0.0,
+            suite_balance: 0.0,
         }
     }
 }
@@ -209,6 +216,12 @@ pub fn train(
     if !(0.0..1.0).contains(&cfg.prior_share) {
         return Err(format!("prior share {} is not in [0, 1)", cfg.prior_share));
     }
+    if !(0.0..=1.0).contains(&cfg.suite_balance) {
+        return Err(format!(
+            "suite balance {} is not in [0, 1]",
+            cfg.suite_balance
+        ));
+    }
     if !(0.0..=1.0).contains(&cfg.drop_points) {
         return Err(format!(
             "drop points {} is not a probability in [0, 1]",
@@ -229,9 +242,17 @@ pub fn train(
     if train_idx.is_empty() {
         return Err("no training curve has more than min_context points".into());
     }
-    // Each suite gets an equal share of samples, so a sweep of thousands of short curves does
-    // not drown out a suite of a few hundred long ones.
     let suites: Vec<Vec<usize>> = by_suite(curves, &train_idx).into_values().collect();
+    // Equal shares draw the suite uniformly, as models trained before `suite_balance` existed
+    // did, so their recorded commands still reproduce them sample for sample.
+    let suite_pick = if cfg.suite_balance > 0.0 {
+        let w = suites
+            .iter()
+            .map(|s| (s.len() as f64).powf(cfg.suite_balance));
+        Some(WeightedIndex::new(w).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
     // The synthetic prior's curves follow the real ones in one pool, so a draw is an index
     // into `pool` either way; they are never held out or validated on.
     let pool: Cow<[Curve]> = if cfg.prior_share > 0.0 {
@@ -248,7 +269,10 @@ pub fn train(
             let s = if !prior.is_empty() && rng.random_bool(cfg.prior_share) {
                 &prior
             } else {
-                &suites[rng.random_range(0..suites.len())]
+                match &suite_pick {
+                    Some(pick) => &suites[pick.sample(rng)],
+                    None => &suites[rng.random_range(0..suites.len())],
+                }
             };
             let ci = s[rng.random_range(0..s.len())];
             if let Some(d) = draw(
@@ -467,6 +491,7 @@ pub fn train(
         ("best_heldout_pinball", serde_json::json!(best_val)),
         ("parameters", serde_json::json!(parameters)),
         ("prior_share", serde_json::json!(cfg.prior_share)),
+        ("suite_balance", serde_json::json!(cfg.suite_balance)),
         ("ema_decay", serde_json::json!(cfg.ema_decay)),
         (
             "interval_calibration",
@@ -624,5 +649,10 @@ mod tests {
             ..Default::default()
         });
         assert!(e.contains("prior share -0.1"), "{e}");
+        let e = refused(TrainConfig {
+            suite_balance: 2.0,
+            ..Default::default()
+        });
+        assert!(e.contains("suite balance 2"), "{e}");
     }
 }
