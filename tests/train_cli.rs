@@ -46,6 +46,12 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
             "0.3",
             "--summary",
             "6",
+            "--layers",
+            "1",
+            "--d-model",
+            "32",
+            "--suite-balance",
+            "0.5",
         ])
         .output()
         .unwrap();
@@ -64,6 +70,10 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
     assert!(m.training.command.contains("--losses"));
     assert_eq!(m.training.facts["validation_fold"], "1/3");
     assert_eq!(m.training.facts["prior_share"], 0.3);
+    assert_eq!(m.training.facts["suite_balance"], 0.5);
+    // The size overrides replaced the small preset's 2 layers of width 64 (FF 128).
+    let a = &m.architecture;
+    assert_eq!((a.layers, a.d_model, a.ff), (1, 32, 64));
     // The bands were calibrated on the held-out fold, and the factors are in the graph itself.
     let factors = m.training.facts["interval_calibration"].as_array().unwrap();
     assert_eq!(factors.len(), 5);

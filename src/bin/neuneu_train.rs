@@ -31,8 +31,8 @@ struct Args {
     /// Transformer layers, replacing the size preset's.
     #[arg(long)]
     layers: Option<usize>,
-    /// Transformer width, replacing the size preset's; the feed-forward width follows at twice it
-    /// (the small preset's ratio).
+    /// Transformer width, replacing the size preset's; the feed-forward width keeps the preset's
+    /// ratio to it (2 for small, 4 for reference).
     #[arg(long)]
     d_model: Option<usize>,
     /// Token losses: none, synthetic (generated), or an index CSV `suite,run,step,path` of .npy files
@@ -139,8 +139,8 @@ fn run() -> Result<(), String> {
         arch.layers = l;
     }
     if let Some(d) = args.d_model {
+        arch.ff = d * arch.ff / arch.d_model;
         arch.d_model = d;
-        arch.ff = 2 * d;
     }
     arch.validate().map_err(|e| e.to_string())?;
     let losses = match args.losses.as_str() {
