@@ -151,6 +151,14 @@ impl Architecture {
         }
     }
 
+    /// These sizes at transformer width `d_model`, the feed-forward width keeping its ratio to
+    /// it (2 for `small`, 4 for `reference`).
+    pub fn with_width(mut self, d_model: usize) -> Self {
+        self.ff = d_model * self.ff / self.d_model;
+        self.d_model = d_model;
+        self
+    }
+
     /// Sequence length of the transformer: CLS, the loss token, then the context points.
     pub fn seq_len(&self) -> usize {
         self.max_context + 2
@@ -224,6 +232,14 @@ mod tests {
         assert_eq!(e.flat_len(), 256);
         Architecture::reference().validate().unwrap();
         Architecture::small().validate().unwrap();
+    }
+
+    #[test]
+    fn a_new_width_keeps_the_presets_feed_forward_ratio() {
+        let r = Architecture::reference().with_width(256);
+        assert_eq!((r.d_model, r.ff), (256, 1024));
+        let s = Architecture::small().with_width(32);
+        assert_eq!((s.d_model, s.ff), (32, 64));
     }
 
     #[test]

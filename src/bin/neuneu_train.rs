@@ -139,8 +139,7 @@ fn run() -> Result<(), String> {
         arch.layers = l;
     }
     if let Some(d) = args.d_model {
-        arch.ff = d * arch.ff / arch.d_model;
-        arch.d_model = d;
+        arch = arch.with_width(d);
     }
     arch.validate().map_err(|e| e.to_string())?;
     let losses = match args.losses.as_str() {

@@ -210,24 +210,10 @@ pub fn train(
     name: &str,
 ) -> Result<Trained, String> {
     let err = |e: candle_core::Error| e.to_string();
-    if !(0.0..1.0).contains(&cfg.ema_decay) {
-        return Err(format!("ema decay {} is not in [0, 1)", cfg.ema_decay));
-    }
-    if !(0.0..1.0).contains(&cfg.prior_share) {
-        return Err(format!("prior share {} is not in [0, 1)", cfg.prior_share));
-    }
-    if !(0.0..=1.0).contains(&cfg.suite_balance) {
-        return Err(format!(
-            "suite balance {} is not in [0, 1]",
-            cfg.suite_balance
-        ));
-    }
-    if !(0.0..=1.0).contains(&cfg.drop_points) {
-        return Err(format!(
-            "drop points {} is not a probability in [0, 1]",
-            cfg.drop_points
-        ));
-    }
+    unit_interval("ema decay", cfg.ema_decay, false)?;
+    unit_interval("prior share", cfg.prior_share, false)?;
+    unit_interval("suite balance", cfg.suite_balance, true)?;
+    unit_interval("drop points", cfg.drop_points, true)?;
     let dev = Device::Cpu;
     let started = std::time::Instant::now();
     let mut rng = StdRng::seed_from_u64(cfg.seed);
@@ -566,6 +552,16 @@ by index keeping first and last; accuracy raw in [0, 1], the output is an offset
 the run's own power-law fit (y = a - b x^-c, 3+ points) extrapolated to the target is one feature; \
 token losses: NaN/negative refused, capped at 20, p = exp(-loss) clipped to 1 - 1e-6, then the encoder's \
 representation (ordered: first loss_len values zero-padded; sketch: loss_len evenly spaced quantiles of p).";
+
+/// Refuses `value` outside [0, 1) (or [0, 1] when `one_allowed`), NaN included, naming `what`.
+fn unit_interval(what: &str, value: f64, one_allowed: bool) -> Result<(), String> {
+    if value >= 0.0 && (value < 1.0 || one_allowed && value == 1.0) {
+        Ok(())
+    } else {
+        let end = if one_allowed { "]" } else { ")" };
+        Err(format!("{what} {value} is not in [0, 1{end}"))
+    }
+}
 
 /// The curves `idx` by suite.
 fn by_suite<'a>(curves: &'a [Curve], idx: &[usize]) -> BTreeMap<&'a str, Vec<usize>> {
