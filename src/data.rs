@@ -48,6 +48,25 @@ impl Curve {
             "other"
         }
     }
+
+    /// The same run checkpointed `k` times less often: every `k`-th checkpoint from the first,
+    /// and always the last, so the curve still ends where it did. `eval --keep-every` scores a
+    /// forecaster on schedules sparser than the file's, the way a scheduler that evaluates
+    /// rarely would see the run. `k` of 0 or 1 keeps every checkpoint.
+    pub fn keep_every(&self, k: usize) -> Curve {
+        let n = self.compute.len();
+        let kept = |i: &usize| k <= 1 || i % k == 0 || i + 1 == n;
+        let pick = |v: &[f64]| (0..n).filter(kept).map(|i| v[i]).collect::<Vec<_>>();
+        Curve {
+            suite: self.suite.clone(),
+            run: self.run.clone(),
+            shots: self.shots.clone(),
+            task: self.task.clone(),
+            compute: pick(&self.compute),
+            accuracy: pick(&self.accuracy),
+            stderr: (0..n).filter(kept).map(|i| self.stderr[i]).collect(),
+        }
+    }
 }
 
 /// Reads a long-format CSV file into curves, sorted by (suite, run, shots, task).
@@ -251,6 +270,31 @@ pub fn split_by_run(curves: &[Curve], fraction: f64, seed: u64) -> (Vec<usize>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keep_every_keeps_the_first_every_kth_and_the_last_checkpoint() {
+        let curve = Curve {
+            suite: "s".into(),
+            run: "r".into(),
+            shots: "0".into(),
+            task: "t".into(),
+            compute: (1..=10).map(f64::from).collect(),
+            accuracy: (1..=10).map(|i| f64::from(i) / 100.0).collect(),
+            stderr: (1..=10).map(|i| Some(f64::from(i) / 1000.0)).collect(),
+        };
+        let thinned = curve.keep_every(4);
+        assert_eq!(thinned.compute, [1.0, 5.0, 9.0, 10.0]);
+        assert_eq!(thinned.accuracy, [0.01, 0.05, 0.09, 0.10]);
+        assert_eq!(
+            thinned.stderr,
+            [Some(0.001), Some(0.005), Some(0.009), Some(0.010)]
+        );
+        assert_eq!((thinned.suite.as_str(), thinned.task.as_str()), ("s", "t"));
+        // The last checkpoint falls on the stride: kept once, not twice.
+        assert_eq!(curve.keep_every(3).compute, [1.0, 4.0, 7.0, 10.0]);
+        assert_eq!(curve.keep_every(1), curve);
+        assert_eq!(curve.keep_every(0), curve);
+    }
 
     #[test]
     fn folds_hold_out_every_run_exactly_once() {

@@ -253,3 +253,44 @@ fn heldout_writes_the_rows_of_exactly_the_runs_eval_heldout_scores() {
     assert_eq!(first_line(&["eval", written.to_str().unwrap()]), from_split);
     let _ = std::fs::remove_file(&written);
 }
+
+#[test]
+fn eval_keep_every_scores_a_sparser_schedule_and_records_it() {
+    let json = std::env::temp_dir().join(format!("neuneu-keep-every-{}.json", std::process::id()));
+    let targets = |k: &str| {
+        let args = [
+            "eval",
+            "tests/data/pythia-sweeps.csv",
+            "--keep-every",
+            k,
+            "--json",
+        ];
+        let (code, table, err) = neuneu(&[&args[..], &[json.to_str().unwrap()]].concat(), "");
+        assert_eq!(code, 0, "{err}");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(report["options"]["keep_every"], k.parse::<u64>().unwrap());
+        let header = table.lines().next().unwrap_or_default();
+        assert_eq!(
+            header.starts_with("1 checkpoint in 2 kept"),
+            k == "2",
+            "{header}"
+        );
+        report["forecasters"][0]["groups"][0]["targets"]
+            .as_u64()
+            .unwrap()
+    };
+    let (all, half) = (targets("1"), targets("2"));
+    assert!(
+        half > 0 && half < all,
+        "{half} targets of every 2nd checkpoint, {all} of all"
+    );
+    let _ = std::fs::remove_file(&json);
+
+    let (code, _, err) = neuneu(
+        &["eval", "tests/data/replay-tiny.csv", "--keep-every", "0"],
+        "",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--keep-every"), "{err}");
+}

@@ -349,6 +349,12 @@ pub(crate) fn check_options(opts: &EvalOptions) -> Result<()> {
     if opts.batch_size == 0 {
         return bad("batch_size", "must be at least 1");
     }
+    if opts.keep_every == 0 {
+        return bad(
+            "keep_every",
+            "must be at least 1 (1 keeps every checkpoint)",
+        );
+    }
     Ok(())
 }
 

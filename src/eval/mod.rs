@@ -33,6 +33,7 @@ use crate::data::Curve;
 use crate::error::{Error, Result};
 use crate::forecast::{CurvePrefix, Forecaster, RunForecast};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::time::Instant;
 
 /// How curves are cut and forecasts requested.
@@ -46,6 +47,9 @@ pub struct EvalOptions {
     pub min_context: usize,
     /// Prefixes per `forecast_prefixes` call.
     pub batch_size: usize,
+    /// Score on a sparser checkpoint schedule than the data's: every `keep_every`-th checkpoint
+    /// of each curve and its last ([`Curve::keep_every`]), before the cut. 1 keeps them all.
+    pub keep_every: usize,
 }
 
 impl Default for EvalOptions {
@@ -54,7 +58,22 @@ impl Default for EvalOptions {
             context_fraction: 0.2,
             min_context: 3,
             batch_size: 4096,
+            keep_every: 1,
         }
+    }
+}
+
+/// The curves on the checkpoint schedule `opts` asks for: borrowed unless it thins them.
+pub(crate) fn on_schedule<'a>(curves: &'a [Curve], opts: &EvalOptions) -> Cow<'a, [Curve]> {
+    if opts.keep_every > 1 {
+        Cow::Owned(
+            curves
+                .iter()
+                .map(|c| c.keep_every(opts.keep_every))
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(curves)
     }
 }
 
@@ -108,6 +127,7 @@ pub fn evaluate(
     opts: &EvalOptions,
 ) -> Result<EvalReport> {
     metrics::check_options(opts)?;
+    let curves = &*on_schedule(curves, opts);
     let cut = split(curves, opts);
     let prefixes: Vec<CurvePrefix<'_>> = cut.iter().map(|&(i, n)| prefix(&curves[i], n)).collect();
     let mut reports = Vec::with_capacity(forecasters.len());
@@ -212,9 +232,33 @@ mod tests {
     }
 
     #[test]
+    fn a_sparser_schedule_is_cut_and_scored_on_the_kept_checkpoints() {
+        // 10 checkpoints, every 3rd kept and the last: steps 1, 4, 7, 10. At least 3 context
+        // points, so one target (step 10) instead of 7.
+        let curves = vec![flat("a", 10, 0.5)];
+        let oracle = Oracle {
+            levels: vec![0.1, 0.5, 0.9],
+            answer: 0.5,
+            chunks: Default::default(),
+        };
+        let opts = EvalOptions {
+            keep_every: 3,
+            ..EvalOptions::default()
+        };
+        let report = evaluate(&curves, &[&oracle], &opts).unwrap();
+        assert_eq!(report.forecasters[0].groups[0].targets, 1);
+        assert_eq!(report.options.keep_every, 3);
+    }
+
+    #[test]
     fn rejects_bad_options() {
         let opts = EvalOptions {
             context_fraction: 0.0,
+            ..EvalOptions::default()
+        };
+        assert!(evaluate(&[], &[], &opts).is_err());
+        let opts = EvalOptions {
+            keep_every: 0,
             ..EvalOptions::default()
         };
         assert!(evaluate(&[], &[], &opts).is_err());

@@ -43,6 +43,7 @@ pub fn write_fan_charts(
     opts: &EvalOptions,
 ) -> Result<Vec<PathBuf>> {
     super::metrics::check_options(opts)?;
+    let curves = &*super::on_schedule(curves, opts);
     let at = LevelIndex::new(forecaster.name(), forecaster.levels())?;
     let chosen = select(curves, selection, opts)?;
     let prefixes: Vec<_> = chosen.iter().map(|&(i, n)| prefix(&curves[i], n)).collect();

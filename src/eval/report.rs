@@ -59,9 +59,15 @@ fn num(v: Option<f64>, decimals: usize, width: usize) -> String {
 pub fn render_table(report: &EvalReport) -> String {
     let o = &report.options;
     let mut t = String::new();
+    let schedule = if o.keep_every > 1 {
+        format!("1 checkpoint in {} kept, and the last; ", o.keep_every)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         t,
-        "context: compute <= {} x final (min {} points); {} curves, {} evaluated, {} skipped",
+        "{schedule}context: compute <= {} x final (min {} points); {} curves, {} evaluated, {} \
+         skipped",
         o.context_fraction,
         o.min_context,
         report.curves_total,

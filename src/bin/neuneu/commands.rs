@@ -214,6 +214,10 @@ pub struct EvalArgs {
     /// seed), so that no training run is scored.
     #[arg(long)]
     pub heldout: bool,
+    /// Score on a sparser checkpoint schedule than the file's: keep every K-th checkpoint of
+    /// each curve (and its last) before cutting context and targets.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_every: u32,
 }
 
 pub fn eval(engine: &Engine, args: &EvalArgs) -> Result<ExitCode> {
@@ -225,6 +229,7 @@ pub fn eval(engine: &Engine, args: &EvalArgs) -> Result<ExitCode> {
         plot_count,
         plot_curves,
         heldout,
+        keep_every,
     } = args;
     let (context, json, plots) = (*context, json.as_deref(), plots.as_deref());
     use neuneu::eval::{self, EvalOptions, Selection, baselines};
@@ -243,6 +248,7 @@ pub fn eval(engine: &Engine, args: &EvalArgs) -> Result<ExitCode> {
     }
     let opts = EvalOptions {
         context_fraction: context,
+        keep_every: *keep_every as usize,
         ..Default::default()
     };
     let (p, pl, lg) = (
