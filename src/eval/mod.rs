@@ -194,6 +194,17 @@ mod tests {
         }
     }
 
+    impl Oracle {
+        /// Answers `answer` at the levels 0.1, 0.5 and 0.9 (no 0.25/0.75).
+        fn flat_at(answer: f32) -> Self {
+            Oracle {
+                levels: vec![0.1, 0.5, 0.9],
+                answer,
+                chunks: Default::default(),
+            }
+        }
+    }
+
     fn flat(run: &str, n: usize, value: f64) -> Curve {
         Curve {
             suite: "s".into(),
@@ -209,11 +220,7 @@ mod tests {
     #[test]
     fn evaluates_batches_and_counts_skipped_curves() {
         let curves = vec![flat("a", 10, 0.5), flat("b", 10, 0.5), flat("c", 3, 0.5)];
-        let oracle = Oracle {
-            levels: vec![0.1, 0.5, 0.9],
-            answer: 0.5,
-            chunks: Default::default(),
-        };
+        let oracle = Oracle::flat_at(0.5);
         let opts = EvalOptions {
             batch_size: 1,
             ..EvalOptions::default()
@@ -236,11 +243,7 @@ mod tests {
         // 10 checkpoints, every 3rd kept and the last: steps 1, 4, 7, 10. At least 3 context
         // points, so one target (step 10) instead of 7.
         let curves = vec![flat("a", 10, 0.5)];
-        let oracle = Oracle {
-            levels: vec![0.1, 0.5, 0.9],
-            answer: 0.5,
-            chunks: Default::default(),
-        };
+        let oracle = Oracle::flat_at(0.5);
         let opts = EvalOptions {
             keep_every: 3,
             ..EvalOptions::default()
