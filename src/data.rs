@@ -55,16 +55,20 @@ impl Curve {
     /// rarely would see the run. `k` of 0 or 1 keeps every checkpoint.
     pub fn keep_every(&self, k: usize) -> Curve {
         let n = self.compute.len();
-        let kept = |i: &usize| k <= 1 || i % k == 0 || i + 1 == n;
-        let pick = |v: &[f64]| (0..n).filter(kept).map(|i| v[i]).collect::<Vec<_>>();
+        let kept: Vec<usize> = (0..n)
+            .filter(|&i| k <= 1 || i % k == 0 || i + 1 == n)
+            .collect();
+        fn pick<T: Copy>(v: &[T], kept: &[usize]) -> Vec<T> {
+            kept.iter().map(|&i| v[i]).collect()
+        }
         Curve {
             suite: self.suite.clone(),
             run: self.run.clone(),
             shots: self.shots.clone(),
             task: self.task.clone(),
-            compute: pick(&self.compute),
-            accuracy: pick(&self.accuracy),
-            stderr: (0..n).filter(kept).map(|i| self.stderr[i]).collect(),
+            compute: pick(&self.compute, &kept),
+            accuracy: pick(&self.accuracy, &kept),
+            stderr: pick(&self.stderr, &kept),
         }
     }
 }
