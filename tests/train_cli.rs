@@ -52,8 +52,6 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
             "32",
             "--suite-balance",
             "0.5",
-            "--summary-draws",
-            "16",
         ])
         .output()
         .unwrap();
@@ -73,7 +71,6 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
     assert_eq!(m.training.facts["validation_fold"], "1/3");
     assert_eq!(m.training.facts["prior_share"], 0.3);
     assert_eq!(m.training.facts["suite_balance"], 0.5);
-    assert_eq!(m.training.facts["summary_draws"], 16);
     // The size overrides replaced the small preset's 2 layers of width 64 (FF 128).
     let a = &m.architecture;
     assert_eq!((a.layers, a.d_model, a.ff), (1, 32, 64));

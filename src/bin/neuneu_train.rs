@@ -79,10 +79,6 @@ struct Args {
     /// 0 gives every suite the same share; 1 samples every curve alike.
     #[arg(long, default_value_t = 0.0)]
     suite_balance: f64,
-    /// Extra draws per step on which the summary path alone is also trained (0: none; needs
-    /// `--summary`). Cheap beside the transformer's batch, and the small path needs many samples.
-    #[arg(long, default_value_t = 0)]
-    summary_draws: usize,
     /// Keep the quantile bands as trained (no calibration on the held-out runs).
     #[arg(long)]
     no_calibrate: bool,
@@ -182,7 +178,6 @@ Pass real losses only to a model trained on real losses."
         ema_decay: args.ema_decay,
         drop_points: args.drop_points,
         suite_balance: args.suite_balance,
-        summary_draws: args.summary_draws,
         ..Default::default()
     };
     let record = TrainingRecord {

@@ -211,33 +211,10 @@ impl NeuNeu {
         let x = self.final_ln.forward(&x)?;
         let cls_out = x.narrow(1, 0, 1)?.squeeze(1)?;
         let mut raw = self.head.forward(&cls_out)?;
-        if let Some(summary) = self.summary_raw(context)? {
-            raw = (raw + summary)?;
+        if let Some((fc1, fc2)) = &self.summary {
+            let first = context.narrow(1, 0, 1)?.squeeze(1)?;
+            raw = (raw + fc2.forward(&fc1.forward(&first)?.gelu_erf()?)?)?;
         }
-        self.quantiles(&raw, anchor)
-    }
-
-    /// The summary path's forecast on its own, without the transformer's part: `[B, Q]`
-    /// quantiles, or `None` for a model without the path. Only training reads it
-    /// (`TrainConfig::summary_draws`); the exported graph always adds both parts.
-    pub fn summary_forecast(&self, context: &Tensor, anchor: &Tensor) -> Result<Option<Tensor>> {
-        match self.summary_raw(context)? {
-            Some(raw) => Ok(Some(self.quantiles(&raw, anchor)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// The summary path's raw head outputs, read from the first context slot.
-    fn summary_raw(&self, context: &Tensor) -> Result<Option<Tensor>> {
-        let Some((fc1, fc2)) = &self.summary else {
-            return Ok(None);
-        };
-        let first = context.narrow(1, 0, 1)?.squeeze(1)?;
-        Ok(Some(fc2.forward(&fc1.forward(&first)?.gelu_erf()?)?))
-    }
-
-    /// The non-crossing head: raw outputs to quantiles, added to the anchor.
-    fn quantiles(&self, raw: &Tensor, anchor: &Tensor) -> Result<Tensor> {
         let softplus = (raw.relu()? + (raw.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
         let y = (raw.matmul(&self.head_e)? + softplus.matmul(&self.head_m)?)?;
         y.broadcast_add(anchor)
@@ -274,67 +251,4 @@ pub fn pinball_loss(pred: &Tensor, target: &Tensor, levels: &Tensor) -> Result<T
     let under = diff.broadcast_mul(levels)?;
     let over = diff.broadcast_mul(&(levels - 1.0)?)?;
     under.maximum(&over)?.mean_all()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_summary_forecast_is_the_summary_paths_part_of_the_full_forecast() {
-        let dev = Device::Cpu;
-        let arch = Architecture {
-            summary: 8,
-            ..Architecture::small()
-        };
-        let mut model = NeuNeu::new(&arch, &dev).unwrap();
-        let q = arch.quantile_levels.len();
-        // Silence the transformer's part and wake the path (its last layer starts at zero).
-        let mut set = |name: &str, t: Tensor| model.varmap.set_one(name, t).unwrap();
-        set(
-            "head.weight",
-            Tensor::zeros((q, arch.d_model), DType::F32, &dev).unwrap(),
-        );
-        set("head.bias", Tensor::zeros(q, DType::F32, &dev).unwrap());
-        set(
-            "summary.fc2.weight",
-            Tensor::randn(0f32, 0.5, (q, arch.summary), &dev).unwrap(),
-        );
-        let b = 3;
-        let context = Tensor::randn(
-            0f32,
-            1.0,
-            (b, arch.max_context, arch.context_features),
-            &dev,
-        )
-        .unwrap();
-        let key_mask = Tensor::ones((b, arch.seq_len()), DType::F32, &dev).unwrap();
-        let anchor = Tensor::new(&[[0.2f32], [0.5], [0.7]], &dev).unwrap();
-        let emb = Tensor::zeros((b, arch.d_model), DType::F32, &dev).unwrap();
-        let has_loss = Tensor::zeros((b, 1), DType::F32, &dev).unwrap();
-        let full = model
-            .forward(&context, &key_mask, &anchor, &emb, &has_loss)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let alone = model
-            .summary_forecast(&context, &anchor)
-            .unwrap()
-            .expect("the model has a summary path")
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        assert_eq!(full.len(), b * q);
-        for (f, a) in full.iter().zip(&alone) {
-            assert!((f - a).abs() < 1e-6, "{full:?} vs {alone:?}");
-        }
-        // The path moved the forecast off the anchor, so the comparison is not of two constants.
-        assert!(alone.iter().any(|v| (v - 0.2).abs() > 1e-3));
-
-        let plain = NeuNeu::new(&Architecture::small(), &dev).unwrap();
-        assert!(plain.summary_forecast(&context, &anchor).unwrap().is_none());
-    }
 }

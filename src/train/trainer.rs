@@ -65,11 +65,6 @@ pub struct TrainConfig {
     /// thousands of short curves does not drown out a suite of a few hundred long ones); 1
     /// samples every curve alike (a small suite is then nearly unseen).
     pub suite_balance: f64,
-    /// Extra draws per step on which the summary path alone (`NeuNeu::summary_forecast`) is
-    /// also scored; 0 for none. The path is a small MLP of the context's summary features:
-    /// trained only through the full model's batch it is still underfitted when the transformer
-    /// has converged, and these draws cost little beside the transformer's.
-    pub summary_draws: usize,
 }
 
 impl Default for TrainConfig {
@@ -94,7 +89,6 @@ impl Default for TrainConfig {
             calibrate: true,
             ema_decay: 0.0,
             suite_balance: 0.0,
-            summary_draws: 0,
         }
     }
 }
@@ -189,30 +183,6 @@ fn make_batch(
     })
 }
 
-/// The pinball loss of the summary path's own forecasts of `draws` (no losses, no transformer).
-fn summary_loss(
-    cfg: &TrainConfig,
-    model: &NeuNeu,
-    curves: &[Curve],
-    draws: &[Draw],
-    levels: &Tensor,
-    dev: &Device,
-) -> candle_core::Result<Tensor> {
-    let a = &cfg.arch;
-    let mut rows = Rows::default();
-    for d in draws {
-        rows.push(&curves[d.curve], d, a.max_context);
-    }
-    let b = rows.len;
-    let context = Tensor::from_vec(rows.context, (b, a.max_context, a.context_features), dev)?;
-    let anchor = Tensor::from_vec(rows.anchor, (b, 1), dev)?;
-    let target = Tensor::from_vec(rows.target, (b, 1), dev)?;
-    let pred = model
-        .summary_forecast(&context, &anchor)?
-        .expect("checked before training: the architecture has a summary path");
-    pinball_loss(&pred, &target, levels)
-}
-
 fn forward(model: &NeuNeu, batch: &Batch) -> candle_core::Result<Tensor> {
     let b = batch.context.dim(0)?;
     let emb = match (&model.encoder, &batch.losses) {
@@ -244,9 +214,6 @@ pub fn train(
     unit_interval("prior share", cfg.prior_share, false)?;
     unit_interval("suite balance", cfg.suite_balance, true)?;
     unit_interval("drop points", cfg.drop_points, true)?;
-    if cfg.summary_draws > 0 && cfg.arch.summary == 0 {
-        return Err("summary draws train the summary path: the architecture has none".into());
-    }
     let dev = Device::Cpu;
     let started = std::time::Instant::now();
     let mut rng = StdRng::seed_from_u64(cfg.seed);
@@ -394,23 +361,12 @@ pub fn train(
     };
     let mut best: Option<(f64, usize, Weights)> = None;
     let mut smoothed = f64::NAN;
-    // Its own RNG, so models trained without summary draws keep their sample stream.
-    let mut summary_rng = StdRng::seed_from_u64(cfg.seed ^ 0x5a3a);
     for step in 0..cfg.steps {
         let draws: Vec<Draw> = (0..cfg.batch).map(|_| sample(&mut rng)).collect();
         let batch = make_batch(cfg, &pool, &draws, &mut rng, &dev).map_err(err)?;
         let pred = forward(&model, &batch).map_err(err)?;
         let loss = pinball_loss(&pred, &batch.target, &levels).map_err(err)?;
-        let objective = if cfg.summary_draws > 0 {
-            let extra: Vec<Draw> = (0..cfg.summary_draws)
-                .map(|_| sample(&mut summary_rng))
-                .collect();
-            let alone = summary_loss(cfg, &model, &pool, &extra, &levels, &dev).map_err(err)?;
-            (&loss + alone).map_err(err)?
-        } else {
-            loss.clone()
-        };
-        let mut grads = objective.backward().map_err(err)?;
+        let mut grads = loss.backward().map_err(err)?;
         clip_gradients(&vars, &mut grads, cfg.clip_norm).map_err(err)?;
         opt.set_learning_rate(lr_at(cfg, step));
         opt.step(&grads).map_err(err)?;
@@ -522,7 +478,6 @@ pub fn train(
         ("parameters", serde_json::json!(parameters)),
         ("prior_share", serde_json::json!(cfg.prior_share)),
         ("suite_balance", serde_json::json!(cfg.suite_balance)),
-        ("summary_draws", serde_json::json!(cfg.summary_draws)),
         ("ema_decay", serde_json::json!(cfg.ema_decay)),
         (
             "interval_calibration",
@@ -695,10 +650,5 @@ mod tests {
             ..Default::default()
         });
         assert!(e.contains("suite balance 2"), "{e}");
-        let e = refused(TrainConfig {
-            summary_draws: 64,
-            ..Default::default()
-        });
-        assert!(e.contains("has none"), "{e}");
     }
 }
