@@ -8,7 +8,9 @@ HistGradientBoostingRegressor (absolute error, so it predicts a median) to the o
 target from the last value. Scored with `neuneu eval`'s protocol (context = checkpoints with
 compute <= FRACTION x final, at least 3 points; MAE per curve, then mean over curves), 5-fold
 over runs (every run scored once by trees that never saw it), training on every cut of the
-training runs.
+training runs. `--inputs model` gives the trees instead what the model's summary path reads from
+its first context slot (first value, rise over the context, log span, first gap, horizon, the
+power-law offset at the target), to ask whether the model's inputs or its learner limit it.
 
 This is a probe, not a product: it found that the forecaster, before its summary path, fitted
 ScAn's offsets less well than trees on the same information (2026-11-30, see
@@ -58,11 +60,15 @@ def rows(curves, cuts):
                 continue
             pos = x[:n] > 0
             fit = power_law(x[:n][pos], y[:n][pos])
+            # Log-ratio positions as `src/features.rs` computes them (floored at e^-12).
+            first_pos = np.log(max(x[0], x[n - 1] * np.exp(-12.0)) / x[n - 1])
+            first_gap = np.log(x[1] / x[n - 1]) - first_pos
             for j in range(n, len(x)):
                 out["X"].append([
                     y[n - 1], y[n - 1] - y[n - 2], y[n - 1] - y[0],
                     fit(x[j]) - y[n - 1], np.log(x[j] / x[n - 1]), n,
                     fit(2 * x[n - 1]) - y[n - 1], np.log(x[n - 1] / max(x[0], x[n - 1] * 1e-6)),
+                    y[0], first_pos, first_gap,
                 ])
                 out["offset"].append(y[j] - y[n - 1])
                 out["last"].append(y[n - 1])
@@ -83,8 +89,12 @@ def main():
     ap.add_argument("curves")
     ap.add_argument("--context", type=float, default=0.2)
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--inputs", choices=["probe", "model"], default="probe",
+                    help="the probe's eight features, or the model's first-slot summary")
     args = ap.parse_args()
     curves = load(args.curves)
+    # Columns of `rows`' feature vector: the probe's eight, or the model's first slot.
+    cols = list(range(8)) if args.inputs == "probe" else [8, 2, 9, 10, 4, 3]
 
     def eval_cut(x):
         n = max(int((x <= args.context * x[-1]).sum()), 3)
@@ -101,8 +111,8 @@ def main():
     pred = np.zeros_like(truth)
     for k in range(args.folds):
         trees = HistGradientBoostingRegressor(loss="absolute_error", max_iter=300, learning_rate=0.05)
-        trees.fit(train["X"][f_train != k], train["offset"][f_train != k])
-        pred[f_test == k] = test["last"][f_test == k] + trees.predict(test["X"][f_test == k])
+        trees.fit(train["X"][f_train != k][:, cols], train["offset"][f_train != k])
+        pred[f_test == k] = test["last"][f_test == k] + trees.predict(test["X"][f_test == k][:, cols])
     c = test["curve"]
     print(f"{len(set(c))} curves, context {args.context}, {args.folds}-fold over runs; MAE of the median")
     print(f"persistence      {per_curve_mae(test['last'], truth, c):.4f}")
