@@ -1,6 +1,7 @@
 //! The companion trainer (feature `train`): candle model, samples, generated token losses, the
 //! training loop and the export to a bundle.
 
+pub mod booster;
 pub mod calibration;
 pub mod model;
 pub mod prior;

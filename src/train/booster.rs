@@ -1,0 +1,344 @@
+//! Gradient-boosted regression trees for the median (absolute loss), on a few summary numbers of
+//! a run's context. `tools/trees_vs_model.py` found that scikit-learn's trees on these numbers
+//! forecast better than the network on both curve files, and that the average of the two
+//! medians is better than either; this is the same learner in Rust, so that the trainer can one
+//! day ship it beside the network. Today only `examples/quality_probes trees` uses it.
+//!
+//! The algorithm is scikit-learn's `HistGradientBoostingRegressor(loss="absolute_error")` in
+//! outline: features binned at their quantiles, trees grown best-first on the sign of the
+//! residuals (the absolute loss's gradient), each leaf then set to the median residual of its
+//! rows (the loss's own line search), shrunk by the learning rate.
+
+use crate::curvefit::fit_power_law;
+
+/// Summary numbers of one (context, target) pair: what the trees read.
+pub const SUMMARY_FEATURES: usize = 8;
+
+/// The summary of a context (`steps`, `accuracy`, oldest first, at least 2 points, the last
+/// step positive) for a target step after it. All compute enters as ratios, so the summary is
+/// the same in any unit. In order: the last value, the last increment, the rise over the
+/// context, the run's power-law fit at the target and at twice the last compute (offsets from
+/// the last value; 0 where no fit exists), the log horizon, the number of points, the log span.
+pub fn curve_summary(steps: &[f64], accuracy: &[f64], target: f64) -> [f64; SUMMARY_FEATURES] {
+    let n = steps.len();
+    let (x_last, y_last) = (steps[n - 1], accuracy[n - 1]);
+    let fit = fit_power_law(steps, accuracy);
+    let fit_offset = |x: f64| {
+        fit.as_ref()
+            .map(|f| f.predict(x).clamp(0.0, 1.0) - y_last)
+            .filter(|v| v.is_finite())
+            .unwrap_or(0.0)
+    };
+    [
+        y_last,
+        y_last - accuracy[n - 2],
+        y_last - accuracy[0],
+        fit_offset(target),
+        (target / x_last).ln(),
+        n as f64,
+        fit_offset(2.0 * x_last),
+        (x_last / steps[0].max(x_last * 1e-6)).ln(),
+    ]
+}
+
+/// How the trees are grown; the defaults are scikit-learn's, with 300 rounds at rate 0.05.
+#[derive(Debug, Clone)]
+pub struct BoosterConfig {
+    pub rounds: usize,
+    pub learning_rate: f64,
+    pub max_leaves: usize,
+    pub min_leaf: usize,
+    /// Bins per feature (at most 256, so a bin fits in a byte).
+    pub bins: usize,
+}
+
+impl Default for BoosterConfig {
+    fn default() -> Self {
+        BoosterConfig {
+            rounds: 300,
+            learning_rate: 0.05,
+            max_leaves: 31,
+            min_leaf: 20,
+            bins: 255,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    /// Rows with `x[feature] <= threshold` go to `left`, the others to `right`.
+    Split {
+        feature: usize,
+        threshold: f64,
+        left: usize,
+        right: usize,
+    },
+    Leaf(f64),
+}
+
+/// A trained ensemble: `base` plus the sum of its trees' leaves.
+#[derive(Debug, Clone)]
+pub struct Booster {
+    base: f64,
+    trees: Vec<Vec<Node>>,
+}
+
+impl Booster {
+    /// Fits the median of `y` given `x` (rows of `width` values, row-major).
+    pub fn fit(x: &[f64], width: usize, y: &[f64], cfg: &BoosterConfig) -> Booster {
+        let rows = y.len();
+        assert_eq!(x.len(), rows * width, "x must hold `width` values per row");
+        assert!((2..=256).contains(&cfg.bins), "bins must be within 2..=256");
+        let edges: Vec<Vec<f64>> = (0..width)
+            .map(|f| bin_edges((0..rows).map(|r| x[r * width + f]), cfg.bins))
+            .collect();
+        // Column-major bins: the histogram of a feature reads one contiguous column.
+        let binned: Vec<Vec<u8>> = (0..width)
+            .map(|f| {
+                (0..rows)
+                    .map(|r| edges[f].partition_point(|&e| e < x[r * width + f]) as u8)
+                    .collect()
+            })
+            .collect();
+        let base = median(&mut y.to_vec());
+        let mut pred = vec![base; rows];
+        let mut trees = Vec::with_capacity(cfg.rounds);
+        for _ in 0..cfg.rounds {
+            let residual: Vec<f64> = y.iter().zip(&pred).map(|(t, p)| t - p).collect();
+            let tree = grow(&binned, &edges, &residual, cfg);
+            for (r, p) in pred.iter_mut().enumerate() {
+                *p += leaf_of(&tree, |f| x[r * width + f]);
+            }
+            trees.push(tree);
+        }
+        Booster { base, trees }
+    }
+
+    /// The fitted median for one row of the training width.
+    pub fn predict(&self, row: &[f64]) -> f64 {
+        self.base
+            + self
+                .trees
+                .iter()
+                .map(|t| leaf_of(t, |f| row[f]))
+                .sum::<f64>()
+    }
+}
+
+/// The value of the leaf a row falls in.
+fn leaf_of(tree: &[Node], value: impl Fn(usize) -> f64) -> f64 {
+    let mut i = 0;
+    loop {
+        match tree[i] {
+            Node::Leaf(v) => return v,
+            Node::Split {
+                feature,
+                threshold,
+                left,
+                right,
+            } => {
+                i = if value(feature) <= threshold {
+                    left
+                } else {
+                    right
+                }
+            }
+        }
+    }
+}
+
+/// Up to `bins - 1` thresholds at the quantiles of a feature's distinct values.
+fn bin_edges(values: impl Iterator<Item = f64>, bins: usize) -> Vec<f64> {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    v.dedup();
+    if v.len() <= bins {
+        // Midpoints between distinct values: every value gets a bin of its own.
+        return v.windows(2).map(|w| 0.5 * (w[0] + w[1])).collect();
+    }
+    let mut edges: Vec<f64> = (1..bins).map(|k| v[k * v.len() / bins]).collect();
+    edges.dedup();
+    edges
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mid = v.len() / 2;
+    let (_, m, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
+    *m
+}
+
+/// A leaf being grown: its rows and its best split, if any gains.
+struct Open {
+    node: usize,
+    rows: Vec<u32>,
+    split: Option<(f64, usize, usize)>, // (gain, feature, bin)
+}
+
+/// One tree fitted to the residuals' signs (the absolute loss's gradient), best leaf first; each
+/// leaf then takes the median residual of its rows, times the learning rate.
+fn grow(
+    binned: &[Vec<u8>],
+    edges: &[Vec<f64>],
+    residual: &[f64],
+    cfg: &BoosterConfig,
+) -> Vec<Node> {
+    // Not `f64::signum`, which is 1 at 0: a row already at its median pulls no way.
+    let sign: Vec<f64> = residual
+        .iter()
+        .map(|&r| {
+            if r > 0.0 {
+                1.0
+            } else if r < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let best_split = |rows: &[u32]| -> Option<(f64, usize, usize)> {
+        if rows.len() < 2 * cfg.min_leaf {
+            return None;
+        }
+        let total: f64 = rows.iter().map(|&r| sign[r as usize]).sum();
+        let n = rows.len() as f64;
+        let mut best: Option<(f64, usize, usize)> = None;
+        for (f, column) in binned.iter().enumerate() {
+            let (mut sum, mut count) = ([0.0f64; 256], [0u32; 256]);
+            for &r in rows {
+                let b = column[r as usize] as usize;
+                sum[b] += sign[r as usize];
+                count[b] += 1;
+            }
+            let (mut left_sum, mut left_n) = (0.0, 0u32);
+            for b in 0..edges[f].len() {
+                left_sum += sum[b];
+                left_n += count[b];
+                let right_n = rows.len() as u32 - left_n;
+                if (left_n as usize) < cfg.min_leaf || (right_n as usize) < cfg.min_leaf {
+                    continue;
+                }
+                let right_sum = total - left_sum;
+                let gain = left_sum * left_sum / left_n as f64
+                    + right_sum * right_sum / right_n as f64
+                    - total * total / n;
+                if gain > 1e-12 && best.is_none_or(|(g, _, _)| gain > g) {
+                    best = Some((gain, f, b));
+                }
+            }
+        }
+        best
+    };
+    let all: Vec<u32> = (0..residual.len() as u32).collect();
+    let mut nodes = vec![Node::Leaf(0.0)];
+    let mut open = vec![Open {
+        node: 0,
+        split: best_split(&all),
+        rows: all,
+    }];
+    let mut leaves = 1;
+    while leaves < cfg.max_leaves {
+        let Some(pick) = (0..open.len())
+            .filter(|&i| open[i].split.is_some())
+            .max_by(|&a, &b| {
+                open[a]
+                    .split
+                    .unwrap()
+                    .0
+                    .total_cmp(&open[b].split.unwrap().0)
+            })
+        else {
+            break;
+        };
+        let leaf = open.swap_remove(pick);
+        let (_, feature, bin) = leaf.split.unwrap();
+        let (left_rows, right_rows): (Vec<u32>, Vec<u32>) = leaf
+            .rows
+            .iter()
+            .partition(|&&r| binned[feature][r as usize] as usize <= bin);
+        let (left, right) = (nodes.len(), nodes.len() + 1);
+        nodes.push(Node::Leaf(0.0));
+        nodes.push(Node::Leaf(0.0));
+        nodes[leaf.node] = Node::Split {
+            feature,
+            threshold: edges[feature][bin],
+            left,
+            right,
+        };
+        for (node, rows) in [(left, left_rows), (right, right_rows)] {
+            open.push(Open {
+                node,
+                split: best_split(&rows),
+                rows,
+            });
+        }
+        leaves += 1;
+    }
+    for leaf in open {
+        let mut r: Vec<f64> = leaf.rows.iter().map(|&i| residual[i as usize]).collect();
+        nodes[leaf.node] = Node::Leaf(cfg.learning_rate * median(&mut r));
+    }
+    nodes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fits_the_median_of_a_step_function_under_skewed_noise() {
+        // y = 1 above x = 0.5, else 0, plus noise whose mean is far from its median of 0: a
+        // least-squares fit would follow the mean (about +0.3), the median fit must not.
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut x, mut y) = (vec![], vec![]);
+        for _ in 0..4000 {
+            let (a, b, u) = (next(), next(), next());
+            x.extend([a, b]);
+            // 70% of the rows sit on the step, the rest 1-3 above it: the median is the step.
+            let noise = if u < 0.7 { 0.0 } else { 1.0 + 2.0 * next() };
+            y.push(if a > 0.5 { 1.0 } else { 0.0 } + noise);
+        }
+        // Leaves of 200 rows or more: a small leaf can by chance hold mostly noisy rows, and
+        // its median then follows them.
+        let cfg = BoosterConfig {
+            rounds: 60,
+            learning_rate: 0.2,
+            max_leaves: 8,
+            min_leaf: 200,
+            ..Default::default()
+        };
+        let booster = Booster::fit(&x, 2, &y, &cfg);
+        for (a, want) in [(0.2, 0.0), (0.8, 1.0)] {
+            for b in [0.1, 0.9] {
+                let got = booster.predict(&[a, b]);
+                assert!(
+                    (got - want).abs() < 0.05,
+                    "f({a}, {b}) = {got}, want {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_summary_does_not_depend_on_the_compute_unit() {
+        let steps = [1.0e3, 2.0e3, 4.0e3, 8.0e3];
+        let acc = [0.30, 0.36, 0.40, 0.43];
+        let a = curve_summary(&steps, &acc, 3.2e4);
+        let scaled: Vec<f64> = steps.iter().map(|s| s * 1e6).collect();
+        let b = curve_summary(&scaled, &acc, 3.2e10);
+        for (u, v) in a.iter().zip(&b) {
+            assert!((u - v).abs() < 1e-9, "{a:?} vs {b:?}");
+        }
+        // The fit of a rising, flattening curve forecasts further rise at 4x the last step.
+        assert!(a[3] > 0.0 && a[3] < 0.2, "{a:?}");
+        assert_eq!(a[5], 4.0);
+    }
+}
