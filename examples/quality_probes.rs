@@ -15,7 +15,7 @@
 //!   and of the mean of each target's two neighbours: how much of the error is checkpoint noise
 //!   (no model needed);
 //! - `per-curve`: per-curve MAE of every model and persistence on the curves outside MMLU;
-//! - `trees`: boosted trees (`train::booster`) trained on every cut of the runs the first
+//! - `trees`: boosted trees (`booster`) trained on every cut of the runs the first
 //!   model trained on, scored with it on the runs it held out: the trees' median with the
 //!   model's bands, and the average of the two medians. Pass whole curve files: the model's
 //!   manifest says which runs it held out.
@@ -23,12 +23,12 @@
 //! MODEL is a bundle path (none: the embedded default model). CURVES are long-format CSV files;
 //! pass the held-out runs (`neuneu heldout FILE > held.csv`) to score only unseen runs.
 
+use neuneu::booster::{Booster, BoosterConfig, RunSummary, SUMMARY_FEATURES, training_rows};
 use neuneu::data::Holdout;
 use neuneu::data::{ComputeAxis, Curve, read_curves};
 use neuneu::eval::baselines::{Persistence, PowerLaw};
 use neuneu::eval::{EvalOptions, context_len, evaluate, prefix, render_table, split};
 use neuneu::forecast::{CurvePrefix, RunForecast};
-use neuneu::train::booster::{Booster, BoosterConfig, SUMMARY_FEATURES, curve_summary};
 use neuneu::train::calibration::{equal_group_weights, fit_increment_scales};
 use neuneu::{Engine, Error, Forecaster, Result};
 
@@ -199,37 +199,6 @@ fn per_curve(curves: &[Curve], forecasters: &[&dyn Forecaster], names: &[&str]) 
     Ok(out)
 }
 
-/// Cuts per curve at most when training the trees: Pythia's 150-checkpoint curves would
-/// otherwise give 10,000 (cut, target) rows each, ScAn's 10-epoch ones about 30.
-const MAX_CUTS: usize = 16;
-
-/// The trees' rows: every (cut of at least 3 points, later target) of `curves`, the cuts
-/// thinned evenly to `MAX_CUTS` per curve; the label is the target's offset from the last value.
-fn booster_rows(curves: &[&Curve]) -> (Vec<f64>, Vec<f64>) {
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    for c in curves {
-        let n = c.compute.len();
-        // A compute-0 first point makes a 3-point context a 2-point fit; the probe skips those.
-        let first = if c.compute[0] > 0.0 { 3 } else { 4 };
-        if n <= first {
-            continue;
-        }
-        let cuts: Vec<usize> = (first..n).collect();
-        let stride = cuts.len().div_ceil(MAX_CUTS);
-        for &cut in cuts.iter().step_by(stride) {
-            for t in cut..n {
-                x.extend(curve_summary(
-                    &c.compute[..cut],
-                    &c.accuracy[..cut],
-                    c.compute[t],
-                ));
-                y.push(c.accuracy[t] - c.accuracy[cut - 1]);
-            }
-        }
-    }
-    (x, y)
-}
-
 /// A point forecast: the trees' median at every level, to be blended with a model's bands.
 struct TreesMedian<'a> {
     booster: &'a Booster,
@@ -252,7 +221,10 @@ impl Forecaster for TreesMedian<'_> {
                     .iter()
                     .map(|&t| {
                         let last = *p.accuracy.last().expect("eval contexts have 3 points");
-                        let m = last + self.booster.predict(&curve_summary(p.steps, p.accuracy, t));
+                        let m = last
+                            + self
+                                .booster
+                                .predict(&RunSummary::new(p.steps, p.accuracy).at(t));
                         neuneu::forecast::Forecast {
                             step: t,
                             quantiles: vec![m.clamp(0.0, 1.0) as f32; self.levels.len()],
@@ -273,7 +245,7 @@ fn trees(engine: &Engine, curves: &[Curve]) -> Result<String> {
     let train: Vec<&Curve> = train_idx.iter().map(|&i| &curves[i]).collect();
     let held: Vec<Curve> = held_idx.iter().map(|&i| curves[i].clone()).collect();
     let started = std::time::Instant::now();
-    let (x, y) = booster_rows(&train);
+    let (x, y) = training_rows(train.iter().copied());
     let booster = Booster::fit(&x, SUMMARY_FEATURES, &y, &BoosterConfig::default());
     let mut out = format!(
         "trees: {} rows of {} training curves, {:.0} s\n",

@@ -1,4 +1,5 @@
-//! The model bundle: one file holding a JSON manifest and the ONNX graphs.
+//! The model bundle: one file holding a JSON manifest, the ONNX graphs and, optionally, the
+//! boosted trees for the median (`TREES`, JSON; stored and checked like a graph).
 //!
 //! ```text
 //! offset  size  content
@@ -25,6 +26,8 @@ const HEADER_LEN: usize = 8 + 4 + 8 + 32;
 /// Graph names in a bundle.
 pub const FORECASTER: &str = "forecaster";
 pub const ENCODER: &str = "loss_encoder";
+/// Optional member: boosted trees for the median (`booster`), JSON.
+pub const TREES: &str = "trees";
 
 /// Everything about a model that is not its weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,10 +221,14 @@ impl Bundle {
                 BundleError::Manifest("encoder graph and architecture disagree".into()).into(),
             );
         }
+        if let Some(trees) = self.graphs.get(TREES) {
+            crate::booster::Booster::from_json(trees, crate::booster::SUMMARY_FEATURES)
+                .map_err(|e| BundleError::Manifest(format!("trees member: {e}")))?;
+        }
         if let Some(other) = self
             .graphs
             .keys()
-            .find(|k| *k != FORECASTER && *k != ENCODER)
+            .find(|k| ![FORECASTER, ENCODER, TREES].contains(&k.as_str()))
         {
             return Err(BundleError::Manifest(format!("unknown graph {other}")).into());
         }

@@ -653,6 +653,8 @@ pub struct Engine {
     cuda_encoder: Option<crate::cuda::CudaEncoder>,
     /// `RowBatching::Throughput` when set; atomic so that a shared engine can be switched.
     throughput: std::sync::atomic::AtomicBool,
+    /// The bundle's trees for the median, when it has them (`booster`).
+    trees: Option<crate::booster::Booster>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -756,12 +758,22 @@ impl Engine {
             }
             _ => None,
         };
+        // `Bundle::from_bytes` checked the member already; a bundle built in memory is checked here.
+        let trees = match bundle.graphs.get(crate::bundle::TREES) {
+            Some(t) => Some(
+                crate::booster::Booster::from_json(t, crate::booster::SUMMARY_FEATURES).map_err(
+                    |e| crate::error::BundleError::Manifest(format!("trees member: {e}")),
+                )?,
+            ),
+            None => None,
+        };
         Ok(Engine {
             manifest: m,
             forecaster,
             encoder,
             cuda_encoder,
             throughput: std::sync::atomic::AtomicBool::new(false),
+            trees,
         })
     }
 
@@ -953,6 +965,17 @@ impl Engine {
                 features::RunFeatures::new(p.steps, p.accuracy, a.max_context)
             })
             .collect();
+        // The trees' summaries read every observed point, as the power-law feature does.
+        let summaries: Option<Vec<crate::booster::RunSummary<'_>>> =
+            self.trees.as_ref().map(|_| {
+                valid
+                    .iter()
+                    .map(|&i| {
+                        let p = &runs[i].prefix;
+                        crate::booster::RunSummary::new(p.steps, p.accuracy)
+                    })
+                    .collect()
+            });
         let mut forecasts: Vec<Vec<Forecast>> = valid
             .iter()
             .map(|&i| Vec::with_capacity(runs[i].prefix.targets.len()))
@@ -993,6 +1016,11 @@ impl Engine {
                     continue;
                 }
                 let mut quantiles = out.to_vec();
+                if let (Some(trees), Some(summaries)) = (&self.trees, &summaries) {
+                    let run = &summaries[p];
+                    let trees_median = run.last() + trees.predict(&run.at(step));
+                    shift_to_median(&mut quantiles, median, trees_median as f32);
+                }
                 match finalize_quantiles(&mut quantiles, median) {
                     Ok(()) => forecasts[p].push(Forecast { step, quantiles }),
                     Err(m) => failed[p] = Some(Error::Inference(format!("run {}: {m}", valid[p]))),
@@ -1007,6 +1035,15 @@ impl Engine {
                 None => Ok(RunForecast { forecasts }),
             })
             .collect()
+    }
+}
+
+/// Moves every quantile by the same amount so that the median is `median_value`: the network's
+/// band widths around the trees' median. A uniform shift keeps the quantiles' order.
+pub fn shift_to_median(q: &mut [f32], median: usize, median_value: f32) {
+    let shift = median_value - q[median];
+    for v in q.iter_mut() {
+        *v += shift;
     }
 }
 

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod architecture;
+pub mod booster;
 pub mod bundle;
 pub mod cuda;
 pub mod curvefit;

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{cli_run, scratch_dir, with_graph};
-use neuneu::bundle::{Bundle, ENCODER, FORECASTER};
+use neuneu::bundle::{Bundle, ENCODER, FORECASTER, TREES};
 use neuneu::engine::DEFAULT_BUNDLE;
 use neuneu::ffi::*;
 use neuneu::{BundleError, Engine, Error, Losses, RunInput};
@@ -729,6 +729,19 @@ fn bundle_errors_through_the_rust_api_the_cli_and_the_c_abi() {
             with_manifest(|m| m["architecture"]["d_model"] = 0.into()),
             "manifest: architecture:",
             "`manifest: architecture: <reason>`",
+        ),
+        (
+            {
+                let mut graphs: Vec<(String, Vec<u8>)> = b
+                    .graphs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                graphs.push((TREES.to_string(), b"[1, 2]".to_vec()));
+                Bundle::new(b.manifest.clone(), graphs).to_bytes()
+            },
+            "manifest: trees member: not trees",
+            "`manifest: trees member: <reason>`",
         ),
         (
             with_graph(FORECASTER, b"garbage".to_vec()),

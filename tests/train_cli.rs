@@ -113,4 +113,58 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
         ])
         .unwrap();
     assert_eq!(f[0].forecasts[0].quantiles.len(), 5);
+
+    // Trees added to the trained network: the median moves, the bands keep their widths.
+    let with_trees = dir.join("toy-trees.nnb");
+    let status = Command::new(env!("CARGO_BIN_EXE_neuneu-train"))
+        .arg(dir.join("curves.csv"))
+        .args(["--trees-for", out.to_str().unwrap()])
+        .args(["-o", with_trees.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let treed = Engine::from_path(&with_trees).unwrap();
+    let facts = &treed.manifest().training.facts;
+    // Every cut of the 8 training curves (4 runs x 2 tasks): cuts 3..=7, each with its targets.
+    assert_eq!(facts["trees_rows"], 8 * (5 + 4 + 3 + 2 + 1));
+    assert!(
+        facts["trees_command"]
+            .as_str()
+            .unwrap()
+            .contains("--trees-for")
+    );
+    // The network is the toy's, unchanged; its held-out split is kept.
+    assert_eq!(treed.manifest().training.command, m.training.command);
+    assert!(treed.manifest().validation_protocol.contains("fold 1 of 3"));
+    let run = [RunInput::new(
+        &[1000.0, 2000.0, 3000.0],
+        &[0.3, 0.32, 0.33],
+        &[8000.0],
+    )];
+    let (plain, moved) = (
+        &engine.forecast(&run).unwrap()[0],
+        &treed.forecast(&run).unwrap()[0],
+    );
+    let (p, q) = (&plain.forecasts[0].quantiles, &moved.forecasts[0].quantiles);
+    for j in [0, 1, 3, 4] {
+        assert!(
+            ((q[j] - q[2]) - (p[j] - p[2])).abs() < 1e-5,
+            "{p:?} vs {q:?}"
+        );
+    }
+    assert_ne!(p[2], q[2]);
+    // And the median is the trees' own forecast for this context.
+    let member = neuneu::bundle::Bundle::from_bytes(&std::fs::read(&with_trees).unwrap()).unwrap();
+    let trees = neuneu::booster::Booster::from_json(
+        &member.graphs[neuneu::bundle::TREES],
+        neuneu::booster::SUMMARY_FEATURES,
+    )
+    .unwrap();
+    let summary = neuneu::booster::RunSummary::new(&[1000.0, 2000.0, 3000.0], &[0.3, 0.32, 0.33]);
+    let want = 0.33 + trees.predict(&summary.at(8000.0));
+    assert!((f64::from(q[2]) - want).abs() < 1e-6, "{q:?} vs {want}");
 }

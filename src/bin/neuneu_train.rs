@@ -4,7 +4,7 @@ use clap::Parser;
 use neuneu::architecture::{Architecture, LossRepresentation};
 use neuneu::bundle::TrainingRecord;
 use neuneu::data::{ComputeAxis, read_curves};
-use neuneu::train::{LossSource, TrainConfig, train};
+use neuneu::train::{LossSource, TrainConfig, add_trees, train};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,6 +82,14 @@ struct Args {
     /// Keep the quantile bands as trained (no calibration on the held-out runs).
     #[arg(long)]
     no_calibrate: bool,
+    /// After training, add boosted trees for the median (trained on the same training runs):
+    /// the engine then moves the network's quantiles onto the trees' median.
+    #[arg(long)]
+    trees: bool,
+    /// Train no network: add trees to this bundle, on the runs its manifest says it trained on
+    /// (pass the same curve files), and write the result to -o.
+    #[arg(long, value_name = "BUNDLE", conflicts_with = "trees")]
+    trees_for: Option<std::path::PathBuf>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -189,23 +197,44 @@ Pass real losses only to a model trained on real losses."
         loss_inputs,
         ..Default::default()
     };
-    let trained = train(&cfg, &curves, record, &args.name)?;
-    let mut bundle = trained.bundle;
-    // Score the exported bundle itself, through the engine, on the held-out runs.
-    let (_, held_out) = args.holdout.split(&curves, args.seed);
+    let command = record.command.clone();
+    let (mut bundle, report) = match &args.trees_for {
+        Some(base) => {
+            let bytes = std::fs::read(base).map_err(|e| format!("{}: {e}", base.display()))?;
+            let base = neuneu::bundle::Bundle::from_bytes(&bytes).map_err(|e| e.to_string())?;
+            let bundle = add_trees(base, &curves, &command)?;
+            (bundle, "added trees to the bundle's network".to_string())
+        }
+        None => {
+            let trained = train(&cfg, &curves, record, &args.name)?;
+            let bundle = if args.trees {
+                add_trees(trained.bundle, &curves, &command)?
+            } else {
+                trained.bundle
+            };
+            (bundle, trained.report)
+        }
+    };
+    // Score the exported bundle itself, through the engine, on the held-out runs (the split its
+    // manifest records: with --trees-for, the base bundle's).
+    let (holdout, seed) = (
+        neuneu::data::Holdout::from_facts(&bundle.manifest.training.facts).unwrap_or(args.holdout),
+        bundle.manifest.training.seed,
+    );
+    let (_, held_out) = holdout.split(&curves, seed);
     let held: Vec<&neuneu::data::Curve> = held_out.iter().map(|&i| &curves[i]).collect();
     let engine = neuneu::Engine::from_bytes(&bundle.to_bytes()).map_err(|e| e.to_string())?;
     bundle.manifest.validation = neuneu::train::validate::validation_scores(&engine, &held, 0.2)
         .map_err(|e| e.to_string())?;
     bundle.manifest.validation_protocol = format!(
         "held-out runs ({}, split by run, seed {}); context = checkpoints with compute <= 0.2 x final (at least 3), targets = the rest; MAE of the median per curve, then mean over curves",
-        args.holdout.describe(),
-        args.seed
+        holdout.describe(),
+        seed
     );
     print!("{}", neuneu::inspect::describe_manifest(&bundle.manifest));
     let bytes = bundle.to_bytes();
     std::fs::write(&args.output, &bytes).map_err(|e| format!("{}: {e}", args.output.display()))?;
-    println!("{}", trained.report);
+    println!("{report}");
     println!("wrote {} ({} bytes)", args.output.display(), bytes.len());
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! The companion trainer (feature `train`): candle model, samples, generated token losses, the
 //! training loop and the export to a bundle.
 
-pub mod booster;
 pub mod calibration;
 pub mod model;
 pub mod prior;
@@ -11,4 +10,4 @@ pub mod trainer;
 pub mod validate;
 
 pub use crate::data::{Holdout, split_by_run};
-pub use trainer::{LossSource, TrainConfig, Trained, export_bundle, train};
+pub use trainer::{LossSource, TrainConfig, Trained, add_trees, export_bundle, train};

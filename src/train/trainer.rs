@@ -545,6 +545,33 @@ pub fn export_bundle(
     Ok(Bundle::new(manifest, graphs))
 }
 
+/// Adds boosted trees for the median (`booster`) to a bundle, trained on every cut of the runs
+/// its network trained on (the split its manifest records, so its held-out runs stay unseen),
+/// all suites pooled. `command` is recorded as the manifest's `trees_command`.
+pub fn add_trees(bundle: Bundle, curves: &[Curve], command: &str) -> Result<Bundle, String> {
+    use crate::booster::{Booster, BoosterConfig, SUMMARY_FEATURES, training_rows};
+    let training = &bundle.manifest.training;
+    let holdout = Holdout::from_facts(&training.facts)
+        .ok_or("the bundle's manifest records no validation split to train its trees outside")?;
+    let (train_idx, _) = holdout.split(curves, training.seed);
+    let (x, y) = training_rows(train_idx.iter().map(|&i| &curves[i]));
+    if y.is_empty() {
+        return Err("no training curve is long enough for the trees (4 points or more)".into());
+    }
+    let trees = Booster::fit(&x, SUMMARY_FEATURES, &y, &BoosterConfig::default());
+    let mut manifest = bundle.manifest;
+    let facts = &mut manifest.training.facts;
+    facts.insert("trees_rows".into(), serde_json::json!(y.len()));
+    facts.insert("trees_command".into(), serde_json::json!(command));
+    let mut graphs: Vec<(String, Vec<u8>)> = bundle
+        .graphs
+        .into_iter()
+        .filter(|(name, _)| name != crate::bundle::TREES)
+        .collect();
+    graphs.push((crate::bundle::TREES.to_string(), trees.to_json()));
+    Ok(Bundle::new(manifest, graphs))
+}
+
 /// Human-readable account of the preparation, stored in every manifest.
 pub const PREPARATION: &str = "steps: any increasing compute unit; features are log-ratios to the last observed step \
 (scale-free), floor -12, horizon capped at ln(target/last) = 8; contexts longer than max_context are thinned evenly \

@@ -1,44 +1,99 @@
 //! Gradient-boosted regression trees for the median (absolute loss), on a few summary numbers of
-//! a run's context. `tools/trees_vs_model.py` found that scikit-learn's trees on these numbers
-//! forecast better than the network on both curve files, and that the average of the two
-//! medians is better than either; this is the same learner in Rust, so that the trainer can one
-//! day ship it beside the network. Today only `examples/quality_probes trees` uses it.
+//! a run's context: a bundle's optional `trees` member. Where a bundle has one, the engine moves
+//! the network's quantiles so that their median is the trees' (the network keeps the band
+//! shapes). Boosted trees on these numbers forecast the median better than the network on both
+//! curve files, over two k-folds of runs (`docs/results/experiments-2026-11-30.md`, session 11):
+//! tabular summaries are where trees are strong, and the network is strong at the bands.
 //!
 //! The algorithm is scikit-learn's `HistGradientBoostingRegressor(loss="absolute_error")` in
 //! outline: features binned at their quantiles, trees grown best-first on the sign of the
 //! residuals (the absolute loss's gradient), each leaf then set to the median residual of its
 //! rows (the loss's own line search), shrunk by the learning rate.
 
-use crate::curvefit::fit_power_law;
+use crate::curvefit::{PowerLawFit, fit_power_law};
+use crate::data::Curve;
+use serde::{Deserialize, Serialize};
 
 /// Summary numbers of one (context, target) pair: what the trees read.
 pub const SUMMARY_FEATURES: usize = 8;
+/// Cuts per curve at most in the trees' training rows: Pythia's 150-checkpoint curves would
+/// otherwise give 10,000 (cut, target) rows each, ScAn's 10-epoch ones about 30.
+pub const MAX_CUTS: usize = 16;
 
-/// The summary of a context (`steps`, `accuracy`, oldest first, at least 2 points, the last
-/// step positive) for a target step after it. All compute enters as ratios, so the summary is
-/// the same in any unit. In order: the last value, the last increment, the rise over the
-/// context, the run's power-law fit at the target and at twice the last compute (offsets from
-/// the last value; 0 where no fit exists), the log horizon, the number of points, the log span.
-pub fn curve_summary(steps: &[f64], accuracy: &[f64], target: f64) -> [f64; SUMMARY_FEATURES] {
-    let n = steps.len();
-    let (x_last, y_last) = (steps[n - 1], accuracy[n - 1]);
-    let fit = fit_power_law(steps, accuracy);
-    let fit_offset = |x: f64| {
-        fit.as_ref()
-            .map(|f| f.predict(x).clamp(0.0, 1.0) - y_last)
-            .filter(|v| v.is_finite())
-            .unwrap_or(0.0)
-    };
-    [
-        y_last,
-        y_last - accuracy[n - 2],
-        y_last - accuracy[0],
-        fit_offset(target),
-        (target / x_last).ln(),
-        n as f64,
-        fit_offset(2.0 * x_last),
-        (x_last / steps[0].max(x_last * 1e-6)).ln(),
-    ]
+/// A context (`steps`, `accuracy`, oldest first, at least 2 points, the last step positive)
+/// prepared once for the summaries of all of its targets.
+pub struct RunSummary<'a> {
+    steps: &'a [f64],
+    accuracy: &'a [f64],
+    fit: Option<PowerLawFit>,
+}
+
+impl<'a> RunSummary<'a> {
+    pub fn new(steps: &'a [f64], accuracy: &'a [f64]) -> Self {
+        RunSummary {
+            steps,
+            accuracy,
+            fit: fit_power_law(steps, accuracy),
+        }
+    }
+
+    /// The last observed value, which the trees' output is an offset from.
+    pub fn last(&self) -> f64 {
+        self.accuracy[self.accuracy.len() - 1]
+    }
+
+    /// The summary for a target step after the context. All compute enters as ratios, so it is
+    /// the same in any unit. In order: the last value, the last increment, the rise over the
+    /// context, the run's power-law fit at the target and at twice the last compute (offsets
+    /// from the last value; 0 where no fit exists), the log horizon, the number of points, the
+    /// log span.
+    pub fn at(&self, target: f64) -> [f64; SUMMARY_FEATURES] {
+        let (steps, accuracy) = (self.steps, self.accuracy);
+        let n = steps.len();
+        let (x_last, y_last) = (steps[n - 1], accuracy[n - 1]);
+        let fit_offset = |x: f64| {
+            self.fit
+                .as_ref()
+                .map(|f| f.predict(x).clamp(0.0, 1.0) - y_last)
+                .filter(|v| v.is_finite())
+                .unwrap_or(0.0)
+        };
+        [
+            y_last,
+            y_last - accuracy[n - 2],
+            y_last - accuracy[0],
+            fit_offset(target),
+            (target / x_last).ln(),
+            n as f64,
+            fit_offset(2.0 * x_last),
+            (x_last / steps[0].max(x_last * 1e-6)).ln(),
+        ]
+    }
+}
+
+/// The trees' training rows (row-major, `SUMMARY_FEATURES` wide) and labels: every (cut of at
+/// least 3 points, later target) of `curves`, the cuts thinned evenly to `MAX_CUTS` per curve;
+/// the label is the target's offset from the cut's last value.
+pub fn training_rows<'a>(curves: impl IntoIterator<Item = &'a Curve>) -> (Vec<f64>, Vec<f64>) {
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for c in curves {
+        let n = c.compute.len();
+        // With a compute-0 first point a 3-point context is a 2-point fit: start at 4 there.
+        let first = if c.compute[0] > 0.0 { 3 } else { 4 };
+        if n <= first {
+            continue;
+        }
+        let cuts: Vec<usize> = (first..n).collect();
+        let stride = cuts.len().div_ceil(MAX_CUTS);
+        for &cut in cuts.iter().step_by(stride) {
+            let run = RunSummary::new(&c.compute[..cut], &c.accuracy[..cut]);
+            for t in cut..n {
+                x.extend(run.at(c.compute[t]));
+                y.push(c.accuracy[t] - run.last());
+            }
+        }
+    }
+    (x, y)
 }
 
 /// How the trees are grown; the defaults are scikit-learn's, with 300 rounds at rate 0.05.
@@ -64,26 +119,68 @@ impl Default for BoosterConfig {
     }
 }
 
-#[derive(Debug, Clone)]
+/// Stored compactly (a leaf is a number, a split an array): the default model's 300 trees take
+/// about 400 KB of JSON this way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
 enum Node {
-    /// Rows with `x[feature] <= threshold` go to `left`, the others to `right`.
-    Split {
-        feature: usize,
-        threshold: f64,
-        left: usize,
-        right: usize,
-    },
     Leaf(f64),
+    /// (feature, threshold, left, right): rows with `x[feature] <= threshold` go to `left`.
+    Split(usize, f64, usize, usize),
 }
 
 /// A trained ensemble: `base` plus the sum of its trees' leaves.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Booster {
+    /// The width of the rows it reads.
+    features: usize,
     base: f64,
     trees: Vec<Vec<Node>>,
 }
 
 impl Booster {
+    /// The bundle member's bytes.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("trees serialise")
+    }
+
+    /// Reads a bundle member, checking that every tree is well formed: finite numbers, features
+    /// within `features`, children after their parent and inside the tree (so every walk ends).
+    pub fn from_json(bytes: &[u8], features: usize) -> Result<Booster, String> {
+        let b: Booster = serde_json::from_slice(bytes).map_err(|e| format!("not trees: {e}"))?;
+        if b.features != features {
+            return Err(format!(
+                "trees read {} features, not {features}",
+                b.features
+            ));
+        }
+        if !b.base.is_finite() {
+            return Err("a non-finite base".into());
+        }
+        for (t, tree) in b.trees.iter().enumerate() {
+            if tree.is_empty() {
+                return Err(format!("tree {t} is empty"));
+            }
+            for (i, node) in tree.iter().enumerate() {
+                let ok = match *node {
+                    Node::Leaf(v) => v.is_finite(),
+                    Node::Split(feature, threshold, left, right) => {
+                        feature < features
+                            && !threshold.is_nan()
+                            && left > i
+                            && right > i
+                            && left < tree.len()
+                            && right < tree.len()
+                    }
+                };
+                if !ok {
+                    return Err(format!("tree {t}, node {i} is malformed"));
+                }
+            }
+        }
+        Ok(b)
+    }
+
     /// Fits the median of `y` given `x` (rows of `width` values, row-major).
     pub fn fit(x: &[f64], width: usize, y: &[f64], cfg: &BoosterConfig) -> Booster {
         let rows = y.len();
@@ -101,6 +198,7 @@ impl Booster {
             })
             .collect();
         let base = median(&mut y.to_vec());
+        let features = width;
         let mut pred = vec![base; rows];
         let mut trees = Vec::with_capacity(cfg.rounds);
         for _ in 0..cfg.rounds {
@@ -111,11 +209,16 @@ impl Booster {
             }
             trees.push(tree);
         }
-        Booster { base, trees }
+        Booster {
+            features,
+            base,
+            trees,
+        }
     }
 
     /// The fitted median for one row of the training width.
     pub fn predict(&self, row: &[f64]) -> f64 {
+        debug_assert_eq!(row.len(), self.features);
         self.base
             + self
                 .trees
@@ -131,12 +234,7 @@ fn leaf_of(tree: &[Node], value: impl Fn(usize) -> f64) -> f64 {
     loop {
         match tree[i] {
             Node::Leaf(v) => return v,
-            Node::Split {
-                feature,
-                threshold,
-                left,
-                right,
-            } => {
+            Node::Split(feature, threshold, left, right) => {
                 i = if value(feature) <= threshold {
                     left
                 } else {
@@ -261,12 +359,7 @@ fn grow(
         let (left, right) = (nodes.len(), nodes.len() + 1);
         nodes.push(Node::Leaf(0.0));
         nodes.push(Node::Leaf(0.0));
-        nodes[leaf.node] = Node::Split {
-            feature,
-            threshold: edges[feature][bin],
-            left,
-            right,
-        };
+        nodes[leaf.node] = Node::Split(feature, edges[feature][bin], left, right);
         for (node, rows) in [(left, left_rows), (right, right_rows)] {
             open.push(Open {
                 node,
@@ -327,13 +420,52 @@ mod tests {
         }
     }
 
+    fn small_booster() -> Booster {
+        let x: Vec<f64> = (0..400).map(|i| f64::from(i) / 400.0).collect();
+        let y: Vec<f64> = x.iter().map(|v| v * v).collect();
+        let cfg = BoosterConfig {
+            rounds: 5,
+            ..Default::default()
+        };
+        Booster::fit(&x, 1, &y, &cfg)
+    }
+
+    #[test]
+    fn trees_round_trip_and_malformed_ones_are_refused() {
+        let b = small_booster();
+        let bytes = b.to_json();
+        assert_eq!(Booster::from_json(&bytes, 1).unwrap(), b);
+        assert!(
+            Booster::from_json(&bytes, 2)
+                .unwrap_err()
+                .contains("features")
+        );
+        assert!(
+            Booster::from_json(b"{", 1)
+                .unwrap_err()
+                .contains("not trees")
+        );
+        // A child pointing back at its parent would loop forever: refused.
+        let mut cyclic = b.clone();
+        if let Node::Split(_, _, left, _) = &mut cyclic.trees[0][0] {
+            *left = 0;
+        }
+        let e = Booster::from_json(&cyclic.to_json(), 1).unwrap_err();
+        assert!(e.contains("tree 0, node 0"), "{e}");
+        let mut wide = b.clone();
+        if let Node::Split(feature, _, _, _) = &mut wide.trees[0][0] {
+            *feature = 1;
+        }
+        assert!(Booster::from_json(&wide.to_json(), 1).is_err());
+    }
+
     #[test]
     fn the_summary_does_not_depend_on_the_compute_unit() {
         let steps = [1.0e3, 2.0e3, 4.0e3, 8.0e3];
         let acc = [0.30, 0.36, 0.40, 0.43];
-        let a = curve_summary(&steps, &acc, 3.2e4);
+        let a = RunSummary::new(&steps, &acc).at(3.2e4);
         let scaled: Vec<f64> = steps.iter().map(|s| s * 1e6).collect();
-        let b = curve_summary(&scaled, &acc, 3.2e10);
+        let b = RunSummary::new(&scaled, &acc).at(3.2e10);
         for (u, v) in a.iter().zip(&b) {
             assert!((u - v).abs() < 1e-9, "{a:?} vs {b:?}");
         }
