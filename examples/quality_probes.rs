@@ -14,17 +14,11 @@
 //! - `hindsight`: the MAE, on the context-0.2 targets, of a power law fitted to the whole curve
 //!   and of the mean of each target's two neighbours: how much of the error is checkpoint noise
 //!   (no model needed);
-//! - `per-curve`: per-curve MAE of every model and persistence on the curves outside MMLU;
-//! - `trees`: boosted trees (`booster`) trained on every cut of the runs the first
-//!   model trained on, scored with it on the runs it held out: the trees' median with the
-//!   model's bands, and the average of the two medians. Pass whole curve files: the model's
-//!   manifest says which runs it held out.
+//! - `per-curve`: per-curve MAE of every model and persistence on the curves outside MMLU.
 //!
 //! MODEL is a bundle path (none: the embedded default model). CURVES are long-format CSV files;
 //! pass the held-out runs (`neuneu heldout FILE > held.csv`) to score only unseen runs.
 
-use neuneu::booster::{Booster, BoosterConfig, RunSummary, SUMMARY_FEATURES, training_rows};
-use neuneu::data::Holdout;
 use neuneu::data::{ComputeAxis, Curve, read_curves};
 use neuneu::eval::baselines::{Persistence, PowerLaw};
 use neuneu::eval::{EvalOptions, context_len, evaluate, prefix, render_table, split};
@@ -199,79 +193,6 @@ fn per_curve(curves: &[Curve], forecasters: &[&dyn Forecaster], names: &[&str]) 
     Ok(out)
 }
 
-/// A point forecast: the trees' median at every level, to be blended with a model's bands.
-struct TreesMedian<'a> {
-    booster: &'a Booster,
-    levels: Vec<f32>,
-}
-
-impl Forecaster for TreesMedian<'_> {
-    fn name(&self) -> &str {
-        "trees"
-    }
-    fn levels(&self) -> &[f32] {
-        &self.levels
-    }
-    fn forecast_prefixes(&self, prefixes: &[CurvePrefix<'_>]) -> Result<Vec<RunForecast>> {
-        Ok(prefixes
-            .iter()
-            .map(|p| RunForecast {
-                forecasts: p
-                    .targets
-                    .iter()
-                    .map(|&t| {
-                        let last = *p.accuracy.last().expect("eval contexts have 3 points");
-                        let m = last
-                            + self
-                                .booster
-                                .predict(&RunSummary::new(p.steps, p.accuracy).at(t));
-                        neuneu::forecast::Forecast {
-                            step: t,
-                            quantiles: vec![m.clamp(0.0, 1.0) as f32; self.levels.len()],
-                        }
-                    })
-                    .collect(),
-            })
-            .collect())
-    }
-}
-
-/// Trains the trees on the runs `engine` trained on and scores them beside it on the rest.
-fn trees(engine: &Engine, curves: &[Curve]) -> Result<String> {
-    let training = &engine.manifest().training;
-    let holdout = Holdout::from_facts(&training.facts)
-        .ok_or_else(|| Error::Parse("the model's manifest records no validation split".into()))?;
-    let (train_idx, held_idx) = holdout.split(curves, training.seed);
-    let train: Vec<&Curve> = train_idx.iter().map(|&i| &curves[i]).collect();
-    let held: Vec<Curve> = held_idx.iter().map(|&i| curves[i].clone()).collect();
-    let started = std::time::Instant::now();
-    let (x, y) = training_rows(train.iter().copied());
-    let booster = Booster::fit(&x, SUMMARY_FEATURES, &y, &BoosterConfig::default());
-    let mut out = format!(
-        "trees: {} rows of {} training curves, {:.0} s\n",
-        y.len(),
-        train.len(),
-        started.elapsed().as_secs_f64()
-    );
-    let median = TreesMedian {
-        booster: &booster,
-        levels: engine.levels().to_vec(),
-    };
-    let with_bands = blend("trees+bands", engine, &median, 1.0);
-    let average = blend("average", engine, &median, 0.5);
-    let (persistence, power_law) = (Persistence::new(), PowerLaw::new());
-    let all: [&dyn Forecaster; 5] = [engine, &persistence, &power_law, &with_bands, &average];
-    // One table per suite, so that each suite's families (Pythia's MMLU vs the rest) stand alone.
-    let mut suites: Vec<&str> = held.iter().map(|c| c.suite.as_str()).collect();
-    suites.sort_unstable();
-    suites.dedup();
-    for suite in suites {
-        let of_suite: Vec<Curve> = held.iter().filter(|c| c.suite == suite).cloned().collect();
-        out += &format!("== {suite}\n{}", table(&of_suite, &all, 0.2)?);
-    }
-    Ok(out)
-}
-
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = || Error::Parse("usage: quality_probes PROBE [MODEL...] -- CURVES...".into());
@@ -331,7 +252,6 @@ fn main() -> Result<()> {
             }
         }
         "hindsight" => println!("{}", hindsight(&curves)?),
-        "trees" => println!("{}", trees(&engines[0], &curves)?),
         "per-curve" => {
             let mut all: Vec<&dyn Forecaster> =
                 engines.iter().map(|e| e as &dyn Forecaster).collect();

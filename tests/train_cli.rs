@@ -5,6 +5,19 @@
 use neuneu::{Engine, Losses, RunInput};
 use std::process::Command;
 
+/// Runs `neuneu-train` with `args` and fails the test, with its stderr, if it fails.
+fn neuneu_train(args: &[&std::ffi::OsStr]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_neuneu-train"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
     let dir = std::env::temp_dir().join(format!("neuneu-train-cli-{}", std::process::id()));
@@ -29,12 +42,16 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
     std::fs::write(dir.join("curves.csv"), csv).unwrap();
     std::fs::write(dir.join("index.csv"), index).unwrap();
     let out = dir.join("toy.nnb");
-    let status = Command::new(env!("CARGO_BIN_EXE_neuneu-train"))
-        .arg(dir.join("curves.csv"))
-        .args(["--losses", dir.join("index.csv").to_str().unwrap()])
-        .args([
-            "-o",
-            out.to_str().unwrap(),
+    let (curves, index) = (dir.join("curves.csv"), dir.join("index.csv"));
+    let mut args = vec![
+        curves.as_os_str(),
+        "--losses".as_ref(),
+        index.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ];
+    args.extend(
+        [
             "--steps",
             "4",
             "--batch",
@@ -52,14 +69,10 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
             "32",
             "--suite-balance",
             "0.5",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
+        ]
+        .map(std::ffi::OsStr::new),
     );
+    neuneu_train(&args);
     let engine = Engine::from_path(&out).unwrap();
     let m = engine.manifest();
     assert!(
@@ -116,17 +129,14 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
 
     // Trees added to the trained network: the median moves, the bands keep their widths.
     let with_trees = dir.join("toy-trees.nnb");
-    let status = Command::new(env!("CARGO_BIN_EXE_neuneu-train"))
-        .arg(dir.join("curves.csv"))
-        .args(["--trees-for", out.to_str().unwrap()])
-        .args(["-o", with_trees.to_str().unwrap(), "--quiet"])
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    neuneu_train(&[
+        curves.as_os_str(),
+        "--trees-for".as_ref(),
+        out.as_os_str(),
+        "-o".as_ref(),
+        with_trees.as_os_str(),
+        "--quiet".as_ref(),
+    ]);
     let treed = Engine::from_path(&with_trees).unwrap();
     let facts = &treed.manifest().training.facts;
     // Every cut of the 8 training curves (4 runs x 2 tasks): cuts 3..=7, each with its targets.
