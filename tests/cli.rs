@@ -203,6 +203,23 @@ fn upgrade_rewrites_old_and_current_graphs_and_refuses_what_it_cannot_read() {
     assert!(stdout.contains("agree within"), "{stdout}");
     assert_eq!(forecast(again.to_str().unwrap()), new);
 
+    // The default model's trees are no graph: an upgrade carries them over, so it still
+    // forecasts what the default does (without them it would not, and nothing would be written).
+    let default = dir.join("default.nnb");
+    let (code, stdout, err) = neuneu(
+        &[
+            "upgrade",
+            "models/default.nnb",
+            "-o",
+            default.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("agree within"), "{stdout}");
+    let upgraded = neuneu::bundle::Bundle::from_bytes(&std::fs::read(&default).unwrap()).unwrap();
+    assert!(upgraded.graphs.contains_key(neuneu::bundle::TREES));
+
     // What is not a bundle is refused, and nothing is written.
     let refused = dir.join("refused.nnb");
     let (code, _, err) = neuneu(

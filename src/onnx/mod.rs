@@ -32,10 +32,11 @@ pub const ENCODER_OUTPUT: &str = "loss_embedding";
 
 /// The bundle with its graphs written again by this version's exporters, from the weights
 /// they hold: same function (the caller should check, as `neuneu upgrade` does), graphs that
-/// run faster where the exporter improved. The manifest is kept but for its graph entries.
+/// run faster where the exporter improved. The manifest is kept but for its graph entries, and
+/// the trees, if any, as they are.
 /// Folded query and key columns are unfolded first (`export::unfold_attention`).
 pub fn reexport(bundle: &crate::bundle::Bundle) -> crate::Result<crate::bundle::Bundle> {
-    use crate::bundle::{Bundle, ENCODER, FORECASTER};
+    use crate::bundle::{Bundle, ENCODER, FORECASTER, TREES};
     use crate::error::BundleError;
     let arch = &bundle.manifest.architecture;
     let mut graphs = Vec::new();
@@ -58,6 +59,10 @@ pub fn reexport(bundle: &crate::bundle::Bundle) -> crate::Result<crate::bundle::
             export::unfold_attention(arch, &mut weights).map_err(bad)?;
         }
         graphs.push((name.to_string(), export(arch, &weights).map_err(bad)?));
+    }
+    // The trees are no graph: carried over as they are.
+    if let Some(trees) = bundle.graphs.get(TREES) {
+        graphs.push((TREES.to_string(), trees.clone()));
     }
     Ok(Bundle::new(bundle.manifest.clone(), graphs))
 }
