@@ -20,8 +20,9 @@ pub const SUMMARY_FEATURES: usize = 8;
 /// otherwise give 10,000 (cut, target) rows each, ScAn's 10-epoch ones about 30.
 pub const MAX_CUTS: usize = 16;
 
-/// A context (`steps`, `accuracy`, oldest first, at least 2 points, the last step positive)
-/// prepared once for the summaries of all of its targets.
+/// A context (`steps`, `accuracy`, oldest first, at least 1 point, the last step positive)
+/// prepared once for the summaries of all of its targets. A one-point context (a bundle may
+/// accept them) has no increment, rise or span: those are 0.
 pub struct RunSummary<'a> {
     steps: &'a [f64],
     accuracy: &'a [f64],
@@ -60,7 +61,7 @@ impl<'a> RunSummary<'a> {
         };
         [
             y_last,
-            y_last - accuracy[n - 2],
+            y_last - accuracy[n.saturating_sub(2)],
             y_last - accuracy[0],
             fit_offset(target),
             (target / x_last).ln(),
@@ -472,5 +473,7 @@ mod tests {
         // The fit of a rising, flattening curve forecasts further rise at 4x the last step.
         assert!(a[3] > 0.0 && a[3] < 0.2, "{a:?}");
         assert_eq!(a[5], 4.0);
+        let one = RunSummary::new(&[5.0], &[0.4]).at(10.0);
+        assert_eq!(one, [0.4, 0.0, 0.0, 0.0, 2f64.ln(), 1.0, 0.0, 0.0]);
     }
 }
