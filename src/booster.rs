@@ -31,10 +31,20 @@ pub struct RunSummary<'a> {
 
 impl<'a> RunSummary<'a> {
     pub fn new(steps: &'a [f64], accuracy: &'a [f64]) -> Self {
+        Self::with_fit(steps, accuracy, fit_power_law(steps, accuracy))
+    }
+
+    /// The same with the context's power-law fit already taken (the engine's `RunFeatures` fits
+    /// the same points), so a forecast fits each run once.
+    pub(crate) fn with_fit(
+        steps: &'a [f64],
+        accuracy: &'a [f64],
+        fit: Option<PowerLawFit>,
+    ) -> Self {
         RunSummary {
             steps,
             accuracy,
-            fit: fit_power_law(steps, accuracy),
+            fit,
         }
     }
 

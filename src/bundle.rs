@@ -195,6 +195,17 @@ impl Bundle {
         Ok(bundle)
     }
 
+    /// The trees member, read and checked (`booster::Booster::from_json`), if there is one.
+    pub fn trees(&self) -> Result<Option<crate::booster::Booster>> {
+        self.graphs
+            .get(TREES)
+            .map(|t| {
+                crate::booster::Booster::from_json(t, crate::booster::SUMMARY_FEATURES)
+                    .map_err(|e| BundleError::Manifest(format!("trees member: {e}")).into())
+            })
+            .transpose()
+    }
+
     fn check_consistency(&self) -> Result<()> {
         let m = &self.manifest;
         m.architecture.validate()?;
@@ -221,10 +232,7 @@ impl Bundle {
                 BundleError::Manifest("encoder graph and architecture disagree".into()).into(),
             );
         }
-        if let Some(trees) = self.graphs.get(TREES) {
-            crate::booster::Booster::from_json(trees, crate::booster::SUMMARY_FEATURES)
-                .map_err(|e| BundleError::Manifest(format!("trees member: {e}")))?;
-        }
+        self.trees()?;
         if let Some(other) = self
             .graphs
             .keys()

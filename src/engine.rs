@@ -718,6 +718,7 @@ impl Engine {
     }
 
     pub fn from_bundle_with_backend(bundle: Bundle, backend: crate::cuda::Backend) -> Result<Self> {
+        let trees = bundle.trees()?;
         let m = bundle.manifest;
         let a = &m.architecture;
         let forecaster = PlannedGraph::load(
@@ -757,15 +758,6 @@ impl Engine {
                 Some(crate::cuda::CudaEncoder::new(&spec, &weights, 0)?)
             }
             _ => None,
-        };
-        // `Bundle::from_bytes` checked the member already; a bundle built in memory is checked here.
-        let trees = match bundle.graphs.get(crate::bundle::TREES) {
-            Some(t) => Some(
-                crate::booster::Booster::from_json(t, crate::booster::SUMMARY_FEATURES).map_err(
-                    |e| crate::error::BundleError::Manifest(format!("trees member: {e}")),
-                )?,
-            ),
-            None => None,
         };
         Ok(Engine {
             manifest: m,
@@ -965,14 +957,15 @@ impl Engine {
                 features::RunFeatures::new(p.steps, p.accuracy, a.max_context)
             })
             .collect();
-        // The trees' summaries read every observed point, as the power-law feature does.
+        // The trees' summaries read every observed point and the same power-law fit.
         let summaries: Option<Vec<crate::booster::RunSummary<'_>>> =
             self.trees.as_ref().map(|_| {
                 valid
                     .iter()
-                    .map(|&i| {
+                    .zip(&prepared)
+                    .map(|(&i, f)| {
                         let p = &runs[i].prefix;
-                        crate::booster::RunSummary::new(p.steps, p.accuracy)
+                        crate::booster::RunSummary::with_fit(p.steps, p.accuracy, f.fit())
                     })
                     .collect()
             });

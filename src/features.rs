@@ -181,6 +181,11 @@ impl RunFeatures {
         }
     }
 
+    /// The power-law fit of every observed point (the trees' summary reads it too).
+    pub(crate) fn fit(&self) -> Option<crate::curvefit::PowerLawFit> {
+        self.fit
+    }
+
     /// The last observed value: the anchor the model's output is added to.
     pub fn anchor(&self) -> f32 {
         self.y_last as f32

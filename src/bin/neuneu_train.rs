@@ -217,10 +217,9 @@ Pass real losses only to a model trained on real losses."
     };
     // Score the exported bundle itself, through the engine, on the held-out runs (the split its
     // manifest records: with --trees-for, the base bundle's).
-    let (holdout, seed) = (
-        neuneu::data::Holdout::from_facts(&bundle.manifest.training.facts).unwrap_or(args.holdout),
-        bundle.manifest.training.seed,
-    );
+    let holdout = neuneu::data::Holdout::from_facts(&bundle.manifest.training.facts)
+        .ok_or("the bundle's manifest records no validation split")?;
+    let seed = bundle.manifest.training.seed;
     let (_, held_out) = holdout.split(&curves, seed);
     let held: Vec<&neuneu::data::Curve> = held_out.iter().map(|&i| &curves[i]).collect();
     let engine = neuneu::Engine::from_bytes(&bundle.to_bytes()).map_err(|e| e.to_string())?;
