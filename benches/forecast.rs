@@ -9,9 +9,9 @@
 //!   `plan::plan` (forecasts given) over 64 arms.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use neuneu::architecture::Architecture;
 use neuneu::decisions::rank_runs;
-use neuneu::random_model::{SyntheticRun, random_bundle, synthetic_losses};
+use neuneu::model::architecture::Architecture;
+use neuneu::testing::{SyntheticRun, random_bundle, synthetic_losses};
 use neuneu::{Arm, Engine, Losses, PlanOptions, Policy, QuantileDistribution, RunInput, plan};
 use std::hint::black_box;
 use std::time::Duration;

@@ -4,8 +4,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use neuneu::QuantileDistribution;
-use neuneu::plan::{Arm, PlanOptions, Policy, plan};
-use neuneu::ranking::{DEFAULT_GRID, rank};
+use neuneu::decisions::killplan::{Arm, PlanOptions, Policy, plan};
+use neuneu::decisions::ranking::{DEFAULT_GRID, rank};
 
 const ARMS: usize = 64;
 

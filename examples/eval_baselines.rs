@@ -7,8 +7,8 @@
 //! `<plots>/<file stem>/<forecaster>_<curve>.svg` for a fixed sample of curves.
 
 use neuneu::Forecaster;
-use neuneu::data::{ComputeAxis, read_curves};
 use neuneu::eval::baselines::{Logistic, Persistence, PowerLaw};
+use neuneu::eval::curves::{ComputeAxis, read_curves};
 use neuneu::eval::{EvalOptions, Selection, evaluate, render_table, write_fan_charts};
 use std::path::PathBuf;
 

@@ -5,10 +5,11 @@
 //! POINTS: the forecaster plan's context length (default `max_context`; graphs from older
 //! exporters have only that one); the synthetic runs have min(30, POINTS) points.
 
-use neuneu::architecture::Architecture;
-use neuneu::bundle::Bundle;
-use neuneu::random_model::{SyntheticRun, random_bundle, synthetic_losses};
-use neuneu::{ForecasterRows, features};
+use neuneu::model::architecture::Architecture;
+use neuneu::model::bundle::Bundle;
+use neuneu::testing::{SyntheticRun, random_bundle, synthetic_losses};
+use neuneu::ForecasterRows;
+use neuneu::inference::features;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tract_onnx::prelude::*;
@@ -21,7 +22,7 @@ fn main() -> TractResult<()> {
     let iters: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(200);
     let points: Option<usize> = args.get(5).and_then(|s| s.parse().ok());
     let bundle = match which {
-        "small" => Bundle::from_bytes(neuneu::engine::DEFAULT_BUNDLE).unwrap(),
+        "small" => Bundle::from_bytes(neuneu::inference::engine::DEFAULT_BUNDLE).unwrap(),
         "random-small" => random_bundle(&Architecture::small(), 42, "s").unwrap(),
         "reference" => random_bundle(&Architecture::reference(), 42, "r").unwrap(),
         p => Bundle::from_bytes(&std::fs::read(p)?).unwrap(),
@@ -48,11 +49,11 @@ fn main() -> TractResult<()> {
     };
     if variable {
         subs.insert(
-            model.symbols.sym(neuneu::onnx::CONTEXT_SYMBOL),
+            model.symbols.sym(neuneu::model::onnx::CONTEXT_SYMBOL),
             TDim::Val(points as i64),
         );
         subs.insert(
-            model.symbols.sym(neuneu::onnx::TOKENS_SYMBOL),
+            model.symbols.sym(neuneu::model::onnx::TOKENS_SYMBOL),
             TDim::Val(points as i64 + 2),
         );
     }
@@ -91,7 +92,11 @@ fn main() -> TractResult<()> {
             let run = SyntheticRun::new(30.min(points), 1, i as u64);
             r.write(
                 i,
-                &neuneu::features::RunFeatures::new(&run.steps, &run.accuracy, a.max_context),
+                &neuneu::inference::features::RunFeatures::new(
+                    &run.steps,
+                    &run.accuracy,
+                    a.max_context,
+                ),
                 run.targets[0],
                 None,
             );

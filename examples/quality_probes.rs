@@ -19,10 +19,10 @@
 //! MODEL is a bundle path (none: the embedded default model). CURVES are long-format CSV files;
 //! pass the held-out runs (`neuneu heldout FILE > held.csv`) to score only unseen runs.
 
-use neuneu::data::{ComputeAxis, Curve, read_curves};
 use neuneu::eval::baselines::{Persistence, PowerLaw};
+use neuneu::eval::curves::{ComputeAxis, Curve, read_curves};
 use neuneu::eval::{EvalOptions, context_len, evaluate, prefix, render_table, split};
-use neuneu::forecast::{CurvePrefix, RunForecast};
+use neuneu::inference::forecast::{CurvePrefix, RunForecast};
 use neuneu::train::calibration::{equal_group_weights, fit_increment_scales};
 use neuneu::{Engine, Error, Forecaster, Result};
 

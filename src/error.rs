@@ -56,6 +56,9 @@ pub enum BundleError {
     Manifest(String),
     #[error("graph {graph}: {reason}")]
     Graph { graph: String, reason: String },
+    /// A member beside the graphs (the trees) is malformed or made for other inputs.
+    #[error("{member} member: {reason}")]
+    Member { member: String, reason: String },
 }
 
 impl Error {
@@ -94,7 +97,8 @@ impl From<tract_onnx::prelude::TractError> for Error {
 
 /// The message a caught panic carried (`panic!` payloads are a `&str` or a `String`), for the
 /// boundaries that turn panics into errors: the engine around tract, the C ABI, the C++ bridge.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+#[doc(hidden)]
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

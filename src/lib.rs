@@ -12,37 +12,36 @@
 //! println!("{:?} at levels {:?}", forecast[0].forecasts[0].quantiles, engine.levels());
 //! # Ok::<(), neuneu::Error>(())
 //! ```
+//!
+//! The layers, each a module folder:
+//! - [`model`]: the model format (bundle file, architecture, constant layouts, named weights,
+//!   ONNX export);
+//! - [`inference`]: the engine (tract), input features, the run's own power-law fit, the trees;
+//! - [`decisions`]: quantiles as distributions, pairwise rankings, kill plans;
+//! - [`io`]: the request formats the CLI and the C ABI read, and `.npy` token losses;
+//! - [`cuda`]: the loss encoder on CUDA kernels (feature `cuda`), with its CPU reference;
+//! - [`eval`] (feature `eval`): curve files, the evaluation protocol, baselines, replays;
+//! - `train` (feature `train`): the companion trainer.
 
-pub mod architecture;
-pub mod booster;
-pub mod bundle;
 pub mod cuda;
-pub mod curvefit;
-pub mod data;
 pub mod decisions;
-pub mod distribution;
-pub mod engine;
 pub mod error;
+#[cfg(feature = "eval")]
 pub mod eval;
-pub mod features;
-pub mod ffi;
-pub mod forecast;
-pub mod inspect;
-pub mod layout;
-pub mod npy;
-pub mod onnx;
-pub mod plan;
-pub mod random_model;
-pub mod ranking;
-pub mod replay;
-pub mod request;
+pub mod inference;
+pub mod io;
+pub mod model;
+mod rng;
+#[doc(hidden)]
+pub mod testing;
 #[cfg(feature = "train")]
 pub mod train;
-pub mod weights;
 
-pub use distribution::{QuantileDistribution, SplitMix64};
-pub use engine::{Engine, ForecasterRows, LossEmbedding, Losses, RowBatching, RunInput};
+pub use decisions::distribution::QuantileDistribution;
+pub use decisions::killplan::{
+    Arm, ArmDecision, Plan, PlanOptions, Policy, plan, top_k_probabilities,
+};
+pub use decisions::ranking::{Ranking, rank, rank_forecasts};
 pub use error::{BundleError, Error, Result};
-pub use forecast::{CurvePrefix, Forecast, Forecaster, RunForecast};
-pub use plan::{Arm, ArmDecision, Plan, PlanOptions, Policy, plan, top_k_probabilities};
-pub use ranking::{Ranking, rank, rank_forecasts};
+pub use inference::engine::{Engine, ForecasterRows, LossEmbedding, Losses, RowBatching, RunInput};
+pub use inference::forecast::{CurvePrefix, Forecast, Forecaster, RunForecast};

@@ -217,8 +217,9 @@ fn upgrade_rewrites_old_and_current_graphs_and_refuses_what_it_cannot_read() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("agree within"), "{stdout}");
-    let upgraded = neuneu::bundle::Bundle::from_bytes(&std::fs::read(&default).unwrap()).unwrap();
-    assert!(upgraded.graphs.contains_key(neuneu::bundle::TREES));
+    let upgraded =
+        neuneu::model::bundle::Bundle::from_bytes(&std::fs::read(&default).unwrap()).unwrap();
+    assert!(upgraded.graphs.contains_key(neuneu::model::bundle::TREES));
 
     // What is not a bundle is refused, and nothing is written.
     let refused = dir.join("refused.nnb");

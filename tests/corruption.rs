@@ -12,9 +12,10 @@
 mod common;
 
 use common::with_graph;
-use neuneu::bundle::Bundle;
-use neuneu::engine::DEFAULT_BUNDLE;
-use neuneu::{Engine, Losses, RunInput, SplitMix64};
+use neuneu::inference::engine::DEFAULT_BUNDLE;
+use neuneu::model::bundle::Bundle;
+use neuneu::testing::SplitMix64;
+use neuneu::{Engine, Losses, RunInput};
 
 fn graph_ranges() -> Vec<std::ops::Range<usize>> {
     let b = Bundle::from_bytes(DEFAULT_BUNDLE).unwrap();
@@ -95,7 +96,10 @@ fn resealed_damaged_graphs_give_errors_or_sane_forecasts() {
     ];
     let mut rng = SplitMix64::new(8);
     let (mut loaded, mut forecast, mut total) = (0, 0, 0);
-    for name in [neuneu::bundle::FORECASTER, neuneu::bundle::ENCODER] {
+    for name in [
+        neuneu::model::bundle::FORECASTER,
+        neuneu::model::bundle::ENCODER,
+    ] {
         for count in [1, 1, 1, 1, 2, 2, 4, 4, 8, 16, 32, 64] {
             total += 1;
             let Ok(engine) = Engine::from_bundle(resealed(name, &mut rng, count)) else {

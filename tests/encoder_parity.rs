@@ -6,14 +6,14 @@
 
 use candle_core::Device;
 use neuneu::Engine;
-use neuneu::architecture::Architecture;
-use neuneu::bundle::{ENCODER, TrainingRecord};
 use neuneu::cuda::{Backend, EncoderWeights, encode_reference, spec_for, weights_from_graph};
-use neuneu::features::prepare_losses;
+use neuneu::inference::features::prepare_losses;
+use neuneu::model::architecture::Architecture;
+use neuneu::model::bundle::{ENCODER, TrainingRecord};
 use neuneu::train::{export_bundle, model::NeuNeu};
 
 /// A bundle of freshly initialised (untrained) weights of `arch`.
-fn untrained_bundle(arch: &Architecture) -> neuneu::bundle::Bundle {
+fn untrained_bundle(arch: &Architecture) -> neuneu::model::bundle::Bundle {
     let model = NeuNeu::new(arch, &Device::Cpu).unwrap();
     export_bundle(
         arch,
@@ -73,7 +73,7 @@ fn default_sizes() {
 fn odd_sizes_ordered() {
     let mut a = Architecture::small();
     let e = a.encoder.as_mut().unwrap();
-    e.representation = neuneu::architecture::LossRepresentation::Ordered;
+    e.representation = neuneu::model::architecture::LossRepresentation::Ordered;
     e.loss_len = 1003;
     e.channels = vec![6, 9, 12];
     e.groups = 3;

@@ -126,7 +126,7 @@ fn losses_are_optional_and_a_shared_embedding_equals_raw_losses() {
 /// the exact mode within 1e-5, for every context length, with and without token losses.
 #[test]
 fn throughput_batching_forecasts_what_exact_does() {
-    use neuneu::random_model::synthetic_losses;
+    use neuneu::testing::synthetic_losses;
     let e = Engine::embedded().unwrap();
     // Enough runs of each length that every plan length gets full batches and leftovers.
     let data: Vec<_> = (0..400)
@@ -219,17 +219,17 @@ fn a_long_context_is_thinned_not_refused() {
 /// the factors survive a re-export from the graph's own weights.
 #[test]
 fn band_factors_scale_the_increments_and_survive_a_reexport() {
-    use neuneu::architecture::Architecture;
-    use neuneu::engine::ForecasterRows;
-    use neuneu::features::RunFeatures;
-    use neuneu::onnx::{export::INCREMENT_SCALE, export_forecaster, weights_from_graph};
-    use neuneu::weights::Tensor;
+    use neuneu::inference::engine::ForecasterRows;
+    use neuneu::inference::features::RunFeatures;
+    use neuneu::model::architecture::Architecture;
+    use neuneu::model::onnx::{export::INCREMENT_SCALE, export_forecaster, weights_from_graph};
+    use neuneu::model::weights::Tensor;
 
     let arch = Architecture {
         encoder: None,
         ..Architecture::small()
     };
-    let plain = neuneu::random_model::random_weights(&arch, 3);
+    let plain = neuneu::testing::random_weights(&arch, 3);
     let factors = vec![1.7f32, 0.6, 1.0, 2.5, 1.3];
     let mut scaled = plain.clone();
     scaled.insert(INCREMENT_SCALE, Tensor::new(vec![5], factors.clone()));
@@ -237,13 +237,13 @@ fn band_factors_scale_the_increments_and_survive_a_reexport() {
     let back = weights_from_graph(&graph).unwrap();
     assert_eq!(back.get(INCREMENT_SCALE).unwrap().data, factors);
 
-    let run = |w: &neuneu::weights::Weights| -> Vec<f32> {
-        let bundle = neuneu::bundle::Bundle::new(
-            neuneu::random_model::random_bundle(&arch, 3, "t")
+    let run = |w: &neuneu::model::weights::Weights| -> Vec<f32> {
+        let bundle = neuneu::model::bundle::Bundle::new(
+            neuneu::testing::random_bundle(&arch, 3, "t")
                 .unwrap()
                 .manifest,
             vec![(
-                neuneu::bundle::FORECASTER.to_string(),
+                neuneu::model::bundle::FORECASTER.to_string(),
                 export_forecaster(&arch, w).unwrap(),
             )],
         );

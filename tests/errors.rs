@@ -6,10 +6,10 @@
 mod common;
 
 use common::{cli_run, scratch_dir, with_graph};
-use neuneu::bundle::{Bundle, ENCODER, FORECASTER, TREES};
-use neuneu::engine::DEFAULT_BUNDLE;
-use neuneu::ffi::*;
+use neuneu::inference::engine::DEFAULT_BUNDLE;
+use neuneu::model::bundle::{Bundle, ENCODER, FORECASTER, TREES};
 use neuneu::{BundleError, Engine, Error, Losses, RunInput};
+use neuneu_ffi::*;
 use std::ffi::CStr;
 use std::sync::OnceLock;
 
@@ -268,7 +268,7 @@ fn the_last_step_must_be_positive_with_a_one_point_model() {
         accuracy: &[0.3],
         targets: &[1.0],
     };
-    let e = neuneu::features::validate_prefix(&p, 1).unwrap_err();
+    let e = neuneu::inference::features::validate_prefix(&p, 1).unwrap_err();
     assert_eq!(
         (e.field, e.reason.as_str()),
         ("steps", "the last observed step must be positive")
@@ -279,7 +279,7 @@ fn the_last_step_must_be_positive_with_a_one_point_model() {
 fn too_many_loss_values_through_the_rust_api_and_the_c_abi() {
     // 200 MB: refused by length before any value is read. The CLI would need 500 MB of JSON.
     documented("more than the 50000000 accepted");
-    let losses = vec![1.0f32; neuneu::features::MAX_LOSS_VALUES + 1];
+    let losses = vec![1.0f32; neuneu::inference::features::MAX_LOSS_VALUES + 1];
     let (s, a, t) = ([1.0, 2.0, 4.0], [0.3, 0.35, 0.4], [16.0]);
     let run = RunInput::new(&s, &a, &t).with_losses(Losses::Tokens(&losses));
     let e = engine().forecast(&[run]).unwrap_err().to_string();
@@ -295,23 +295,26 @@ fn too_many_loss_values_through_the_rust_api_and_the_c_abi() {
 /// The small architecture with random weights, optionally without a loss encoder and with a
 /// forecaster head whose bias is NaN (every forecast non-finite).
 fn random_bundle_bytes(encoder: bool, nan_head: bool) -> Vec<u8> {
-    use neuneu::architecture::Architecture;
+    use neuneu::model::architecture::Architecture;
     let mut arch = Architecture::small();
     if !encoder {
         arch.encoder = None;
     }
-    let b = neuneu::random_model::random_bundle(&arch, 1, "test").unwrap();
+    let b = neuneu::testing::random_bundle(&arch, 1, "test").unwrap();
     let mut graphs: Vec<(String, Vec<u8>)> = b
         .graphs
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if nan_head {
-        let mut w = neuneu::random_model::random_weights(&arch, 1);
+        let mut w = neuneu::testing::random_weights(&arch, 1);
         let bias = w.get("head.bias").unwrap().clone();
-        let nan = neuneu::weights::Tensor::new(bias.shape.clone(), vec![f32::NAN; bias.data.len()]);
+        let nan = neuneu::model::weights::Tensor::new(
+            bias.shape.clone(),
+            vec![f32::NAN; bias.data.len()],
+        );
         w.insert("head.bias", nan);
-        let g = neuneu::onnx::export_forecaster(&arch, &w).unwrap();
+        let g = neuneu::model::onnx::export_forecaster(&arch, &w).unwrap();
         graphs.retain(|(k, _)| k != FORECASTER);
         graphs.push((FORECASTER.into(), g));
     }
@@ -450,7 +453,9 @@ fn rust_only_input_errors() {
         last_value: f64::NAN,
     };
     let opts = neuneu::PlanOptions::new(neuneu::Policy::KeepTopK { k: 1 });
-    let msg = neuneu::plan(&[arm], &opts).unwrap_err().to_string();
+    let msg = neuneu::plan(&[arm], &opts)
+        .unwrap_err()
+        .to_string();
     assert_eq!(msg, "run x: last_value: NaN is not a finite number");
 }
 
@@ -570,7 +575,7 @@ fn plan_setting_errors_through_the_rust_api_the_cli_and_the_c_abi() {
     );
     for (text, c_opts, n_arms, msg, doc) in &cases {
         documented(doc);
-        let e = neuneu::request::plan_request(engine(), text).unwrap_err();
+        let e = neuneu::io::request::plan_request(engine(), text).unwrap_err();
         assert!(matches!(e, Error::InvalidSetting { .. }), "{e:?}");
         assert!(e.to_string().starts_with(msg), "{e} vs {msg}");
         let (code, _, err) = cli_run(&["plan", "-"], text);
@@ -632,8 +637,8 @@ fn bundle_errors_through_the_rust_api_the_cli_and_the_c_abi() {
     let narrow = {
         let mut arch = b.manifest.architecture.clone();
         arch.max_context = 8;
-        let w = neuneu::random_model::random_weights(&arch, 3);
-        neuneu::onnx::export_forecaster(&arch, &w).unwrap()
+        let w = neuneu::testing::random_weights(&arch, 3);
+        neuneu::model::onnx::export_forecaster(&arch, &w).unwrap()
     };
     let mut flipped_graph = d.to_vec();
     *flipped_graph.last_mut().unwrap() ^= 1;
@@ -741,8 +746,8 @@ fn bundle_errors_through_the_rust_api_the_cli_and_the_c_abi() {
                 graphs.push((TREES.to_string(), b"[1, 2]".to_vec()));
                 Bundle::new(b.manifest.clone(), graphs).to_bytes()
             },
-            "manifest: trees member: not trees",
-            "`manifest: trees member: <reason>`",
+            "trees member: not trees",
+            "`trees member: <reason>`",
         ),
         (
             with_graph(FORECASTER, b"garbage".to_vec()),
@@ -824,7 +829,7 @@ fn row_batching_errors_through_the_rust_api_the_cli_and_the_c_abi() {
 #[test]
 fn parse_errors_through_the_rust_api_and_the_cli() {
     documented("`invalid sweep: <serde error>`");
-    let e = neuneu::request::plan_request(engine(), "{").unwrap_err();
+    let e = neuneu::io::request::plan_request(engine(), "{").unwrap_err();
     assert!(
         matches!(&e, Error::Parse(m) if m.starts_with("invalid sweep: ")),
         "{e:?}"
@@ -898,7 +903,7 @@ fn parse_errors_through_the_rust_api_and_the_cli() {
         err(4)
     );
     assert!(got[5]["forecasts"].is_array());
-    let e = neuneu::npy::read_npy_f32(dir.join("text.npy")).unwrap_err();
+    let e = neuneu::io::npy::read_npy_f32(dir.join("text.npy")).unwrap_err();
     assert!(matches!(e, Error::Parse(_)));
 }
 

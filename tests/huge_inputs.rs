@@ -103,7 +103,7 @@ fn a_million_point_context_is_thinned_and_forecast() {
 fn endless_or_huge_npy_files_are_refused_after_a_bounded_read() {
     let _guard = serial();
     let started = std::time::Instant::now();
-    let e = neuneu::npy::read_npy_f32("/dev/zero")
+    let e = neuneu::io::npy::read_npy_f32("/dev/zero")
         .unwrap_err()
         .to_string();
     assert!(e.ends_with("not a .npy file"), "{e}");
@@ -111,14 +111,14 @@ fn endless_or_huge_npy_files_are_refused_after_a_bounded_read() {
     // A valid header over an endless body is the worst case: it must stop at the announced
     // length plus one byte. A 1-value header over 64 MiB of data is refused as too long.
     let p = dir.join("long.npy");
-    neuneu::npy::write_npy_f32(&p, &[1.0]).unwrap();
+    neuneu::io::npy::write_npy_f32(&p, &[1.0]).unwrap();
     let mut bytes = std::fs::read(&p).unwrap();
     bytes.resize(bytes.len() + (64 << 20), 0);
     std::fs::write(&p, &bytes).unwrap();
     // `bytes` stays alive: the peak already holds it, so reading the file whole would add
     // another 64 MiB on top and show.
     let before = peak_rss_mib();
-    let e = neuneu::npy::read_npy_f32(&p).unwrap_err().to_string();
+    let e = neuneu::io::npy::read_npy_f32(&p).unwrap_err().to_string();
     drop(bytes);
     assert!(e.contains("5 data bytes for 1 values"), "{e}");
     if let (Some(b), Some(a)) = (before, peak_rss_mib()) {
@@ -129,7 +129,7 @@ fn endless_or_huge_npy_files_are_refused_after_a_bounded_read() {
         );
     }
     let line = r#"{"steps": [1, 2], "accuracy": [0.3, 0.4], "target_steps": [4], "token_losses_npy": "/dev/zero"}"#;
-    let parsed = neuneu::request::parse_line(line, std::path::Path::new("/"));
+    let parsed = neuneu::io::request::parse_line(line, std::path::Path::new("/"));
     assert!(parsed.request.unwrap_err().contains("not a .npy file"));
     assert!(started.elapsed().as_secs() < 30);
 }
@@ -141,7 +141,7 @@ fn a_billion_samples_are_refused() {
         "arms": [{"id": "a", "steps": [1, 2, 4], "accuracy": [0.3, 0.35, 0.4]},
                  {"id": "b", "steps": [1, 2, 4], "accuracy": [0.2, 0.3, 0.45]}]}"#;
     let started = std::time::Instant::now();
-    let e = neuneu::request::plan_request(engine(), sweep)
+    let e = neuneu::io::request::plan_request(engine(), sweep)
         .unwrap_err()
         .to_string();
     assert_eq!(e, "samples: 1000000000; at most 1000000 are supported");

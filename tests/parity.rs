@@ -4,9 +4,9 @@
 #![cfg(feature = "train")]
 
 use candle_core::{Device, Tensor};
-use neuneu::architecture::Architecture;
-use neuneu::bundle::TrainingRecord;
-use neuneu::features::{self, CONTEXT_FEATURES};
+use neuneu::inference::features::{self, CONTEXT_FEATURES};
+use neuneu::model::architecture::Architecture;
+use neuneu::model::bundle::TrainingRecord;
 use neuneu::train::{export_bundle, model::NeuNeu};
 use neuneu::{Engine, Losses, RunInput};
 
@@ -115,7 +115,7 @@ fn check(arch: Architecture) {
         for f in &got {
             for fc in &f.forecasts {
                 let mut w = want[row].clone();
-                neuneu::engine::finalize_quantiles(&mut w, arch.median_index()).unwrap();
+                neuneu::inference::engine::finalize_quantiles(&mut w, arch.median_index()).unwrap();
                 for (x, y) in fc.quantiles.iter().zip(&w) {
                     assert!(
                         (x - y).abs() < 1e-4,
@@ -147,7 +147,7 @@ fn odd_sizes_and_ordered_losses_match() {
     a.ff = 80;
     a.max_context = 11;
     let e = a.encoder.as_mut().unwrap();
-    e.representation = neuneu::architecture::LossRepresentation::Ordered;
+    e.representation = neuneu::model::architecture::LossRepresentation::Ordered;
     e.loss_len = 777;
     e.channels = vec![6, 9];
     e.groups = 3;

@@ -1,7 +1,7 @@
 //! Property tests on the embedded engine (issue 8). Case counts are modest to keep the suite fast.
 //! Batch independence is exact (`assert_eq`): the engine runs each row alone through one plan.
 
-use neuneu::request::parse_line;
+use neuneu::io::request::parse_line;
 use neuneu::{Engine, RunInput};
 use proptest::prelude::*;
 use std::sync::OnceLock;

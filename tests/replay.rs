@@ -2,8 +2,8 @@
 //! match the `reference halving` rows of `tools/optuna_replay.py` on the same file, which is what
 //! keeps the Rust and Python replays on one protocol.
 
-use neuneu::data::{ComputeAxis, read_curves};
-use neuneu::replay::{ReplayOptions, SuccessiveHalving, replay};
+use neuneu::eval::curves::{ComputeAxis, read_curves};
+use neuneu::eval::replay::{ReplayOptions, SuccessiveHalving, replay};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9

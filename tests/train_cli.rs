@@ -35,7 +35,7 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
                 .map(|i| ((i * 7 + r * 3 + k) % 40) as f32 * 0.1)
                 .collect();
             let name = format!("r{r}-{k}.npy");
-            neuneu::npy::write_npy_f32(dir.join(&name), &losses).unwrap();
+            neuneu::io::npy::write_npy_f32(dir.join(&name), &losses).unwrap();
             index.push_str(&format!("toy,r{r},{tokens},{name}\n"));
         }
     }
@@ -91,15 +91,16 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
     let factors = m.training.facts["interval_calibration"].as_array().unwrap();
     assert_eq!(factors.len(), 5);
     assert_eq!(factors[2], 1.0);
-    let bundle = neuneu::bundle::Bundle::from_bytes(&std::fs::read(&out).unwrap()).unwrap();
+    let bundle = neuneu::model::bundle::Bundle::from_bytes(&std::fs::read(&out).unwrap()).unwrap();
     let graph =
-        neuneu::onnx::weights_from_graph(&bundle.graphs[neuneu::bundle::FORECASTER]).unwrap();
+        neuneu::model::onnx::weights_from_graph(&bundle.graphs[neuneu::model::bundle::FORECASTER])
+            .unwrap();
     // The summary path is in the architecture and its trained weights in the graph.
     assert_eq!(m.architecture.summary, 6);
     assert_eq!(graph.get("summary.fc1.weight").unwrap().shape, [6, 8]);
     assert_eq!(graph.get("summary.fc2.weight").unwrap().shape, [5, 6]);
     let in_graph = &graph
-        .get(neuneu::onnx::export::INCREMENT_SCALE)
+        .get(neuneu::model::onnx::export::INCREMENT_SCALE)
         .unwrap()
         .data;
     for (f, g) in factors.iter().zip(in_graph) {
@@ -118,7 +119,7 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
         "{:?}",
         m.validation
     );
-    let losses = neuneu::npy::read_npy_f32(dir.join("r1-3.npy")).unwrap();
+    let losses = neuneu::io::npy::read_npy_f32(dir.join("r1-3.npy")).unwrap();
     let f = engine
         .forecast(&[
             RunInput::new(&[1000.0, 2000.0, 3000.0], &[0.3, 0.32, 0.33], &[8000.0])
@@ -168,13 +169,16 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
     }
     assert_ne!(p[2], q[2]);
     // And the median is the trees' own forecast for this context.
-    let member = neuneu::bundle::Bundle::from_bytes(&std::fs::read(&with_trees).unwrap()).unwrap();
-    let trees = neuneu::booster::Booster::from_json(
-        &member.graphs[neuneu::bundle::TREES],
-        neuneu::booster::SUMMARY_FEATURES,
+    let member =
+        neuneu::model::bundle::Bundle::from_bytes(&std::fs::read(&with_trees).unwrap()).unwrap();
+    let trees = neuneu::model::trees::Booster::from_json(
+        &member.graphs[neuneu::model::bundle::TREES],
+        neuneu::model::inputs::SUMMARY_LAYOUT,
+        neuneu::model::inputs::SUMMARY_FEATURES,
     )
     .unwrap();
-    let summary = neuneu::booster::RunSummary::new(&[1000.0, 2000.0, 3000.0], &[0.3, 0.32, 0.33]);
+    let summary =
+        neuneu::inference::summary::RunSummary::new(&[1000.0, 2000.0, 3000.0], &[0.3, 0.32, 0.33]);
     let want = 0.33 + trees.predict(&summary.at(8000.0));
     assert!((f64::from(q[2]) - want).abs() < 1e-6, "{q:?} vs {want}");
 }

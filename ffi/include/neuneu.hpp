@@ -1,6 +1,6 @@
 // neuneu.hpp: the C++17 API of neuneu (cargo feature `cpp`; link neuneu::static).
 //
-// A thin layer over the cxx bridge (src/ffi/cxx_bridge.rs): it flattens vectors of runs into
+// A thin layer over the cxx bridge (ffi/src/cxx_bridge.rs): it flattens vectors of runs into
 // the bridge's flat arrays, splits the flat results back, and turns every error into a
 // neuneu::Error carrying the library's message. The checks themselves (layouts, runs, policy
 // parameters) happen once, in Rust, for this API and the C ABI alike.
@@ -26,7 +26,7 @@
 // cxx's runtime header first: the generated one declares only the parts it uses itself, and
 // rust::Error (what the bridge throws) is not among them.
 #include "rust/cxx.h"
-#include "neuneu/src/ffi/cxx_bridge.rs.h"
+#include "neuneu-ffi/src/cxx_bridge.rs.h"
 
 namespace neuneu {
 

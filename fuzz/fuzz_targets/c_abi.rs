@@ -9,7 +9,7 @@
 //! probabilities.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use neuneu::ffi::*;
+use neuneu_ffi::*;
 use std::sync::OnceLock;
 
 struct Handle(*mut neuneu_engine);

@@ -4,7 +4,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use neuneu::Engine;
-use neuneu::request::{parse_sweep, plan_request};
+use neuneu::io::request::{parse_sweep, plan_request};
 use std::sync::OnceLock;
 
 fn engine() -> &'static Engine {

@@ -2,7 +2,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use neuneu::Engine;
-use neuneu::request::{forecast_lines, parse_line};
+use neuneu::io::request::{forecast_lines, parse_line};
 use std::path::Path;
 use std::sync::OnceLock;
 

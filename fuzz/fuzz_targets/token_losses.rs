@@ -2,12 +2,12 @@
 //! losses through `features::validate_losses` + `prepare_losses` with both representations.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use neuneu::architecture::{Architecture, LossRepresentation};
-use neuneu::features::{prepare_losses, validate_losses};
+use neuneu::model::architecture::{Architecture, LossRepresentation};
+use neuneu::inference::features::{prepare_losses, validate_losses};
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(values) = neuneu::npy::parse_npy_f32(data) {
-        assert!(values.len() <= neuneu::npy::MAX_VALUES);
+    if let Ok(values) = neuneu::io::npy::parse_npy_f32(data) {
+        assert!(values.len() <= neuneu::io::npy::MAX_VALUES);
     }
     let losses: Vec<f32> = data
         .chunks_exact(4)

@@ -1,9 +1,9 @@
 //! `neuneu-train`: trains a NeuNeu model on long-format curve files and writes a bundle.
 
 use clap::Parser;
-use neuneu::architecture::{Architecture, LossRepresentation};
-use neuneu::bundle::TrainingRecord;
-use neuneu::data::{ComputeAxis, read_curves};
+use neuneu::eval::curves::{ComputeAxis, read_curves};
+use neuneu::model::architecture::{Architecture, LossRepresentation};
+use neuneu::model::bundle::TrainingRecord;
 use neuneu::train::{LossSource, TrainConfig, add_trees, train};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -52,8 +52,8 @@ struct Args {
     seed: u64,
     /// Runs held out for validation, always whole runs: a share of each suite's runs (`0.2`) or
     /// one fold of a k-fold split (`2/5`: fold 2 of 5; train once per fold for k-fold over runs).
-    #[arg(long, default_value = "0.2", value_parser = neuneu::data::Holdout::parse)]
-    holdout: neuneu::data::Holdout,
+    #[arg(long, default_value = "0.2", value_parser = neuneu::eval::curves::Holdout::parse)]
+    holdout: neuneu::eval::curves::Holdout,
     /// Where the data comes from and its licence, recorded in the manifest (repeatable), e.g.
     /// "pythia-dev.csv: EleutherAI Pythia evaluations, Apache-2.0".
     #[arg(long)]
@@ -201,7 +201,8 @@ Pass real losses only to a model trained on real losses."
     let (mut bundle, report) = match &args.trees_for {
         Some(base) => {
             let bytes = std::fs::read(base).map_err(|e| format!("{}: {e}", base.display()))?;
-            let base = neuneu::bundle::Bundle::from_bytes(&bytes).map_err(|e| e.to_string())?;
+            let base =
+                neuneu::model::bundle::Bundle::from_bytes(&bytes).map_err(|e| e.to_string())?;
             let bundle = add_trees(base, &curves, &command)?;
             (bundle, "added trees to the bundle's network".to_string())
         }
@@ -217,11 +218,11 @@ Pass real losses only to a model trained on real losses."
     };
     // Score the exported bundle itself, through the engine, on the held-out runs (the split its
     // manifest records: with --trees-for, the base bundle's).
-    let holdout = neuneu::data::Holdout::from_facts(&bundle.manifest.training.facts)
+    let holdout = neuneu::eval::curves::Holdout::from_facts(&bundle.manifest.training.facts)
         .ok_or("the bundle's manifest records no validation split")?;
     let seed = bundle.manifest.training.seed;
     let (_, held_out) = holdout.split(&curves, seed);
-    let held: Vec<&neuneu::data::Curve> = held_out.iter().map(|&i| &curves[i]).collect();
+    let held: Vec<&neuneu::eval::curves::Curve> = held_out.iter().map(|&i| &curves[i]).collect();
     let engine = neuneu::Engine::from_bytes(&bundle.to_bytes()).map_err(|e| e.to_string())?;
     bundle.manifest.validation = neuneu::train::validate::validation_scores(&engine, &held, 0.2)
         .map_err(|e| e.to_string())?;
@@ -230,7 +231,10 @@ Pass real losses only to a model trained on real losses."
         holdout.describe(),
         seed
     );
-    print!("{}", neuneu::inspect::describe_manifest(&bundle.manifest));
+    print!(
+        "{}",
+        neuneu::model::inspect::describe_manifest(&bundle.manifest)
+    );
     let bytes = bundle.to_bytes();
     std::fs::write(&args.output, &bytes).map_err(|e| format!("{}: {e}", args.output.display()))?;
     println!("{report}");
@@ -256,7 +260,7 @@ fn read_loss_index(index: &str) -> Result<LossIndex, String> {
         let step: f64 = f[2]
             .parse()
             .map_err(|_| format!("{index}:{}: bad step {:?}", i + 1, f[2]))?;
-        let values = neuneu::npy::read_npy_f32(dir.join(f[3])).map_err(|e| e.to_string())?;
+        let values = neuneu::io::npy::read_npy_f32(dir.join(f[3])).map_err(|e| e.to_string())?;
         map.insert((f[0].to_string(), f[1].to_string(), step.to_bits()), values);
     }
     Ok(map)

@@ -10,7 +10,7 @@ use cudarc::driver::{
 use cudarc::nvrtc::{CompileError, CompileOptions, Ptx};
 
 use super::backend::cuda_unavailable_reason;
-use super::plan::{self, Arg, Buf, KERNEL_SOURCE, Kernel};
+use super::launch::{self, Arg, Buf, KERNEL_SOURCE, Kernel};
 use super::reference::check_batch;
 use super::spec::EncoderSpec;
 use super::weights::{EncoderWeights, WeightSource};
@@ -51,7 +51,7 @@ pub struct CudaEncoder {
     stream: Arc<CudaStream>,
     /// In [`Kernel::ALL`] order.
     functions: Vec<CudaFunction>,
-    /// In [`plan::device_weights`] order.
+    /// In [`launch::device_weights`] order.
     weights: Vec<CudaSlice<f32>>,
     device_name: String,
 }
@@ -100,7 +100,7 @@ impl CudaEncoder {
             .map(|k| module.load_function(k.name()).map_err(driver(k.name())))
             .collect::<Result<Vec<_>>>()?;
         let stream = ctx.default_stream();
-        let weights = plan::device_weights(spec, weights)
+        let weights = launch::device_weights(spec, weights)
             .iter()
             .map(|t| stream.clone_htod(t).map_err(driver("uploading weights")))
             .collect::<Result<Vec<_>>>()?;
@@ -134,7 +134,7 @@ impl CudaEncoder {
     }
 
     fn encode_batch(&self, losses: &[f32], n: usize) -> Result<Vec<f32>> {
-        let plan = plan::plan(&self.spec, n, plan::THREADS)?;
+        let plan = launch::plan(&self.spec, n, launch::THREADS)?;
         // Scratch is allocated per batch: stream-ordered allocations come from the driver's
         // pool, so this is cheap after the first call.
         let mut buffers: HashMap<Buf, CudaSlice<f32>> = HashMap::new();

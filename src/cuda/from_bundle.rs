@@ -3,8 +3,8 @@
 //! GroupNorm's affine as `[C, 1]` and the projection transposed).
 
 use super::{EncoderSpec, NamedTensors};
-use crate::architecture::Architecture;
 use crate::error::{BundleError, Result};
+use crate::model::architecture::Architecture;
 use std::collections::HashMap;
 
 /// The spec of `arch`'s encoder, if it has one.
@@ -26,10 +26,10 @@ pub fn spec_for(arch: &Architecture) -> Option<EncoderSpec> {
 /// The encoder's weights under the names and shapes `WeightSource` expects.
 pub fn weights_from_graph(onnx: &[u8], spec: &EncoderSpec) -> Result<NamedTensors> {
     let bad = |reason: String| BundleError::Graph {
-        graph: crate::bundle::ENCODER.into(),
+        graph: crate::model::bundle::ENCODER.into(),
         reason,
     };
-    let init = crate::onnx::weights_from_graph(onnx).map_err(bad)?;
+    let init = crate::model::onnx::weights_from_graph(onnx).map_err(bad)?;
     let mut out = HashMap::new();
     for b in 0..spec.channels.len() - 1 {
         for name in [format!("enc.conv{b}.weight"), format!("enc.conv{b}.bias")] {

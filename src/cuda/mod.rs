@@ -12,7 +12,7 @@
 
 mod backend;
 mod from_bundle;
-mod plan;
+mod launch;
 mod reference;
 mod spec;
 mod weights;
@@ -30,7 +30,7 @@ pub use device::{CudaEncoder, compile_kernels};
 #[cfg(not(feature = "cuda"))]
 pub use disabled::CudaEncoder;
 pub use from_bundle::{spec_for, weights_from_graph};
-pub use plan::{KERNEL_NAMES, KERNEL_SOURCE};
+pub use launch::{KERNEL_NAMES, KERNEL_SOURCE};
 pub use reference::{encode_reference, max_relative_error, synthetic_inputs};
 pub use spec::{EncoderSpec, GROUP_NORM_EPS};
 pub use weights::{BlockWeights, EncoderWeights, NamedTensors, WeightSource};

@@ -3,7 +3,7 @@
 
 use super::spec::{EncoderSpec, GROUP_NORM_EPS};
 use super::weights::{BlockWeights, EncoderWeights};
-use crate::distribution::SplitMix64;
+use crate::rng::SplitMix64;
 use crate::{Error, Result};
 
 /// Encodes `n` loss vectors (`losses` is `n * spec.loss_len` values, run after run) into

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
-use super::plan::{self, Arg, Buf, Plan};
+use super::launch::{self, Arg, Buf, Plan};
 use super::reference::{encode_reference, max_relative_error, synthetic_inputs};
 use super::spec::EncoderSpec;
 use super::weights::EncoderWeights;
@@ -147,9 +147,9 @@ fn check(label: &str, spec: &EncoderSpec, n: usize, threads: u32) {
     let weights = EncoderWeights::synthetic(spec, 7).unwrap();
     let losses = synthetic_inputs(spec, n, 11);
     let want = encode_reference(spec, &weights, &losses, n).unwrap();
-    let plan = plan::plan(spec, n, threads).unwrap();
+    let plan = launch::plan(spec, n, threads).unwrap();
     let started = Instant::now();
-    let got = run(&plan, &plan::device_weights(spec, &weights), &losses);
+    let got = run(&plan, &launch::device_weights(spec, &weights), &losses);
     let error = max_relative_error(&got, &want);
     println!(
         "shim parity {label}: n={n} threads={threads} lengths={:?}: max relative error {error:.2e} ({} values, {:.2?})",
@@ -170,12 +170,12 @@ fn check(label: &str, spec: &EncoderSpec, n: usize, threads: u32) {
 
 #[test]
 fn kernels_match_reference_at_reference_size() {
-    check("reference", &EncoderSpec::reference(), 2, plan::THREADS);
+    check("reference", &EncoderSpec::reference(), 2, launch::THREADS);
 }
 
 #[test]
 fn kernels_match_reference_at_small_size() {
-    check("small", &EncoderSpec::small(), 5, plan::THREADS);
+    check("small", &EncoderSpec::small(), 5, launch::THREADS);
 }
 
 #[test]

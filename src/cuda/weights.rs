@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use super::spec::EncoderSpec;
-use crate::distribution::SplitMix64;
+use crate::rng::SplitMix64;
 use crate::{BundleError, Error, Result};
 
 /// A read-only store of f32 tensors by name, row-major.

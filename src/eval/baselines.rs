@@ -6,11 +6,11 @@
 //! horizon as `sigma * sqrt(1 + h)`, `h` being the horizon counted in checkpoints of the
 //! context's last spacing. The band is clamped to [0, 1] and kept non-decreasing.
 
-use crate::curvefit::{
+use crate::inference::curvefit::{
     PowerLawFit, fit_power_law, log_grid, positive_points, recent_step_noise, residual_sigma,
     two_feature_ls,
 };
-use crate::forecast::{CurvePrefix, Forecast, Forecaster, RunForecast};
+use crate::inference::forecast::{CurvePrefix, Forecast, Forecaster, RunForecast};
 
 /// The quantile levels the baselines answer by default, those of the engine.
 pub const DEFAULT_LEVELS: [f32; 5] = [0.1, 0.25, 0.5, 0.75, 0.9];

@@ -5,9 +5,9 @@
 //! since they are fractions and errors of targets.
 
 use super::EvalOptions;
-use crate::data::Curve;
 use crate::error::{Error, Result};
-use crate::forecast::RunForecast;
+use crate::eval::curves::Curve;
+use crate::inference::forecast::RunForecast;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -361,7 +361,7 @@ pub(crate) fn check_options(opts: &EvalOptions) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forecast::Forecast;
+    use crate::inference::forecast::Forecast;
 
     const LEVELS: [f32; 5] = [0.1, 0.25, 0.5, 0.75, 0.9];
 

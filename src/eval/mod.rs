@@ -6,7 +6,7 @@
 //! few large batches so that the engine can batch its inference.
 //!
 //! ```no_run
-//! use neuneu::data::{read_curves, ComputeAxis};
+//! use neuneu::eval::curves::{read_curves, ComputeAxis};
 //! use neuneu::eval::{evaluate, baselines, render_table, EvalOptions};
 //! use neuneu::Forecaster;
 //!
@@ -21,17 +21,19 @@
 //! ```
 
 pub mod baselines;
+pub mod curves;
 pub mod metrics;
 pub mod plots;
+pub mod replay;
 pub mod report;
 
 pub use metrics::{GroupMetrics, HorizonBin, context_len, curve_id};
 pub use plots::{Selection, write_fan_charts};
 pub use report::{EvalReport, ForecasterReport, render_table};
 
-use crate::data::Curve;
 use crate::error::{Error, Result};
-use crate::forecast::{CurvePrefix, Forecaster, RunForecast};
+use crate::eval::curves::Curve;
+use crate::inference::forecast::{CurvePrefix, Forecaster, RunForecast};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::time::Instant;
@@ -160,7 +162,7 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forecast::Forecast;
+    use crate::inference::forecast::Forecast;
 
     /// Answers the truth it was built with, to check the plumbing end to end.
     struct Oracle {

@@ -6,9 +6,9 @@
 
 use super::metrics::{LevelIndex, curve_id};
 use super::{EvalOptions, forecast_all, prefix, split};
-use crate::data::Curve;
 use crate::error::{Error, Result};
-use crate::forecast::{Forecaster, RunForecast};
+use crate::eval::curves::Curve;
+use crate::inference::forecast::{Forecaster, RunForecast};
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
@@ -71,7 +71,7 @@ fn select(
         Selection::Sample(n) => {
             let mut pool = cut;
             let n = (*n).min(pool.len());
-            let mut rng = crate::SplitMix64::new(0x5eed);
+            let mut rng = crate::rng::SplitMix64::new(0x5eed);
             // Partial Fisher-Yates: the first n slots end up a uniform sample.
             for k in 0..n {
                 let j = k + (rng.next_u64() % (pool.len() - k) as u64) as usize;

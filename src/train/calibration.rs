@@ -85,9 +85,9 @@ mod tests {
     /// Predictions whose bands are `narrow` times the true ones, for standard normal targets.
     fn overconfident(narrow: f32, n: usize) -> (Vec<f32>, Vec<f32>) {
         let z = [-1.2816f32, -0.6745, 0.0, 0.6745, 1.2816];
-        let mut rng = crate::SplitMix64::new(5);
+        let mut rng = crate::rng::SplitMix64::new(5);
         let target: Vec<f32> = (0..n)
-            .map(|_| crate::distribution::inverse_normal_cdf(rng.next_f64()) as f32)
+            .map(|_| crate::decisions::distribution::inverse_normal_cdf(rng.next_f64()) as f32)
             .collect();
         let pred = (0..n).flat_map(|_| z.map(|v| v * narrow)).collect();
         (pred, target)

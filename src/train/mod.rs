@@ -7,7 +7,8 @@ pub mod prior;
 pub mod samples;
 pub mod synthetic;
 pub mod trainer;
+pub mod trees;
 pub mod validate;
 
-pub use crate::data::{Holdout, split_by_run};
+pub use crate::eval::curves::{Holdout, split_by_run};
 pub use trainer::{LossSource, TrainConfig, Trained, add_trees, export_bundle, train};

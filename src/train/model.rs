@@ -2,10 +2,10 @@
 //! parameters named as the exporter expects. The parity test in `tests/parity.rs` holds the two
 //! together to 1e-4.
 
-use crate::architecture::{Architecture, EncoderArchitecture};
-use crate::layout::{quantile_head_matrices, rope_tables, rotate_half_matrix};
-use crate::onnx::export::MASK_PENALTY;
-use crate::weights::{Tensor as WTensor, Weights};
+use crate::model::architecture::{Architecture, EncoderArchitecture};
+use crate::model::layout::{quantile_head_matrices, rope_tables, rotate_half_matrix};
+use crate::model::onnx::export::MASK_PENALTY;
+use crate::model::weights::{Tensor as WTensor, Weights};
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::{Conv1d, Conv1dConfig, GroupNorm, LayerNorm, Linear, Module, VarBuilder, VarMap};
 

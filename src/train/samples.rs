@@ -4,8 +4,8 @@
 //! early in the curve, where a scheduler makes its decisions (`EARLY_CONTEXT_SHARE`). Rows are prepared by the same
 //! `features::write_row` the engine uses.
 
-use crate::data::Curve;
-use crate::features::{self, CONTEXT_FEATURES};
+use crate::eval::curves::Curve;
+use crate::inference::features::{self, CONTEXT_FEATURES};
 use rand::Rng;
 use rand::rngs::StdRng;
 

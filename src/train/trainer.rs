@@ -8,12 +8,12 @@ use super::calibration;
 use super::model::{NeuNeu, pinball_loss};
 use super::samples::{Draw, EARLY_CONTEXT_SHARE, Rows, draw};
 use super::synthetic;
-use crate::architecture::Architecture;
-use crate::bundle::{Bundle, ENCODER, FORECASTER, Manifest, Preparation, TrainingRecord};
-use crate::data::{Curve, Holdout};
-use crate::features;
-use crate::onnx::export::INCREMENT_SCALE;
-use crate::weights::{Tensor as WTensor, Weights};
+use crate::eval::curves::{Curve, Holdout};
+use crate::inference::features;
+use crate::model::architecture::Architecture;
+use crate::model::bundle::{Bundle, ENCODER, FORECASTER, Manifest, Preparation, TrainingRecord};
+use crate::model::onnx::export::INCREMENT_SCALE;
+use crate::model::weights::{Tensor as WTensor, Weights};
 use candle_core::{Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::distr::{Distribution, weighted::WeightedIndex};
@@ -520,16 +520,16 @@ pub fn export_bundle(
 ) -> Result<Bundle, String> {
     let mut graphs = vec![(
         FORECASTER.to_string(),
-        crate::onnx::export_forecaster(arch, weights)?,
+        crate::model::onnx::export_forecaster(arch, weights)?,
     )];
     if arch.encoder.is_some() {
         graphs.push((
             ENCODER.to_string(),
-            crate::onnx::export_encoder(arch, weights)?,
+            crate::model::onnx::export_encoder(arch, weights)?,
         ));
     }
     let manifest = Manifest {
-        format_version: crate::bundle::FORMAT_VERSION,
+        format_version: crate::model::bundle::FORMAT_VERSION,
         name: name.into(),
         architecture: arch.clone(),
         preparation: Preparation {
@@ -545,11 +545,12 @@ pub fn export_bundle(
     Ok(Bundle::new(manifest, graphs))
 }
 
-/// Adds boosted trees for the median (`booster`) to a bundle, trained on every cut of the runs
+/// Adds boosted trees for the median (`train::trees`) to a bundle, trained on every cut of the runs
 /// its network trained on (the split its manifest records, so its held-out runs stay unseen),
 /// all suites pooled. `command` is recorded as the manifest's `trees_command`.
 pub fn add_trees(bundle: Bundle, curves: &[Curve], command: &str) -> Result<Bundle, String> {
-    use crate::booster::{Booster, BoosterConfig, SUMMARY_FEATURES, training_rows};
+    use crate::inference::summary::SUMMARY_FEATURES;
+    use crate::train::trees::{BoosterConfig, fit, training_rows};
     let training = &bundle.manifest.training;
     let holdout = Holdout::from_facts(&training.facts)
         .ok_or("the bundle's manifest records no validation split to train its trees outside")?;
@@ -558,7 +559,7 @@ pub fn add_trees(bundle: Bundle, curves: &[Curve], command: &str) -> Result<Bund
     if y.is_empty() {
         return Err("no training curve is long enough for the trees (4 points or more)".into());
     }
-    let trees = Booster::fit(&x, SUMMARY_FEATURES, &y, &BoosterConfig::default());
+    let trees = fit(&x, SUMMARY_FEATURES, &y, &BoosterConfig::default());
     let mut manifest = bundle.manifest;
     let facts = &mut manifest.training.facts;
     facts.insert("trees_rows".into(), serde_json::json!(y.len()));
@@ -566,9 +567,9 @@ pub fn add_trees(bundle: Bundle, curves: &[Curve], command: &str) -> Result<Bund
     let mut graphs: Vec<(String, Vec<u8>)> = bundle
         .graphs
         .into_iter()
-        .filter(|(name, _)| name != crate::bundle::TREES)
+        .filter(|(name, _)| name != crate::model::bundle::TREES)
         .collect();
-    graphs.push((crate::bundle::TREES.to_string(), trees.to_json()));
+    graphs.push((crate::model::bundle::TREES.to_string(), trees.to_json()));
     Ok(Bundle::new(manifest, graphs))
 }
 

@@ -1,9 +1,9 @@
 //! Held-out scores recorded in a bundle's manifest: the exported bundle itself (through the
 //! engine) against persistence, on the runs the trainer held out.
 
-use crate::data::Curve;
+use crate::eval::curves::Curve;
 use crate::eval::{context_len, prefix};
-use crate::forecast::Forecaster;
+use crate::inference::forecast::Forecaster;
 use std::collections::BTreeMap;
 
 /// Scores of the model and of persistence: MAE of the median (mean per curve, then over

@@ -1,68 +1,15 @@
 //! Helpers shared by the integration tests: running the CLI, scratch folders, memory, and
-//! building C and C++ programs against the library. Each test binary uses its own subset.
+//! and (in `native`, shared with the `neuneu-ffi` tests) C toolchains and valgrind. Each test binary uses its own subset.
 
 #![allow(dead_code)]
+
+pub mod native;
+#[allow(unused_imports)]
+pub use native::*;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The libneuneu.a cargo built for this test run: `target/<profile>/deps` (where `cargo test`
-/// leaves it), else `target/<profile>` (where `cargo build` puts it).
-pub fn static_lib() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    [
-        deps.join("libneuneu.a"),
-        deps.parent().unwrap().join("libneuneu.a"),
-    ]
-    .into_iter()
-    .find(|p| p.exists())
-    .unwrap_or_else(|| panic!("libneuneu.a not found next to {}", exe.display()))
-}
-
-/// `target/<profile>`: where build.rs leaves the cxx headers (`cxxbridge/`).
-pub fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-/// Panics with the install command when `tool` is missing: a test that needs it must fail,
-/// not pass without having run.
-pub fn require(tool: &str, install: &str) {
-    if Command::new(tool).arg("--version").output().is_err() {
-        panic!("{tool} is not installed: {install}");
-    }
-}
-
-/// Runs `program` under valgrind memcheck; panics on any error or definite/indirect leak.
-/// Without LD_LIBRARY_PATH the CUDA probe finds no NVRTC to dlopen: glibc's loader reports a
-/// known false positive (strncmp in dl-load's rpath handling) under memcheck otherwise.
-pub fn valgrind(program: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new("valgrind")
-        .env_remove("LD_LIBRARY_PATH")
-        .args([
-            "--error-exitcode=3",
-            "--leak-check=full",
-            "--errors-for-leak-kinds=definite,indirect",
-            "--quiet",
-        ])
-        .arg(program)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "valgrind found errors or leaks in {}:\n{}",
-        program.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// Runs the `neuneu` binary: (exit code, stdout, stderr).
 pub fn cli_run(args: &[&str], stdin: &str) -> (i32, String, String) {
@@ -102,8 +49,8 @@ pub fn peak_rss_mib() -> Option<f64> {
 /// The default bundle with graph `name` replaced by `bytes`, checksums recomputed: damage that
 /// gets past the integrity checks and reaches the graph reader.
 pub fn with_graph(name: &str, bytes: Vec<u8>) -> Vec<u8> {
-    use neuneu::bundle::Bundle;
-    let b = Bundle::from_bytes(neuneu::engine::DEFAULT_BUNDLE).unwrap();
+    use neuneu::model::bundle::Bundle;
+    let b = Bundle::from_bytes(neuneu::inference::engine::DEFAULT_BUNDLE).unwrap();
     let graphs = b
         .manifest
         .graphs

@@ -13,8 +13,8 @@
 //! `--threads T` runs T workers, each issuing calls, over one shared `Engine`. `--dump DIR`
 //! writes the prepared inputs and the outputs as `.npy` (flat; shapes in the JSON report).
 
-use neuneu::architecture::Architecture;
-use neuneu::random_model::{SyntheticRun, random_bundle, synthetic_losses};
+use neuneu::model::architecture::Architecture;
+use neuneu::testing::{SyntheticRun, random_bundle, synthetic_losses};
 use neuneu::{Engine, ForecasterRows, LossEmbedding, Losses, RunInput};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -118,7 +118,7 @@ fn load(args: &BenchArgs) -> neuneu::Result<(Engine, String)> {
     if let Some(p) = &args.save_model {
         let bytes = match &args.model {
             Some(m) => std::fs::read(m).map_err(|e| neuneu::Error::io(m, e))?,
-            None => neuneu::engine::DEFAULT_BUNDLE.to_vec(),
+            None => neuneu::inference::engine::DEFAULT_BUNDLE.to_vec(),
         };
         std::fs::write(p, bytes).map_err(|e| neuneu::Error::io(p, e))?;
     }
@@ -175,7 +175,11 @@ fn build(engine: &Engine, args: &BenchArgs) -> neuneu::Result<(Work, usize)> {
                 let e = if i % 2 == 0 { Some(&emb[..]) } else { None };
                 rows.write(
                     i,
-                    &neuneu::features::RunFeatures::new(&r.steps, &r.accuracy, a.max_context),
+                    &neuneu::inference::features::RunFeatures::new(
+                        &r.steps,
+                        &r.accuracy,
+                        a.max_context,
+                    ),
                     r.targets[0],
                     e,
                 );
@@ -189,7 +193,7 @@ fn build(engine: &Engine, args: &BenchArgs) -> neuneu::Result<(Work, usize)> {
                 .ok_or_else(|| setting_error("--workload", "this model has no loss encoder"))?;
             let mut prepared = vec![0.0f32; n * e.loss_len];
             for (i, l) in losses(n).iter().enumerate() {
-                neuneu::features::prepare_losses(
+                neuneu::inference::features::prepare_losses(
                     l,
                     &e,
                     &mut prepared[i * e.loss_len..(i + 1) * e.loss_len],
@@ -262,7 +266,7 @@ fn dump(
 ) -> neuneu::Result<serde_json::Value> {
     std::fs::create_dir_all(dir).map_err(|e| neuneu::Error::io(dir, e))?;
     let write =
-        |name: &str, v: &[f32]| neuneu::npy::write_npy_f32(dir.join(format!("{name}.npy")), v);
+        |name: &str, v: &[f32]| neuneu::io::npy::write_npy_f32(dir.join(format!("{name}.npy")), v);
     let a = engine.architecture();
     let mut shapes = serde_json::Map::new();
     match work {
@@ -301,7 +305,7 @@ fn dump(
                 .ok_or_else(|| setting_error("--workload", "this model has no loss encoder"))?;
             let mut prepared = vec![0.0f32; arms.len() * e.loss_len];
             for (i, l) in arms.iter().enumerate() {
-                neuneu::features::prepare_losses(
+                neuneu::inference::features::prepare_losses(
                     l,
                     &e,
                     &mut prepared[i * e.loss_len..(i + 1) * e.loss_len],
@@ -313,7 +317,11 @@ fn dump(
                 for (k, &t) in r.targets.iter().enumerate() {
                     rows.write(
                         i * 3 + k,
-                        &neuneu::features::RunFeatures::new(&r.steps, &r.accuracy, a.max_context),
+                        &neuneu::inference::features::RunFeatures::new(
+                            &r.steps,
+                            &r.accuracy,
+                            a.max_context,
+                        ),
                         t,
                         Some(&zero),
                     );

@@ -1,10 +1,11 @@
 //! The `rank`, `plan`, `replay`, `eval`, `heldout` and `upgrade` commands.
 
-use neuneu::data::{ComputeAxis, read_curves};
-use neuneu::decisions::{PlanPruner, rank_runs};
-use neuneu::plan::{PlanOptions, Policy};
-use neuneu::replay::{self as sweeps, ReplayOptions, SuccessiveHalving, render_table};
-use neuneu::request::{parse_line, read_request_text};
+use neuneu::decisions::killplan::{PlanOptions, Policy};
+use neuneu::decisions::rank_runs;
+use neuneu::eval::curves::{ComputeAxis, read_curves};
+use neuneu::eval::replay::PlanPruner;
+use neuneu::eval::replay::{self as sweeps, ReplayOptions, SuccessiveHalving, render_table};
+use neuneu::io::request::{parse_line, read_request_text};
 use neuneu::{Engine, Error, Losses, Result, RunInput};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -88,7 +89,7 @@ pub fn rank(engine: &Engine, requests: &str) -> Result<ExitCode> {
 
 pub fn plan(engine: &Engine, sweep: &str) -> Result<ExitCode> {
     let text = read_request_text(sweep)?;
-    let plan = neuneu::request::plan_request(engine, &text)?;
+    let plan = neuneu::io::request::plan_request(engine, &text)?;
     crate::emitln!(
         "{}",
         serde_json::to_string_pretty(&plan).expect("plans serialise")
@@ -277,11 +278,11 @@ pub fn eval(engine: &Engine, args: &EvalArgs) -> Result<ExitCode> {
 
 /// `neuneu upgrade`: re-export, check the function is unchanged, write.
 pub fn upgrade(input: &Path, output: &Path) -> Result<ExitCode> {
-    use neuneu::random_model::{SyntheticRun, synthetic_losses};
+    use neuneu::testing::{SyntheticRun, synthetic_losses};
     const TOLERANCE: f32 = 1e-5;
     let bytes = std::fs::read(input).map_err(|e| Error::io(input, e))?;
-    let old = neuneu::bundle::Bundle::from_bytes(&bytes)?;
-    let new = neuneu::onnx::reexport(&old)?;
+    let old = neuneu::model::bundle::Bundle::from_bytes(&bytes)?;
+    let new = neuneu::model::onnx::reexport(&old)?;
     let new_bytes = new.to_bytes();
     let (before, after) = (Engine::from_bundle(old)?, Engine::from_bytes(&new_bytes)?);
 
@@ -340,10 +341,10 @@ pub fn upgrade(input: &Path, output: &Path) -> Result<ExitCode> {
 /// drawn per suite.
 fn heldout_runs(
     engine: &Engine,
-    curves: &[neuneu::data::Curve],
-) -> Result<(HashSet<(String, String)>, neuneu::data::Holdout)> {
+    curves: &[neuneu::eval::curves::Curve],
+) -> Result<(HashSet<(String, String)>, neuneu::eval::curves::Holdout)> {
     let facts = &engine.manifest().training.facts;
-    let Some(holdout) = neuneu::data::Holdout::from_facts(facts) else {
+    let Some(holdout) = neuneu::eval::curves::Holdout::from_facts(facts) else {
         return Err(Error::Parse(
             "this model's manifest records no validation split".into(),
         ));

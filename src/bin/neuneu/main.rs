@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use neuneu::Engine;
-use neuneu::request::{ForecastResponse, forecast_lines, parse_line, read_request_text};
+use neuneu::io::request::{ForecastResponse, forecast_lines, parse_line, read_request_text};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -161,7 +161,10 @@ impl ModelArg {
                 let bytes = std::fs::read(p).map_err(|e| neuneu::Error::io(p, e))?;
                 Engine::from_bytes_with_backend(&bytes, self.backend)?
             }
-            None => Engine::from_bytes_with_backend(neuneu::engine::DEFAULT_BUNDLE, self.backend)?,
+            None => Engine::from_bytes_with_backend(
+                neuneu::inference::engine::DEFAULT_BUNDLE,
+                self.backend,
+            )?,
         };
         engine.set_row_batching(self.row_batching);
         Ok(engine)
@@ -248,7 +251,7 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
                     serde_json::to_string_pretty(m).expect("manifest serialises")
                 );
             } else {
-                crate::emit!("{}", neuneu::inspect::describe_manifest(m));
+                crate::emit!("{}", neuneu::model::inspect::describe_manifest(m));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -1,0 +1,65 @@
+//! From forecasts to decisions.
+//!
+//! - [`distribution`]: a forecast's quantiles as a full distribution (CDF, sampling);
+//! - [`ranking`]: P(A above B) for every pair of runs, and the implied order;
+//! - [`killplan`]: which arms of a sweep to stop under a policy, with P(top k) and reasons;
+//! - this module: the glue that runs the engine's forecasts into rankings and plans.
+
+pub mod distribution;
+pub mod killplan;
+pub mod ranking;
+
+use crate::decisions::distribution::QuantileDistribution;
+use crate::decisions::killplan::{Arm, Plan, PlanOptions, plan};
+use crate::decisions::ranking::{DEFAULT_GRID, Ranking, rank_forecasts};
+use crate::error::Result;
+use crate::inference::engine::{Engine, RunInput};
+
+/// Ranks runs by their forecast at each run's last target step (see `ranking` for the method).
+pub fn rank_runs(engine: &Engine, runs: &[RunInput<'_>]) -> Result<Ranking> {
+    let forecasts = engine.forecast(runs)?;
+    rank_forecasts(engine.levels(), &forecasts, DEFAULT_GRID)
+}
+
+/// One arm of a sweep for planning: an id and its observed curve (targets are ignored: every
+/// arm is forecast at the sweep's end step).
+pub struct SweepArm<'a> {
+    pub id: String,
+    pub run: RunInput<'a>,
+}
+
+/// Forecasts every arm at `end_step` and plans which to stop (see `plan` for the method).
+pub fn plan_sweep(
+    engine: &Engine,
+    arms: &[SweepArm<'_>],
+    end_step: f64,
+    options: &PlanOptions,
+) -> Result<Plan> {
+    let targets = [end_step];
+    let runs: Vec<RunInput> = arms
+        .iter()
+        .map(|a| RunInput {
+            prefix: crate::inference::forecast::CurvePrefix {
+                targets: &targets,
+                ..a.run.prefix
+            },
+            losses: a.run.losses,
+        })
+        .collect();
+    let forecasts = engine.forecast(&runs)?;
+    let plan_arms = arms
+        .iter()
+        .zip(&forecasts)
+        .enumerate()
+        .map(|(i, (a, f))| {
+            let q = &f.forecasts[0].quantiles;
+            Ok(Arm {
+                id: a.id.clone(),
+                forecast: QuantileDistribution::from_f32(i, engine.levels(), q)?,
+                observations: a.run.prefix.steps.len(),
+                last_value: *a.run.prefix.accuracy.last().unwrap_or(&0.0),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    plan(&plan_arms, options)
+}

@@ -1,0 +1,91 @@
+//! The run summary the bundle's trees read: eight numbers per (context, target), in a layout
+//! named by [`SUMMARY_LAYOUT`] and recorded in the trees it fits, so that trees fitted on another
+//! layout are refused at load instead of read wrongly.
+
+use crate::inference::curvefit::{PowerLawFit, fit_power_law};
+
+pub use crate::model::inputs::{SUMMARY_FEATURES, SUMMARY_LAYOUT};
+
+/// A context (`steps`, `accuracy`, oldest first, at least 1 point, the last step positive)
+/// prepared once for the summaries of all of its targets. A one-point context (a bundle may
+/// accept them) has no increment, rise or span: those are 0.
+pub struct RunSummary<'a> {
+    steps: &'a [f64],
+    accuracy: &'a [f64],
+    fit: Option<PowerLawFit>,
+}
+
+impl<'a> RunSummary<'a> {
+    pub fn new(steps: &'a [f64], accuracy: &'a [f64]) -> Self {
+        Self::with_fit(steps, accuracy, fit_power_law(steps, accuracy))
+    }
+
+    /// The same with the context's power-law fit already taken (the engine's `RunFeatures` fits
+    /// the same points), so a forecast fits each run once.
+    pub(crate) fn with_fit(
+        steps: &'a [f64],
+        accuracy: &'a [f64],
+        fit: Option<PowerLawFit>,
+    ) -> Self {
+        RunSummary {
+            steps,
+            accuracy,
+            fit,
+        }
+    }
+
+    /// The last observed value, which the trees' output is an offset from.
+    pub fn last(&self) -> f64 {
+        self.accuracy[self.accuracy.len() - 1]
+    }
+
+    /// The summary for a target step after the context. All compute enters as ratios, so it is
+    /// the same in any unit. In order: the last value, the last increment, the rise over the
+    /// context, the run's power-law fit at the target and at twice the last compute (offsets
+    /// from the last value; 0 where no fit exists), the log horizon, the number of points, the
+    /// log span.
+    pub fn at(&self, target: f64) -> [f64; SUMMARY_FEATURES] {
+        let (steps, accuracy) = (self.steps, self.accuracy);
+        let n = steps.len();
+        let (x_last, y_last) = (steps[n - 1], accuracy[n - 1]);
+        let fit_offset = |x: f64| {
+            self.fit
+                .as_ref()
+                .map(|f| f.predict(x).clamp(0.0, 1.0) - y_last)
+                .filter(|v| v.is_finite())
+                .unwrap_or(0.0)
+        };
+        [
+            y_last,
+            y_last - accuracy[n.saturating_sub(2)],
+            y_last - accuracy[0],
+            fit_offset(target),
+            (target / x_last).ln(),
+            n as f64,
+            fit_offset(2.0 * x_last),
+            (x_last / steps[0].max(x_last * 1e-6)).ln(),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_does_not_depend_on_the_compute_unit() {
+        let steps = [1.0e3, 2.0e3, 4.0e3, 8.0e3];
+        let acc = [0.30, 0.36, 0.40, 0.43];
+        let a = RunSummary::new(&steps, &acc).at(3.2e4);
+        let scaled: Vec<f64> = steps.iter().map(|s| s * 1e6).collect();
+        let b = RunSummary::new(&scaled, &acc).at(3.2e10);
+        for (u, v) in a.iter().zip(&b) {
+            assert!((u - v).abs() < 1e-9, "{a:?} vs {b:?}");
+        }
+        // The fit of a rising, flattening curve forecasts further rise at 4x the last step.
+        assert!(a[3] > 0.0 && a[3] < 0.2, "{a:?}");
+        assert_eq!(a[5], 4.0);
+        let one = RunSummary::new(&[5.0], &[0.4]).at(10.0);
+        assert_eq!(one, [0.4, 0.0, 0.0, 0.0, 2f64.ln(), 1.0, 0.0, 0.0]);
+    }
+}

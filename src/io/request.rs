@@ -1,0 +1,221 @@
+//! The request and response formats of the CLI: JSON Lines for `neuneu forecast` and `rank`,
+//! one JSON sweep for `neuneu plan` ([`plan_request`]). They live in the library, not the CLI,
+//! so that the fuzz targets and tests exercise exactly what the CLI runs.
+//!
+//! Request line:
+//! `{"id": "a", "steps": [...], "accuracy": [...], "target_steps": [...]}`, optionally with
+//! `"token_losses": [...]` or `"token_losses_npy": "path"` (relative to the request file's
+//! folder) and `"group": "..."` (for `rank`).
+
+use crate::decisions::killplan::{Plan, PlanOptions, Policy};
+use crate::decisions::{SweepArm, plan_sweep};
+use crate::error::{Error, Result};
+use crate::inference::engine::{Engine, Losses, RunInput};
+use crate::inference::forecast::Forecast;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    #[serde(default)]
+    pub id: serde_json::Value,
+    pub steps: Vec<f64>,
+    pub accuracy: Vec<f64>,
+    pub target_steps: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_losses: Option<Vec<f32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_losses_npy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+/// One output line: forecasts, or the error of this line alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ForecastResponse {
+    Forecasts {
+        id: serde_json::Value,
+        levels: Vec<f32>,
+        forecasts: Vec<Forecast>,
+    },
+    Failed {
+        id: serde_json::Value,
+        error: String,
+    },
+}
+
+/// A parsed line: the request with its losses loaded, or the error for that line.
+pub struct ParsedLine {
+    pub id: serde_json::Value,
+    pub request: std::result::Result<(RunRequest, Option<Vec<f32>>), String>,
+}
+
+/// Parses one request line; `base` resolves relative `.npy` paths.
+pub fn parse_line(line: &str, base: &Path) -> ParsedLine {
+    let req: RunRequest = match serde_json::from_str(line) {
+        Ok(r) => r,
+        Err(e) => {
+            // Keep the id if the line is JSON with an id, so the caller can match the error.
+            let id = serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get("id").cloned())
+                .unwrap_or(serde_json::Value::Null);
+            return ParsedLine {
+                id,
+                request: Err(format!("invalid request: {e}")),
+            };
+        }
+    };
+    let id = req.id.clone();
+    let losses = match (&req.token_losses, &req.token_losses_npy) {
+        (Some(_), Some(_)) => Err("give token_losses or token_losses_npy, not both".to_string()),
+        (Some(l), None) => Ok(Some(l.clone())),
+        (None, Some(p)) => crate::io::npy::read_npy_f32(base.join(p))
+            .map(Some)
+            .map_err(|e| format!("token_losses_npy: {e}")),
+        (None, None) => Ok(None),
+    };
+    ParsedLine {
+        id,
+        request: losses.map(|l| (req, l)),
+    }
+}
+
+impl ParsedLine {
+    /// The line as an engine input, if it parsed.
+    pub fn run_input(&self) -> Option<RunInput<'_>> {
+        let (r, l) = self.request.as_ref().ok()?;
+        let run = RunInput::new(&r.steps, &r.accuracy, &r.target_steps);
+        Some(match l {
+            Some(l) => run.with_losses(Losses::Tokens(l)),
+            None => run,
+        })
+    }
+}
+
+/// Forecasts parsed lines in one batch; one response per line, in order.
+pub fn forecast_lines(engine: &Engine, lines: &[ParsedLine]) -> Vec<ForecastResponse> {
+    let runs: Vec<RunInput> = lines.iter().filter_map(ParsedLine::run_input).collect();
+    let mut results = engine.forecast_each(&runs).into_iter();
+    lines
+        .iter()
+        .map(|line| match &line.request {
+            Err(e) => ForecastResponse::Failed {
+                id: line.id.clone(),
+                error: e.clone(),
+            },
+            Ok(_) => match results.next().expect("one result per valid line") {
+                Ok(f) => ForecastResponse::Forecasts {
+                    id: line.id.clone(),
+                    levels: engine.levels().to_vec(),
+                    forecasts: f.forecasts,
+                },
+                Err(e) => ForecastResponse::Failed {
+                    id: line.id.clone(),
+                    error: describe(&e),
+                },
+            },
+        })
+        .collect()
+}
+
+/// An engine error as a response names the field, not the batch index.
+fn describe(e: &Error) -> String {
+    match e {
+        Error::InvalidInput { field, reason, .. } => format!("{field}: {reason}"),
+        other => other.to_string(),
+    }
+}
+
+/// Reads a request file (or stdin for `-`) into lines, skipping blank ones.
+pub fn read_request_text(path: &str) -> Result<String> {
+    if path == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| Error::io("<stdin>", e))?;
+        Ok(s)
+    } else {
+        std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+    }
+}
+
+/// A sweep to plan (`neuneu plan SWEEP.json`): every arm is forecast at `end_step`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepRequest {
+    pub end_step: f64,
+    pub policy: Policy,
+    #[serde(default)]
+    pub min_observations: Option<usize>,
+    #[serde(default)]
+    pub samples: Option<usize>,
+    #[serde(default)]
+    pub seed: u64,
+    pub arms: Vec<ArmRequest>,
+}
+
+/// One arm of a [`SweepRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArmRequest {
+    pub id: String,
+    pub steps: Vec<f64>,
+    pub accuracy: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_losses: Option<Vec<f32>>,
+}
+
+/// Parses a sweep; bad JSON is `Error::Parse("invalid sweep: ...")`.
+pub fn parse_sweep(text: &str) -> Result<SweepRequest> {
+    serde_json::from_str(text).map_err(|e| Error::Parse(format!("invalid sweep: {e}")))
+}
+
+impl SweepRequest {
+    /// The plan options the request asks for (defaults for what it leaves out).
+    pub fn options(&self) -> PlanOptions {
+        let mut options = PlanOptions::new(self.policy);
+        options.min_observations = self.min_observations;
+        options.seed = self.seed;
+        if let Some(s) = self.samples {
+            options.samples = s;
+        }
+        options
+    }
+}
+
+/// Parses a sweep and plans it. An arm's input error names the arm by its id, not its index.
+pub fn plan_request(engine: &Engine, text: &str) -> Result<Plan> {
+    let req = parse_sweep(text)?;
+    let arms: Vec<SweepArm> = req
+        .arms
+        .iter()
+        .map(|a| {
+            let run = RunInput::new(&a.steps, &a.accuracy, &[]);
+            SweepArm {
+                id: a.id.clone(),
+                run: a
+                    .token_losses
+                    .as_deref()
+                    .map_or(run, |l| run.with_losses(Losses::Tokens(l))),
+            }
+        })
+        .collect();
+    plan_sweep(engine, &arms, req.end_step, &req.options()).map_err(|e| match e {
+        Error::InvalidInput { run, field, reason } => {
+            let id = run
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| req.arms.get(i))
+                .map(|a| a.id.clone())
+                .unwrap_or(run);
+            Error::InvalidInput {
+                run: id,
+                field,
+                reason,
+            }
+        }
+        other => other,
+    })
+}
