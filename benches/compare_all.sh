@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every row of the README's speed table in one run (same machine state for all of them):
+# Every row of the compare_all table of benches/README.md in one run (same machine state for all of them):
 #   cargo build --release && bash benches/compare_all.sh > compare.log
 # PYTHON: a python with onnxruntime and numpy (default /tmp/ortvenv/bin/python, see
 # benches/README.md). OLD_MODEL: a bundle to time the default model's single forecast against
