@@ -38,6 +38,10 @@ pub enum Error {
     /// The CUDA backend was asked for but cannot run here.
     #[error("cuda: {0}")]
     Cuda(String),
+    /// Model weights could not be written as graphs (see [`ModelError`]). The engine never
+    /// returns it: it comes from the exporter's callers (`testing::random_bundle`).
+    #[error("model: {0}")]
+    Model(#[from] ModelError),
 }
 
 /// Why a model bundle was rejected.
@@ -59,6 +63,32 @@ pub enum BundleError {
     /// A member beside the graphs (the trees) is malformed or made for other inputs.
     #[error("{member} member: {reason}")]
     Member { member: String, reason: String },
+}
+
+/// Why model weights could not be exported as ONNX graphs or read back from one, or why an
+/// architecture's sizes make no valid model.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// The exporter needs a weight the set lacks.
+    #[error("missing weight `{name}`")]
+    MissingWeight { name: String },
+    /// A weight has another shape than the architecture gives it.
+    #[error("weight `{name}` has shape {found:?}, expected {expected:?}")]
+    WeightShape {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    /// The bytes are no ONNX model.
+    #[error("not ONNX: {0}")]
+    NotOnnx(#[from] prost::DecodeError),
+    /// An ONNX model that is malformed or lacks what the reader needs.
+    #[error("{0}")]
+    Onnx(String),
+    /// The sizes make no valid model (`Architecture::validate`).
+    #[error("architecture: {0}")]
+    Architecture(String),
 }
 
 impl Error {

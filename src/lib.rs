@@ -42,6 +42,6 @@ pub use decisions::killplan::{
     Arm, ArmDecision, Plan, PlanOptions, Policy, plan, top_k_probabilities,
 };
 pub use decisions::ranking::{Ranking, rank, rank_forecasts};
-pub use error::{BundleError, Error, Result};
+pub use error::{BundleError, Error, ModelError, Result};
 pub use inference::engine::{Engine, ForecasterRows, LossEmbedding, Losses, RowBatching, RunInput};
 pub use inference::forecast::{CurvePrefix, Forecast, Forecaster, RunForecast};

@@ -87,7 +87,7 @@ pub fn random_weights(arch: &Architecture, seed: u64) -> Weights {
 
 /// A checked bundle of `arch` with [`random_weights`]: both graphs, exported as the trainer
 /// exports them.
-pub fn random_bundle(arch: &Architecture, seed: u64, name: &str) -> Result<Bundle, String> {
+pub fn random_bundle(arch: &Architecture, seed: u64, name: &str) -> crate::Result<Bundle> {
     let w = random_weights(arch, seed);
     let mut graphs = vec![(
         FORECASTER.to_string(),
@@ -118,7 +118,7 @@ pub fn random_bundle(arch: &Architecture, seed: u64, name: &str) -> Result<Bundl
     };
     let bundle = Bundle::new(manifest, graphs);
     // Round-trip through bytes so the result is exactly what a file would hold.
-    Bundle::from_bytes(&bundle.to_bytes()).map_err(|e| e.to_string())
+    Bundle::from_bytes(&bundle.to_bytes())
 }
 
 /// A plausible learning curve: `points` checkpoints at doubling-ish steps with a saturating

@@ -69,7 +69,8 @@ pub(crate) fn status_of(e: &Error) -> neuneu_status {
         Error::InvalidSetting { .. } | Error::Parse(_) => {
             neuneu_status::NEUNEU_ERR_INVALID_ARGUMENT
         }
-        Error::Bundle(_) => neuneu_status::NEUNEU_ERR_BUNDLE,
+        // A model the exporter refused is a model that cannot be made into a bundle.
+        Error::Bundle(_) | Error::Model(_) => neuneu_status::NEUNEU_ERR_BUNDLE,
         Error::Inference(_) => neuneu_status::NEUNEU_ERR_INFERENCE,
         Error::Io { .. } => neuneu_status::NEUNEU_ERR_IO,
         Error::Cuda(_) => neuneu_status::NEUNEU_ERR_CUDA,

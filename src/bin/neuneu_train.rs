@@ -1,5 +1,6 @@
 //! `neuneu-train`: trains a NeuNeu model on long-format curve files and writes a bundle.
 
+use anyhow::Context;
 use clap::Parser;
 use neuneu::eval::curves::{ComputeAxis, read_curves};
 use neuneu::model::architecture::{Architecture, LossRepresentation};
@@ -115,13 +116,14 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // The outermost message alone: the library's errors already carry their causes'.
             eprintln!("neuneu-train: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn run() -> Result<(), String> {
+fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let axis = match args.axis {
         AxisArg::Tokens => ComputeAxis::Tokens,
@@ -130,7 +132,7 @@ fn run() -> Result<(), String> {
     let mut curves = Vec::new();
     let mut data = Vec::new();
     for path in &args.data {
-        let c = read_curves(path, axis).map_err(|e| e.to_string())?;
+        let c = read_curves(path, axis)?;
         data.push(format!(
             "{} ({} curves)",
             path.file_name().unwrap_or_default().to_string_lossy(),
@@ -149,7 +151,7 @@ fn run() -> Result<(), String> {
     if let Some(d) = args.d_model {
         arch = arch.with_width(d);
     }
-    arch.validate().map_err(|e| e.to_string())?;
+    arch.validate()?;
     let losses = match args.losses.as_str() {
         "none" => {
             arch.encoder = None;
@@ -200,9 +202,8 @@ Pass real losses only to a model trained on real losses."
     let command = record.command.clone();
     let (mut bundle, report) = match &args.trees_for {
         Some(base) => {
-            let bytes = std::fs::read(base).map_err(|e| format!("{}: {e}", base.display()))?;
-            let base =
-                neuneu::model::bundle::Bundle::from_bytes(&bytes).map_err(|e| e.to_string())?;
+            let bytes = std::fs::read(base).map_err(|e| neuneu::Error::io(base, e))?;
+            let base = neuneu::model::bundle::Bundle::from_bytes(&bytes)?;
             let bundle = add_trees(base, &curves, &command)?;
             (bundle, "added trees to the bundle's network".to_string())
         }
@@ -219,13 +220,12 @@ Pass real losses only to a model trained on real losses."
     // Score the exported bundle itself, through the engine, on the held-out runs (the split its
     // manifest records: with --trees-for, the base bundle's).
     let holdout = neuneu::eval::curves::Holdout::from_facts(&bundle.manifest.training.facts)
-        .ok_or("the bundle's manifest records no validation split")?;
+        .context("the bundle's manifest records no validation split")?;
     let seed = bundle.manifest.training.seed;
     let (_, held_out) = holdout.split(&curves, seed);
     let held: Vec<&neuneu::eval::curves::Curve> = held_out.iter().map(|&i| &curves[i]).collect();
-    let engine = neuneu::Engine::from_bytes(&bundle.to_bytes()).map_err(|e| e.to_string())?;
-    bundle.manifest.validation = neuneu::train::validate::validation_scores(&engine, &held, 0.2)
-        .map_err(|e| e.to_string())?;
+    let engine = neuneu::Engine::from_bytes(&bundle.to_bytes())?;
+    bundle.manifest.validation = neuneu::train::validate::validation_scores(&engine, &held, 0.2)?;
     bundle.manifest.validation_protocol = format!(
         "held-out runs ({}, split by run, seed {}); context = checkpoints with compute <= 0.2 x final (at least 3), targets = the rest; MAE of the median per curve, then mean over curves",
         holdout.describe(),
@@ -236,7 +236,7 @@ Pass real losses only to a model trained on real losses."
         neuneu::model::inspect::describe_manifest(&bundle.manifest)
     );
     let bytes = bundle.to_bytes();
-    std::fs::write(&args.output, &bytes).map_err(|e| format!("{}: {e}", args.output.display()))?;
+    std::fs::write(&args.output, &bytes).map_err(|e| neuneu::Error::io(&args.output, e))?;
     println!("{report}");
     println!("wrote {} ({} bytes)", args.output.display(), bytes.len());
     Ok(())
@@ -246,8 +246,8 @@ Pass real losses only to a model trained on real losses."
 type LossIndex = HashMap<(String, String, u64), Vec<f32>>;
 
 /// Reads `suite,run,step,path` rows; `path` is relative to the index file's folder.
-fn read_loss_index(index: &str) -> Result<LossIndex, String> {
-    let text = std::fs::read_to_string(index).map_err(|e| format!("{index}: {e}"))?;
+fn read_loss_index(index: &str) -> anyhow::Result<LossIndex> {
+    let text = std::fs::read_to_string(index).map_err(|e| neuneu::Error::io(index, e))?;
     let dir = std::path::Path::new(index)
         .parent()
         .unwrap_or(std::path::Path::new("."));
@@ -255,12 +255,12 @@ fn read_loss_index(index: &str) -> Result<LossIndex, String> {
     for (i, line) in text.lines().enumerate().skip(1) {
         let f: Vec<&str> = line.split(',').map(str::trim).collect();
         if f.len() != 4 {
-            return Err(format!("{index}:{}: expected suite,run,step,path", i + 1));
+            anyhow::bail!("{index}:{}: expected suite,run,step,path", i + 1);
         }
         let step: f64 = f[2]
             .parse()
-            .map_err(|_| format!("{index}:{}: bad step {:?}", i + 1, f[2]))?;
-        let values = neuneu::io::npy::read_npy_f32(dir.join(f[3])).map_err(|e| e.to_string())?;
+            .map_err(|_| anyhow::anyhow!("{index}:{}: bad step {:?}", i + 1, f[2]))?;
+        let values = neuneu::io::npy::read_npy_f32(dir.join(f[3]))?;
         map.insert((f[0].to_string(), f[1].to_string(), step.to_bits()), values);
     }
     Ok(map)

@@ -25,9 +25,9 @@ pub fn spec_for(arch: &Architecture) -> Option<EncoderSpec> {
 
 /// The encoder's weights under the names and shapes `WeightSource` expects.
 pub fn weights_from_graph(onnx: &[u8], spec: &EncoderSpec) -> Result<NamedTensors> {
-    let bad = |reason: String| BundleError::Graph {
+    let bad = |e: crate::error::ModelError| BundleError::Graph {
         graph: crate::model::bundle::ENCODER.into(),
-        reason,
+        reason: e.to_string(),
     };
     let init = crate::model::onnx::weights_from_graph(onnx).map_err(bad)?;
     let mut out = HashMap::new();

@@ -54,8 +54,7 @@ pub fn write_fan_charts(
         let c = &curves[i];
         let file = format!("{}_{}.svg", forecaster.name(), curve_id(c));
         let path = dir.join(sanitize(&file));
-        draw(&path, c, n, forecast, forecaster.name(), at)
-            .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
+        draw(&path, c, n, forecast, forecaster.name(), at).map_err(|e| Error::io(&path, e))?;
         written.push(path);
     }
     Ok(written)
@@ -124,8 +123,7 @@ fn draw(
     forecast: &RunForecast,
     forecaster: &str,
     at: LevelIndex,
-) -> std::result::Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
+) -> std::io::Result<()> {
     let observed: Vec<(f64, f64)> = (0..context)
         .map(|k| (c.compute[k], c.accuracy[k]))
         .filter(|p| p.0 > 0.0)
@@ -164,13 +162,15 @@ fn draw(
         (x_lo, x_hi, y_lo, y_hi) = (x_lo.min(x), x_hi.max(x), y_lo.min(y), y_hi.max(y));
     }
     if !(x_lo > 0.0 && x_hi >= x_lo) {
-        return Err("no checkpoint with positive compute to plot".into());
+        return Err(std::io::Error::other(
+            "no checkpoint with positive compute to plot",
+        ));
     }
     let y_pad = ((y_hi - y_lo) * 0.08).max(0.01);
     let (y_lo, y_hi) = ((y_lo - y_pad).max(0.0), (y_hi + y_pad).min(1.0));
 
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
+    root.fill(&WHITE).map_err(std::io::Error::other)?;
     let title = format!(
         "{} · run {} · {} ({}-shot) — {}",
         c.suite, c.run, c.task, c.shots, forecaster
@@ -193,16 +193,16 @@ fn draw(
         let x = (x_lo / 1.15..x_hi * 1.15).log_scale();
         let chart = builder
             .build_cartesian_2d(x, y_lo..y_hi)
-            .map_err(|e| err(&e))?;
+            .map_err(std::io::Error::other)?;
         render(chart, &fan, "compute (log scale)")?;
     } else {
         let pad = (x_hi - x_lo).max(x_hi * 0.01) * 0.04;
         let chart = builder
             .build_cartesian_2d(x_lo - pad..x_hi + pad, y_lo..y_hi)
-            .map_err(|e| err(&e))?;
+            .map_err(std::io::Error::other)?;
         render(chart, &fan, "compute")?;
     }
-    root.present().map_err(|e| err(&e))?;
+    root.present().map_err(std::io::Error::other)?;
     Ok(())
 }
 
@@ -219,11 +219,10 @@ fn render<'a, X>(
     mut chart: ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, RangedCoordf64>>,
     fan: &Fan,
     x_desc: &str,
-) -> std::result::Result<(), String>
+) -> std::io::Result<()>
 where
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
     chart
         .configure_mesh()
         .x_desc(x_desc)
@@ -238,7 +237,7 @@ where
         .bold_line_style(RGBColor(215, 215, 215))
         .axis_desc_style(("sans-serif", 15))
         .draw()
-        .map_err(|e| err(&e))?;
+        .map_err(std::io::Error::other)?;
 
     let rect = |color: RGBAColor| {
         move |(x, y): (i32, i32)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], color.filled())
@@ -253,13 +252,13 @@ where
         let fill = BAND80.mix(alpha);
         chart
             .draw_series(std::iter::once(Polygon::new(band.clone(), fill.filled())))
-            .map_err(|e| err(&e))?
+            .map_err(std::io::Error::other)?
             .label(label)
             .legend(rect(fill));
     }
     chart
         .draw_series(LineSeries::new(fan.median.clone(), MEDIAN.stroke_width(2)))
-        .map_err(|e| err(&e))?
+        .map_err(std::io::Error::other)?
         .label("forecast median")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], MEDIAN.stroke_width(2)));
     chart
@@ -269,7 +268,7 @@ where
             4,
             TRUTH.stroke_width(2),
         ))
-        .map_err(|e| err(&e))?
+        .map_err(std::io::Error::other)?
         .label("actual (future)")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], TRUTH.stroke_width(2)));
     chart
@@ -279,14 +278,14 @@ where
                 .skip(1)
                 .map(|&p| Circle::new(p, 3, TRUTH.stroke_width(1))),
         )
-        .map_err(|e| err(&e))?;
+        .map_err(std::io::Error::other)?;
     chart
         .draw_series(
             fan.observed
                 .iter()
                 .map(|&p| Circle::new(p, 4, BLACK.filled())),
         )
-        .map_err(|e| err(&e))?
+        .map_err(std::io::Error::other)?
         .label("observed (context)")
         .legend(|(x, y)| Circle::new((x + 8, y), 4, BLACK.filled()));
     chart
@@ -296,7 +295,7 @@ where
         .border_style(RGBColor(180, 180, 180))
         .label_font(("sans-serif", 14))
         .draw()
-        .map_err(|e| err(&e))?;
+        .map_err(std::io::Error::other)?;
     Ok(())
 }
 

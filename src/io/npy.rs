@@ -43,11 +43,13 @@ fn read_up_to(r: &mut impl Read, buf: &mut Vec<u8>, n: usize) -> std::io::Result
     r.take(n as u64).read_to_end(buf).map(|_| ())
 }
 
-/// Parses `.npy` bytes (see [`read_npy_f32`]).
-pub fn parse_npy_f32(bytes: &[u8]) -> std::result::Result<Vec<f32>, String> {
-    let (header_len, start) = preamble(bytes)?;
-    let header = parse_header(bytes, header_len, start)?;
-    decode(&header, &bytes[start + header_len..])
+/// Parses `.npy` bytes (see [`read_npy_f32`]); a malformed array is `Error::Parse`.
+pub fn parse_npy_f32(bytes: &[u8]) -> Result<Vec<f32>> {
+    let parsed = preamble(bytes).and_then(|(header_len, start)| {
+        let header = parse_header(bytes, header_len, start)?;
+        decode(&header, &bytes[start + header_len..])
+    });
+    parsed.map_err(Error::Parse)
 }
 
 /// What the header says: bytes per value and the number of values.
@@ -200,6 +202,9 @@ mod tests {
             String::from_utf8_lossy(&bytes[10..]).replace("(3,), }          ", "(99999999999,), }");
         let huge = [&bytes[..10], header.as_bytes()].concat();
         let e = parse_npy_f32(&huge).unwrap_err();
-        assert!(e.contains("99999999999 values, more than"), "{e}");
+        assert!(
+            matches!(&e, Error::Parse(m) if m.contains("99999999999 values, more than")),
+            "{e}"
+        );
     }
 }

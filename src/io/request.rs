@@ -49,7 +49,22 @@ pub enum ForecastResponse {
 /// A parsed line: the request with its losses loaded, or the error for that line.
 pub struct ParsedLine {
     pub id: serde_json::Value,
-    pub request: std::result::Result<(RunRequest, Option<Vec<f32>>), String>,
+    pub request: std::result::Result<(RunRequest, Option<Vec<f32>>), LineError>,
+}
+
+/// Why a request line was not read; its message is the line's `error` in the response.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LineError {
+    /// Not JSON, an unknown field, a value of the wrong type.
+    #[error("invalid request: {0}")]
+    Invalid(#[source] serde_json::Error),
+    /// Both `token_losses` and `token_losses_npy`.
+    #[error("give token_losses or token_losses_npy, not both")]
+    BothLosses,
+    /// The `token_losses_npy` file could not be read (`npy::read_npy_f32`).
+    #[error("token_losses_npy: {0}")]
+    Npy(#[source] Error),
 }
 
 /// Parses one request line; `base` resolves relative `.npy` paths.
@@ -64,17 +79,17 @@ pub fn parse_line(line: &str, base: &Path) -> ParsedLine {
                 .unwrap_or(serde_json::Value::Null);
             return ParsedLine {
                 id,
-                request: Err(format!("invalid request: {e}")),
+                request: Err(LineError::Invalid(e)),
             };
         }
     };
     let id = req.id.clone();
     let losses = match (&req.token_losses, &req.token_losses_npy) {
-        (Some(_), Some(_)) => Err("give token_losses or token_losses_npy, not both".to_string()),
+        (Some(_), Some(_)) => Err(LineError::BothLosses),
         (Some(l), None) => Ok(Some(l.clone())),
         (None, Some(p)) => crate::io::npy::read_npy_f32(base.join(p))
             .map(Some)
-            .map_err(|e| format!("token_losses_npy: {e}")),
+            .map_err(LineError::Npy),
         (None, None) => Ok(None),
     };
     ParsedLine {
@@ -104,7 +119,7 @@ pub fn forecast_lines(engine: &Engine, lines: &[ParsedLine]) -> Vec<ForecastResp
         .map(|line| match &line.request {
             Err(e) => ForecastResponse::Failed {
                 id: line.id.clone(),
-                error: e.clone(),
+                error: e.to_string(),
             },
             Ok(_) => match results.next().expect("one result per valid line") {
                 Ok(f) => ForecastResponse::Forecasts {

@@ -1,7 +1,7 @@
 //! The sizes of a NeuNeu model: every hyper-parameter that shapes its graphs. Recorded in each
 //! bundle's manifest, read by the exporter, the trainer and the engine alike.
 
-use crate::error::{BundleError, Result};
+use crate::error::ModelError;
 use crate::model::inputs::CONTEXT_FEATURES;
 use serde::{Deserialize, Serialize};
 
@@ -61,27 +61,28 @@ impl EncoderArchitecture {
         self.channels.last().copied().unwrap_or(1) * self.lengths().last().copied().unwrap_or(0)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ModelError> {
+        let fail = |m: String| Err(ModelError::Architecture(m));
         if self.channels.is_empty() {
-            return Err("encoder needs at least one block".into());
+            return fail("encoder needs at least one block".into());
         }
         if self.kernel == 0 || self.stride == 0 || self.groups == 0 || self.loss_len == 0 {
-            return Err("encoder kernel, stride, groups and loss_len must be positive".into());
+            return fail("encoder kernel, stride, groups and loss_len must be positive".into());
         }
         if self.loss_len + 2 * self.padding < self.kernel {
-            return Err("encoder kernel is longer than the padded input".into());
+            return fail("encoder kernel is longer than the padded input".into());
         }
         if let Some(c) = self
             .channels
             .iter()
             .find(|&&c| c == 0 || c % self.groups != 0)
         {
-            return Err(format!("{} groups do not divide {c} channels", self.groups));
+            return fail(format!("{} groups do not divide {c} channels", self.groups));
         }
         let mut len = self.loss_len;
         for _ in &self.channels {
             if len + 2 * self.padding < self.kernel {
-                return Err("encoder input too short for its blocks".into());
+                return fail("encoder input too short for its blocks".into());
             }
             len = (len + 2 * self.padding - self.kernel) / self.stride + 1;
         }
@@ -177,9 +178,10 @@ impl Architecture {
             .unwrap_or(self.quantile_levels.len() / 2)
     }
 
-    /// Checks that the sizes make a valid model; a bundle whose manifest fails this is rejected.
-    pub fn validate(&self) -> Result<()> {
-        let fail = |m: String| Err(BundleError::Manifest(format!("architecture: {m}")).into());
+    /// Checks that the sizes make a valid model; a bundle whose manifest fails this is rejected
+    /// (`BundleError::Manifest`, `architecture: <reason>`), and the exporters refuse to write it.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let fail = |m: String| Err(ModelError::Architecture(m));
         if self.d_model == 0 || self.layers == 0 || self.heads == 0 || self.ff == 0 {
             return fail("d_model, layers, heads and ff must be positive".into());
         }
@@ -212,7 +214,7 @@ impl Architecture {
             return fail("rope_base must exceed 1".into());
         }
         if let Some(e) = &self.encoder {
-            e.validate().or_else(fail)?;
+            e.validate()?;
         }
         Ok(())
     }

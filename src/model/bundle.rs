@@ -207,7 +207,9 @@ impl Bundle {
 
     fn check_consistency(&self) -> Result<()> {
         let m = &self.manifest;
-        m.architecture.validate()?;
+        m.architecture
+            .validate()
+            .map_err(|e| BundleError::Manifest(e.to_string()))?;
         if m.preparation.feature_set != FEATURE_SET {
             return Err(BundleError::Manifest(format!(
                 "feature set `{}` (this library prepares `{}`)",

@@ -1,5 +1,6 @@
 //! Named f32 tensors: the hand-off between the trainer, the ONNX exporter and the CUDA encoder.
 
+use crate::error::ModelError;
 use std::collections::BTreeMap;
 
 /// One row-major f32 tensor.
@@ -22,20 +23,22 @@ impl Tensor {
 pub struct Weights(pub BTreeMap<String, Tensor>);
 
 impl Weights {
-    pub fn get(&self, name: &str) -> Result<&Tensor, String> {
-        self.0
-            .get(name)
-            .ok_or_else(|| format!("missing weight `{name}`"))
+    /// The tensor `name`.
+    pub fn get(&self, name: &str) -> Result<&Tensor, ModelError> {
+        self.0.get(name).ok_or_else(|| ModelError::MissingWeight {
+            name: name.to_string(),
+        })
     }
 
     /// The tensor `name`, checked to have `shape`.
-    pub fn expect(&self, name: &str, shape: &[usize]) -> Result<&Tensor, String> {
+    pub fn expect(&self, name: &str, shape: &[usize]) -> Result<&Tensor, ModelError> {
         let t = self.get(name)?;
         if t.shape != shape {
-            return Err(format!(
-                "weight `{name}` has shape {:?}, expected {shape:?}",
-                t.shape
-            ));
+            return Err(ModelError::WeightShape {
+                name: name.to_string(),
+                expected: shape.to_vec(),
+                found: t.shape.clone(),
+            });
         }
         Ok(t)
     }
@@ -46,5 +49,28 @@ impl Weights {
 
     pub fn parameter_count(&self) -> usize {
         self.0.values().map(|t| t.data.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_or_misshapen_weight_is_named() {
+        let mut w = Weights::default();
+        w.insert("cls", Tensor::new(vec![2], vec![0.0, 1.0]));
+        let e = w.get("no_loss").unwrap_err();
+        assert_eq!(e.to_string(), "missing weight `no_loss`");
+        let e = w.expect("cls", &[3]).unwrap_err();
+        assert_eq!(
+            e,
+            ModelError::WeightShape {
+                name: "cls".into(),
+                expected: vec![3],
+                found: vec![2],
+            }
+        );
+        assert_eq!(e.to_string(), "weight `cls` has shape [2], expected [3]");
     }
 }

@@ -2,6 +2,7 @@
 //! training loop and the export to a bundle.
 
 pub mod calibration;
+pub mod error;
 pub mod model;
 pub mod prior;
 pub mod samples;
@@ -11,4 +12,5 @@ pub mod trees;
 pub mod validate;
 
 pub use crate::eval::curves::{Holdout, split_by_run};
+pub use error::TrainError;
 pub use trainer::{LossSource, TrainConfig, Trained, add_trees, export_bundle, train};

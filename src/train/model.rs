@@ -1,6 +1,6 @@
 //! NeuNeu in candle: the same function as the exported ONNX graphs (`onnx::export`), with
-//! parameters named as the exporter expects. The parity test in `tests/parity.rs` holds the two
-//! together to 1e-4.
+//! parameters named as the exporter expects. The parity test in `tests/it/parity.rs` holds the
+//! two together to 1e-4.
 
 use crate::model::architecture::{Architecture, EncoderArchitecture};
 use crate::model::layout::{quantile_head_matrices, rope_tables, rotate_half_matrix};

@@ -4,6 +4,7 @@
 //! bundle. Deterministic for a seed (one RNG drives sampling, dropout of points and of losses;
 //! the synthetic prior, validation and calibration draws have their own seeded RNGs).
 
+use super::TrainError;
 use super::calibration;
 use super::model::{NeuNeu, pinball_loss};
 use super::samples::{Draw, EARLY_CONTEXT_SHARE, Rows, draw};
@@ -202,18 +203,18 @@ fn forward(model: &NeuNeu, batch: &Batch) -> candle_core::Result<Tensor> {
     )
 }
 
-/// Trains a model on `curves` and exports it. `describe` fills the manifest's training record.
+/// Trains a model on `curves` and exports it as the bundle `name`; `record` becomes the
+/// manifest's training record, with the run's facts (steps, best step, calibration, ...) added.
 pub fn train(
     cfg: &TrainConfig,
     curves: &[Curve],
     record: TrainingRecord,
     name: &str,
-) -> Result<Trained, String> {
-    let err = |e: candle_core::Error| e.to_string();
-    unit_interval("ema decay", cfg.ema_decay, false)?;
-    unit_interval("prior share", cfg.prior_share, false)?;
-    unit_interval("suite balance", cfg.suite_balance, true)?;
-    unit_interval("drop points", cfg.drop_points, true)?;
+) -> Result<Trained, TrainError> {
+    unit_interval("ema_decay", cfg.ema_decay, false)?;
+    unit_interval("prior_share", cfg.prior_share, false)?;
+    unit_interval("suite_balance", cfg.suite_balance, true)?;
+    unit_interval("drop_points", cfg.drop_points, true)?;
     let dev = Device::Cpu;
     let started = std::time::Instant::now();
     let mut rng = StdRng::seed_from_u64(cfg.seed);
@@ -226,7 +227,9 @@ pub fn train(
     };
     let (train_idx, val_idx) = (usable(&train_idx), usable(&val_idx));
     if train_idx.is_empty() {
-        return Err("no training curve has more than min_context points".into());
+        return Err(TrainError::Data(
+            "no training curve has more than min_context points".into(),
+        ));
     }
     let suites: Vec<Vec<usize>> = by_suite(curves, &train_idx).into_values().collect();
     // Equal shares draw the suite uniformly, as models trained before `suite_balance` existed
@@ -235,7 +238,7 @@ pub fn train(
         let w = suites
             .iter()
             .map(|s| (s.len() as f64).powf(cfg.suite_balance));
-        Some(WeightedIndex::new(w).map_err(|e| e.to_string())?)
+        Some(WeightedIndex::new(w).map_err(|e| TrainError::Data(e.to_string()))?)
     } else {
         None
     };
@@ -298,8 +301,7 @@ pub fn train(
     let val_batches: Vec<Batch> = val_draws
         .chunks(256)
         .map(|c| make_batch(cfg, curves, c, &mut val_rng, &dev))
-        .collect::<candle_core::Result<_>>()
-        .map_err(err)?;
+        .collect::<candle_core::Result<_>>()?;
     // Calibration: the same number of draws from each suite's held-out runs, every context
     // ending early (5-50% of the curve's compute, where a scheduler decides), so the bands fit
     // every suite, not only the one with the most curves.
@@ -320,21 +322,17 @@ pub fn train(
     let cal_batches: Vec<Batch> = cal_draws
         .chunks(256)
         .map(|c| make_batch(cfg, curves, c, &mut cal_rng, &dev))
-        .collect::<candle_core::Result<_>>()
-        .map_err(err)?;
+        .collect::<candle_core::Result<_>>()?;
 
-    let mut model = NeuNeu::new(&cfg.arch, &dev).map_err(err)?;
-    let levels = Tensor::new(cfg.arch.quantile_levels.clone(), &dev)
-        .map_err(err)?
-        .reshape((1, ()))
-        .map_err(err)?;
+    let mut model = NeuNeu::new(&cfg.arch, &dev)?;
+    let levels = Tensor::new(cfg.arch.quantile_levels.clone(), &dev)?.reshape((1, ()))?;
     let params = ParamsAdamW {
         lr: cfg.lr,
         weight_decay: cfg.weight_decay,
         ..Default::default()
     };
     let vars = model.varmap.all_vars();
-    let mut opt = AdamW::new(vars.clone(), params).map_err(err)?;
+    let mut opt = AdamW::new(vars.clone(), params)?;
     let bar = cfg.show_progress.then(|| {
         let pb = indicatif::ProgressBar::new(cfg.steps as u64);
         pb.set_style(
@@ -352,10 +350,7 @@ pub fn train(
     // held-out MAE (0.0233 vs 0.0234 without it, one run each, runs G and I of
     // docs/results/experiments-2026-11-30.md).
     let mut average: Option<(Weights, NeuNeu)> = if cfg.ema_decay > 0.0 {
-        Some((
-            model.weights().map_err(err)?,
-            NeuNeu::new(&cfg.arch, &dev).map_err(err)?,
-        ))
+        Some((model.weights()?, NeuNeu::new(&cfg.arch, &dev)?))
     } else {
         None
     };
@@ -363,17 +358,17 @@ pub fn train(
     let mut smoothed = f64::NAN;
     for step in 0..cfg.steps {
         let draws: Vec<Draw> = (0..cfg.batch).map(|_| sample(&mut rng)).collect();
-        let batch = make_batch(cfg, &pool, &draws, &mut rng, &dev).map_err(err)?;
-        let pred = forward(&model, &batch).map_err(err)?;
-        let loss = pinball_loss(&pred, &batch.target, &levels).map_err(err)?;
-        let mut grads = loss.backward().map_err(err)?;
-        clip_gradients(&vars, &mut grads, cfg.clip_norm).map_err(err)?;
+        let batch = make_batch(cfg, &pool, &draws, &mut rng, &dev)?;
+        let pred = forward(&model, &batch)?;
+        let loss = pinball_loss(&pred, &batch.target, &levels)?;
+        let mut grads = loss.backward()?;
+        clip_gradients(&vars, &mut grads, cfg.clip_norm)?;
         opt.set_learning_rate(lr_at(cfg, step));
-        opt.step(&grads).map_err(err)?;
+        opt.step(&grads)?;
         if let Some((avg, _)) = average.as_mut() {
-            update_average(avg, &model, cfg.ema_decay as f32).map_err(err)?;
+            update_average(avg, &model, cfg.ema_decay as f32)?;
         }
-        let l = loss.to_scalar::<f32>().map_err(err)? as f64;
+        let l = loss.to_scalar::<f32>()? as f64;
         smoothed = if smoothed.is_nan() {
             l
         } else {
@@ -382,7 +377,7 @@ pub fn train(
         let last = step + 1 == cfg.steps;
         if (step + 1) % cfg.eval_every == 0 || last {
             if let Some((avg, scored)) = average.as_mut() {
-                scored.load_weights(avg, &dev).map_err(err)?;
+                scored.load_weights(avg, &dev)?;
             }
             let scored = average.as_ref().map_or(&model, |(_, m)| m);
             let val = if val_batches.is_empty() {
@@ -390,18 +385,15 @@ pub fn train(
             } else {
                 let mut total = 0.0;
                 for b in &val_batches {
-                    let p = forward(scored, b).map_err(err)?;
-                    total += pinball_loss(&p, &b.target, &levels)
-                        .map_err(err)?
-                        .to_scalar::<f32>()
-                        .map_err(err)? as f64;
+                    let p = forward(scored, b)?;
+                    total += pinball_loss(&p, &b.target, &levels)?.to_scalar::<f32>()? as f64;
                 }
                 total / val_batches.len() as f64
             };
             if best.as_ref().is_none_or(|(b, _, _)| val < *b) {
                 let weights = match &average {
                     Some((avg, _)) => avg.clone(),
-                    None => model.weights().map_err(err)?,
+                    None => model.weights()?,
                 };
                 best = Some((val, step + 1, weights));
             }
@@ -424,24 +416,15 @@ pub fn train(
         pb.finish_and_clear();
     }
     let (best_val, best_step, weights) = best.expect("at least one evaluation ran");
-    model.load_weights(&weights, &dev).map_err(err)?;
+    model.load_weights(&weights, &dev)?;
     let parameters = weights.parameter_count();
     let mut weights = weights;
     let scales = if cfg.calibrate && !cal_batches.is_empty() {
         let (mut pred, mut target) = (Vec::new(), Vec::new());
         for b in &cal_batches {
-            let p = forward(&model, b).map_err(err)?;
-            pred.extend(
-                p.flatten_all()
-                    .and_then(|t| t.to_vec1::<f32>())
-                    .map_err(err)?,
-            );
-            target.extend(
-                b.target
-                    .flatten_all()
-                    .and_then(|t| t.to_vec1::<f32>())
-                    .map_err(err)?,
-            );
+            let p = forward(&model, b)?;
+            pred.extend(p.flatten_all().and_then(|t| t.to_vec1::<f32>())?);
+            target.extend(b.target.flatten_all().and_then(|t| t.to_vec1::<f32>())?);
         }
         let suites: Vec<&str> = cal_draws
             .iter()
@@ -517,7 +500,7 @@ pub fn export_bundle(
     min_context: usize,
     record: TrainingRecord,
     name: &str,
-) -> Result<Bundle, String> {
+) -> Result<Bundle, TrainError> {
     let mut graphs = vec![(
         FORECASTER.to_string(),
         crate::model::onnx::export_forecaster(arch, weights)?,
@@ -548,16 +531,17 @@ pub fn export_bundle(
 /// Adds boosted trees for the median (`train::trees`) to a bundle, trained on every cut of the runs
 /// its network trained on (the split its manifest records, so its held-out runs stay unseen),
 /// all suites pooled. `command` is recorded as the manifest's `trees_command`.
-pub fn add_trees(bundle: Bundle, curves: &[Curve], command: &str) -> Result<Bundle, String> {
+pub fn add_trees(bundle: Bundle, curves: &[Curve], command: &str) -> Result<Bundle, TrainError> {
     use crate::inference::summary::SUMMARY_FEATURES;
     use crate::train::trees::{BoosterConfig, fit, training_rows};
     let training = &bundle.manifest.training;
-    let holdout = Holdout::from_facts(&training.facts)
-        .ok_or("the bundle's manifest records no validation split to train its trees outside")?;
+    let holdout = Holdout::from_facts(&training.facts).ok_or(TrainError::NoValidationSplit)?;
     let (train_idx, _) = holdout.split(curves, training.seed);
     let (x, y) = training_rows(train_idx.iter().map(|&i| &curves[i]));
     if y.is_empty() {
-        return Err("no training curve is long enough for the trees (4 points or more)".into());
+        return Err(TrainError::Data(
+            "no training curve is long enough for the trees (4 points or more)".into(),
+        ));
     }
     let trees = fit(&x, SUMMARY_FEATURES, &y, &BoosterConfig::default());
     let mut manifest = bundle.manifest;
@@ -581,13 +565,17 @@ the run's own power-law fit (y = a - b x^-c, 3+ points) extrapolated to the targ
 token losses: NaN/negative refused, capped at 20, p = exp(-loss) clipped to 1 - 1e-6, then the encoder's \
 representation (ordered: first loss_len values zero-padded; sketch: loss_len evenly spaced quantiles of p).";
 
-/// Refuses `value` outside [0, 1) (or [0, 1] when `one_allowed`), NaN included, naming `what`.
-fn unit_interval(what: &str, value: f64, one_allowed: bool) -> Result<(), String> {
+/// Refuses `value` of the `TrainConfig` field `field` outside [0, 1) (or [0, 1] when
+/// `one_allowed`), NaN included.
+fn unit_interval(field: &'static str, value: f64, one_allowed: bool) -> Result<(), TrainError> {
     if value >= 0.0 && (value < 1.0 || one_allowed && value == 1.0) {
         Ok(())
     } else {
         let end = if one_allowed { "]" } else { ")" };
-        Err(format!("{what} {value} is not in [0, 1{end}"))
+        Err(TrainError::InvalidConfig {
+            field,
+            reason: format!("{value} is not in [0, 1{end}"),
+        })
     }
 }
 
@@ -658,25 +646,47 @@ mod tests {
 
     #[test]
     fn probabilities_outside_their_range_are_refused_before_training() {
-        let refused = |cfg: TrainConfig| {
-            train(&cfg, &[], TrainingRecord::default(), "t")
+        let refused = |cfg: TrainConfig, field: &str| {
+            let e = train(&cfg, &[], TrainingRecord::default(), "t")
                 .err()
-                .expect("refused")
+                .expect("refused");
+            assert!(
+                matches!(&e, TrainError::InvalidConfig { field: f, .. } if *f == field),
+                "{e:?}"
+            );
+            e.to_string()
         };
-        let e = refused(TrainConfig {
-            drop_points: 1.5,
-            ..Default::default()
-        });
-        assert!(e.contains("drop points 1.5"), "{e}");
-        let e = refused(TrainConfig {
-            prior_share: -0.1,
-            ..Default::default()
-        });
-        assert!(e.contains("prior share -0.1"), "{e}");
-        let e = refused(TrainConfig {
-            suite_balance: 2.0,
-            ..Default::default()
-        });
-        assert!(e.contains("suite balance 2"), "{e}");
+        let e = refused(
+            TrainConfig {
+                drop_points: 1.5,
+                ..Default::default()
+            },
+            "drop_points",
+        );
+        assert_eq!(e, "drop points 1.5 is not in [0, 1]");
+        let e = refused(
+            TrainConfig {
+                prior_share: -0.1,
+                ..Default::default()
+            },
+            "prior_share",
+        );
+        assert_eq!(e, "prior share -0.1 is not in [0, 1)");
+        let e = refused(
+            TrainConfig {
+                suite_balance: 2.0,
+                ..Default::default()
+            },
+            "suite_balance",
+        );
+        assert_eq!(e, "suite balance 2 is not in [0, 1]");
+    }
+
+    #[test]
+    fn curves_too_short_to_train_on_are_a_data_error() {
+        let e = train(&TrainConfig::default(), &[], TrainingRecord::default(), "t")
+            .err()
+            .expect("refused");
+        assert!(matches!(e, TrainError::Data(_)), "{e:?}");
     }
 }

@@ -105,7 +105,8 @@ fn load(args: &BenchArgs) -> neuneu::Result<(Engine, String)> {
             "reference" => Architecture::reference(),
             k => return Err(setting(format!("`{k}`: use small or reference"))),
         };
-        let bundle = random_bundle(&arch, 42, &format!("random-{kind}")).map_err(setting)?;
+        let bundle = random_bundle(&arch, 42, &format!("random-{kind}"))
+            .map_err(|e| setting(e.to_string()))?;
         if let Some(p) = &args.save_model {
             std::fs::write(p, bundle.to_bytes()).map_err(|e| neuneu::Error::io(p, e))?;
         }

@@ -29,7 +29,10 @@ pub fn rank(engine: &Engine, requests: &str) -> Result<ExitCode> {
                 .push(i),
             Err(e) => {
                 failed = true;
-                crate::emitln!("{}", serde_json::json!({"id": p.id, "error": e}));
+                crate::emitln!(
+                    "{}",
+                    serde_json::json!({"id": p.id, "error": e.to_string()})
+                );
             }
         }
     }

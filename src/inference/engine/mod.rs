@@ -30,7 +30,7 @@ pub use quantiles::{NonFiniteQuantiles, finalize_quantiles, shift_to_median};
 pub use rows::{ForecasterRows, RowBatching};
 
 use crate::error::{Error, Result};
-use crate::inference::features::{self, CONTEXT_FEATURES};
+use crate::inference::features::{self, CONTEXT_FEATURES, InputProblem};
 use crate::inference::forecast::{CurvePrefix, Forecast, Forecaster, RunForecast};
 use crate::inference::summary::RunSummary;
 use crate::model::architecture::Architecture;
@@ -272,22 +272,25 @@ impl Engine {
         Ok(self.encode_losses_batch(&[losses])?.remove(0))
     }
 
-    /// Checks one run without forecasting it.
-    pub fn validate(&self, run: &RunInput<'_>) -> std::result::Result<(), (&'static str, String)> {
-        features::validate_prefix(&run.prefix, self.manifest.preparation.min_context)
-            .map_err(|p| (p.field, p.reason))?;
+    /// Checks one run without forecasting it: the field at fault and why, if it is refused
+    /// (`forecast` reports the same as `Error::InvalidInput`, naming the run).
+    pub fn validate(&self, run: &RunInput<'_>) -> std::result::Result<(), InputProblem> {
+        features::validate_prefix(&run.prefix, self.manifest.preparation.min_context)?;
         match run.losses {
             Some(Losses::Tokens(l)) => {
                 if self.encoder.is_none() {
-                    return Err(("token_losses", "this model has no loss encoder".into()));
+                    return Err(InputProblem::new(
+                        "token_losses",
+                        "this model has no loss encoder",
+                    ));
                 }
-                features::validate_losses(l).map_err(|p| (p.field, p.reason))
+                features::validate_losses(l)
             }
             Some(Losses::Embedding(e))
                 if e.0.len() != self.manifest.architecture.d_model
                     || e.0.iter().any(|v| !v.is_finite()) =>
             {
-                Err((
+                Err(InputProblem::new(
                     "loss_embedding",
                     format!(
                         "{} values, the model needs {} finite values",
@@ -314,7 +317,7 @@ impl Engine {
             .map(|(i, r)| {
                 self.validate(r)
                     .err()
-                    .map(|(field, reason)| Err(Error::invalid(i, field, reason)))
+                    .map(|p| Err(Error::invalid(i, p.field, p.reason)))
             })
             .collect();
         let valid: Vec<usize> = (0..runs.len()).filter(|&i| results[i].is_none()).collect();
@@ -404,17 +407,16 @@ impl Engine {
             })
             .collect();
         // The trees' summaries read every observed point and the same power-law fit.
-        let summaries: Option<Vec<RunSummary<'_>>> =
-            self.trees.as_ref().map(|_| {
-                valid
-                    .iter()
-                    .zip(&prepared)
-                    .map(|(&i, f)| {
-                        let p = &runs[i].prefix;
-                        RunSummary::with_fit(p.steps, p.accuracy, f.fit())
-                    })
-                    .collect()
-            });
+        let summaries: Option<Vec<RunSummary<'_>>> = self.trees.as_ref().map(|_| {
+            valid
+                .iter()
+                .zip(&prepared)
+                .map(|(&i, f)| {
+                    let p = &runs[i].prefix;
+                    RunSummary::with_fit(p.steps, p.accuracy, f.fit())
+                })
+                .collect()
+        });
         let mut forecasts: Vec<Vec<Forecast>> = valid
             .iter()
             .map(|&i| Vec::with_capacity(runs[i].prefix.targets.len()))

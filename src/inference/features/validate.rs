@@ -6,18 +6,26 @@ use crate::inference::forecast::CurvePrefix;
 /// Largest loss vector accepted: bounds the memory a request can make us allocate.
 pub const MAX_LOSS_VALUES: usize = 50_000_000;
 
-/// Why an input was refused: the field and a reason; the caller adds the run's name.
-#[derive(Debug, Clone, PartialEq)]
+/// Why an input was refused: the field and a reason; the caller adds the run's name
+/// (`Error::InvalidInput`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
 pub struct InputProblem {
     pub field: &'static str,
     pub reason: String,
 }
 
-fn problem(field: &'static str, reason: impl Into<String>) -> InputProblem {
-    InputProblem {
-        field,
-        reason: reason.into(),
+impl InputProblem {
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        InputProblem {
+            field,
+            reason: reason.into(),
+        }
     }
+}
+
+fn problem(field: &'static str, reason: impl Into<String>) -> InputProblem {
+    InputProblem::new(field, reason)
 }
 
 /// Checks a run's observed curve and targets; `min_context` is the fewest points accepted.

@@ -7,6 +7,7 @@ use super::{
     CONTEXT_SYMBOL, ENCODER_INPUT, ENCODER_OUTPUT, FORECASTER_INPUTS, FORECASTER_OUTPUT,
     TOKENS_SYMBOL,
 };
+use crate::error::ModelError;
 use crate::model::architecture::{Architecture, EncoderArchitecture};
 use crate::model::layout::{quantile_head_matrices, rope_tables, rotate_half_matrix};
 use crate::model::weights::{Tensor, Weights};
@@ -21,8 +22,8 @@ pub const MASK_PENALTY: f32 = 1e9;
 pub const INCREMENT_SCALE: &str = "head.increment_scale";
 
 /// The forecaster graph as ONNX bytes.
-pub fn export_forecaster(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, String> {
-    arch.validate().map_err(|e| e.to_string())?;
+pub fn export_forecaster(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, ModelError> {
+    arch.validate()?;
     let (d, f, s, h, hd, q) = (
         arch.d_model,
         arch.context_features,
@@ -250,7 +251,7 @@ fn summary_path(
     context: &str,
     arch: &Architecture,
     w: &Weights,
-) -> Result<String, String> {
+) -> Result<String, ModelError> {
     let (f, hs, q) = (
         arch.context_features,
         arch.summary,
@@ -273,9 +274,12 @@ fn summary_path(
 }
 
 /// The loss encoder graph as ONNX bytes.
-pub fn export_encoder(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, String> {
-    arch.validate().map_err(|e| e.to_string())?;
-    let enc: &EncoderArchitecture = arch.encoder.as_ref().ok_or("architecture has no encoder")?;
+pub fn export_encoder(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, ModelError> {
+    arch.validate()?;
+    let enc: &EncoderArchitecture = arch
+        .encoder
+        .as_ref()
+        .ok_or_else(|| ModelError::Architecture("no encoder to export".into()))?;
     let mut g = GraphBuilder::default();
     let n = || Dim::Symbol("N");
     let input = g.input(ENCODER_INPUT, &[n(), Dim::Fixed(enc.loss_len)]);
@@ -344,7 +348,7 @@ pub fn export_encoder(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, Strin
 /// the plain (unrotated) query, key and value columns a folded graph keeps (the query's carry
 /// the 1/sqrt(head_dim) scale, a power of two at today's head sizes, so this is exact). Layers
 /// that already have `qkv` weights, or lack the folded ones, are left alone.
-pub fn unfold_attention(arch: &Architecture, w: &mut Weights) -> Result<(), String> {
+pub fn unfold_attention(arch: &Architecture, w: &mut Weights) -> Result<(), ModelError> {
     let d = arch.d_model;
     let scale = 1.0 / (arch.head_dim() as f32).sqrt();
     for l in 0..arch.layers {
@@ -371,7 +375,7 @@ fn layer_norm(
     w: &Weights,
     name: &str,
     d: usize,
-) -> Result<String, String> {
+) -> Result<String, ModelError> {
     let gamma = g.init(
         &format!("{name}.weight"),
         &[d],
@@ -404,9 +408,11 @@ fn softplus(g: &mut GraphBuilder, x: &str) -> String {
 /// Reads every f32 initializer of an ONNX graph back as named weights (the CUDA encoder uploads
 /// the encoder's weights from the bundle this way). Linear weights come back transposed,
 /// `[in, out]`, under `<name>.weight_t`.
-pub fn read_initializers(onnx: &[u8]) -> Result<Weights, String> {
-    let model = tract_onnx::pb::ModelProto::decode(onnx).map_err(|e| format!("not ONNX: {e}"))?;
-    let graph = model.graph.ok_or("ONNX model has no graph")?;
+pub fn read_initializers(onnx: &[u8]) -> Result<Weights, ModelError> {
+    let model = tract_onnx::pb::ModelProto::decode(onnx)?;
+    let graph = model
+        .graph
+        .ok_or_else(|| ModelError::Onnx("ONNX model has no graph".into()))?;
     let mut out = Weights::default();
     for t in graph.initializer {
         if t.data_type != tract_onnx::pb::tensor_proto::DataType::Float as i32 {
@@ -422,11 +428,11 @@ pub fn read_initializers(onnx: &[u8]) -> Result<Weights, String> {
             t.float_data.clone()
         };
         if data.len() != shape.iter().product::<usize>() {
-            return Err(format!(
+            return Err(ModelError::Onnx(format!(
                 "initializer `{}` has {} values for shape {shape:?}",
                 t.name,
                 data.len()
-            ));
+            )));
         }
         out.insert(t.name, Tensor::new(shape, data));
     }
@@ -440,7 +446,7 @@ pub fn read_initializers(onnx: &[u8]) -> Result<Weights, String> {
 /// with at most one dimension above 1 is flattened. Graph constants (RoPE tables, scalars) come
 /// along and are ignored by the exporters. The forecaster's folded query/key columns come back
 /// as they are; [`unfold_attention`] turns them into the trainer's parameters.
-pub fn weights_from_graph(onnx: &[u8]) -> Result<Weights, String> {
+pub fn weights_from_graph(onnx: &[u8]) -> Result<Weights, ModelError> {
     let mut w = read_initializers(onnx)?;
     for t in w.0.values_mut() {
         if t.shape.iter().filter(|&&n| n > 1).count() <= 1 && t.shape.len() > 1 {
@@ -465,4 +471,36 @@ pub fn weights_from_graph(onnx: &[u8]) -> Result<Weights, String> {
         w.insert(name, t);
     }
     Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_model_errors() {
+        let arch = Architecture::small();
+        let mut w = crate::testing::random_weights(&arch, 1);
+        w.0.remove("head.bias");
+        let e = export_forecaster(&arch, &w).unwrap_err();
+        assert_eq!(e.to_string(), "missing weight `head.bias`");
+        let mut bad = arch.clone();
+        bad.heads = 3;
+        let e = export_forecaster(&bad, &w).unwrap_err();
+        assert!(matches!(e, ModelError::Architecture(_)), "{e:?}");
+        let e = export_encoder(
+            &Architecture {
+                encoder: None,
+                ..arch
+            },
+            &w,
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "architecture: no encoder to export");
+        let e = read_initializers(b"\xff\xff not onnx").unwrap_err();
+        assert!(matches!(e, ModelError::NotOnnx(_)), "{e:?}");
+        assert!(e.to_string().starts_with("not ONNX: "), "{e}");
+        let e = crate::Error::from(e);
+        assert!(e.to_string().starts_with("model: not ONNX: "), "{e}");
+    }
 }

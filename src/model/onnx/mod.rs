@@ -38,23 +38,23 @@ pub const ENCODER_OUTPUT: &str = "loss_embedding";
 pub fn reexport(
     bundle: &crate::model::bundle::Bundle,
 ) -> crate::Result<crate::model::bundle::Bundle> {
-    use crate::error::BundleError;
+    use crate::error::{BundleError, ModelError};
     use crate::model::bundle::{Bundle, ENCODER, FORECASTER, TREES};
     let arch = &bundle.manifest.architecture;
     let mut graphs = Vec::new();
     for (name, export) in [
         (
             FORECASTER,
-            export_forecaster as fn(&_, &_) -> Result<Vec<u8>, String>,
+            export_forecaster as fn(&_, &_) -> Result<Vec<u8>, ModelError>,
         ),
         (ENCODER, export_encoder),
     ] {
         let Some(onnx) = bundle.graphs.get(name) else {
             continue;
         };
-        let bad = |reason: String| BundleError::Graph {
+        let bad = |e: ModelError| BundleError::Graph {
             graph: name.into(),
-            reason,
+            reason: e.to_string(),
         };
         let mut weights = weights_from_graph(onnx).map_err(bad)?;
         if name == FORECASTER {
