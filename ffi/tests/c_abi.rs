@@ -2,7 +2,7 @@
 //! (`ffi/tests/abi_test.c`) compiled against it and the static library exercises every
 //! function, each error path and 8 threads; and again under valgrind memcheck (required).
 
-#[path = "../../tests/common/native.rs"]
+#[path = "../../tests/it/common/native.rs"]
 mod common;
 
 use common::{root, static_lib};

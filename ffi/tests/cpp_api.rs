@@ -12,7 +12,7 @@
 
 #![cfg(feature = "cpp")]
 
-#[path = "../../tests/common/native.rs"]
+#[path = "../../tests/it/common/native.rs"]
 mod common;
 
 use common::{profile_dir, require, root, static_lib};

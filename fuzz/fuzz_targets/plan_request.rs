@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     // Legal but slow requests (up to plan::MAX_SAMPLES samples) would only make the fuzzer
-    // time out; the limits themselves are tested in tests/huge_inputs.rs.
+    // time out; the limits themselves are tested in tests/it/huge_inputs.rs.
     let parsed = parse_sweep(text).ok();
     if parsed
         .as_ref()

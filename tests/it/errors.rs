@@ -3,20 +3,13 @@
 //! checked to be in the catalogue (so the two cannot drift apart). Entries one surface cannot
 //! reach say so in the catalogue's last section.
 
-mod common;
-
-use common::{cli_run, scratch_dir, with_graph};
+use crate::common::{cli_run, engine, scratch_dir, with_graph};
 use neuneu::inference::engine::DEFAULT_BUNDLE;
 use neuneu::model::bundle::{Bundle, ENCODER, FORECASTER, TREES};
 use neuneu::{BundleError, Engine, Error, Losses, RunInput};
 use neuneu_ffi::*;
 use std::ffi::CStr;
 use std::sync::OnceLock;
-
-fn engine() -> &'static Engine {
-    static E: OnceLock<Engine> = OnceLock::new();
-    E.get_or_init(|| Engine::embedded().unwrap())
-}
 
 struct Handle(*mut neuneu_engine);
 // SAFETY: engine handles are immutable and shareable (the C header's contract).
@@ -152,6 +145,10 @@ fn bad_runs() -> Vec<BadRun> {
             "steps[0] = -1 is not a finite value",
             "is not a finite value >= 0",
         ),
+        bad(&[1.0, f64::INFINITY, 4.0], a, t, "steps").says(
+            "steps[1] = inf is not a finite value",
+            "is not a finite value >= 0",
+        ),
         bad(&[1.0, 4.0, 2.0], a, t, "steps").says(
             "not increasing: steps[2] = 2 after 4",
             "`not increasing: steps",
@@ -163,6 +160,10 @@ fn bad_runs() -> Vec<BadRun> {
         bad(s, a, &[], "target_steps").says("no target steps", "`no target steps to forecast`"),
         bad(s, a, &[16.0, 3.0], "target_steps").says(
             "target_steps[1] = 3 is not after the last observed step 4",
+            "is not after the last observed step",
+        ),
+        bad(s, a, &[4.0], "target_steps").says(
+            "target_steps[0] = 4 is not after the last observed step 4",
             "is not after the last observed step",
         ),
         bad(s, a, &[f64::INFINITY], "target_steps").says(
@@ -184,19 +185,25 @@ fn bad_runs() -> Vec<BadRun> {
 fn invalid_runs_through_the_rust_api_the_cli_and_the_c_abi() {
     let runs = bad_runs();
     let mut lines = Vec::new();
+    let (s, a, t) = ([1.0, 2.0, 4.0, 8.0], [0.3, 0.32, 0.35, 0.36], [16.0, 64.0]);
+    let good = RunInput::new(&s, &a, &t);
     for (i, r) in runs.iter().enumerate() {
         documented(r.doc);
         let mut run = RunInput::new(&r.steps, &r.accuracy, &r.targets);
         if let Some(l) = &r.losses {
             run = run.with_losses(Losses::Tokens(l));
         }
-        match engine().forecast(&[run]) {
+        // Second in a batch: the error names run 1, and forecast_each still answers run 0.
+        let batch = [good, run];
+        match engine().forecast(&batch) {
             Err(Error::InvalidInput { run, field, reason }) => {
-                assert_eq!((run.as_str(), field), ("0", r.field), "{reason}");
+                assert_eq!((run.as_str(), field), ("1", r.field), "{reason}");
                 assert!(reason.contains(r.reason), "{reason} lacks {}", r.reason);
             }
             other => panic!("case {i}: {other:?}"),
         }
+        let each = engine().forecast_each(&batch);
+        assert!(each[0].is_ok() && each[1].is_err(), "case {i}: {each:?}");
         // In C, steps and accuracy share one offsets array: unequal lengths cannot be said.
         if r.steps.len() == r.accuracy.len() {
             let (rc, msg, status) = c_forecast(
@@ -453,9 +460,7 @@ fn rust_only_input_errors() {
         last_value: f64::NAN,
     };
     let opts = neuneu::PlanOptions::new(neuneu::Policy::KeepTopK { k: 1 });
-    let msg = neuneu::plan(&[arm], &opts)
-        .unwrap_err()
-        .to_string();
+    let msg = neuneu::plan(&[arm], &opts).unwrap_err().to_string();
     assert_eq!(msg, "run x: last_value: NaN is not a finite number");
 }
 

@@ -1,12 +1,15 @@
 //! The CUDA encoder on a real device against the CPU reference. Runs only where a driver and a
-//! device are present (build with `--features cuda`); elsewhere it prints a SKIP line and checks
-//! that asking for CUDA is a typed error rather than a panic.
+//! device are present (build with `--features cuda`); elsewhere its tests print a SKIP line
+//! (`cuda_or_skip`), and the last one checks that asking for CUDA is a typed error rather than
+//! a panic. The engine with each backend against the reference: `parity`.
 
-use neuneu::Error;
+use crate::common::cuda_or_skip;
 use neuneu::cuda::{
-    CudaEncoder, EncoderSpec, EncoderWeights, cuda_available, cuda_unavailable_reason,
-    encode_reference, max_relative_error, synthetic_inputs,
+    Backend, CudaEncoder, EncoderSpec, EncoderWeights, cuda_available, encode_reference,
+    max_relative_error, synthetic_inputs,
 };
+use neuneu::model::architecture::Architecture;
+use neuneu::{Engine, Error};
 
 fn odd_spec() -> EncoderSpec {
     EncoderSpec {
@@ -22,16 +25,7 @@ fn odd_spec() -> EncoderSpec {
 
 #[test]
 fn cuda_encoder_matches_reference() {
-    if !cuda_available() {
-        let reason = cuda_unavailable_reason().unwrap_or_default();
-        println!("SKIP cuda_encoder_matches_reference: {reason}");
-        let spec = EncoderSpec::small();
-        let weights = EncoderWeights::synthetic(&spec, 1).unwrap();
-        let result = CudaEncoder::new(&spec, &weights.to_map(&spec), 0);
-        assert!(
-            matches!(result, Err(Error::Cuda(_))),
-            "CUDA absent must be Error::Cuda"
-        );
+    if !cuda_or_skip(module_path!(), "cuda_encoder_matches_reference") {
         return;
     }
     // 300 runs at the reference size crosses the encoder's 256-run batching.
@@ -63,11 +57,7 @@ fn cuda_encoder_matches_reference() {
 
 #[test]
 fn encode_rejects_a_wrong_batch_length() {
-    if !cuda_available() {
-        println!(
-            "SKIP encode_rejects_a_wrong_batch_length: {}",
-            cuda_unavailable_reason().unwrap_or_default()
-        );
+    if !cuda_or_skip(module_path!(), "encode_rejects_a_wrong_batch_length") {
         return;
     }
     let spec = EncoderSpec::small();
@@ -81,4 +71,33 @@ fn encode_rejects_a_wrong_batch_length() {
         encoder.encode(&[], 0),
         Err(Error::InvalidInput { .. })
     ));
+}
+
+/// Where CUDA cannot run, the CUDA encoder and an engine asked for the CUDA backend are
+/// `Error::Cuda`, and `Auto` falls back to the CPU.
+#[test]
+fn asking_for_cuda_without_a_gpu_is_an_error_not_a_panic() {
+    if cuda_available() {
+        println!(
+            "SKIP asking_for_cuda_without_a_gpu_is_an_error_not_a_panic: a CUDA device is present"
+        );
+        return;
+    }
+    let spec = EncoderSpec::small();
+    let weights = EncoderWeights::synthetic(&spec, 1).unwrap();
+    let result = CudaEncoder::new(&spec, &weights.to_map(&spec), 0);
+    assert!(
+        matches!(result, Err(Error::Cuda(_))),
+        "CUDA absent must be Error::Cuda"
+    );
+    let bytes = neuneu::testing::random_bundle(&Architecture::small(), 1, "t")
+        .unwrap()
+        .to_bytes();
+    assert!(matches!(
+        Engine::from_bytes_with_backend(&bytes, Backend::Cuda),
+        Err(Error::Cuda(_))
+    ));
+    let auto = Engine::from_bytes_with_backend(&bytes, Backend::Auto).unwrap();
+    assert!(auto.reads_losses());
+    assert_eq!(auto.loss_encoder_backend(), Backend::Cpu);
 }

@@ -1,6 +1,6 @@
 //! Helpers for tests that build and check native programs: the workspace's folders, the C
 //! library cargo built, required tools, valgrind. Shared by the root package's tests
-//! (`common::native`) and the `neuneu-ffi` tests (included by path).
+//! (`tests/it/common`, as `common::native`) and the `neuneu-ffi` tests (included by path).
 
 #![allow(dead_code)]
 

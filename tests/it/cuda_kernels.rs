@@ -3,8 +3,7 @@
 //! `eval "$(kernels/install-cuda-tools.sh)"` provides both (LD_LIBRARY_PATH, NEUNEU_PTXAS).
 //!
 //! Without NVRTC it prints a SKIP line; with NEUNEU_REQUIRE_NVRTC=1 (set it in CI) that is a
-//! failure instead.
-#![cfg(feature = "cuda")]
+//! failure instead. Built with feature `cuda` only.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -25,8 +24,7 @@ fn kernels_compile_and_assemble_for_sm80_and_sm90() {
         return;
     }
     let ptxas = find_ptxas();
-    let dir = std::env::temp_dir().join(format!("neuneu-ptx-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::scratch_dir("ptx");
 
     for (arch, gpu) in ARCHS {
         let started = std::time::Instant::now();

@@ -1,8 +1,6 @@
 //! The `neuneu` command line: forecast (JSON Lines in, JSON Lines out), inspect, and errors.
 
-mod common;
-
-use common::cli_run as neuneu;
+use crate::common::{cli_run as neuneu, scratch_dir};
 
 #[test]
 fn forecasts_the_example_file() {
@@ -153,11 +151,13 @@ fn plan_keeps_k_arms_with_reasons_and_probabilities_summing_to_k() {
 fn upgrade_rewrites_old_and_current_graphs_and_refuses_what_it_cannot_read() {
     // tests/data/exporter-v0.nnb: a bundle written before the exporter folded RoPE into the
     // projections (the default model as first trained).
-    let dir = std::env::temp_dir().join(format!("neuneu-upgrade-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("upgrade");
+    let upgrade = |from: &str, to: &std::path::Path| {
+        neuneu(&["upgrade", from, "-o", to.to_str().unwrap()], "")
+    };
     let out = dir.join("new.nnb");
     let out_s = out.to_str().unwrap();
-    let (code, stdout, err) = neuneu(&["upgrade", "tests/data/exporter-v0.nnb", "-o", out_s], "");
+    let (code, stdout, err) = upgrade("tests/data/exporter-v0.nnb", &out);
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("agree within"), "{stdout}");
 
@@ -198,7 +198,7 @@ fn upgrade_rewrites_old_and_current_graphs_and_refuses_what_it_cannot_read() {
     // Today's graphs (folded query/key columns, variable context length) upgrade again to the
     // same function.
     let again = dir.join("again.nnb");
-    let (code, stdout, err) = neuneu(&["upgrade", out_s, "-o", again.to_str().unwrap()], "");
+    let (code, stdout, err) = upgrade(out_s, &again);
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("agree within"), "{stdout}");
     assert_eq!(forecast(again.to_str().unwrap()), new);
@@ -206,15 +206,7 @@ fn upgrade_rewrites_old_and_current_graphs_and_refuses_what_it_cannot_read() {
     // The default model's trees are no graph: an upgrade carries them over, so it still
     // forecasts what the default does (without them it would not, and nothing would be written).
     let default = dir.join("default.nnb");
-    let (code, stdout, err) = neuneu(
-        &[
-            "upgrade",
-            "models/default.nnb",
-            "-o",
-            default.to_str().unwrap(),
-        ],
-        "",
-    );
+    let (code, stdout, err) = upgrade("models/default.nnb", &default);
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("agree within"), "{stdout}");
     let upgraded =
@@ -223,15 +215,7 @@ fn upgrade_rewrites_old_and_current_graphs_and_refuses_what_it_cannot_read() {
 
     // What is not a bundle is refused, and nothing is written.
     let refused = dir.join("refused.nnb");
-    let (code, _, err) = neuneu(
-        &[
-            "upgrade",
-            "examples/requests.jsonl",
-            "-o",
-            refused.to_str().unwrap(),
-        ],
-        "",
-    );
+    let (code, _, err) = upgrade("examples/requests.jsonl", &refused);
     assert_eq!(code, 2, "{err}");
     assert!(!refused.exists());
     std::fs::remove_dir_all(&dir).unwrap();
@@ -256,7 +240,7 @@ fn heldout_writes_the_rows_of_exactly_the_runs_eval_heldout_scores() {
     assert_eq!(rows.lines().collect::<Vec<_>>(), expected);
 
     // eval --heldout on the whole file scores the curves of the written file, no more.
-    let written = std::env::temp_dir().join(format!("neuneu-heldout-{}.csv", std::process::id()));
+    let written = scratch_dir("heldout").join("heldout.csv");
     std::fs::write(&written, &out).unwrap();
     let first_line = |args: &[&str]| {
         let (code, table, err) = neuneu(args, "");
@@ -274,7 +258,7 @@ fn heldout_writes_the_rows_of_exactly_the_runs_eval_heldout_scores() {
 
 #[test]
 fn eval_keep_every_scores_a_sparser_schedule_and_records_it() {
-    let json = std::env::temp_dir().join(format!("neuneu-keep-every-{}.json", std::process::id()));
+    let json = scratch_dir("keep-every").join("report.json");
     let targets = |k: &str| {
         let args = [
             "eval",

@@ -1,27 +1,19 @@
 //! `neuneu-train` end to end on tiny generated data: curves plus real-format token-loss files
 //! (`.npy` per checkpoint, listed in an index CSV) -> a bundle the engine loads and uses.
-#![cfg(feature = "train")]
+//! Built with features `train` and `cli` (cargo builds `neuneu-train` with both).
 
+use crate::common::{run_exe, scratch_dir};
 use neuneu::{Engine, Losses, RunInput};
-use std::process::Command;
 
 /// Runs `neuneu-train` with `args` and fails the test, with its stderr, if it fails.
 fn neuneu_train(args: &[&std::ffi::OsStr]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_neuneu-train"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, _, err) = run_exe(env!("CARGO_BIN_EXE_neuneu-train"), args, "");
+    assert_eq!(code, 0, "{err}");
 }
 
 #[test]
 fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
-    let dir = std::env::temp_dir().join(format!("neuneu-train-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("train-cli");
     let mut csv = String::from("suite,run,shots,task,step,tokens,acc\n");
     let mut index = String::from("suite,run,step,path\n");
     for r in 0..6 {
