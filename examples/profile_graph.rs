@@ -1,15 +1,15 @@
 //! Per-op time of the optimised forecaster (or encoder) plan: where a forecast spends its time.
 //!
-//!   cargo run --release --example profile_plan -- [small|reference|BUNDLE] [forecaster|encoder] [BATCH] [ITERS] [POINTS]
+//!   cargo run --release --example profile_graph -- [small|reference|BUNDLE] [forecaster|encoder] [BATCH] [ITERS] [POINTS]
 //!
 //! POINTS: the forecaster plan's context length (default `max_context`; graphs from older
 //! exporters have only that one); the synthetic runs have min(30, POINTS) points.
 
+use neuneu::ForecasterRows;
+use neuneu::inference::features;
 use neuneu::model::architecture::Architecture;
 use neuneu::model::bundle::Bundle;
 use neuneu::testing::{SyntheticRun, random_bundle, synthetic_losses};
-use neuneu::ForecasterRows;
-use neuneu::inference::features;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tract_onnx::prelude::*;
