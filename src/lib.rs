@@ -18,6 +18,7 @@
 //!   ONNX export);
 //! - [`inference`]: the engine (tract), input features, the run's own power-law fit, the trees;
 //! - [`decisions`]: quantiles as distributions, pairwise rankings, kill plans;
+//! - [`sweep`]: the online sweep handle a scheduler feeds result by result;
 //! - [`io`]: the request formats the CLI and the C ABI read, and `.npy` token losses;
 //! - [`cuda`]: the loss encoder on CUDA kernels (feature `cuda`), with its CPU reference;
 //! - [`eval`] (feature `eval`): curve files, the evaluation protocol, baselines, replays;
@@ -32,6 +33,7 @@ pub mod inference;
 pub mod io;
 pub mod model;
 mod rng;
+pub mod sweep;
 #[doc(hidden)]
 pub mod testing;
 #[cfg(feature = "train")]
@@ -41,7 +43,9 @@ pub use decisions::distribution::QuantileDistribution;
 pub use decisions::killplan::{
     Arm, ArmDecision, Plan, PlanOptions, Policy, plan, top_k_probabilities,
 };
+pub use decisions::metric::{Direction, Metric, MetricKind};
 pub use decisions::ranking::{Ranking, rank, rank_forecasts};
 pub use error::{BundleError, Error, ModelError, Result};
 pub use inference::engine::{Engine, ForecasterRows, LossEmbedding, Losses, RowBatching, RunInput};
 pub use inference::forecast::{CurvePrefix, Forecast, Forecaster, RunForecast};
+pub use sweep::{Sweep, SweepOptions};

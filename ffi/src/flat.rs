@@ -261,6 +261,7 @@ pub(crate) fn plan(
         .map(|(i, w)| SweepArm {
             id: i.to_string(),
             run: RunInput::new(&steps[w[0]..w[1]], &accuracy[w[0]..w[1]], &[]),
+            end_step: None,
         })
         .collect();
     Ok(plan_sweep(engine, &arms, end_step, options)?)

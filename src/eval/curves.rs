@@ -126,6 +126,13 @@ pub fn parse_curves(text: &str, axis: ComputeAxis) -> Result<Vec<Curve>> {
         };
         let x = num(c_x, axis_name)?;
         let acc = num(c_acc, "acc")?;
+        // The curves are read as bounded metrics: a value outside [0, 1] (a loss, say) is
+        // refused, never clamped into a silently wrong curve.
+        if !(0.0..=1.0).contains(&acc) {
+            return Err(Error::Parse(format!(
+                "line {line}: `acc` = {acc} is outside [0, 1] (curve files hold bounded metrics)"
+            )));
+        }
         let err = c_err
             .and_then(|c| r.get(c))
             .and_then(|s| s.trim().parse::<f64>().ok())
@@ -156,7 +163,7 @@ pub fn parse_curves(text: &str, axis: ComputeAxis) -> Result<Vec<Curve>> {
             shots,
             task,
             compute: dedup.iter().map(|p| p.0).collect(),
-            accuracy: dedup.iter().map(|p| p.1.clamp(0.0, 1.0)).collect(),
+            accuracy: dedup.iter().map(|p| p.1).collect(),
             stderr: dedup.iter().map(|p| p.2).collect(),
         });
     }
@@ -397,5 +404,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn values_outside_the_unit_interval_are_refused_with_their_line() {
+        let text = "suite,run,task,tokens,acc\ns,r,t,1,0.5\ns,r,t,2,4.97\n";
+        let e = parse_curves(text, ComputeAxis::Tokens)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 3") && e.contains("4.97") && e.contains("outside [0, 1]"),
+            "{e}"
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! What the CLI, the fuzz targets and the C ABI read: request lines and plan sweeps in JSON
-//! ([`request`]), token losses in `.npy` files ([`npy`]).
+//! ([`request`]), the event stream that drives a sweep ([`events`]), token losses in `.npy`
+//! files ([`npy`]).
 
+pub mod events;
 pub mod npy;
 pub mod request;

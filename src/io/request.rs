@@ -8,6 +8,7 @@
 //! folder) and `"group": "..."` (for `rank`).
 
 use crate::decisions::killplan::{Plan, PlanOptions, Policy};
+use crate::decisions::metric::{Metric, OutOfRange};
 use crate::decisions::{SweepArm, plan_sweep};
 use crate::error::{Error, Result};
 use crate::inference::engine::{Engine, Losses, RunInput};
@@ -21,8 +22,13 @@ pub struct RunRequest {
     #[serde(default)]
     pub id: serde_json::Value,
     pub steps: Vec<f64>,
+    /// The metric at each step (`values` is accepted too), in the units of `metric`.
+    #[serde(alias = "values")]
     pub accuracy: Vec<f64>,
     pub target_steps: Vec<f64>,
+    /// The metric's kind and direction; absent: bounded in [0, 1], higher is better.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<Metric>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_losses: Option<Vec<f32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,7 +55,23 @@ pub enum ForecastResponse {
 /// A parsed line: the request with its losses loaded, or the error for that line.
 pub struct ParsedLine {
     pub id: serde_json::Value,
-    pub request: std::result::Result<(RunRequest, Option<Vec<f32>>), LineError>,
+    pub request: std::result::Result<LineRequest, LineError>,
+}
+
+/// A request line that parsed: the request, its token losses, its values in the model's space.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineRequest {
+    pub run: RunRequest,
+    pub losses: Option<Vec<f32>>,
+    /// `run.accuracy` mapped by its metric (the same values when it has none).
+    pub model_values: Vec<f64>,
+}
+
+impl LineRequest {
+    /// The request's metric (the model's own when it names none).
+    pub fn metric(&self) -> Metric {
+        self.run.metric.unwrap_or_default()
+    }
 }
 
 /// Why a request line was not read; its message is the line's `error` in the response.
@@ -65,6 +87,13 @@ pub enum LineError {
     /// The `token_losses_npy` file could not be read (`npy::read_npy_f32`).
     #[error("token_losses_npy: {0}")]
     Npy(#[source] Error),
+    /// A value is not one of the request's metric.
+    #[error("accuracy[{index}]: {problem}")]
+    Value {
+        index: usize,
+        #[source]
+        problem: OutOfRange,
+    },
 }
 
 /// Parses one request line; `base` resolves relative `.npy` paths.
@@ -92,18 +121,38 @@ pub fn parse_line(line: &str, base: &Path) -> ParsedLine {
             .map_err(LineError::Npy),
         (None, None) => Ok(None),
     };
+    // Without a metric the engine checks the values itself (they are the model's already).
+    let model_values = match req.metric {
+        None => Ok(req.accuracy.clone()),
+        Some(metric) => req
+            .accuracy
+            .iter()
+            .enumerate()
+            .map(|(index, &v)| {
+                metric
+                    .to_model(v)
+                    .map_err(|problem| LineError::Value { index, problem })
+            })
+            .collect(),
+    };
     ParsedLine {
         id,
-        request: losses.map(|l| (req, l)),
+        request: losses.and_then(|losses| {
+            Ok(LineRequest {
+                model_values: model_values?,
+                run: req,
+                losses,
+            })
+        }),
     }
 }
 
 impl ParsedLine {
     /// The line as an engine input, if it parsed.
     pub fn run_input(&self) -> Option<RunInput<'_>> {
-        let (r, l) = self.request.as_ref().ok()?;
-        let run = RunInput::new(&r.steps, &r.accuracy, &r.target_steps);
-        Some(match l {
+        let r = self.request.as_ref().ok()?;
+        let run = RunInput::new(&r.run.steps, &r.model_values, &r.run.target_steps);
+        Some(match &r.losses {
             Some(l) => run.with_losses(Losses::Tokens(l)),
             None => run,
         })
@@ -121,17 +170,35 @@ pub fn forecast_lines(engine: &Engine, lines: &[ParsedLine]) -> Vec<ForecastResp
                 id: line.id.clone(),
                 error: e.to_string(),
             },
-            Ok(_) => match results.next().expect("one result per valid line") {
+            Ok(request) => match results.next().expect("one result per valid line") {
                 Ok(f) => ForecastResponse::Forecasts {
                     id: line.id.clone(),
                     levels: engine.levels().to_vec(),
-                    forecasts: f.forecasts,
+                    forecasts: to_user_units(f.forecasts, request.metric()),
                 },
                 Err(e) => ForecastResponse::Failed {
                     id: line.id.clone(),
                     error: describe(&e),
                 },
             },
+        })
+        .collect()
+}
+
+/// Forecasts in the model's space as the metric's own (unchanged for the model's own metric).
+fn to_user_units(forecasts: Vec<Forecast>, metric: Metric) -> Vec<Forecast> {
+    if metric.is_identity() {
+        return forecasts;
+    }
+    forecasts
+        .into_iter()
+        .map(|f| Forecast {
+            step: f.step,
+            quantiles: metric
+                .quantiles_to_user(&f.quantiles)
+                .into_iter()
+                .map(|q| q as f32)
+                .collect(),
         })
         .collect()
 }
@@ -156,11 +223,14 @@ pub fn read_request_text(path: &str) -> Result<String> {
     }
 }
 
-/// A sweep to plan (`neuneu plan SWEEP.json`): every arm is forecast at `end_step`.
+/// A sweep to plan (`neuneu plan SWEEP.json`): every arm is forecast at its own `end_step`,
+/// else at the sweep's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepRequest {
-    pub end_step: f64,
+    /// The end step of the arms that have none of their own.
+    #[serde(default)]
+    pub end_step: Option<f64>,
     pub policy: Policy,
     #[serde(default)]
     pub min_observations: Option<usize>,
@@ -168,6 +238,9 @@ pub struct SweepRequest {
     pub samples: Option<usize>,
     #[serde(default)]
     pub seed: u64,
+    /// The arms' metric (kind and direction); absent: bounded in [0, 1], higher is better.
+    #[serde(default)]
+    pub metric: Metric,
     pub arms: Vec<ArmRequest>,
 }
 
@@ -177,7 +250,12 @@ pub struct SweepRequest {
 pub struct ArmRequest {
     pub id: String,
     pub steps: Vec<f64>,
+    /// The metric at each step (`values` is accepted too).
+    #[serde(alias = "values")]
     pub accuracy: Vec<f64>,
+    /// The step this arm ends at, if not the sweep's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_step: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_losses: Option<Vec<f32>>,
 }
@@ -193,6 +271,7 @@ impl SweepRequest {
         let mut options = PlanOptions::new(self.policy);
         options.min_observations = self.min_observations;
         options.seed = self.seed;
+        options.metric = self.metric;
         if let Some(s) = self.samples {
             options.samples = s;
         }
@@ -203,21 +282,55 @@ impl SweepRequest {
 /// Parses a sweep and plans it. An arm's input error names the arm by its id, not its index.
 pub fn plan_request(engine: &Engine, text: &str) -> Result<Plan> {
     let req = parse_sweep(text)?;
-    let arms: Vec<SweepArm> = req
+    // Each arm's values in the model's space (unchanged for the model's own metric, whose
+    // values the engine checks itself).
+    let model_values: Vec<Vec<f64>> = req
         .arms
         .iter()
         .map(|a| {
-            let run = RunInput::new(&a.steps, &a.accuracy, &[]);
+            if req.metric.is_identity() {
+                return Ok(a.accuracy.clone());
+            }
+            a.accuracy
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    req.metric.to_model(v).map_err(|problem| {
+                        Error::invalid(&a.id, "accuracy", format!("accuracy[{i}]: {problem}"))
+                    })
+                })
+                .collect()
+        })
+        .collect::<Result<_>>()?;
+    let arms: Vec<SweepArm> = req
+        .arms
+        .iter()
+        .zip(&model_values)
+        .map(|(a, values)| {
+            let run = RunInput::new(&a.steps, values, &[]);
             SweepArm {
                 id: a.id.clone(),
                 run: a
                     .token_losses
                     .as_deref()
                     .map_or(run, |l| run.with_losses(Losses::Tokens(l))),
+                end_step: a.end_step,
             }
         })
         .collect();
-    plan_sweep(engine, &arms, req.end_step, &req.options()).map_err(|e| match e {
+    let end_step = match (req.end_step, req.arms.iter().find(|a| a.end_step.is_none())) {
+        (Some(end), _) => end,
+        // Every arm has its own end: the sweep's is never read.
+        (None, None) => f64::NAN,
+        (None, Some(a)) => {
+            return Err(Error::invalid(
+                &a.id,
+                "end_step",
+                "no end step: give the arm one, or the sweep an end_step",
+            ));
+        }
+    };
+    plan_sweep(engine, &arms, end_step, &req.options()).map_err(|e| match e {
         Error::InvalidInput { run, field, reason } => {
             let id = run
                 .parse::<usize>()

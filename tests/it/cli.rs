@@ -148,6 +148,126 @@ fn plan_keeps_k_arms_with_reasons_and_probabilities_summing_to_k() {
 }
 
 #[test]
+fn plan_takes_per_arm_end_steps_and_values() {
+    // Two arms, each with its own end and no sweep-wide one; `values` for `accuracy`.
+    let sweep = r#"{"policy": {"kind": "keep_top_k", "k": 1}, "arms": [
+        {"id": "a", "steps": [1, 2, 4], "values": [0.3, 0.35, 0.38], "end_step": 64},
+        {"id": "b", "steps": [1, 2, 4], "values": [0.2, 0.22, 0.23], "end_step": 8}]}"#;
+    let (code, out, err) = neuneu(&["plan", "-"], sweep);
+    assert_eq!(code, 0, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plan["decisions"][0]["keep"], true);
+    // Without an end for arm b anywhere, the arm is named.
+    let no_end = sweep.replace(r#", "end_step": 8"#, "");
+    let (code, _, err) = neuneu(&["plan", "-"], &no_end);
+    assert_eq!(code, 2);
+    assert!(err.contains("run b: end_step: no end step"), "{err}");
+}
+
+#[test]
+fn forecast_rank_and_plan_take_a_loss_in_its_own_units() {
+    let loss = r#""metric": {"kind": "loss", "direction": "minimize"}"#;
+    let line = |id: &str, values: &str| {
+        format!(
+            r#"{{"id": "{id}", "steps": [1, 2, 4, 8], "values": {values}, "target_steps": [64], {loss}}}"#
+        )
+    };
+    let (good, bad) = (
+        line("good", "[3.2, 2.6, 2.3, 2.1]"),
+        line("bad", "[3.3, 3.0, 2.9, 2.85]"),
+    );
+    let (code, out, err) = neuneu(&["forecast", "-"], &format!("{good}\n"));
+    assert_eq!(code, 0, "{err}");
+    let answer: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let q: Vec<f64> = answer["forecasts"][0]["quantiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    // Loss units: increasing with the level, below the last loss at the median, far above 1.
+    assert!(q.windows(2).all(|w| w[0] <= w[1]), "{q:?}");
+    assert!(q[2] < 2.1 && q[2] > 1.0, "{q:?}");
+    // The run whose loss falls lower ranks first, its median in loss units.
+    let (code, out, err) = neuneu(&["rank", "-"], &format!("{bad}\n{good}\n"));
+    assert_eq!(code, 0, "{err}");
+    let ranking: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(ranking["order"][0], "good");
+    assert!(ranking["runs"][0]["median"].as_f64().unwrap() > 1.0);
+    // A bounded metric's value out of range names the line's field and index.
+    let (code, out, _) = neuneu(
+        &["forecast", "-"],
+        r#"{"id": "x", "steps": [1, 2], "values": [0.2, -0.1], "target_steps": [4], "metric": {"direction": "minimize"}}"#,
+    );
+    assert_eq!(code, 1);
+    assert!(out.contains("accuracy[1]: -0.1 is outside [0, 1]"), "{out}");
+    // A plan of a minimized loss stops the arm heading higher, and reports in loss units.
+    let sweep = format!(
+        r#"{{"end_step": 64, "policy": {{"kind": "keep_top_k", "k": 1}}, {loss}, "arms": [
+            {{"id": "bad", "steps": [1, 2, 4, 8], "values": [3.3, 3.0, 2.9, 2.85]}},
+            {{"id": "good", "steps": [1, 2, 4, 8], "values": [3.2, 2.6, 2.3, 2.1]}}]}}"#
+    );
+    let (code, out, err) = neuneu(&["plan", "-"], &sweep);
+    assert_eq!(code, 0, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let d = &plan["decisions"];
+    assert_eq!(
+        (d[0]["keep"].as_bool(), d[1]["keep"].as_bool()),
+        (Some(false), Some(true))
+    );
+    let (q10, m, q90) = (
+        d[1]["q10"].as_f64().unwrap(),
+        d[1]["median"].as_f64().unwrap(),
+        d[1]["q90"].as_f64().unwrap(),
+    );
+    assert!(q10 <= m && m <= q90 && m < 2.1 && m > 1.0, "{}", d[1]);
+    assert!(
+        d[1]["reason"].as_str().unwrap().contains("(now 2.100)"),
+        "{}",
+        d[1]
+    );
+}
+
+#[test]
+fn sweep_answers_each_question_of_an_event_stream() {
+    let (code, out, err) = neuneu(&["sweep", "examples/sweep-events.jsonl"], "");
+    assert_eq!(code, 0, "{err}");
+    let answers: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let decides: Vec<&serde_json::Value> = answers
+        .iter()
+        .filter(|a| a.get("decide").is_some())
+        .collect();
+    assert_eq!(decides.len(), 3);
+    assert_eq!(answers.len(), 4, "three decisions and one forecast");
+    for d in &decides {
+        let arms = d["decide"]["arms"].as_array().unwrap();
+        assert_eq!(arms.len(), 6);
+        // A loss sweep: forecasts in loss units (nats per character), q10 <= median <= q90.
+        for a in arms {
+            let (q10, m, q90) = (
+                a["q10"].as_f64().unwrap(),
+                a["median"].as_f64().unwrap(),
+                a["q90"].as_f64().unwrap(),
+            );
+            assert!(q10 <= m && m <= q90 && m > 1.0 && m < 5.0, "{a}");
+        }
+    }
+    // The stream goes on past a refused event, and the exit status says one was refused.
+    let events = "{\"create\": {\"policy\": {\"kind\": \"keep_top_k\", \"k\": 2}}}\n\
+                  {\"observe\": {\"arm\": \"a\", \"step\": 1, \"value\": 1.5}}\n\
+                  {\"decide\": {}}\n";
+    let (code, out, _) = neuneu(&["sweep", "-"], events);
+    assert_eq!(code, 1);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].contains(r#""line":2"#) && lines[0].contains("outside [0, 1]"));
+    assert!(lines[1].contains(r#""decide""#));
+}
+
+#[test]
 fn upgrade_rewrites_old_and_current_graphs_and_refuses_what_it_cannot_read() {
     // tests/data/exporter-v0.nnb: a bundle written before the exporter folded RoPE into the
     // projections (the default model as first trained).

@@ -1049,3 +1049,98 @@ fn graph_inputs_of_the_wrong_length_are_refused_before_tract() {
         "{msg}"
     );
 }
+
+#[test]
+fn sweep_errors_through_the_rust_api_and_the_cli() {
+    use neuneu::sweep::{Sweep, SweepOptions};
+    use neuneu::{Direction, Metric, MetricKind, Policy};
+    let engine = std::sync::Arc::new(Engine::embedded().unwrap());
+    let mut options = SweepOptions::new(Policy::KeepTopK { k: 1 });
+    options.end_step = Some(100.0);
+    let mut sweep = Sweep::new(engine.clone(), options.clone()).unwrap();
+    let msg = |r: neuneu::Result<()>| r.unwrap_err().to_string();
+    sweep.observe("a", 2.0, 0.3).unwrap();
+    let cases = [
+        (
+            msg(sweep.observe("a", -1.0, 0.3)),
+            "is not a finite non-negative number",
+        ),
+        (msg(sweep.observe("a", 1.0, 0.3)), "is before the last step"),
+        (msg(sweep.observe("a", 2.0, 0.4)), "which already has"),
+        (
+            msg(sweep.observe("a", 3.0, f64::NAN)),
+            "is not a finite number",
+        ),
+        (
+            msg(sweep.observe("a", 3.0, 1.5)),
+            "is outside [0, 1] (a bounded metric; ",
+        ),
+        (msg(sweep.finish("nobody")), "no such arm in the sweep"),
+        (
+            msg(sweep.set_end("a", 0.0)),
+            "is not a positive finite number",
+        ),
+    ];
+    for (got, want) in cases {
+        assert!(got.starts_with("run ") && got.contains(want), "{got}");
+        documented(want);
+    }
+    let mut loss = options.clone();
+    loss.metric = Metric::new(MetricKind::Loss, Direction::Minimize);
+    let mut l = Sweep::new(engine.clone(), loss).unwrap();
+    let neg = msg(l.observe("a", 1.0, -0.5));
+    assert!(
+        neg.contains("is negative (a loss metric is non-negative)"),
+        "{neg}"
+    );
+    documented("is negative (a loss metric is non-negative)");
+    sweep.stop("a").unwrap();
+    let stopped = msg(sweep.observe("a", 3.0, 0.3));
+    assert!(stopped.contains("the arm is stopped"), "{stopped}");
+    let refinish = msg(sweep.finish("a"));
+    assert!(refinish.contains("the arm was stopped"), "{refinish}");
+    sweep.observe("b", 1.0, 0.3).unwrap();
+    sweep.finish("b").unwrap();
+    assert!(msg(sweep.stop("b")).contains("the arm is finished"));
+    sweep.set_end("c", 10.0).unwrap();
+    let empty = msg(sweep.finish("c"));
+    assert!(empty.contains("a finished arm needs a value"), "{empty}");
+    for text in ["`the arm is finished`", "`a finished arm needs a value`"] {
+        documented(text);
+    }
+    let k0 = Sweep::new(engine.clone(), SweepOptions::new(Policy::KeepTopK { k: 0 }));
+    assert_eq!(k0.unwrap_err().to_string(), "policy.k: must be at least 1");
+    documented("`policy.k: must be at least 1`");
+    let bad = Sweep::load(engine, b"{}").unwrap_err().to_string();
+    assert!(bad.starts_with("saved sweep: "), "{bad}");
+    documented("`saved sweep: <serde error>`");
+    // Through the CLI: the refused event's message, and the stream's own errors.
+    let events = "{\"decide\": {}}\n{\"launch\": 1}\n";
+    let (code, out, _) = cli_run(&["sweep", "-"], events);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("no sweep yet: start with a create or load event"),
+        "{out}"
+    );
+    assert!(out.contains("invalid event: "), "{out}");
+    documented("`no sweep yet: start");
+    documented("`invalid event: <serde error>`");
+}
+
+#[test]
+fn a_curve_file_with_values_outside_the_unit_interval_is_refused_not_clamped() {
+    let dir = scratch_dir("loss-curves");
+    let file = dir.join("val-loss.csv");
+    std::fs::write(
+        &file,
+        "suite,run,shots,task,step,tokens,acc\ns,r,0,val_loss,1,10,4.9\ns,r,0,val_loss,2,20,3.1\n",
+    )
+    .unwrap();
+    let (code, _, err) = cli_run(&["eval", file.to_str().unwrap()], "");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("val-loss.csv: line 2: `acc` = 4.9 is outside [0, 1]"),
+        "{err}"
+    );
+    documented("is outside [0, 1] (curve files hold bounded metrics)");
+}

@@ -23,8 +23,8 @@ pub fn rank(engine: &Engine, requests: &str) -> Result<ExitCode> {
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, p) in parsed.iter().enumerate() {
         match &p.request {
-            Ok((r, _)) => groups
-                .entry(r.group.clone().unwrap_or_default())
+            Ok(r) => groups
+                .entry(r.run.group.clone().unwrap_or_default())
                 .or_default()
                 .push(i),
             Err(e) => {
@@ -57,10 +57,18 @@ pub fn rank(engine: &Engine, requests: &str) -> Result<ExitCode> {
                 let order: Vec<_> = r.order.iter().map(|&i| ids[i]).collect();
                 crate::emitln!("{}", {
                     // Per run, best first: its id, forecast median and expected wins.
+                    // Medians in each run's own units (ranks and probabilities are the same in
+                    // the model's space, where higher is better).
+                    let median = |i: usize| match &parsed[members[i]].request {
+                        Ok(req) if !req.metric().is_identity() => {
+                            req.metric().to_user(r.medians[i])
+                        }
+                        _ => r.medians[i],
+                    };
                     let runs: Vec<_> = r
                             .order
                             .iter()
-                            .map(|&i| serde_json::json!({"id": ids[i], "median": r.medians[i], "expected_wins": r.expected_wins[i]}))
+                            .map(|&i| serde_json::json!({"id": ids[i], "median": median(i), "expected_wins": r.expected_wins[i]}))
                             .collect();
                     serde_json::json!({"group": group, "order": order, "runs": runs, "pairs": pairs})
                 });
@@ -395,4 +403,34 @@ pub fn heldout(engine: &Engine, path: &Path) -> Result<ExitCode> {
         holdout.describe()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `neuneu sweep`: events in, one answer per question out, flushed as it is written.
+pub fn sweep(engine: Engine, events: &str) -> Result<ExitCode> {
+    use std::io::{BufRead, Write};
+    let stream_in: Box<dyn BufRead> = if events == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(events).map_err(|e| Error::io(events, e))?;
+        Box::new(std::io::BufReader::new(file))
+    };
+    let mut stream = neuneu::io::events::EventStream::new(
+        std::sync::Arc::new(engine),
+        crate::request_base(events),
+    );
+    let mut failed = false;
+    let mut out = std::io::stdout().lock();
+    for line in stream_in.lines() {
+        let line = line.map_err(|e| Error::io(events, e))?;
+        if let Some(answer) = stream.handle(&line) {
+            failed |= answer.is_error();
+            writeln!(out, "{}", answer.to_json()).map_err(|e| Error::io("<stdout>", e))?;
+            out.flush().map_err(|e| Error::io("<stdout>", e))?;
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

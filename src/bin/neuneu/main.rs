@@ -24,8 +24,11 @@ enum Command {
     ///   echo '{"id":"a","steps":[1,2,4],"accuracy":[0.3,0.35,0.4],"target_steps":[16]}' | neuneu forecast -
     ///
     /// Request line: {"id", "steps", "accuracy", "target_steps"} plus optional "token_losses"
-    /// (array) or "token_losses_npy" (path, relative to the request file). An invalid line gets
-    /// {"id", "error"}; the others still get answers. Exit status 1 if any line failed.
+    /// (array) or "token_losses_npy" (path, relative to the request file). "values" is accepted
+    /// for "accuracy"; "metric": {"kind": "bounded"|"loss", "direction": "maximize"|"minimize"}
+    /// forecasts a loss or a minimized metric in its own units (default: bounded, maximized).
+    /// An invalid line gets {"id", "error"}; the others still get answers. Exit status 1 if any
+    /// line failed.
     #[command(verbatim_doc_comment)]
     Forecast {
         /// Requests (JSON Lines), or `-` for stdin.
@@ -52,6 +55,8 @@ enum Command {
     ///
     /// Input: {"end_step": S, "policy": {"kind": "keep_top_k", "k": 3}, "min_observations": 3,
     ///         "arms": [{"id": "a", "steps": [...], "accuracy": [...]}, ...]}
+    /// An arm may have its own "end_step" (then the sweep's may be left out); "values" is
+    /// accepted for "accuracy"; "metric" as for `forecast`, for every arm.
     /// Policies: keep_top_k {k}, stop_fraction {fraction}, stop_below_probability {k, threshold},
     /// stop_within_budget {k, budget}.
     ///
@@ -61,6 +66,27 @@ enum Command {
     Plan {
         /// The sweep (JSON), or `-` for stdin.
         sweep: String,
+        #[command(flatten)]
+        model: ModelArg,
+    },
+    /// Drive an online sweep with a stream of events, one JSON object per line; each question
+    /// is answered on stdout as it arrives, so a scheduler in any language can pipe to it.
+    ///
+    /// Events: {"create": {"policy": {...}, "end_step": S, "metric": {"kind": "bounded"|"loss",
+    /// "direction": "maximize"|"minimize"}, "min_observations": N, "seed": N}},
+    /// {"observe": {"arm", "step", "value"}}, {"set_end": {"arm", "end_step"}},
+    /// {"finish": {"arm"}}, {"stop": {"arm"}}, {"decide": {}} or {"decide": {"arms": [...]}},
+    /// {"forecast": {"arm", "steps": [...]}}, {"save": {"path"}}, {"load": {"path"}}.
+    /// Answers: {"line": N, "decide": {...}}, {"line": N, "forecast": {...}}, and
+    /// {"line": N, "error": "..."} for a refused event (the stream goes on; exit status 1).
+    ///
+    /// Example:
+    ///   neuneu sweep examples/sweep-events.jsonl
+    ///   my-scheduler | neuneu sweep -
+    #[command(verbatim_doc_comment)]
+    Sweep {
+        /// Events (JSON Lines), or `-` for stdin.
+        events: String,
         #[command(flatten)]
         model: ModelArg,
     },
@@ -236,6 +262,7 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
         }
         Command::Rank { requests, model } => commands::rank(&model.load()?, &requests),
         Command::Plan { sweep, model } => commands::plan(&model.load()?, &sweep),
+        Command::Sweep { events, model } => commands::sweep(model.load()?, &events),
         Command::Replay { args, model } => commands::replay(&model.load()?, &args),
         Command::Eval { args, model } => commands::eval(&model.load()?, &args),
         Command::Heldout { curves, model } => commands::heldout(&model.load()?, &curves),

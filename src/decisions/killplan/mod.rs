@@ -21,8 +21,11 @@
 //! - [`Policy::StopBelowProbability`] stops every arm whose `p_top_k < threshold`.
 //! - [`Policy::StopWithinBudget`] stops arms from the least likely up, while the sum of their
 //!   `p_top_k` stays within `budget`: by linearity of expectation that sum is the expected
-//!   number of true top-`k` arms the decision stops, whatever the dependence between arms. The
-//!   likeliest arm is never stopped.
+//!   number of true top-`k` arms the decision stops, whatever the dependence between arms.
+//!
+//! No policy stops any of the `k` arms most likely to finish in the top `k`: when forecasts are
+//! close and uncertain every `p_top_k` can fall below a threshold (they sum to `k` over all
+//! arms), and stopping them all would stop the best.
 //!
 //! Ties in `p_top_k` go to the higher forecast median, then to the earlier arm. After the policy
 //! has decided, any arm with fewer than [`PlanOptions::min_observations`] observed points is
@@ -47,6 +50,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Result;
 use crate::decisions::distribution::QuantileDistribution;
+use crate::decisions::metric::Metric;
 use crate::error::Error;
 
 /// Monte Carlo samples when the caller does not choose: the standard error of a `p_top_k`
@@ -105,6 +109,10 @@ pub struct PlanOptions {
     /// Seed of the Monte Carlo generator.
     #[serde(default)]
     pub seed: u64,
+    /// The metric the arms' forecasts and last values were mapped from: they are in the
+    /// model's space (higher is better), and the plan reports in the metric's units.
+    #[serde(default)]
+    pub metric: Metric,
 }
 
 fn default_samples() -> usize {
@@ -119,6 +127,7 @@ impl PlanOptions {
             min_observations: None,
             samples: DEFAULT_SAMPLES,
             seed: 0,
+            metric: Metric::ACCURACY,
         }
     }
 }
@@ -147,8 +156,11 @@ pub struct Plan {
     pub decisions: Vec<ArmDecision>,
 }
 
-/// Plans which arms to stop (see the module docs).
+/// Plans which arms to stop (see the module docs). The arms' forecasts and last values are in
+/// the model's space of `options.metric` (higher is better); the plan's medians, intervals and
+/// reasons are in the metric's own units.
 pub fn plan(arms: &[Arm], options: &PlanOptions) -> Result<Plan> {
+    let metric = options.metric;
     let n = arms.len();
     if n == 0 {
         return Err(Error::setting("arms", "no arms to plan"));
@@ -174,18 +186,18 @@ pub fn plan(arms: &[Arm], options: &PlanOptions) -> Result<Plan> {
             .then(medians[b].total_cmp(&medians[a]))
             .then(a.cmp(&b))
     });
+    // The k likeliest are kept by every policy: a policy decides about the others.
     let mut keep = vec![false; n];
+    for &a in &by_chance[..k] {
+        keep[a] = true;
+    }
     match options.policy {
-        Policy::KeepTopK { .. } | Policy::StopFraction { .. } => {
-            for &a in &by_chance[..k] {
-                keep[a] = true;
-            }
-        }
+        Policy::KeepTopK { .. } | Policy::StopFraction { .. } => {}
         Policy::StopWithinBudget { budget, .. } => {
             keep.fill(true);
             let mut spent = 0.0;
-            // Least likely first; the likeliest arm is never stopped.
-            for &a in by_chance[1..].iter().rev() {
+            // Least likely first, up to the k likeliest.
+            for &a in by_chance[k..].iter().rev() {
                 if spent + p[a] > budget {
                     break;
                 }
@@ -194,7 +206,7 @@ pub fn plan(arms: &[Arm], options: &PlanOptions) -> Result<Plan> {
             }
         }
         Policy::StopBelowProbability { threshold, .. } => {
-            for a in 0..n {
+            for &a in &by_chance[k..] {
                 keep[a] = p[a] >= threshold;
             }
         }
@@ -204,11 +216,19 @@ pub fn plan(arms: &[Arm], options: &PlanOptions) -> Result<Plan> {
     sorted_medians.sort_by(|a, b| b.total_cmp(a));
     let kth_best = sorted_medians[k - 1];
     let minimum = options.min_observations.unwrap_or(0);
+    let user = |v: f64| metric.to_user(v);
+    let kth_best = user(kth_best);
     let decisions = arms
         .iter()
         .enumerate()
         .map(|(a, arm)| {
-            let (q10, q90) = (arm.forecast.quantile(0.1), arm.forecast.quantile(0.9));
+            let (lo, hi) = (arm.forecast.quantile(0.1), arm.forecast.quantile(0.9));
+            let (q10, q90) = if metric.reverses() {
+                (user(hi), user(lo))
+            } else {
+                (user(lo), user(hi))
+            };
+            let median = user(medians[a]);
             let protected = arm.observations < minimum;
             let reason = if protected {
                 format!(
@@ -222,9 +242,9 @@ pub fn plan(arms: &[Arm], options: &PlanOptions) -> Result<Plan> {
                      (now {:.3}) vs {} best {kth_best:.3}",
                     if keep[a] { "keep" } else { "stop" },
                     percent(p[a]),
-                    policy_clause(options.policy, keep[a], k),
-                    medians[a],
-                    arm.last_value,
+                    policy_clause(options.policy, keep[a], k, by_chance[..k].contains(&a)),
+                    median,
+                    user(arm.last_value),
                     ordinal(k),
                 )
             };
@@ -232,7 +252,7 @@ pub fn plan(arms: &[Arm], options: &PlanOptions) -> Result<Plan> {
                 id: arm.id.clone(),
                 keep: keep[a] || protected,
                 p_top_k: p[a],
-                median: medians[a],
+                median,
                 q10,
                 q90,
                 reason,
@@ -315,9 +335,15 @@ fn policy_k(policy: Policy, n: usize) -> Result<usize> {
     }
 }
 
-/// The part of a reason that says which rule of the policy applied.
-fn policy_clause(policy: Policy, keep: bool, k: usize) -> String {
+/// The part of a reason that says which rule of the policy applied; `likeliest` says the arm
+/// is among the k most likely to finish in the top k, which every policy keeps.
+fn policy_clause(policy: Policy, keep: bool, k: usize, likeliest: bool) -> String {
     match (policy, keep) {
+        (Policy::StopBelowProbability { .. } | Policy::StopWithinBudget { .. }, true)
+            if likeliest =>
+        {
+            format!(", among the {k} likeliest")
+        }
         (Policy::StopBelowProbability { threshold, .. }, true) => {
             format!(", at least the threshold {}", percent(threshold))
         }
@@ -530,7 +556,7 @@ mod tests {
                     d.reason
                 );
             }
-            assert!(spent + kept_min > budget || stopped.len() + 1 == p.decisions.len());
+            assert!(spent + kept_min > budget || stopped.len() + 3 == p.decisions.len());
             assert!(p.decisions.iter().any(|d| d.keep));
         }
         // A wider budget stops more: at k = 2 arm e (0.74) has a real chance, and only the wide
@@ -559,14 +585,39 @@ mod tests {
             threshold: 0.05,
         };
         let p = plan(&sweep(), &opts(policy)).unwrap();
+        let mut chances: Vec<f64> = p.decisions.iter().map(|d| d.p_top_k).collect();
+        chances.sort_by(|a, b| b.total_cmp(a));
         for d in &p.decisions {
-            assert_eq!(d.keep, d.p_top_k >= 0.05, "{d:?}");
+            // The 3 likeliest are kept whatever their chance; the threshold decides the rest.
+            assert_eq!(
+                d.keep,
+                d.p_top_k >= 0.05 || d.p_top_k >= chances[2],
+                "{d:?}"
+            );
         }
         assert!(p.decisions[0].keep && !p.decisions[5].keep);
         let f = &p.decisions[5].reason;
         assert!(f.contains(", below the threshold 5.0%;"), "{f}");
+        // Arm a is among the 3 likeliest, which every policy keeps.
         let a = &p.decisions[0].reason;
-        assert!(a.contains(", at least the threshold 5.0%;"), "{a}");
+        assert!(a.contains(", among the 3 likeliest;"), "{a}");
+        // Below the 3 likeliest, the threshold decides: arm d keeps its chance only with a low
+        // threshold.
+        let low = Policy::StopBelowProbability {
+            k: 3,
+            threshold: 1e-9,
+        };
+        let p = plan(&sweep(), &opts(low)).unwrap();
+        let kept_by_threshold: Vec<&ArmDecision> = p
+            .decisions
+            .iter()
+            .filter(|d| d.reason.contains("at least the threshold"))
+            .collect();
+        assert!(
+            kept_by_threshold
+                .iter()
+                .all(|d| d.keep && d.p_top_k >= 1e-9)
+        );
     }
 
     #[test]
@@ -691,5 +742,66 @@ mod tests {
                 "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st"
             ]
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 64, ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Whatever the sweep, the policy and its numbers, the k arms most likely to finish in
+        /// the top k are kept.
+        #[test]
+        fn no_policy_stops_the_k_likeliest(
+            arms in proptest::collection::vec((0.0f64..1.0, 0.0f64..0.3), 1..24),
+            policy in 0usize..4,
+            k in 1usize..8,
+            threshold in 0.0f64..=1.0,
+            budget in 0.0f64..0.999,
+            fraction in 0.0f64..0.999,
+            seed in 0u64..1000,
+        ) {
+            let arms: Vec<Arm> = arms
+                .iter()
+                .enumerate()
+                .map(|(i, &(median, spread))| {
+                    let lo = (median - spread).max(0.0);
+                    let hi = (median + spread).min(1.0);
+                    Arm {
+                        id: format!("arm-{i}"),
+                        forecast: QuantileDistribution::new(
+                            vec![0.1, 0.5, 0.9],
+                            vec![lo, median, hi],
+                        )
+                        .unwrap(),
+                        observations: 5,
+                        last_value: lo,
+                    }
+                })
+                .collect();
+            let k = k.min(arms.len());
+            let policy = [
+                Policy::KeepTopK { k },
+                Policy::StopFraction { fraction },
+                Policy::StopBelowProbability { k, threshold },
+                Policy::StopWithinBudget { k, budget },
+            ][policy];
+            let mut options = opts(policy);
+            options.samples = 500;
+            options.seed = seed;
+            let p = plan(&arms, &options).unwrap();
+            // The k likeliest, ties broken as the plan breaks them (higher median, then index).
+            let mut order: Vec<usize> = (0..arms.len()).collect();
+            let d = &p.decisions;
+            order.sort_by(|&a, &b| {
+                d[b].p_top_k
+                    .total_cmp(&d[a].p_top_k)
+                    .then(d[b].median.total_cmp(&d[a].median))
+                    .then(a.cmp(&b))
+            });
+            for &a in &order[..p.k] {
+                proptest::prop_assert!(d[a].keep, "{:?} stopped, k = {}: {:?}", d[a], p.k, d);
+            }
+        }
     }
 }

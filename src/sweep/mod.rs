@@ -1,0 +1,636 @@
+//! The online sweep handle: a scheduler feeds it results as they arrive and asks, at any moment,
+//! which arms to stop.
+//!
+//! ```no_run
+//! use neuneu::sweep::{Sweep, SweepOptions};
+//! use neuneu::{Engine, Policy};
+//! use std::sync::Arc;
+//! let engine = Arc::new(Engine::embedded()?);
+//! let mut options = SweepOptions::new(Policy::KeepTopK { k: 3 });
+//! options.end_step = Some(10_000.0);
+//! let mut sweep = Sweep::new(engine, options)?;
+//! sweep.observe("lr=1e-3", 1000.0, 0.31)?;
+//! sweep.observe("lr=1e-3", 2000.0, 0.35)?;
+//! let decision = sweep.decide(None)?;
+//! for arm in &decision.arms {
+//!     println!("{}: {:?} ({})", arm.id, arm.action, arm.reason);
+//! }
+//! # Ok::<(), neuneu::Error>(())
+//! ```
+//!
+//! What it does with every state a real sweep is in:
+//! - **young arms** (fewer points than `min_observations`, or than the model's minimum context)
+//!   are kept with the reason "needs N points", never an error; they take no part in the plan;
+//! - **live arms** with an end step (their own `set_end`, else the sweep's `end_step`) are
+//!   forecast at their own end; an arm already at or past its end counts with its last value;
+//! - **finished arms** take part with their final value, certain (a point mass): they hold
+//!   top places that live arms must beat;
+//! - **stopped arms** take no part: they will not finish;
+//! - `k` is capped at the arms that can still win, and the cap is stated in the answer;
+//! - a live arm with no end step anywhere is kept, with that as its reason.
+//!
+//! Values are in the user's units ([`Metric`]: bounded or a loss, maximized or minimized) and are
+//! forecast in the model's space ([`crate::decisions::metric`]); answers come back in the user's
+//! units.
+//!
+//! Cost: each arm's forecast at its end is cached with the number of points and the end it was
+//! made from, so a decision after one new observation forecasts one arm and plans.
+//!
+//! Determinism: the plan of the `n`-th decision is seeded by [`decision_seed`]`(seed, n)`, from
+//! the sweep's seed and its count of decisions only, and [`Sweep::save`] keeps both: a resumed
+//! sweep makes the same decisions as one that never stopped.
+
+mod state;
+
+pub use state::{SAVE_FORMAT, SAVE_VERSION};
+
+use crate::decisions::distribution::QuantileDistribution;
+use crate::decisions::killplan::{Arm, PlanOptions, Policy, plan};
+use crate::decisions::metric::Metric;
+use crate::error::{Error, Result};
+use crate::inference::engine::{Engine, RunInput};
+use crate::rng::SplitMix64;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How a sweep judges its arms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepOptions {
+    /// The metric's kind and direction.
+    #[serde(default)]
+    pub metric: Metric,
+    /// How to choose the arms to stop; `k` is capped at the arms that can still win.
+    pub policy: Policy,
+    /// The end step of an arm that has no end of its own (`set_end`).
+    #[serde(default)]
+    pub end_step: Option<f64>,
+    /// Points an arm needs before it can be judged (at least the model's minimum context).
+    #[serde(default)]
+    pub min_observations: usize,
+    /// Monte Carlo samples per plan.
+    #[serde(default = "default_samples")]
+    pub samples: usize,
+    /// The seed every decision's seed is derived from.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_samples() -> usize {
+    crate::decisions::killplan::DEFAULT_SAMPLES
+}
+
+impl SweepOptions {
+    /// `policy` for an accuracy-like metric, no default end, the default samples, seed 0.
+    pub fn new(policy: Policy) -> Self {
+        SweepOptions {
+            metric: Metric::default(),
+            policy,
+            end_step: None,
+            min_observations: 0,
+            samples: default_samples(),
+            seed: 0,
+        }
+    }
+}
+
+/// Where an arm stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArmStatus {
+    Live,
+    /// Its last value is final.
+    Finished,
+    /// Stopped by the scheduler.
+    Stopped,
+}
+
+/// What a decision says to do with an arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Continue,
+    Stop,
+    /// The arm is finished: nothing to decide.
+    Finished,
+    /// The arm was stopped already.
+    Stopped,
+}
+
+/// One arm's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmVerdict {
+    pub id: String,
+    pub action: Action,
+    /// Probability of finishing in the top [`Decision::k`]; absent for arms outside the plan.
+    pub p_top_k: Option<f64>,
+    /// The forecast at the arm's end step, in the user's units: median and [q0.1, q0.9]
+    /// (a finished arm's final value in all three); absent where there is no forecast.
+    pub median: Option<f64>,
+    pub q10: Option<f64>,
+    pub q90: Option<f64>,
+    /// The end step the forecast is for.
+    pub end_step: Option<f64>,
+    pub reason: String,
+}
+
+/// The answer to [`Sweep::decide`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Which decision of the sweep this is (0 for the first).
+    pub index: u64,
+    /// The seed its plan used ([`decision_seed`]).
+    pub seed: u64,
+    /// The `k` the policy asked for, and the `k` used (capped at the arms that can still win);
+    /// 0 when no plan was needed.
+    pub k_requested: usize,
+    pub k: usize,
+    /// The arms asked about, in the sweep's order.
+    pub arms: Vec<ArmVerdict>,
+}
+
+/// The seed of decision `index` of a sweep seeded with `seed`.
+pub fn decision_seed(seed: u64, index: u64) -> u64 {
+    SplitMix64::new(seed ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03)).next_u64()
+}
+
+#[derive(Debug, Clone)]
+struct ArmState {
+    id: String,
+    steps: Vec<f64>,
+    /// The user's values.
+    values: Vec<f64>,
+    /// The same in the model's space.
+    model: Vec<f64>,
+    end: Option<f64>,
+    status: ArmStatus,
+    /// The model-space forecast at the end, with the points and end it was made from.
+    cached: Option<(usize, f64, QuantileDistribution)>,
+}
+
+/// An online sweep (see the module docs).
+pub struct Sweep {
+    engine: Arc<Engine>,
+    options: SweepOptions,
+    arms: Vec<ArmState>,
+    index: HashMap<String, usize>,
+    decisions: u64,
+}
+
+impl std::fmt::Debug for Sweep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sweep")
+            .field("options", &self.options)
+            .field("arms", &self.arms.len())
+            .field("decisions", &self.decisions)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How an arm enters a decision's plan.
+enum Role {
+    /// Forecast at its end: the model-space distribution.
+    Forecast(QuantileDistribution),
+    /// Certain at this model-space value (finished, or at its end).
+    Certain(f64),
+    /// Kept outside the plan, for this reason.
+    Kept(String),
+    /// Not in the plan: stopped.
+    Stopped,
+}
+
+impl Sweep {
+    /// A sweep with no arms yet. Checks the options: the policy's numbers, a positive end step.
+    pub fn new(engine: Arc<Engine>, options: SweepOptions) -> Result<Self> {
+        check_options(&options)?;
+        Ok(Sweep {
+            engine,
+            options,
+            arms: Vec::new(),
+            index: HashMap::new(),
+            decisions: 0,
+        })
+    }
+
+    pub fn options(&self) -> &SweepOptions {
+        &self.options
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The arms' ids, in the order they were first seen.
+    pub fn arm_ids(&self) -> impl Iterator<Item = &str> {
+        self.arms.iter().map(|a| a.id.as_str())
+    }
+
+    /// An arm's status, if the sweep knows it.
+    pub fn status(&self, arm: &str) -> Option<ArmStatus> {
+        self.index.get(arm).map(|&i| self.arms[i].status)
+    }
+
+    /// How many decisions the sweep has made.
+    pub fn decisions_made(&self) -> u64 {
+        self.decisions
+    }
+
+    /// Records `value` at `step` for `arm` (created on its first point). The same point twice is
+    /// a no-op; a step before the arm's last one, another value at its last step, a value
+    /// outside the metric or an arm that is finished or stopped is an error naming the arm, and
+    /// leaves the sweep as it was.
+    pub fn observe(&mut self, arm: &str, step: f64, value: f64) -> Result<()> {
+        let bad = |field, reason: String| Err(Error::invalid(arm, field, reason));
+        if !step.is_finite() || step < 0.0 {
+            return bad(
+                "step",
+                format!("{step} is not a finite non-negative number"),
+            );
+        }
+        let model = match self.options.metric.to_model(value) {
+            Ok(m) => m,
+            Err(reason) => return bad("value", reason.to_string()),
+        };
+        let i = self.arm_index(arm);
+        let a = &mut self.arms[i];
+        if a.status != ArmStatus::Live {
+            return bad("arm", format!("the arm is {}", status_word(a.status)));
+        }
+        if let Some(&last) = a.steps.last() {
+            if step < last {
+                return bad("step", format!("{step} is before the last step {last}"));
+            }
+            if step == last {
+                let previous = *a.values.last().expect("a value per step");
+                return if previous == value {
+                    Ok(())
+                } else {
+                    bad(
+                        "value",
+                        format!("{value} at step {step}, which already has {previous}"),
+                    )
+                };
+            }
+        }
+        a.steps.push(step);
+        a.values.push(value);
+        a.model.push(model);
+        Ok(())
+    }
+
+    /// Sets the step at which `arm` ends (created if new).
+    pub fn set_end(&mut self, arm: &str, end_step: f64) -> Result<()> {
+        if !(end_step.is_finite() && end_step > 0.0) {
+            return Err(Error::invalid(
+                arm,
+                "end_step",
+                format!("{end_step} is not a positive finite number"),
+            ));
+        }
+        let i = self.arm_index(arm);
+        self.arms[i].end = Some(end_step);
+        Ok(())
+    }
+
+    /// Marks `arm` finished: its last value is final. It needs at least one point.
+    pub fn finish(&mut self, arm: &str) -> Result<()> {
+        let i = self.known(arm)?;
+        let a = &mut self.arms[i];
+        if a.steps.is_empty() {
+            return Err(Error::invalid(arm, "arm", "a finished arm needs a value"));
+        }
+        if a.status == ArmStatus::Stopped {
+            return Err(Error::invalid(arm, "arm", "the arm was stopped"));
+        }
+        a.status = ArmStatus::Finished;
+        Ok(())
+    }
+
+    /// Marks `arm` stopped by the scheduler: it takes no further part.
+    pub fn stop(&mut self, arm: &str) -> Result<()> {
+        let i = self.known(arm)?;
+        let a = &mut self.arms[i];
+        if a.status == ArmStatus::Finished {
+            return Err(Error::invalid(arm, "arm", "the arm is finished"));
+        }
+        a.status = ArmStatus::Stopped;
+        Ok(())
+    }
+
+    /// Forecasts `arm` at `steps` (each after its last step), in the user's units: one row of
+    /// quantiles per step, at [`Engine::levels`].
+    pub fn forecast(&self, arm: &str, steps: &[f64]) -> Result<Vec<Vec<f64>>> {
+        let a = &self.arms[self.known(arm)?];
+        let run = RunInput::new(&a.steps, &a.model, steps);
+        let forecast = self
+            .engine
+            .forecast(&[run])
+            .map_err(|e| rename_run(e, arm))?;
+        Ok(forecast[0]
+            .forecasts
+            .iter()
+            .map(|f| self.options.metric.quantiles_to_user(&f.quantiles))
+            .collect())
+    }
+
+    /// Decides for every live arm (`arms` None), or for the arms named (any status): continue
+    /// or stop, with P(top k), the forecast at the arm's end and a reason. Every decision counts
+    /// towards the next one's seed.
+    pub fn decide(&mut self, arms: Option<&[&str]>) -> Result<Decision> {
+        let asked: Vec<usize> = match arms {
+            None => (0..self.arms.len())
+                .filter(|&i| self.arms[i].status == ArmStatus::Live)
+                .collect(),
+            Some(ids) => {
+                let mut asked = ids
+                    .iter()
+                    .map(|id| self.known(id))
+                    .collect::<Result<Vec<_>>>()?;
+                asked.sort_unstable();
+                asked.dedup();
+                asked
+            }
+        };
+        let index = self.decisions;
+        let seed = decision_seed(self.options.seed, index);
+        self.decisions += 1;
+
+        let roles = self.roles()?;
+        let metric = self.options.metric;
+        let in_plan: Vec<usize> = (0..self.arms.len())
+            .filter(|&i| matches!(roles[i], Role::Forecast(..) | Role::Certain(_)))
+            .collect();
+        let levels = self.engine.levels();
+        let plan_arms: Vec<Arm> = in_plan
+            .iter()
+            .map(|&i| {
+                let a = &self.arms[i];
+                let forecast = match &roles[i] {
+                    Role::Forecast(d) => d.clone(),
+                    Role::Certain(v) => certain(levels, *v)?,
+                    _ => unreachable!("filtered above"),
+                };
+                Ok(Arm {
+                    id: a.id.clone(),
+                    forecast,
+                    observations: a.steps.len(),
+                    last_value: *a.model.last().expect("planned arms have points"),
+                })
+            })
+            .collect::<Result<_>>()?;
+        let k_requested = requested_k(self.options.policy, plan_arms.len());
+        let (plan, k) = if plan_arms.is_empty() {
+            (None, 0)
+        } else {
+            let options = PlanOptions {
+                policy: cap_k(self.options.policy, plan_arms.len()),
+                min_observations: None,
+                samples: self.options.samples,
+                seed,
+                metric,
+            };
+            let plan = plan(&plan_arms, &options)?;
+            let k = plan.k;
+            (Some(plan), k)
+        };
+        let cap_note = if k < k_requested {
+            format!(" (k capped at {k}: {} arms can still win)", plan_arms.len())
+        } else {
+            String::new()
+        };
+
+        let verdicts = asked
+            .iter()
+            .map(|&i| {
+                let a = &self.arms[i];
+                let end = a.end.or(self.options.end_step);
+                let planned = in_plan.binary_search(&i).ok();
+                let mut verdict = ArmVerdict {
+                    id: a.id.clone(),
+                    action: Action::Continue,
+                    p_top_k: None,
+                    median: None,
+                    q10: None,
+                    q90: None,
+                    end_step: end,
+                    reason: String::new(),
+                };
+                if let (Some(p), Some(plan)) = (planned, &plan) {
+                    let d = &plan.decisions[p];
+                    verdict.p_top_k = Some(d.p_top_k);
+                    verdict.median = Some(d.median);
+                    verdict.q10 = Some(d.q10);
+                    verdict.q90 = Some(d.q90);
+                }
+                match (&roles[i], a.status) {
+                    (_, ArmStatus::Finished) => {
+                        let last = *a.values.last().expect("finished arms have a value");
+                        verdict.action = Action::Finished;
+                        verdict.reason = format!("finished at {last:.4}");
+                    }
+                    (Role::Stopped, _) | (_, ArmStatus::Stopped) => {
+                        verdict.action = Action::Stopped;
+                        verdict.reason = "stopped by the scheduler".into();
+                    }
+                    (Role::Kept(reason), _) => verdict.reason = format!("keep: {reason}"),
+                    (Role::Forecast(..) | Role::Certain(_), _) => {
+                        let d = &plan
+                            .as_ref()
+                            .expect("a plan when arms are planned")
+                            .decisions[planned.expect("planned")];
+                        verdict.action = if d.keep {
+                            Action::Continue
+                        } else {
+                            Action::Stop
+                        };
+                        verdict.reason = format!("{}{cap_note}", d.reason);
+                    }
+                }
+                verdict
+            })
+            .collect();
+        Ok(Decision {
+            index,
+            seed,
+            k_requested,
+            k,
+            arms: verdicts,
+        })
+    }
+
+    /// How each arm enters this decision, forecasting (in one batch) the arms whose cached
+    /// forecast is stale.
+    fn roles(&mut self) -> Result<Vec<Role>> {
+        let need = self
+            .options
+            .min_observations
+            .max(self.engine.manifest().preparation.min_context);
+        let mut stale: Vec<(usize, f64)> = Vec::new();
+        let mut roles: Vec<Role> = Vec::with_capacity(self.arms.len());
+        for (i, a) in self.arms.iter().enumerate() {
+            let n = a.steps.len();
+            let role = match a.status {
+                ArmStatus::Stopped => Role::Stopped,
+                ArmStatus::Finished => Role::Certain(*a.model.last().expect("a value")),
+                ArmStatus::Live if n < need => Role::Kept(format!(
+                    "needs {need} point{} to be judged, has {n}",
+                    if need == 1 { "" } else { "s" }
+                )),
+                ArmStatus::Live => match a.end.or(self.options.end_step) {
+                    None => Role::Kept("no end step (set_end, or the sweep's end_step)".into()),
+                    Some(end) if end <= a.steps[n - 1] => {
+                        Role::Certain(*a.model.last().expect("a value"))
+                    }
+                    Some(end) => match &a.cached {
+                        Some((points, at, d)) if *points == n && *at == end => {
+                            Role::Forecast(d.clone())
+                        }
+                        _ => {
+                            stale.push((i, end));
+                            Role::Forecast(certain(self.engine.levels(), 0.0)?)
+                        }
+                    },
+                },
+            };
+            roles.push(role);
+        }
+        if !stale.is_empty() {
+            let targets: Vec<[f64; 1]> = stale.iter().map(|&(_, end)| [end]).collect();
+            let runs: Vec<RunInput> = stale
+                .iter()
+                .zip(&targets)
+                .map(|(&(i, _), t)| RunInput::new(&self.arms[i].steps, &self.arms[i].model, t))
+                .collect();
+            let results = self.engine.forecast_each(&runs);
+            let levels = self.engine.levels().to_vec();
+            for (&(i, end), result) in stale.iter().zip(results) {
+                let a = &mut self.arms[i];
+                let forecast = result.and_then(|f| {
+                    QuantileDistribution::from_f32(&a.id, &levels, &f.forecasts[0].quantiles)
+                });
+                roles[i] = match forecast {
+                    Ok(d) => {
+                        a.cached = Some((a.steps.len(), end, d.clone()));
+                        Role::Forecast(d)
+                    }
+                    Err(e) => Role::Kept(format!("cannot be forecast: {}", rename_run(e, &a.id))),
+                };
+            }
+        }
+        Ok(roles)
+    }
+
+    fn arm_index(&mut self, arm: &str) -> usize {
+        if let Some(&i) = self.index.get(arm) {
+            return i;
+        }
+        self.arms.push(ArmState {
+            id: arm.to_string(),
+            steps: Vec::new(),
+            values: Vec::new(),
+            model: Vec::new(),
+            end: None,
+            status: ArmStatus::Live,
+            cached: None,
+        });
+        self.index.insert(arm.to_string(), self.arms.len() - 1);
+        self.arms.len() - 1
+    }
+
+    fn known(&self, arm: &str) -> Result<usize> {
+        self.index
+            .get(arm)
+            .copied()
+            .ok_or_else(|| Error::invalid(arm, "arm", "no such arm in the sweep"))
+    }
+}
+
+fn status_word(status: ArmStatus) -> &'static str {
+    match status {
+        ArmStatus::Live => "live",
+        ArmStatus::Finished => "finished",
+        ArmStatus::Stopped => "stopped",
+    }
+}
+
+/// A point mass at `value` on the model's levels.
+fn certain(levels: &[f32], value: f64) -> Result<QuantileDistribution> {
+    QuantileDistribution::new(
+        levels.iter().map(|&l| f64::from(l)).collect(),
+        vec![value; levels.len()],
+    )
+}
+
+/// The `k` the policy asks for among `n` arms (for the fraction policy, the arms it keeps).
+fn requested_k(policy: Policy, n: usize) -> usize {
+    match policy {
+        Policy::KeepTopK { k }
+        | Policy::StopBelowProbability { k, .. }
+        | Policy::StopWithinBudget { k, .. } => k,
+        Policy::StopFraction { fraction } => n - (fraction * n as f64).floor() as usize,
+    }
+}
+
+/// The policy with its `k` capped at the `n` arms that can still win.
+fn cap_k(policy: Policy, n: usize) -> Policy {
+    match policy {
+        Policy::KeepTopK { k } => Policy::KeepTopK { k: k.min(n) },
+        Policy::StopBelowProbability { k, threshold } => Policy::StopBelowProbability {
+            k: k.min(n),
+            threshold,
+        },
+        Policy::StopWithinBudget { k, budget } => Policy::StopWithinBudget {
+            k: k.min(n),
+            budget,
+        },
+        p @ Policy::StopFraction { .. } => p,
+    }
+}
+
+/// The policy's numbers are checked once, at creation, with a sweep of one arm standing in for
+/// any size (k itself is capped later, never refused).
+fn check_options(o: &SweepOptions) -> Result<()> {
+    let dist = certain(&[0.5], 0.5)?;
+    let one = [Arm {
+        id: "-".into(),
+        forecast: dist,
+        observations: 1,
+        last_value: 0.5,
+    }];
+    let k_zero = matches!(
+        o.policy,
+        Policy::KeepTopK { k: 0 }
+            | Policy::StopBelowProbability { k: 0, .. }
+            | Policy::StopWithinBudget { k: 0, .. }
+    );
+    if k_zero {
+        return Err(Error::setting("policy.k", "must be at least 1"));
+    }
+    let mut probe = PlanOptions::new(cap_k(o.policy, 1));
+    probe.samples = o.samples;
+    crate::decisions::killplan::plan(&one, &probe)?;
+    if let Some(end) = o.end_step {
+        if !(end.is_finite() && end > 0.0) {
+            return Err(Error::setting(
+                "end_step",
+                format!("{end} is not a positive finite number"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The engine names a run by its index in the request; a sweep names it by its id.
+fn rename_run(e: Error, id: &str) -> Error {
+    match e {
+        Error::InvalidInput { field, reason, .. } => Error::InvalidInput {
+            run: id.to_string(),
+            field,
+            reason,
+        },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,127 @@
+//! A sweep's saved form: JSON, versioned, holding everything its decisions depend on.
+//!
+//! ```json
+//! {"format": "neuneu-sweep", "version": 1, "model": "<manifest name>",
+//!  "options": {"metric": {"kind": "loss", "direction": "minimize"},
+//!              "policy": {"kind": "keep_top_k", "k": 3}, "end_step": 100.0,
+//!              "min_observations": 0, "samples": 4000, "seed": 7},
+//!  "decisions": 12,
+//!  "arms": [{"id": "a", "steps": [1.0, 2.0], "values": [3.1, 2.7], "end_step": null,
+//!            "status": "live"}]}
+//! ```
+//!
+//! Cached forecasts are not saved: they are recomputed, bit-identically (the engine's exact
+//! row mode), on the next decision. A sweep saved with one model is refused by an engine with
+//! another (`model` is the manifest's name), since its decisions would not continue the same.
+
+use super::{ArmState, ArmStatus, Sweep, SweepOptions, check_options};
+use crate::error::{Error, Result};
+use crate::inference::engine::Engine;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The `format` field of a saved sweep.
+pub const SAVE_FORMAT: &str = "neuneu-sweep";
+/// The version of the saved form this library writes and reads.
+pub const SAVE_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Saved {
+    format: String,
+    version: u32,
+    model: String,
+    options: SweepOptions,
+    decisions: u64,
+    arms: Vec<SavedArm>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedArm {
+    id: String,
+    steps: Vec<f64>,
+    values: Vec<f64>,
+    end_step: Option<f64>,
+    status: ArmStatus,
+}
+
+impl Sweep {
+    /// The sweep as versioned JSON bytes (see the module docs).
+    pub fn save(&self) -> Vec<u8> {
+        let saved = Saved {
+            format: SAVE_FORMAT.into(),
+            version: SAVE_VERSION,
+            model: self.engine.manifest().name.clone(),
+            options: self.options.clone(),
+            decisions: self.decisions,
+            arms: self
+                .arms
+                .iter()
+                .map(|a| SavedArm {
+                    id: a.id.clone(),
+                    steps: a.steps.clone(),
+                    values: a.values.clone(),
+                    end_step: a.end,
+                    status: a.status,
+                })
+                .collect(),
+        };
+        serde_json::to_vec(&saved).expect("a sweep serialises")
+    }
+
+    /// A sweep from [`Sweep::save`]'s bytes, on `engine` (the model it was saved with). Every
+    /// point is checked again as [`Sweep::observe`] checks it.
+    pub fn load(engine: Arc<Engine>, bytes: &[u8]) -> Result<Self> {
+        let parse = |reason: String| Error::Parse(format!("saved sweep: {reason}"));
+        let saved: Saved = serde_json::from_slice(bytes).map_err(|e| parse(e.to_string()))?;
+        if saved.format != SAVE_FORMAT {
+            return Err(parse(format!(
+                "format {:?}, expected {SAVE_FORMAT:?}",
+                saved.format
+            )));
+        }
+        if saved.version != SAVE_VERSION {
+            return Err(parse(format!(
+                "version {} (this library reads {SAVE_VERSION})",
+                saved.version
+            )));
+        }
+        let model = &engine.manifest().name;
+        if &saved.model != model {
+            return Err(parse(format!(
+                "saved with the model {:?}, not this engine's {model:?}",
+                saved.model
+            )));
+        }
+        check_options(&saved.options)?;
+        let mut sweep = Sweep::new(engine, saved.options)?;
+        for arm in saved.arms {
+            if arm.steps.len() != arm.values.len() {
+                return Err(parse(format!(
+                    "arm {:?}: {} steps and {} values",
+                    arm.id,
+                    arm.steps.len(),
+                    arm.values.len()
+                )));
+            }
+            if sweep.index.contains_key(&arm.id) {
+                return Err(parse(format!("arm {:?} appears twice", arm.id)));
+            }
+            for (&s, &v) in arm.steps.iter().zip(&arm.values) {
+                sweep.observe(&arm.id, s, v)?;
+            }
+            let i = sweep.arm_index(&arm.id);
+            if let Some(end) = arm.end_step {
+                sweep.set_end(&arm.id, end)?;
+            }
+            let a: &mut ArmState = &mut sweep.arms[i];
+            if arm.status == ArmStatus::Finished && a.steps.is_empty() {
+                return Err(parse(format!("arm {:?} is finished with no value", arm.id)));
+            }
+            a.status = arm.status;
+        }
+        sweep.decisions = saved.decisions;
+        Ok(sweep)
+    }
+}

@@ -1,0 +1,324 @@
+use super::*;
+use crate::decisions::metric::{Direction, MetricKind};
+use crate::decisions::{SweepArm, plan_sweep};
+use proptest::prelude::*;
+use std::sync::OnceLock;
+
+fn engine() -> Arc<Engine> {
+    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| Arc::new(Engine::embedded().unwrap()))
+        .clone()
+}
+
+/// Arm `a`'s value at checkpoint `t` (steps 100, 200, ...): rising curves of different speeds
+/// and ceilings, so that the arms are close enough for some plans to hesitate.
+fn value(a: usize, t: usize) -> f64 {
+    let ceiling = 0.45 + 0.07 * ((a * 7) % 5) as f64;
+    let speed = 0.15 + 0.05 * (a % 3) as f64;
+    ceiling * (1.0 - (-(speed * (t + 1) as f64)).exp())
+}
+
+fn step(t: usize) -> f64 {
+    100.0 * (t + 1) as f64
+}
+
+fn options(policy: Policy) -> SweepOptions {
+    let mut o = SweepOptions::new(policy);
+    o.end_step = Some(2000.0);
+    o.seed = 11;
+    o.samples = 2000;
+    o
+}
+
+const ARMS: usize = 6;
+const CHECKPOINTS: usize = 8;
+
+#[test]
+fn decisions_fed_point_by_point_equal_the_batch_plan() {
+    let policy = Policy::StopBelowProbability {
+        k: 2,
+        threshold: 0.1,
+    };
+    let mut sweep = Sweep::new(engine(), options(policy)).unwrap();
+    // Arm 5 ends earlier than the others.
+    sweep.set_end("arm-5", 1200.0).unwrap();
+    for t in 0..CHECKPOINTS {
+        for a in 0..ARMS {
+            sweep
+                .observe(&format!("arm-{a}"), step(t), value(a, t))
+                .unwrap();
+        }
+        // A rung every other checkpoint, once arms have enough points.
+        if t < 2 || t % 2 == 0 {
+            continue;
+        }
+        let decision = sweep.decide(None).unwrap();
+        let steps: Vec<f64> = (0..=t).map(step).collect();
+        let values: Vec<Vec<f64>> = (0..ARMS)
+            .map(|a| (0..=t).map(|u| value(a, u)).collect())
+            .collect();
+        // The batch plan takes the arms in the sweep's order (arm-5 first: its end came first).
+        let order: Vec<usize> = sweep
+            .arm_ids()
+            .map(|id| id["arm-".len()..].parse().unwrap())
+            .collect();
+        assert_eq!(order[0], 5);
+        let arms: Vec<SweepArm> = order
+            .iter()
+            .map(|&a| SweepArm {
+                id: format!("arm-{a}"),
+                run: RunInput::new(&steps, &values[a], &[]),
+                end_step: (a == 5).then_some(1200.0),
+            })
+            .collect();
+        let mut plan_options = PlanOptions::new(policy);
+        plan_options.seed = decision.seed;
+        plan_options.samples = 2000;
+        let batch = plan_sweep(&engine(), &arms, 2000.0, &plan_options).unwrap();
+        assert_eq!(decision.k, batch.k);
+        for (verdict, d) in decision.arms.iter().zip(&batch.decisions) {
+            assert_eq!(verdict.id, d.id);
+            assert_eq!(
+                verdict.action == Action::Continue,
+                d.keep,
+                "{verdict:?} {d:?}"
+            );
+            assert_eq!(verdict.p_top_k.unwrap().to_bits(), d.p_top_k.to_bits());
+            assert_eq!(verdict.median.unwrap().to_bits(), d.median.to_bits());
+            assert_eq!(verdict.reason, d.reason);
+        }
+    }
+}
+
+#[test]
+fn a_decision_after_one_observation_forecasts_one_arm() {
+    let mut sweep = Sweep::new(engine(), options(Policy::KeepTopK { k: 2 })).unwrap();
+    for t in 0..4 {
+        for a in 0..ARMS {
+            sweep
+                .observe(&format!("arm-{a}"), step(t), value(a, t))
+                .unwrap();
+        }
+    }
+    sweep.decide(None).unwrap();
+    let cached = |s: &Sweep| s.arms.iter().map(|a| a.cached.clone()).collect::<Vec<_>>();
+    let before = cached(&sweep);
+    sweep.observe("arm-3", step(4), value(3, 4)).unwrap();
+    sweep.decide(None).unwrap();
+    let after = cached(&sweep);
+    for (a, (b, c)) in before.iter().zip(&after).enumerate() {
+        assert_eq!(b == c, a != 3, "arm {a}: only arm 3 is forecast again");
+    }
+}
+
+/// An event of a random sweep: observe the next point of an arm, finish or stop an arm, set an
+/// end, or decide.
+#[derive(Debug, Clone)]
+enum Event {
+    Observe(usize),
+    Finish(usize),
+    Stop(usize),
+    End(usize),
+    Decide,
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        6 => (0..ARMS).prop_map(Event::Observe),
+        1 => (0..ARMS).prop_map(Event::Finish),
+        1 => (0..ARMS).prop_map(Event::Stop),
+        1 => (0..ARMS).prop_map(Event::End),
+        2 => Just(Event::Decide),
+    ]
+}
+
+/// Applies `e`; returns the decision if it was one. Refused events (a finished arm observed,
+/// say) are part of real sweeps and leave the sweep unchanged.
+fn apply(sweep: &mut Sweep, next: &mut [usize], e: &Event) -> Option<Decision> {
+    let id = |a: usize| format!("arm-{a}");
+    match *e {
+        Event::Observe(a) => {
+            if next[a] < CHECKPOINTS
+                && sweep
+                    .observe(&id(a), step(next[a]), value(a, next[a]))
+                    .is_ok()
+            {
+                next[a] += 1;
+            }
+        }
+        Event::Finish(a) => {
+            let _ = sweep.finish(&id(a));
+        }
+        Event::Stop(a) => {
+            let _ = sweep.stop(&id(a));
+        }
+        Event::End(a) => sweep.set_end(&id(a), 900.0 + 100.0 * a as f64).unwrap(),
+        Event::Decide => return Some(sweep.decide(None).unwrap()),
+    }
+    None
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Save at any event, load, continue: the same decisions as the sweep that never stopped;
+    /// and whatever the mix of young, live, finished and stopped arms, deciding never fails.
+    #[test]
+    fn a_resumed_sweep_decides_as_one_that_never_stopped(
+        events in prop::collection::vec(event(), 1..40),
+        cut in 0usize..40,
+        policy in 0usize..4,
+    ) {
+        let policy = [
+            Policy::KeepTopK { k: 3 },
+            Policy::StopFraction { fraction: 0.5 },
+            Policy::StopBelowProbability { k: 2, threshold: 0.3 },
+            Policy::StopWithinBudget { k: 2, budget: 0.2 },
+        ][policy];
+        let cut = cut.min(events.len());
+        let mut straight = Sweep::new(engine(), options(policy)).unwrap();
+        let mut next = vec![0; ARMS];
+        let mut want = Vec::new();
+        for e in &events {
+            want.extend(apply(&mut straight, &mut next, e));
+        }
+        let mut first = Sweep::new(engine(), options(policy)).unwrap();
+        let mut next = vec![0; ARMS];
+        let mut got = Vec::new();
+        for e in &events[..cut] {
+            got.extend(apply(&mut first, &mut next, e));
+        }
+        let mut resumed = Sweep::load(engine(), &first.save()).unwrap();
+        for e in &events[cut..] {
+            got.extend(apply(&mut resumed, &mut next, e));
+        }
+        prop_assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn minimizing_a_metric_decides_as_maximizing_its_mirror() {
+    let policy = Policy::StopWithinBudget { k: 2, budget: 0.3 };
+    let mut up = Sweep::new(engine(), options(policy)).unwrap();
+    let mut down_options = options(policy);
+    down_options.metric = Metric::new(MetricKind::Bounded, Direction::Minimize);
+    let mut down = Sweep::new(engine(), down_options).unwrap();
+    for t in 0..5 {
+        for a in 0..ARMS {
+            up.observe(&format!("arm-{a}"), step(t), value(a, t))
+                .unwrap();
+            down.observe(&format!("arm-{a}"), step(t), 1.0 - value(a, t))
+                .unwrap();
+        }
+    }
+    let (u, d) = (up.decide(None).unwrap(), down.decide(None).unwrap());
+    for (a, b) in u.arms.iter().zip(&d.arms) {
+        assert_eq!(a.action, b.action);
+        assert_eq!(a.p_top_k, b.p_top_k);
+        assert!((a.median.unwrap() - (1.0 - b.median.unwrap())).abs() < 1e-12);
+        assert!((a.q10.unwrap() - (1.0 - b.q90.unwrap())).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn a_loss_is_forecast_in_loss_units_with_ordered_quantiles() {
+    let mut o = options(Policy::KeepTopK { k: 1 });
+    o.metric = Metric::new(MetricKind::Loss, Direction::Minimize);
+    let mut sweep = Sweep::new(engine(), o).unwrap();
+    for (t, loss) in [3.2, 2.6, 2.3, 2.15, 2.05].into_iter().enumerate() {
+        sweep.observe("a", step(t), loss).unwrap();
+    }
+    let rows = sweep.forecast("a", &[1000.0, 4000.0]).unwrap();
+    for q in &rows {
+        assert!(q.windows(2).all(|w| w[0] <= w[1]), "{q:?}");
+        // A falling loss is forecast below its last value, and in loss units (not exp(-loss)).
+        assert!(q[2] < 2.05 && q[2] > 0.5, "{q:?}");
+    }
+    // A bounded value is refused with the reason.
+    let mut bounded = Sweep::new(engine(), options(Policy::KeepTopK { k: 1 })).unwrap();
+    let e = bounded.observe("a", 1.0, 2.9).unwrap_err().to_string();
+    assert!(e.contains("outside [0, 1]") && e.contains("run a"), "{e}");
+}
+
+#[test]
+fn young_finished_and_stopped_arms_and_a_capped_k() {
+    let mut sweep = Sweep::new(engine(), options(Policy::KeepTopK { k: 5 })).unwrap();
+    for t in 0..4 {
+        sweep.observe("live", step(t), value(1, t)).unwrap();
+        sweep.observe("done", step(t), value(2, t)).unwrap();
+        sweep.observe("gone", step(t), value(3, t)).unwrap();
+    }
+    sweep.observe("young", step(0), 0.2).unwrap();
+    sweep.finish("done").unwrap();
+    sweep.stop("gone").unwrap();
+    let d = sweep.decide(None).unwrap();
+    // Only the live arms are asked about by default; two arms can still win.
+    let ids: Vec<&str> = d.arms.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["live", "young"]);
+    assert_eq!((d.k_requested, d.k), (5, 2));
+    assert!(
+        d.arms[0].reason.contains("k capped at 2"),
+        "{}",
+        d.arms[0].reason
+    );
+    assert_eq!(d.arms[1].action, Action::Continue);
+    assert!(
+        d.arms[1].reason.contains("needs 2 points"),
+        "{}",
+        d.arms[1].reason
+    );
+    let all = sweep.decide(Some(&["gone", "done", "young"])).unwrap();
+    let actions: Vec<Action> = all.arms.iter().map(|a| a.action).collect();
+    assert_eq!(
+        actions,
+        [Action::Finished, Action::Stopped, Action::Continue]
+    );
+    assert_eq!(all.arms[0].median, Some(value(2, 3)));
+    assert!(sweep.decide(Some(&["nobody"])).is_err());
+}
+
+#[test]
+fn observations_are_checked_per_arm() {
+    let mut sweep = Sweep::new(engine(), options(Policy::KeepTopK { k: 1 })).unwrap();
+    sweep.observe("a", 100.0, 0.3).unwrap();
+    sweep.observe("a", 100.0, 0.3).unwrap();
+    let err = |r: Result<()>| r.unwrap_err().to_string();
+    assert!(err(sweep.observe("a", 100.0, 0.4)).contains("already has 0.3"));
+    assert!(err(sweep.observe("a", 50.0, 0.4)).contains("before the last step"));
+    assert!(err(sweep.observe("b", f64::NAN, 0.4)).contains("step"));
+    assert!(err(sweep.set_end("a", -1.0)).contains("end_step"));
+    sweep.finish("a").unwrap();
+    assert!(err(sweep.observe("a", 200.0, 0.5)).contains("finished"));
+    assert_eq!(sweep.status("a"), Some(ArmStatus::Finished));
+    // An arm with no end anywhere is kept, not an error.
+    let mut no_end = SweepOptions::new(Policy::KeepTopK { k: 1 });
+    no_end.seed = 1;
+    let mut sweep = Sweep::new(engine(), no_end).unwrap();
+    for t in 0..3 {
+        sweep.observe("x", step(t), value(0, t)).unwrap();
+    }
+    let d = sweep.decide(None).unwrap();
+    assert!(d.arms[0].reason.contains("no end step"), "{:?}", d.arms[0]);
+}
+
+#[test]
+fn bad_options_and_saved_sweeps_are_refused() {
+    assert!(Sweep::new(engine(), options(Policy::KeepTopK { k: 0 })).is_err());
+    let fraction = Policy::StopFraction { fraction: 1.0 };
+    assert!(Sweep::new(engine(), options(fraction)).is_err());
+    let mut o = options(Policy::KeepTopK { k: 1 });
+    o.end_step = Some(f64::NAN);
+    assert!(Sweep::new(engine(), o).is_err());
+    let sweep = Sweep::new(engine(), options(Policy::KeepTopK { k: 1 })).unwrap();
+    let saved = String::from_utf8(sweep.save()).unwrap();
+    let e = |text: &str| {
+        Sweep::load(engine(), text.as_bytes())
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(e("{").contains("saved sweep"));
+    assert!(e(&saved.replace("\"version\":1", "\"version\":9")).contains("version 9"));
+    let other = saved.replacen("\"model\":\"", "\"model\":\"other-", 1);
+    assert!(e(&other).contains("other-"));
+}
