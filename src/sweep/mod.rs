@@ -195,6 +195,8 @@ enum Role {
     Certain(f64),
     /// Kept outside the plan, for this reason.
     Kept(String),
+    /// To be forecast at this end (within `roles` only: its cached forecast is stale).
+    Stale(f64),
     /// Not in the plan: stopped.
     Stopped,
 }
@@ -433,6 +435,7 @@ impl Sweep {
                         verdict.reason = "stopped by the scheduler".into();
                     }
                     (Role::Kept(reason), _) => verdict.reason = format!("keep: {reason}"),
+                    (Role::Stale(_), _) => unreachable!("roles() forecasts every stale arm"),
                     (Role::Forecast(..) | Role::Certain(_), _) => {
                         let d = &plan
                             .as_ref()
@@ -465,9 +468,8 @@ impl Sweep {
             .options
             .min_observations
             .max(self.engine.manifest().preparation.min_context);
-        let mut stale: Vec<(usize, f64)> = Vec::new();
         let mut roles: Vec<Role> = Vec::with_capacity(self.arms.len());
-        for (i, a) in self.arms.iter().enumerate() {
+        for a in &self.arms {
             let n = a.steps.len();
             let role = match a.status {
                 ArmStatus::Stopped => Role::Stopped,
@@ -485,15 +487,20 @@ impl Sweep {
                         Some((points, at, d)) if *points == n && *at == end => {
                             Role::Forecast(d.clone())
                         }
-                        _ => {
-                            stale.push((i, end));
-                            Role::Forecast(certain(self.engine.levels(), 0.0)?)
-                        }
+                        _ => Role::Stale(end),
                     },
                 },
             };
             roles.push(role);
         }
+        let stale: Vec<(usize, f64)> = roles
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match r {
+                Role::Stale(end) => Some((i, *end)),
+                _ => None,
+            })
+            .collect();
         if !stale.is_empty() {
             let targets: Vec<[f64; 1]> = stale.iter().map(|&(_, end)| [end]).collect();
             let runs: Vec<RunInput> = stale

@@ -167,7 +167,7 @@ proptest! {
     #[test]
     fn a_resumed_sweep_decides_as_one_that_never_stopped(
         events in prop::collection::vec(event(), 1..40),
-        cut in 0usize..40,
+        cut in 0usize..52,
         policy in 0usize..4,
     ) {
         let policy = [
@@ -176,6 +176,10 @@ proptest! {
             Policy::StopBelowProbability { k: 2, threshold: 0.3 },
             Policy::StopWithinBudget { k: 2, budget: 0.2 },
         ][policy];
+        // Every arm first gets two points (the model's minimum context), so that decisions
+        // plan and forecast from the start; the random events follow.
+        let warm_up = (0..2).flat_map(|_| (0..ARMS).map(Event::Observe));
+        let events: Vec<Event> = warm_up.chain(events).chain([Event::Decide]).collect();
         let cut = cut.min(events.len());
         let mut straight = Sweep::new(engine(), options(policy)).unwrap();
         let mut next = vec![0; ARMS];
@@ -193,6 +197,7 @@ proptest! {
         for e in &events[cut..] {
             got.extend(apply(&mut resumed, &mut next, e));
         }
+        prop_assert!(want.iter().any(|d| d.k > 0), "no decision planned: {:?}", want);
         prop_assert_eq!(got, want);
     }
 }
