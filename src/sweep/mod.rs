@@ -336,8 +336,8 @@ impl Sweep {
     }
 
     /// Decides for every live arm (`arms` None), or for the arms named (any status): continue
-    /// or stop, with P(top k), the forecast at the arm's end and a reason. Every decision counts
-    /// towards the next one's seed.
+    /// or stop, with P(top k), the forecast at the arm's end and a reason. Every decision made
+    /// counts towards the next one's seed.
     pub fn decide(&mut self, arms: Option<&[&str]>) -> Result<Decision> {
         let asked: Vec<usize> = match arms {
             None => (0..self.arms.len())
@@ -355,7 +355,6 @@ impl Sweep {
         };
         let index = self.decisions;
         let seed = decision_seed(self.options.seed, index);
-        self.decisions += 1;
 
         let roles = self.roles()?;
         let metric = self.options.metric;
@@ -452,6 +451,8 @@ impl Sweep {
                 verdict
             })
             .collect();
+        // Only a decision that was made counts towards the next one's seed.
+        self.decisions += 1;
         Ok(Decision {
             index,
             seed,

@@ -14,7 +14,7 @@
 //! row mode), on the next decision. A sweep saved with one model is refused by an engine with
 //! another (`model` is the manifest's name), since its decisions would not continue the same.
 
-use super::{ArmState, ArmStatus, Sweep, SweepOptions, check_options};
+use super::{ArmState, ArmStatus, Sweep, SweepOptions};
 use crate::error::{Error, Result};
 use crate::inference::engine::Engine;
 use serde::{Deserialize, Serialize};
@@ -94,7 +94,6 @@ impl Sweep {
                 saved.model
             )));
         }
-        check_options(&saved.options)?;
         let mut sweep = Sweep::new(engine, saved.options)?;
         for arm in saved.arms {
             if arm.steps.len() != arm.values.len() {
