@@ -171,6 +171,21 @@ pub fn synthetic_losses(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// An encoder of awkward sizes, for the CUDA kernels' checks: a loss length (1,003) that is not
+/// a multiple of the stride, channel counts that are not powers of two with several channels
+/// per group, and a width (37) that is not a multiple of the warp size.
+pub fn odd_encoder_spec() -> crate::cuda::EncoderSpec {
+    crate::cuda::EncoderSpec {
+        loss_len: 1_003,
+        channels: vec![1, 6, 9, 12],
+        kernel: 7,
+        stride: 3,
+        padding: 2,
+        groups: 3,
+        d_model: 37,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

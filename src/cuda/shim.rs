@@ -183,15 +183,7 @@ fn kernels_match_reference_at_odd_sizes() {
     // L not a multiple of the stride, channels not powers of two, several channels per group,
     // padding larger than the kernel (windows entirely in the padding), a batch not a multiple
     // of the projection's runs per thread, and blocks smaller than a warp.
-    let odd = EncoderSpec {
-        loss_len: 1_003,
-        channels: vec![1, 6, 9, 12],
-        kernel: 7,
-        stride: 3,
-        padding: 2,
-        groups: 3,
-        d_model: 37,
-    };
+    let odd = crate::testing::odd_encoder_spec();
     check("odd", &odd, 3, 64);
     check("odd, 13 threads", &odd, 6, 13);
     let wide_pad = EncoderSpec {

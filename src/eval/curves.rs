@@ -34,6 +34,20 @@ pub struct Curve {
 }
 
 impl Curve {
+    /// A curve of suite `s`, shots `0`, with no standard errors: for tests.
+    #[cfg(test)]
+    pub(crate) fn synthetic(run: &str, task: &str, compute: &[f64], accuracy: &[f64]) -> Self {
+        Curve {
+            suite: "s".into(),
+            run: run.into(),
+            shots: "0".into(),
+            task: task.into(),
+            compute: compute.to_vec(),
+            accuracy: accuracy.to_vec(),
+            stderr: vec![None; compute.len()],
+        }
+    }
+
     /// The key that groups curves into a sweep: runs compared with each other.
     pub fn sweep_key(&self) -> (String, String, String) {
         (self.suite.clone(), self.shots.clone(), self.task.clone())

@@ -366,15 +366,7 @@ mod tests {
     const LEVELS: [f32; 5] = [0.1, 0.25, 0.5, 0.75, 0.9];
 
     pub(crate) fn curve(run: &str, task: &str, compute: &[f64], acc: &[f64]) -> Curve {
-        Curve {
-            suite: "s".into(),
-            run: run.into(),
-            shots: "0".into(),
-            task: task.into(),
-            compute: compute.to_vec(),
-            accuracy: acc.to_vec(),
-            stderr: vec![None; compute.len()],
-        }
+        Curve::synthetic(run, task, compute, acc)
     }
 
     fn run_forecast(steps: &[f64], quantiles: &[[f32; 5]]) -> RunForecast {

@@ -11,17 +11,7 @@ use neuneu::cuda::{
 use neuneu::model::architecture::Architecture;
 use neuneu::{Engine, Error};
 
-fn odd_spec() -> EncoderSpec {
-    EncoderSpec {
-        loss_len: 1_003,
-        channels: vec![1, 6, 9, 12],
-        kernel: 7,
-        stride: 3,
-        padding: 2,
-        groups: 3,
-        d_model: 37,
-    }
-}
+use neuneu::testing::odd_encoder_spec as odd_spec;
 
 #[test]
 fn cuda_encoder_matches_reference() {

@@ -2,15 +2,7 @@ use super::*;
 use std::sync::Mutex;
 
 fn curve(task: &str, run: &str, compute: &[f64], accuracy: &[f64]) -> Curve {
-    Curve {
-        suite: "s".into(),
-        run: run.into(),
-        shots: "0".into(),
-        task: task.into(),
-        compute: compute.to_vec(),
-        accuracy: accuracy.to_vec(),
-        stderr: vec![None; compute.len()],
-    }
+    Curve::synthetic(run, task, compute, accuracy)
 }
 
 /// Four arms; `d` has twice the budget of the others. Finals: b best, then c, d, a.
