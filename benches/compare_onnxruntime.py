@@ -10,7 +10,7 @@ agree to 1e-4.
 
 neuneu's side is `neuneu bench --workload forecaster|encoder|scheduler --json --dump DIR`: it
 times the engine and writes the inputs it used and its outputs as .npy; this script feeds those
-inputs to onnxruntime. The graphs come out of the bundle itself (format: src/bundle.rs, a
+inputs to onnxruntime. The graphs come out of the bundle itself (format: src/model/bundle.rs, a
 52-byte header, the manifest JSON whose `graphs` list gives each graph's length, then the
 graphs back to back).
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the C/C++ tests (tests/c_abi.rs, tests/cpp_api.rs) need and a fresh machine may
+# Installs what the C/C++ tests (ffi/tests/c_abi.rs, ffi/tests/cpp_api.rs) need and a fresh machine may
 # lack: cmake, valgrind, pkg-config and a C++ compiler. Idempotent: installs only what is missing.
 set -euo pipefail
 missing=()

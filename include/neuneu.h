@@ -25,7 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-/* Must equal neuneu_abi_version() (NEUNEU_ABI_VERSION in src/ffi/calls.rs). */
+/* Must equal neuneu_abi_version() (NEUNEU_ABI_VERSION in ffi/src/calls.rs). */
 #define NEUNEU_ABI_VERSION 2
 /* The version neuneu_plan_options.version should carry (1, without budget, is still read). */
 #define NEUNEU_PLAN_OPTIONS_VERSION 2

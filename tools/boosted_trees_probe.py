@@ -60,7 +60,7 @@ def rows(curves, cuts):
                 continue
             pos = x[:n] > 0
             fit = power_law(x[:n][pos], y[:n][pos])
-            # Log-ratio positions as `src/features.rs` computes them (floored at e^-12).
+            # Log-ratio positions as `src/inference/features/` computes them (floored at e^-12).
             first_pos = np.log(max(x[0], x[n - 1] * np.exp(-12.0)) / x[n - 1])
             first_gap = np.log(x[1] / x[n - 1]) - first_pos
             for j in range(n, len(x)):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Replay Optuna's pruners on finished sweeps (issue 5), under the protocol of `src/replay.rs`.
+"""Replay Optuna's pruners on finished sweeps (issue 5), under the protocol of `src/eval/replay/`.
 
 Would a pruner have stopped the right runs, and how much compute would it have saved? The
 protocol is the one the Rust replay (`neuneu::replay`) implements; keep the two in step, so that

@@ -6,7 +6,7 @@
 // CURVES.csv is the long curve format (suite,run,shots,task,step,tokens,acc,...), for example
 // ../shared/data/pythia-dev.csv. Each (suite, shots, task) is one sweep with one arm per run
 // (runs in id order); compute is the `tokens` column and the metric is `acc`. The protocol is
-// that of `neuneu replay` (src/replay.rs):
+// that of `neuneu replay` (src/eval/replay/):
 // - rungs at 20/40/60/80% of each arm's planned compute (its last checkpoint); at a rung an
 //   arm has seen every checkpoint at or below that share;
 // - at each rung, among the alive arms with enough points to forecast (engine.min_context()),

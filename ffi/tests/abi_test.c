@@ -1,5 +1,5 @@
 /* Exercises every function of include/neuneu.h, each error path, and 8 threads sharing one
- * engine. Built and run by tests/c_abi.rs (also under valgrind when it is installed).
+ * engine. Built and run by ffi/tests/c_abi.rs (also under valgrind when it is installed).
  * Exit status 0 = every check passed. */
 #include "neuneu.h"
 

@@ -1,6 +1,6 @@
 // Exercises every method of ffi/include/neuneu.hpp, each error path as a neuneu::Error with
 // the library's message, a provoked panic, moves, and 4 threads sharing one engine.
-// Built by ffi/CMakeLists.txt and run by tests/cpp_api.rs (also under valgrind).
+// Built by ffi/CMakeLists.txt and run by ffi/tests/cpp_api.rs (also under valgrind).
 // Exit status 0 = every check passed.
 #include "neuneu.hpp"
 
