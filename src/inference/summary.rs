@@ -48,12 +48,15 @@ impl<'a> RunSummary<'a> {
         let (steps, accuracy) = (self.steps, self.accuracy);
         let n = steps.len();
         let (x_last, y_last) = (steps[n - 1], accuracy[n - 1]);
-        let fit_offset = |x: f64| {
-            self.fit
-                .as_ref()
-                .map(|f| f.predict(x).clamp(0.0, 1.0) - y_last)
-                .filter(|v| v.is_finite())
-                .unwrap_or(0.0)
+        // A branch, not `map(..).filter(..).unwrap_or(..)`: optimised, that chain read the
+        // payload of a `None` fit (uninitialised) before discarding it, which valgrind reports
+        // as a conditional move on uninitialised values.
+        let fit_offset = |x: f64| match &self.fit {
+            Some(f) => {
+                let offset = f.predict(x).clamp(0.0, 1.0) - y_last;
+                if offset.is_finite() { offset } else { 0.0 }
+            }
+            None => 0.0,
         };
         [
             y_last,
