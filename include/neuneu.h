@@ -4,20 +4,27 @@
  *
  * Conventions
  * - Every fallible function returns an int status: NEUNEU_OK (0) or a negative neuneu_status,
- *   with a message for this thread in neuneu_last_error().
- * - Handles are opaque. neuneu_engine_new* give the caller an engine to free with
- *   neuneu_engine_free, neuneu_plan_new a plan to free with neuneu_plan_free (both accept NULL).
+ *   with a message for this thread in neuneu_last_error() and a name in
+ *   neuneu_status_string().
+ * - Handles are opaque; each has its _free function, which accepts NULL. A constructor sets
+ *   its output handle to NULL on error.
  * - Engines and plans are immutable after creation and safe to share: any number of threads
- *   may call any function on the same handle at once (but not while it is being freed).
- * - The caller owns every buffer it passes; lengths are size_t; strings are UTF-8. Every
- *   non-NULL pointer must point to as many elements as the lengths and offsets passed with it
- *   say; NULL where an array is required is NEUNEU_ERR_NULL_POINTER, never a crash.
+ *   may call any function on the same handle at once (but not while it is being freed). A
+ *   sweep may be called from several threads too: its calls take turns.
+ * - The caller owns every buffer it passes; lengths are size_t; strings are UTF-8 and
+ *   NUL-terminated. Every non-NULL pointer must point to as many elements as the lengths and
+ *   offsets passed with it say; NULL where an array is required is NEUNEU_ERR_NULL_POINTER,
+ *   never a crash.
+ * - Enum values travel as int32_t and are checked: a value outside its enum is
+ *   NEUNEU_ERR_INVALID_ARGUMENT, never undefined behaviour.
+ * - Options structs are initialised through a pointer with the version the caller was built
+ *   with (neuneu_plan_options_init(&o, NEUNEU_PLAN_OPTIONS_VERSION)); output structs carry a
+ *   version the caller sets. The library reads and writes no more than that version holds.
  * - No panic crosses this boundary: an internal bug returns NEUNEU_ERR_PANIC.
  *
  * Stability: within one NEUNEU_ABI_VERSION, existing functions, enum values and struct layouts
- * do not change; new functions may be added. Options structs carry a version field: start them
- * from their _default() function. Compare NEUNEU_ABI_VERSION with neuneu_abi_version() at run
- * time to catch a header/library mismatch.
+ * do not change; new functions and new struct versions may be added. Compare
+ * NEUNEU_ABI_VERSION with neuneu_abi_version() at run time to catch a header/library mismatch.
  */
 
 #ifndef NEUNEU_H
@@ -25,34 +32,46 @@
 
 #include <stddef.h>
 #include <stdint.h>
-/* Must equal neuneu_abi_version() (NEUNEU_ABI_VERSION in ffi/src/calls.rs). */
-#define NEUNEU_ABI_VERSION 2
-/* The version neuneu_plan_options.version should carry (1, without budget, is still read). */
-#define NEUNEU_PLAN_OPTIONS_VERSION 2
+/* Every function of the library; define NEUNEU_API before including this header to change it
+ * (for instance to nothing, for a static build with hidden visibility). */
+#ifndef NEUNEU_API
+#  if defined(__GNUC__) || defined(__clang__)
+#    define NEUNEU_API __attribute__((visibility("default")))
+#  else
+#    define NEUNEU_API
+#  endif
+#endif
 
 
-// How a kill plan chooses the arms to stop.
-typedef enum neuneu_policy {
-  // Keep the `k` arms most likely to finish in the top `k`.
-  NEUNEU_POLICY_KEEP_TOP_K = 0,
-  // Stop `floor(fraction * n)` arms, the least likely to finish in the top.
-  NEUNEU_POLICY_STOP_FRACTION = 1,
-  // Stop the arms whose probability of finishing in the top `k` is below `threshold`.
-  NEUNEU_POLICY_STOP_BELOW_PROBABILITY = 2,
-  // Stop the arms least likely to finish in the top `k`, as many as keep the sum of their
-  // probabilities (the expected number of top-`k` arms lost) within `budget`, in [0, 1).
-  // Needs options version 2.
-  NEUNEU_POLICY_STOP_WITHIN_BUDGET = 3,
-} neuneu_policy;
+// ABI version of this header; `neuneu_abi_version()` returns the library's. It changes only
+// when a signature or a struct layout changes.
+//
+// 3: enums are passed as `int32_t` and validated (`neuneu_engine_new`'s backend, options'
+// policy); `neuneu_arm_decision` starts with a `version`; `neuneu_forecast` and `neuneu_rank`
+// take the metric's kind and direction, `neuneu_plan` and `neuneu_plan_new` per-arm end steps;
+// `neuneu_engine_set_row_batching` takes a non-const engine. Programs built against 2 must be
+// rebuilt (and pass the new arguments); options of versions 1 and 2 are still read.
+#define NEUNEU_ABI_VERSION 3
 
-// Where the loss encoder runs.
-typedef enum neuneu_backend {
-  // CUDA when a driver and a device are present, else the CPU.
-  NEUNEU_BACKEND_AUTO = 0,
-  NEUNEU_BACKEND_CPU = 1,
-  // CUDA or an error (`NEUNEU_ERR_CUDA`).
-  NEUNEU_BACKEND_CUDA = 2,
-} neuneu_backend;
+// The library's version, as numbers (`neuneu_version()` gives the string).
+#define NEUNEU_VERSION_MAJOR 0
+
+#define NEUNEU_VERSION_MINOR 1
+
+#define NEUNEU_VERSION_PATCH 0
+
+// Version of `neuneu_plan_options` this header describes. Versions 1 (no `budget`) and 2 (no
+// metric) are still read.
+#define NEUNEU_PLAN_OPTIONS_VERSION 3
+
+// Version of `neuneu_sweep_options` this header describes.
+#define NEUNEU_SWEEP_OPTIONS_VERSION 1
+
+// Version of `neuneu_arm_decision` this header describes.
+#define NEUNEU_ARM_DECISION_VERSION 1
+
+// Version of `neuneu_arm_verdict` this header describes.
+#define NEUNEU_ARM_VERDICT_VERSION 1
 
 // Status codes of the C ABI.
 typedef enum neuneu_status {
@@ -87,8 +106,60 @@ typedef enum neuneu_row_batching {
   NEUNEU_ROW_BATCHING_THROUGHPUT = 1,
 } neuneu_row_batching;
 
+// Where the loss encoder runs (`neuneu_engine_new`'s `backend`, as `int32_t`).
+typedef enum neuneu_backend {
+  // CUDA when a driver and a device are present, else the CPU.
+  NEUNEU_BACKEND_AUTO = 0,
+  NEUNEU_BACKEND_CPU = 1,
+  // CUDA or an error (`NEUNEU_ERR_CUDA`).
+  NEUNEU_BACKEND_CUDA = 2,
+} neuneu_backend;
+
+// How a kill plan chooses the arms to stop (`policy` fields, as `int32_t`).
+typedef enum neuneu_policy {
+  // Keep the `k` arms most likely to finish in the top `k`.
+  NEUNEU_POLICY_KEEP_TOP_K = 0,
+  // Stop `floor(fraction * n)` arms, the least likely to finish in the top.
+  NEUNEU_POLICY_STOP_FRACTION = 1,
+  // Stop the arms whose probability of finishing in the top `k` is below `threshold`.
+  NEUNEU_POLICY_STOP_BELOW_PROBABILITY = 2,
+  // Stop the arms least likely to finish in the top `k`, as many as keep the sum of their
+  // probabilities (the expected number of top-`k` arms lost) within `budget`, in [0, 1).
+  NEUNEU_POLICY_STOP_WITHIN_BUDGET = 3,
+} neuneu_policy;
+
+// The range of a metric (`metric_kind` fields and arguments, as `int32_t`).
+typedef enum neuneu_metric_kind {
+  // In [0, 1]: an accuracy, a score, an error rate. Values outside are INVALID_INPUT.
+  NEUNEU_METRIC_BOUNDED = 0,
+  // Non-negative and unbounded above, like a validation loss: forecast as `exp(-v)` (see
+  // docs/MODEL.md) and answered in the loss's own units. Negative values are INVALID_INPUT.
+  NEUNEU_METRIC_LOSS = 1,
+} neuneu_metric_kind;
+
+// Whether larger or smaller values of the metric are better (`direction`, as `int32_t`).
+typedef enum neuneu_direction {
+  NEUNEU_MAXIMIZE = 0,
+  NEUNEU_MINIMIZE = 1,
+} neuneu_direction;
+
+// What a decision says to do with an arm (`neuneu_arm_verdict.action`).
+typedef enum neuneu_action {
+  NEUNEU_ACTION_CONTINUE = 0,
+  NEUNEU_ACTION_STOP = 1,
+  // The arm finished: nothing to decide.
+  NEUNEU_ACTION_FINISHED = 2,
+  // The scheduler stopped the arm already.
+  NEUNEU_ACTION_STOPPED = 3,
+} neuneu_action;
+
+// The answer of `neuneu_sweep_decide`: one verdict per arm asked about. Immutable; free it
+// with `neuneu_decision_free`. It does not borrow the sweep.
+typedef struct neuneu_decision neuneu_decision;
+
 // A loaded model. Immutable after creation but for its row batching setting (an atomic): one
-// engine may be shared by any number of threads calling any functions concurrently.
+// engine may be shared by any number of threads calling any functions concurrently. Sweeps
+// made from it share the model and keep it alive: the engine may be freed before them.
 typedef struct neuneu_engine neuneu_engine;
 
 // A kill plan with the reasons behind its decisions, made by `neuneu_plan_new`. Immutable:
@@ -96,33 +167,76 @@ typedef struct neuneu_engine neuneu_engine;
 // function may not share a name.)
 typedef struct neuneu_plan_result neuneu_plan_result;
 
-// Options of `neuneu_plan` and `neuneu_plan_new`. Start from `neuneu_plan_options_default()`,
-// so that fields added in later versions get their defaults. A `policy` outside
-// `neuneu_policy` is INVALID_ARGUMENT (it is read as an integer, never trusted as an enum).
+// An online sweep: the arms' points so far, their ends and states, and the decisions made.
+// Calls on one sweep may come from any thread; they take turns (an internal lock).
+typedef struct neuneu_sweep neuneu_sweep;
+
+// Options of `neuneu_plan` and `neuneu_plan_new`. Initialise with
+// `neuneu_plan_options_init(&opts, NEUNEU_PLAN_OPTIONS_VERSION)`, then set what differs.
+// `policy`, `metric_kind` and `direction` are read as integers and validated
+// (INVALID_ARGUMENT when out of range); the other fields are checked by the policy.
 typedef struct neuneu_plan_options {
-  // `NEUNEU_PLAN_OPTIONS_VERSION`.
+  // The version the caller allocated: `NEUNEU_PLAN_OPTIONS_VERSION`.
   uint32_t version;
-  enum neuneu_policy policy;
+  // A `neuneu_policy`.
+  int32_t policy;
+  // The `k` of "top k"; capped at the arms that can be planned, never refused for being
+  // larger (the plan's reasons state the cap). At least 1.
   size_t k;
+  // `NEUNEU_POLICY_STOP_FRACTION`: the fraction of arms to stop, in [0, 1).
   double fraction;
+  // `NEUNEU_POLICY_STOP_BELOW_PROBABILITY`: in [0, 1].
   double threshold;
-  // Arms with fewer observations are always kept; 0 = no minimum.
+  // Arms with fewer observations are kept outside the plan; 0 = the model's minimum context.
   size_t min_observations;
-  // Monte Carlo samples of the top-k probabilities.
+  // Monte Carlo samples of the top-k probabilities, 1 to 1,000,000.
   size_t samples;
   uint64_t seed;
   // `NEUNEU_POLICY_STOP_WITHIN_BUDGET`: the expected number of top-`k` arms the plan may
-  // stop, in [0, 1). Added in options version 2 (appended, so version 1 is a prefix).
+  // stop, in [0, 1). Version 2 on.
   double budget;
+  // A `neuneu_metric_kind` (values are in its units). Version 3 on.
+  int32_t metric_kind;
+  // A `neuneu_direction`. Version 3 on.
+  int32_t direction;
 } neuneu_plan_options;
 
-// One arm's decision, read with `neuneu_plan_arm`.
+// Options of `neuneu_sweep_new`. Initialise with
+// `neuneu_sweep_options_init(&opts, NEUNEU_SWEEP_OPTIONS_VERSION)`, then set what differs.
+typedef struct neuneu_sweep_options {
+  // The version the caller allocated: `NEUNEU_SWEEP_OPTIONS_VERSION`.
+  uint32_t version;
+  // A `neuneu_metric_kind`: the units of every value observed and answered.
+  int32_t metric_kind;
+  // A `neuneu_direction`.
+  int32_t direction;
+  // A `neuneu_policy`, with its parameters below (as in `neuneu_plan_options`).
+  int32_t policy;
+  size_t k;
+  double fraction;
+  double threshold;
+  double budget;
+  // The end step of arms without one of their own (`neuneu_sweep_set_end`); 0 = none.
+  double end_step;
+  // Points an arm needs before it is judged; 0 = the model's minimum context.
+  size_t min_observations;
+  size_t samples;
+  // Every decision's seed derives from it and the decision's index.
+  uint64_t seed;
+} neuneu_sweep_options;
+
+// One arm's decision, read with `neuneu_plan_arm`. Set `version` to
+// `NEUNEU_ARM_DECISION_VERSION` before the call: it says how much of the struct the caller
+// allocated.
 typedef struct neuneu_arm_decision {
+  uint32_t version;
   // 1 keep, 0 stop.
   uint8_t keep;
-  // Probability of finishing in the top `neuneu_plan_k(plan)`.
+  // Probability of finishing in the top `neuneu_plan_k(plan)`; NaN for an arm kept without
+  // being judged (too few points).
   double p_top_k;
-  // The forecast's median and 0.1 and 0.9 quantiles at the end step.
+  // The forecast's median and 0.1 and 0.9 quantiles at the arm's end step, in the metric's
+  // units (q10 <= median <= q90); NaN for an arm not judged.
   double median;
   double q10;
   double q90;
@@ -131,125 +245,203 @@ typedef struct neuneu_arm_decision {
   const char *reason;
 } neuneu_arm_decision;
 
+// One arm's verdict, read with `neuneu_decision_arm`. Set `version` to
+// `NEUNEU_ARM_VERDICT_VERSION` before the call.
+typedef struct neuneu_arm_verdict {
+  uint32_t version;
+  // The arm's id (UTF-8, NUL-terminated), owned by the decision.
+  const char *id;
+  // A `neuneu_action`.
+  int32_t action;
+  // Probability of finishing in the top `neuneu_decision_k`; NaN for arms outside the plan
+  // (too young, stopped, without an end step).
+  double p_top_k;
+  // The forecast at the arm's end step in the sweep's units, median and [q0.1, q0.9] (a
+  // finished arm's final value in all three); NaN where there is none.
+  double median;
+  double q10;
+  double q90;
+  // The end step the forecast is for; NaN if the arm has none.
+  double end_step;
+  // One line a person can read, owned by the decision (e.g. "keep: needs 3 points to be
+  // judged, has 1").
+  const char *reason;
+} neuneu_arm_verdict;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
-// The message of the last error on this thread ("" if none). Never NULL. The pointer stays
-// valid until the next neuneu call on the same thread.
-const char *neuneu_last_error(void);
-
-// Default plan options: keep the top 3 (fraction 0.5, threshold 0.05, budget 0.1 for the other
-// policies), no minimum, 4000 samples, seed 0.
-struct neuneu_plan_options neuneu_plan_options_default(void);
-
 // The ABI version the library was built with (compare with `NEUNEU_ABI_VERSION`).
-uint32_t neuneu_abi_version(void);
+NEUNEU_API uint32_t neuneu_abi_version(void);
 
 // The library's version, e.g. "0.1.0". Static storage; never NULL.
-const char *neuneu_version(void);
+NEUNEU_API const char *neuneu_version(void);
+
+// A short description of a status code ("invalid argument", ...); "unknown status" for a
+// code that is not one. Static storage; never NULL.
+NEUNEU_API const char *neuneu_status_string(int32_t status);
+
+// The message of the last error on this thread ("" if none). Never NULL. The pointer stays
+// valid until the next neuneu call on the same thread.
+NEUNEU_API const char *neuneu_last_error(void);
 
 // Creates an engine from a bundle in memory (`bundle` NULL and `len` 0: the embedded default
-// model) with the loss encoder on `backend`. On success `*out` owns a new engine: free it with
-// `neuneu_engine_free`. The bundle bytes are copied; the caller keeps ownership of them.
-// Errors: NULL_POINTER, BUNDLE (corrupt or wrong version), CUDA.
+// model) with the loss encoder on `backend`, a `neuneu_backend` value. On success `*out` owns
+// a new engine: free it with `neuneu_engine_free`; on error `*out` is NULL. The bundle bytes
+// are copied; the caller keeps ownership of them.
+// Errors: NULL_POINTER, INVALID_ARGUMENT (`backend` out of range), BUNDLE (corrupt or wrong
+// version), CUDA (CUDA asked for and unavailable).
+NEUNEU_API
 int32_t neuneu_engine_new(struct neuneu_engine **out,
                           const uint8_t *bundle,
                           size_t len,
-                          enum neuneu_backend backend_choice);
+                          int32_t backend);
 
 // Creates an engine from the embedded default model (backend AUTO). See `neuneu_engine_new`.
-int32_t neuneu_engine_new_default(struct neuneu_engine **out);
+NEUNEU_API int32_t neuneu_engine_new_default(struct neuneu_engine **out);
 
-// Creates an engine from a bundle in memory (backend AUTO). See `neuneu_engine_new`.
+// Creates an engine from a bundle in memory (backend AUTO; `bundle` may not be NULL). See
+// `neuneu_engine_new`.
+NEUNEU_API
 int32_t neuneu_engine_new_from_memory(struct neuneu_engine **out,
                                       const uint8_t *bundle,
                                       size_t len);
 
-// Creates an engine from a bundle file (`path`: UTF-8, NUL-terminated; backend AUTO).
-// Errors: NULL_POINTER, INVALID_ARGUMENT (not UTF-8), IO, BUNDLE, CUDA.
-int32_t neuneu_engine_new_from_path(struct neuneu_engine **out, const char *path);
+// Creates an engine from a bundle file (`path`: UTF-8, NUL-terminated; backend AUTO); on error
+// `*out` is NULL. Errors: NULL_POINTER, INVALID_ARGUMENT (not UTF-8), IO, BUNDLE, CUDA.
+NEUNEU_API int32_t neuneu_engine_new_from_path(struct neuneu_engine **out, const char *path);
 
-// Frees an engine. NULL is a no-op. No other thread may be using it.
-void neuneu_engine_free(struct neuneu_engine *engine);
+// Frees an engine. NULL is a no-op. No other thread may be using it. Sweeps made from it stay
+// valid (they share the model).
+NEUNEU_API void neuneu_engine_free(struct neuneu_engine *engine);
 
 // Sets how `engine` runs forecaster rows from now on: a `neuneu_row_batching` value (EXACT
 // until set). Safe while other threads use the engine; each forecast call reads the setting
 // once. Errors: NULL_POINTER, INVALID_ARGUMENT (`mode` is not a `neuneu_row_batching` value).
-int32_t neuneu_engine_set_row_batching(const struct neuneu_engine *engine, int32_t mode);
+NEUNEU_API int32_t neuneu_engine_set_row_batching(struct neuneu_engine *engine, int32_t mode);
 
 // Number of quantile levels of every forecast (5 for the default model); 0 if `engine` is NULL.
-size_t neuneu_engine_num_levels(const struct neuneu_engine *engine);
+NEUNEU_API size_t neuneu_engine_num_levels(const struct neuneu_engine *engine);
+
+// The fewest observed points a run needs to be forecast (2 for the default model); a sweep or
+// plan keeps younger arms without judging them. 0 if `engine` is NULL.
+NEUNEU_API size_t neuneu_engine_min_context(const struct neuneu_engine *engine);
 
 // Writes the quantile levels (increasing) into `out[capacity]`.
 // Errors: NULL_POINTER, BUFFER_TOO_SMALL (capacity < neuneu_engine_num_levels).
-int32_t neuneu_engine_levels(const struct neuneu_engine *engine, float *out, size_t capacity);
+NEUNEU_API
+int32_t neuneu_engine_levels(const struct neuneu_engine *engine,
+                             float *out,
+                             size_t capacity);
 
 // The model's manifest as UTF-8 JSON. `*required` (if not NULL) receives the size including
 // the terminating NUL; with `buf` NULL or too small nothing is written and BUFFER_TOO_SMALL is
 // returned (NULL `buf` with `capacity` 0 is the way to ask for the size).
+NEUNEU_API
 int32_t neuneu_engine_manifest_json(const struct neuneu_engine *engine,
                                     char *buf,
                                     size_t capacity,
                                     size_t *required);
 
-// Floats `neuneu_forecast` writes for `total_targets` targets: one per (target, level).
-size_t neuneu_forecast_output_len(const struct neuneu_engine *engine, size_t total_targets);
+// Floats `neuneu_forecast` writes for `total_targets` targets: one per (target, level); 0 if
+// `engine` is NULL.
+NEUNEU_API
+size_t neuneu_forecast_output_len(const struct neuneu_engine *engine,
+                                  size_t total_targets);
 
 // Forecasts `n_runs` runs in one batch.
 //
-// Inputs (caller-owned, read only): `steps` and `accuracy` with `context_offsets[n_runs + 1]`
-// (run `i` observed `steps/accuracy[context_offsets[i] .. context_offsets[i + 1]]`), `targets`
-// with `target_offsets[n_runs + 1]`; optional token losses of each run's last checkpoint:
-// `losses` with `loss_offsets[n_runs + 1]` (both NULL for none; an empty range means none for
-// that run).
+// Inputs (caller-owned, read only): `steps` and `values` with `context_offsets[n_runs + 1]`
+// (run `i` observed `values[context_offsets[i] .. context_offsets[i + 1]]` at the same
+// `steps`, which must increase), `targets` with `target_offsets[n_runs + 1]` (steps after the
+// run's last); optional token losses of each run's last checkpoint: `losses` with
+// `loss_offsets[n_runs + 1]` (both NULL for none; an empty range means none for that run;
+// finite and non-negative). `metric_kind` and `direction` (`neuneu_metric_kind`,
+// `neuneu_direction`) give the values' units: bounded values lie in [0, 1], a loss's are
+// non-negative; forecasts come back in the same units. A run needs at least
+// `neuneu_engine_min_context(engine)` points.
 // Output: `out_quantiles[out_capacity]`, at least `neuneu_forecast_output_len(engine,
-// target_offsets[n_runs])` floats: for each run, each target, the quantiles at the levels.
+// target_offsets[n_runs])` floats: for each run, each target, the quantiles at the levels
+// (increasing with the level, whatever the direction).
 // `run_status[n_runs]` (optional) receives each run's status; a failed run's quantiles are NaN.
 // Returns OK if every run succeeded, else the first failed run's status with its message
-// (naming the run index and the field). Errors: NULL_POINTER, INVALID_ARGUMENT (offsets),
-// INVALID_INPUT, BUFFER_TOO_SMALL, INFERENCE. Thread-safe on a shared engine.
+// (naming the run index and the field). Errors: NULL_POINTER, INVALID_ARGUMENT (offsets, an
+// unknown metric kind or direction), INVALID_INPUT, BUFFER_TOO_SMALL, INFERENCE. Thread-safe
+// on a shared engine.
+NEUNEU_API
 int32_t neuneu_forecast(const struct neuneu_engine *engine,
                         size_t n_runs,
                         const double *steps,
-                        const double *accuracy,
+                        const double *values,
                         const size_t *context_offsets,
                         const double *targets,
                         const size_t *target_offsets,
                         const float *losses,
                         const size_t *loss_offsets,
+                        int32_t metric_kind,
+                        int32_t direction,
                         float *out_quantiles,
                         size_t out_capacity,
                         int32_t *run_status);
 
 // Ranks runs by their forecast at each run's last target (see `neuneu_forecast` for the input
-// layout; every run needs at least one target). Writes `prob_above[n_runs * n_runs]`
-// (row-major: `[i * n_runs + j]` = P(run i ends above run j), diagonal NaN, `[i,j] + [j,i] = 1`)
-// and `order[n_runs]` (run indices, best first). Either output may be NULL to skip it.
+// layout and the metric; every run needs at least one target). Writes
+// `prob_above[n_runs * n_runs]` (row-major: `[i * n_runs + j]` = P(run i ends better than run
+// j: above it, or below it for a minimized metric), diagonal NaN, `[i,j] + [j,i] = 1`) and
+// `order[n_runs]` (run indices, best first). Either output may be NULL to skip it.
 // Errors: NULL_POINTER, INVALID_ARGUMENT, INVALID_INPUT, INFERENCE. Thread-safe.
+NEUNEU_API
 int32_t neuneu_rank(const struct neuneu_engine *engine,
                     size_t n_runs,
                     const double *steps,
-                    const double *accuracy,
+                    const double *values,
                     const size_t *context_offsets,
                     const double *targets,
                     const size_t *target_offsets,
+                    int32_t metric_kind,
+                    int32_t direction,
                     double *prob_above,
                     size_t *order);
 
+// Fills `*options` with the defaults of `version` (1 to `NEUNEU_PLAN_OPTIONS_VERSION`),
+// writing only the fields that version has: keep the top 3 (fraction 0.5, threshold 0.05,
+// budget 0.1 for the other policies), no minimum, 4000 samples, seed 0, a bounded metric
+// maximized. Errors: NULL_POINTER, INVALID_ARGUMENT (a version this library does not know).
+NEUNEU_API int32_t neuneu_plan_options_init(struct neuneu_plan_options *options, uint32_t version);
+
+// Default plan options as `neuneu_plan_options_init(&o, NEUNEU_PLAN_OPTIONS_VERSION)` sets
+// them. Kept for callers of ABI 2; prefer `neuneu_plan_options_init`, which does not tie a
+// binary to the struct's size.
+NEUNEU_API struct neuneu_plan_options neuneu_plan_options_default(void);
+
+// Fills `*options` with the defaults of `version` (1): a bounded metric maximized, keep the
+// top 3 (fraction 0.5, threshold 0.05, budget 0.1 for the other policies), no default end
+// step, no minimum beyond the model's, 4000 samples, seed 0.
+// Errors: NULL_POINTER, INVALID_ARGUMENT (a version this library does not know).
+NEUNEU_API
+int32_t neuneu_sweep_options_init(struct neuneu_sweep_options *options,
+                                  uint32_t version);
+
 // A kill plan for a sweep of `n_arms` arms (observed curves laid out as in `neuneu_forecast`,
-// no targets: every arm is forecast at `end_step`). Writes per arm, into caller-owned arrays
-// of `n_arms` (any may be NULL to skip): `keep` (1 keep, 0 stop), `p_top_k` (probability of
-// finishing in the top k), and the forecast `median`, `q10`, `q90` at `end_step`. For the
-// reasons behind each decision, use `neuneu_plan_new`.
-// Errors: NULL_POINTER, INVALID_ARGUMENT (options, offsets), INVALID_INPUT, INFERENCE.
-// Deterministic for the same input and seed. Thread-safe.
+// no targets, values in the units of `options->metric_kind`). Arm `i` is forecast at
+// `end_steps[i]` when `end_steps` (`n_arms` values) is given, else at `end_step`.
+// Arms with fewer points than `options->min_observations` or the model's minimum context are
+// kept without being judged (NaN numbers); `k` is capped at the arms judged.
+// Writes per arm, into caller-owned arrays of `n_arms` (any may be NULL to skip): `keep` (1
+// keep, 0 stop), `p_top_k` (probability of finishing in the top k), and the forecast `median`,
+// `q10`, `q90` at its end step, in the metric's units. For the reasons, use `neuneu_plan_new`.
+// Errors: NULL_POINTER, INVALID_ARGUMENT (options, offsets, `end_steps`), INVALID_INPUT (an
+// arm's values or steps, naming it), INFERENCE. Deterministic for the same input and seed.
+// Thread-safe.
+NEUNEU_API
 int32_t neuneu_plan(const struct neuneu_engine *engine,
                     size_t n_arms,
                     const double *steps,
-                    const double *accuracy,
+                    const double *values,
                     const size_t *context_offsets,
                     double end_step,
+                    const double *end_steps,
                     const struct neuneu_plan_options *options,
                     uint8_t *keep,
                     double *p_top_k,
@@ -262,31 +454,152 @@ int32_t neuneu_plan(const struct neuneu_engine *engine,
 // `neuneu_plan_k` and `neuneu_plan_arm`, free it with `neuneu_plan_free`. On error `*out` is
 // NULL. The plan does not borrow the engine or the inputs: either may be freed first.
 // Thread-safe on a shared engine.
+NEUNEU_API
 int32_t neuneu_plan_new(const struct neuneu_engine *engine,
                         size_t n_arms,
                         const double *steps,
-                        const double *accuracy,
+                        const double *values,
                         const size_t *context_offsets,
                         double end_step,
+                        const double *end_steps,
                         const struct neuneu_plan_options *options,
                         struct neuneu_plan_result **out);
 
 // Number of arms in the plan (the `n_arms` it was made for); 0 if `plan` is NULL.
-size_t neuneu_plan_len(const struct neuneu_plan_result *plan);
+NEUNEU_API size_t neuneu_plan_len(const struct neuneu_plan_result *plan);
 
-// The `k` of the plan's `p_top_k` (for a stop-fraction policy, the number of arms kept); 0 if
-// `plan` is NULL.
-size_t neuneu_plan_k(const struct neuneu_plan_result *plan);
+// The `k` of the plan's `p_top_k`: the policy's, capped at the arms judged (for a
+// stop-fraction policy, the number of arms kept); 0 if `plan` is NULL or no arm was judged.
+NEUNEU_API size_t neuneu_plan_k(const struct neuneu_plan_result *plan);
+
+// The `k` the policy asked for (larger than `neuneu_plan_k` when it was capped); 0 if `plan`
+// is NULL.
+NEUNEU_API size_t neuneu_plan_k_requested(const struct neuneu_plan_result *plan);
 
 // Writes arm `index`'s decision (arms in input order) into `*out`; `out->reason` points into
 // the plan (valid until `neuneu_plan_free`). Errors: NULL_POINTER (`plan` or `out`),
-// INVALID_ARGUMENT (`index >= neuneu_plan_len(plan)`; `*out` is left untouched).
+// INVALID_ARGUMENT (`out->version` unknown, or `index >= neuneu_plan_len(plan)`; `*out` is then
+// left untouched).
+NEUNEU_API
 int32_t neuneu_plan_arm(const struct neuneu_plan_result *plan,
                         size_t index,
                         struct neuneu_arm_decision *out);
 
 // Frees a plan and its reason strings. NULL is a no-op. No other thread may be using it.
-void neuneu_plan_free(struct neuneu_plan_result *plan);
+NEUNEU_API void neuneu_plan_free(struct neuneu_plan_result *plan);
+
+// Creates a sweep with no arms yet, judged by `engine`'s model (shared: the engine may be
+// freed first). On success `*out` owns it (free with `neuneu_sweep_free`); on error `*out` is
+// NULL. Errors: NULL_POINTER, INVALID_ARGUMENT (options: version, policy, metric, k of 0,
+// fraction/threshold/budget out of range, a negative or non-finite end step, samples).
+NEUNEU_API
+int32_t neuneu_sweep_new(const struct neuneu_engine *engine,
+                         const struct neuneu_sweep_options *options,
+                         struct neuneu_sweep **out);
+
+// Restores a sweep saved by `neuneu_sweep_save` (`data[len]`, the saved bytes, with or
+// without the NUL), to be judged by `engine`, whose model must be the one it was saved with.
+// It makes the same decisions as the sweep that was saved would have. On error `*out` is NULL.
+// Errors: NULL_POINTER, INVALID_ARGUMENT (not a saved sweep, another version or model).
+NEUNEU_API
+int32_t neuneu_sweep_load(const struct neuneu_engine *engine,
+                          const uint8_t *data,
+                          size_t len,
+                          struct neuneu_sweep **out);
+
+// Frees a sweep. NULL is a no-op. No other thread may be using it.
+NEUNEU_API void neuneu_sweep_free(struct neuneu_sweep *sweep);
+
+// Records `value` (in the sweep's units) at `step` for the arm `arm` (UTF-8, NUL-terminated;
+// created on its first point). The same point twice is a no-op. Errors, which leave the sweep
+// as it was and name the arm: NULL_POINTER, INVALID_ARGUMENT (`arm` not UTF-8), INVALID_INPUT
+// (a step that is negative, not finite or before the arm's last; another value at its last
+// step; a value outside the metric; an arm finished or stopped).
+NEUNEU_API
+int32_t neuneu_sweep_observe(struct neuneu_sweep *sweep,
+                             const char *arm,
+                             double step,
+                             double value);
+
+// Sets the step at which `arm` ends (created if new), overriding the sweep's `end_step`.
+// Errors: NULL_POINTER, INVALID_ARGUMENT, INVALID_INPUT (not a positive finite number).
+NEUNEU_API
+int32_t neuneu_sweep_set_end(struct neuneu_sweep *sweep,
+                             const char *arm,
+                             double end_step);
+
+// Marks `arm` finished: its last value is final, and it takes part in later decisions as a
+// certain result. Errors: NULL_POINTER, INVALID_ARGUMENT, INVALID_INPUT (unknown arm, no
+// value yet, or stopped).
+NEUNEU_API int32_t neuneu_sweep_finish(struct neuneu_sweep *sweep, const char *arm);
+
+// Marks `arm` stopped by the scheduler: it takes no further part.
+// Errors: NULL_POINTER, INVALID_ARGUMENT, INVALID_INPUT (unknown arm, or finished).
+NEUNEU_API int32_t neuneu_sweep_stop(struct neuneu_sweep *sweep, const char *arm);
+
+// Decides for every live arm (`arms` NULL and `n_arms` 0), or for the `n_arms` arms named in
+// `arms` (any state; for instance the arms that reached a rung): continue or stop, P(top k),
+// the forecast at each arm's end and a reason. Arms too young to judge are kept with the
+// reason "needs N points"; finished arms take part with their finals; `k` is capped at the
+// arms that can still win. Only arms whose points changed since the last decision are
+// forecast again. Each decision's seed derives from the sweep's seed and the decision's
+// index, so a sweep reloaded from `neuneu_sweep_save` decides the same.
+// On success `*out` owns the decision (free with `neuneu_decision_free`); on error it is NULL.
+// Errors: NULL_POINTER, INVALID_ARGUMENT (a name not UTF-8), INVALID_INPUT (an unknown arm),
+// INFERENCE.
+NEUNEU_API
+int32_t neuneu_sweep_decide(struct neuneu_sweep *sweep,
+                            const char *const *arms,
+                            size_t n_arms,
+                            struct neuneu_decision **out);
+
+// Forecasts `arm` at `steps[n_steps]` (each after its last observed step) in the sweep's
+// units, writing `n_steps * neuneu_engine_num_levels` doubles into `out[capacity]`: step by
+// step, the quantiles at the engine's levels, increasing. Errors: NULL_POINTER,
+// INVALID_ARGUMENT, BUFFER_TOO_SMALL, INVALID_INPUT (unknown arm, too few points, bad steps),
+// INFERENCE.
+NEUNEU_API
+int32_t neuneu_sweep_forecast(const struct neuneu_sweep *sweep,
+                              const char *arm,
+                              const double *steps,
+                              size_t n_steps,
+                              double *out,
+                              size_t capacity);
+
+// The sweep as versioned JSON text (format "neuneu-sweep", see docs/ERRORS.md), which
+// `neuneu_sweep_load` restores: `*required` (if not NULL) receives its size including the
+// terminating NUL; with `buf` NULL or too small nothing is written and BUFFER_TOO_SMALL is
+// returned. Errors: NULL_POINTER, BUFFER_TOO_SMALL.
+NEUNEU_API
+int32_t neuneu_sweep_save(const struct neuneu_sweep *sweep,
+                          char *buf,
+                          size_t capacity,
+                          size_t *required);
+
+// Number of verdicts in the decision (the arms asked about); 0 if `decision` is NULL.
+NEUNEU_API size_t neuneu_decision_len(const struct neuneu_decision *decision);
+
+// The `k` of the verdicts' `p_top_k`, capped at the arms that could still win; 0 when no arm
+// could be planned or `decision` is NULL.
+NEUNEU_API size_t neuneu_decision_k(const struct neuneu_decision *decision);
+
+// The `k` the policy asked for; 0 if `decision` is NULL.
+NEUNEU_API size_t neuneu_decision_k_requested(const struct neuneu_decision *decision);
+
+// Which decision of its sweep this is (0 for the first); 0 if `decision` is NULL.
+NEUNEU_API uint64_t neuneu_decision_index(const struct neuneu_decision *decision);
+
+// Writes verdict `index` (arms in the order the sweep first saw them) into `*out`; its strings
+// point into the decision (valid until `neuneu_decision_free`). Errors: NULL_POINTER,
+// INVALID_ARGUMENT (`out->version` unknown, or `index >= neuneu_decision_len`; `*out` is then
+// left untouched).
+NEUNEU_API
+int32_t neuneu_decision_arm(const struct neuneu_decision *decision,
+                            size_t index,
+                            struct neuneu_arm_verdict *out);
+
+// Frees a decision and its strings. NULL is a no-op.
+NEUNEU_API void neuneu_decision_free(struct neuneu_decision *decision);
 
 #ifdef __cplusplus
 }  // extern "C"

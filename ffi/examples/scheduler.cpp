@@ -18,71 +18,19 @@
 // Printed per scheduler, averaged over sweeps: compute spent as a fraction of running every
 // arm to its end, how often the eventual best arm survived, and the mean regret (best final
 // value minus the best final value among survivors).
+#include "curve_file.hpp"
 #include "neuneu.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <map>
-#include <sstream>
 #include <string>
-#include <tuple>
 #include <vector>
 
 namespace {
 
-struct Arm {
-  std::string run;
-  std::vector<double> compute, value;
-};
-
-using SweepKey = std::tuple<std::string, std::string, std::string>;  // suite, shots, task
-
-std::vector<std::string> split(const std::string& line) {
-  std::vector<std::string> out;
-  std::stringstream ss(line);
-  std::string cell;
-  while (std::getline(ss, cell, ',')) out.push_back(cell);
-  return out;
-}
-
-// Reads the curve file into sweeps of arms, each arm's points sorted by compute (a repeated
-// compute value keeps its last row, as neuneu's reader does).
-std::map<SweepKey, std::vector<Arm>> read_sweeps(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot open " + path);
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> header = split(line);
-  auto column = [&](const std::string& name) {
-    auto it = std::find(header.begin(), header.end(), name);
-    if (it == header.end()) throw std::runtime_error(path + ": no column " + name);
-    return static_cast<std::size_t>(it - header.begin());
-  };
-  const std::size_t suite = column("suite"), run = column("run"), shots = column("shots"),
-                    task = column("task"), tokens = column("tokens"), acc = column("acc");
-  std::map<SweepKey, std::map<std::string, std::map<double, double>>> points;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    std::vector<std::string> c = split(line);
-    if (c.size() < header.size()) throw std::runtime_error(path + ": short row: " + line);
-    points[{c[suite], c[shots], c[task]}][c[run]][std::stod(c[tokens])] = std::stod(c[acc]);
-  }
-  std::map<SweepKey, std::vector<Arm>> sweeps;
-  for (auto& [key, runs] : points) {
-    for (auto& [id, curve] : runs) {
-      Arm arm{id, {}, {}};
-      for (auto& [x, y] : curve) {
-        arm.compute.push_back(x);
-        arm.value.push_back(y);
-      }
-      sweeps[key].push_back(std::move(arm));
-    }
-  }
-  return sweeps;
-}
+using curve_file::Arm;
 
 struct Outcome {
   double compute_fraction = 0, regret = 0;
@@ -99,7 +47,7 @@ std::vector<bool> halving(const neuneu::Engine&, const std::vector<neuneu::Curve
   for (std::size_t i = 0; i < order.size(); i++) order[i] = i;
   // Stable, so equal last values keep the earlier arm.
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return arms[a].accuracy.end()[-1] > arms[b].accuracy.end()[-1];
+    return arms[a].values.end()[-1] > arms[b].values.end()[-1];
   });
   std::vector<bool> kept(arms.size(), false);
   for (std::size_t i = 0; i < keep; i++) kept[order[i]] = true;
@@ -179,7 +127,7 @@ int main(int argc, char** argv) {
   }
   try {
     const neuneu::Engine engine = neuneu::Engine::default_model();
-    const auto sweeps = read_sweeps(argv[1]);
+    const auto sweeps = curve_file::read_sweeps(argv[1]);
     struct Total {
       const char* name;
       Chooser choose;

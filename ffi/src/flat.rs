@@ -1,7 +1,7 @@
 //! The flat-array core shared by the C ABI (`calls.rs`) and the C++ bridge (`cxx_bridge.rs`).
 //!
 //! Both boundaries hand over runs the same way: every run's observations concatenated into
-//! `steps` / `accuracy`, with `context_offsets[n + 1]` saying where run `i` starts and ends (and
+//! `steps` / `values`, with `context_offsets[n + 1]` saying where run `i` starts and ends (and
 //! likewise `targets` with `target_offsets`). This module checks such a layout, turns it into
 //! `RunInput`s, maps plan settings to a `PlanOptions`, and runs forecast, rank and plan on it.
 //! The adapters only turn their own inputs into slices and the results into their own outputs,
@@ -9,8 +9,11 @@
 
 use super::{AbiError, invalid};
 use neuneu::decisions::killplan::{Plan, PlanOptions, Policy};
+use neuneu::decisions::metric::Metric;
 use neuneu::decisions::{SweepArm, plan_sweep, rank_runs};
+use neuneu::error::Error;
 use neuneu::inference::engine::{Engine, Losses, RunInput};
+use neuneu::sweep::SweepOptions;
 
 /// Checks offsets of `n` runs (`o.len() == n + 1`): they start at 0 and never decrease.
 pub(crate) fn check_offsets(o: &[usize], what: &str) -> Result<(), AbiError> {
@@ -46,11 +49,12 @@ fn check_covers(o: &[usize], data: usize, what: &str, offsets: &str) -> Result<(
     Ok(())
 }
 
-/// A checked flat layout of runs: run `i` observed `steps/accuracy[ctx[i]..ctx[i + 1]]` and asks
+/// A checked flat layout of runs: run `i` observed `steps/values[ctx[i]..ctx[i + 1]]` and asks
 /// for `targets[tgt[i]..tgt[i + 1]]`.
+#[derive(Clone, Copy)]
 pub(crate) struct FlatRuns<'a> {
     steps: &'a [f64],
-    accuracy: &'a [f64],
+    values: &'a [f64],
     ctx: &'a [usize],
     targets: &'a [f64],
     tgt: &'a [usize],
@@ -61,7 +65,7 @@ impl<'a> FlatRuns<'a> {
     /// decrease, and end exactly at the length of their data.
     pub(crate) fn new(
         steps: &'a [f64],
-        accuracy: &'a [f64],
+        values: &'a [f64],
         ctx: &'a [usize],
         targets: &'a [f64],
         tgt: &'a [usize],
@@ -76,11 +80,11 @@ impl<'a> FlatRuns<'a> {
             )));
         }
         check_covers(ctx, steps.len(), "steps", "context_offsets")?;
-        check_covers(ctx, accuracy.len(), "accuracy", "context_offsets")?;
+        check_covers(ctx, values.len(), "values", "context_offsets")?;
         check_covers(tgt, targets.len(), "targets", "target_offsets")?;
         Ok(FlatRuns {
             steps,
-            accuracy,
+            values,
             ctx,
             targets,
             tgt,
@@ -89,6 +93,14 @@ impl<'a> FlatRuns<'a> {
 
     pub(crate) fn len(&self) -> usize {
         self.ctx.len() - 1
+    }
+
+    /// The same runs with other values (as many, at the same offsets): the model-space ones.
+    fn with_values<'b>(&self, values: &'b [f64]) -> FlatRuns<'b>
+    where
+        'a: 'b,
+    {
+        FlatRuns { values, ..*self }
     }
 
     /// Targets of run `i` (their indices into the flat `targets`).
@@ -104,7 +116,7 @@ impl<'a> FlatRuns<'a> {
         let c = self.ctx[i]..self.ctx[i + 1];
         RunInput::new(
             &self.steps[c.clone()],
-            &self.accuracy[c],
+            &self.values[c],
             &self.targets[self.target_range(i)],
         )
     }
@@ -112,6 +124,42 @@ impl<'a> FlatRuns<'a> {
     pub(crate) fn inputs(&self) -> Vec<RunInput<'a>> {
         (0..self.len()).map(|i| self.run(i)).collect()
     }
+}
+
+/// The values of `n` runs (`ctx[n + 1]`) in the model's space of `metric`, and per run why its
+/// values are not the metric's, if they are not. The model's own metric passes through (the
+/// engine checks those values itself).
+fn to_model_space(
+    metric: Metric,
+    values: &[f64],
+    ctx: &[usize],
+) -> (Vec<f64>, Vec<Option<AbiError>>) {
+    let mut errors: Vec<Option<AbiError>> = (1..ctx.len()).map(|_| None).collect();
+    if metric.is_identity() {
+        return (values.to_vec(), errors);
+    }
+    let mut model = Vec::with_capacity(values.len());
+    for (run, w) in ctx.windows(2).enumerate() {
+        for (j, &v) in values[w[0]..w[1]].iter().enumerate() {
+            model.push(metric.to_model(v).unwrap_or_else(|problem| {
+                errors[run].get_or_insert_with(|| {
+                    Error::InvalidInput {
+                        run: run.to_string(),
+                        field: "values",
+                        reason: format!("values[{j}]: {problem}"),
+                    }
+                    .into()
+                });
+                f64::NAN
+            }));
+        }
+    }
+    (model, errors)
+}
+
+/// The first run whose values are not the metric's, as the error of a call that needs them all.
+fn first_error(errors: Vec<Option<AbiError>>) -> Result<(), AbiError> {
+    errors.into_iter().flatten().next().map_or(Ok(()), Err)
 }
 
 /// Optional token losses of each run's last checkpoint: `losses[offsets[i]..offsets[i + 1]]`;
@@ -129,12 +177,14 @@ impl<'a> FlatLosses<'a> {
     }
 }
 
-/// Forecasts every run; per run, its quantiles flat (`[target][level]`) or its error. One bad
-/// run does not stop the others.
+/// Forecasts every run in the units of `metric`; per run, its quantiles flat
+/// (`[target][level]`, increasing with the level) or its error. One bad run does not stop the
+/// others.
 pub(crate) fn forecast(
     engine: &Engine,
     runs: &FlatRuns<'_>,
     losses: Option<&FlatLosses<'_>>,
+    metric: Metric,
 ) -> Result<Vec<Result<Vec<f32>, AbiError>>, AbiError> {
     if let Some(l) = losses.filter(|l| l.offsets.len() != runs.ctx.len()) {
         return Err(invalid(format!(
@@ -143,9 +193,13 @@ pub(crate) fn forecast(
             runs.len()
         )));
     }
-    let inputs: Vec<RunInput> = (0..runs.len())
-        .map(|i| {
-            let run = runs.run(i);
+    let (model, mut errors) = to_model_space(metric, runs.values, runs.ctx);
+    let model_runs = runs.with_values(&model);
+    let good: Vec<usize> = (0..runs.len()).filter(|&i| errors[i].is_none()).collect();
+    let inputs: Vec<RunInput> = good
+        .iter()
+        .map(|&i| {
+            let run = model_runs.run(i);
             match losses {
                 Some(l) if l.offsets[i + 1] > l.offsets[i] => {
                     run.with_losses(Losses::Tokens(&l.losses[l.offsets[i]..l.offsets[i + 1]]))
@@ -154,19 +208,42 @@ pub(crate) fn forecast(
             }
         })
         .collect();
-    Ok(engine
-        .forecast_each(&inputs)
-        .into_iter()
-        .map(|r| {
-            r.map(|f| {
-                f.forecasts
-                    .iter()
-                    .flat_map(|fc| fc.quantiles.clone())
-                    .collect()
-            })
-            .map_err(AbiError::from)
+    let mut results = engine.forecast_each(&inputs).into_iter();
+    Ok((0..runs.len())
+        .map(|i| {
+            if let Some(e) = errors[i].take() {
+                return Err(e);
+            }
+            let result = results.next().expect("one result per run forecast");
+            result
+                .map(|f| {
+                    f.forecasts
+                        .iter()
+                        .flat_map(|fc| metric.quantiles_to_user(&fc.quantiles))
+                        .map(|q| q as f32)
+                        .collect()
+                })
+                // The engine numbers the runs it was given; the caller numbers all of them.
+                .map_err(|e| AbiError::from(rename_run(e, &good)))
         })
         .collect())
+}
+
+/// The engine names a run by its index among the runs it was given (`given`), the caller by
+/// its index in the call.
+fn rename_run(e: Error, given: &[usize]) -> Error {
+    match e {
+        Error::InvalidInput { run, field, reason } => Error::InvalidInput {
+            run: run
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| given.get(i))
+                .map_or(run, |i| i.to_string()),
+            field,
+            reason,
+        },
+        other => other,
+    }
 }
 
 /// A ranking as flat arrays: `prob_above[i * n + j]` = P(run i ends above run j) (NaN on the
@@ -176,11 +253,18 @@ pub(crate) struct FlatRanking {
     pub order: Vec<usize>,
 }
 
-/// Ranks runs by their forecast at each run's last target.
-pub(crate) fn rank(engine: &Engine, runs: &FlatRuns<'_>) -> Result<FlatRanking, AbiError> {
+/// Ranks runs by their forecast at each run's last target: "above" means better under
+/// `metric` (a lower loss, for a minimized one).
+pub(crate) fn rank(
+    engine: &Engine,
+    runs: &FlatRuns<'_>,
+    metric: Metric,
+) -> Result<FlatRanking, AbiError> {
     let n = runs.len();
     n.checked_mul(n).ok_or_else(|| invalid("too many runs"))?;
-    let ranking = rank_runs(engine, &runs.inputs())?;
+    let (model, errors) = to_model_space(metric, runs.values, runs.ctx);
+    first_error(errors)?;
+    let ranking = rank_runs(engine, &runs.with_values(&model).inputs())?;
     let prob_above = ranking
         .prob_above
         .iter()
@@ -207,15 +291,17 @@ pub(crate) struct PlanSettings {
     pub min_observations: usize,
     pub samples: usize,
     pub seed: u64,
+    /// The units of the values.
+    pub metric: Metric,
 }
 
 /// The default budget of `StopWithinBudget`: stopping costs at most 0.1 expected top-k arms.
 pub(crate) const DEFAULT_BUDGET: f64 = 0.1;
 
-/// Maps settings to `PlanOptions`; an unknown policy code is an invalid argument (the ranges of
-/// the parameters are checked by `plan` itself, with its own messages).
-pub(crate) fn plan_options(s: &PlanSettings) -> Result<PlanOptions, AbiError> {
-    let policy = match s.policy {
+/// The policy a code means, with its parameters; an unknown code is an invalid argument (the
+/// ranges of the parameters are checked by the planner, with its own messages).
+fn policy(s: &PlanSettings) -> Result<Policy, AbiError> {
+    Ok(match s.policy {
         0 => Policy::KeepTopK { k: s.k },
         1 => Policy::StopFraction {
             fraction: s.fraction,
@@ -234,34 +320,64 @@ pub(crate) fn plan_options(s: &PlanSettings) -> Result<PlanOptions, AbiError> {
                  probability, 3 stop within budget)"
             )));
         }
-    };
-    let mut opts = PlanOptions::new(policy);
+    })
+}
+
+/// Maps settings to `PlanOptions`.
+pub(crate) fn plan_options(s: &PlanSettings) -> Result<PlanOptions, AbiError> {
+    let mut opts = PlanOptions::new(policy(s)?);
     opts.min_observations = (s.min_observations > 0).then_some(s.min_observations);
+    opts.samples = s.samples;
+    opts.seed = s.seed;
+    opts.metric = s.metric;
+    Ok(opts)
+}
+
+/// Maps settings and a default end step to `SweepOptions` (checked by `Sweep::new`).
+pub(crate) fn sweep_options(
+    s: &PlanSettings,
+    end_step: Option<f64>,
+) -> Result<SweepOptions, AbiError> {
+    let mut opts = SweepOptions::new(policy(s)?);
+    opts.metric = s.metric;
+    opts.end_step = end_step;
+    opts.min_observations = s.min_observations;
     opts.samples = s.samples;
     opts.seed = s.seed;
     Ok(opts)
 }
 
-/// A kill plan for the arms laid out by `steps` / `accuracy` / `ctx` (no targets: every arm is
-/// forecast at `end_step`); arm ids are their indices.
+/// A kill plan for the arms laid out by `steps` / `values` / `ctx` in the units of
+/// `options.metric` (no targets: arm `i` is forecast at `end_steps[i]` if given, else at
+/// `end_step`); arm ids are their indices.
 pub(crate) fn plan(
     engine: &Engine,
     steps: &[f64],
-    accuracy: &[f64],
+    values: &[f64],
     ctx: &[usize],
     end_step: f64,
+    end_steps: Option<&[f64]>,
     options: &PlanOptions,
 ) -> Result<Plan, AbiError> {
     check_offsets(ctx, "context_offsets")?;
     check_covers(ctx, steps.len(), "steps", "context_offsets")?;
-    check_covers(ctx, accuracy.len(), "accuracy", "context_offsets")?;
+    check_covers(ctx, values.len(), "values", "context_offsets")?;
+    let n = ctx.len() - 1;
+    if let Some(ends) = end_steps.filter(|e| e.len() != n) {
+        return Err(invalid(format!(
+            "end_steps has {} values for {n} arms",
+            ends.len()
+        )));
+    }
+    let (model, errors) = to_model_space(options.metric, values, ctx);
+    first_error(errors)?;
     let arms: Vec<SweepArm> = ctx
         .windows(2)
         .enumerate()
         .map(|(i, w)| SweepArm {
             id: i.to_string(),
-            run: RunInput::new(&steps[w[0]..w[1]], &accuracy[w[0]..w[1]], &[]),
-            end_step: None,
+            run: RunInput::new(&steps[w[0]..w[1]], &model[w[0]..w[1]], &[]),
+            end_step: end_steps.map(|e| e[i]),
         })
         .collect();
     Ok(plan_sweep(engine, &arms, end_step, options)?)
@@ -282,7 +398,7 @@ mod tests {
         assert!(err(FlatRuns::new(&s, &s, &[1, 3], &t, &[0, 1])).contains("[0] must be 0"));
         assert!(err(FlatRuns::new(&s, &s, &[0, 2, 1], &t, &[0, 0, 1])).contains("decrease"));
         assert!(err(FlatRuns::new(&s, &s, &[0, 2], &t, &[0, 1])).contains("steps has 3"));
-        assert!(err(FlatRuns::new(&s, &s[..2], &[0, 3], &t, &[0, 1])).contains("accuracy"));
+        assert!(err(FlatRuns::new(&s, &s[..2], &[0, 3], &t, &[0, 1])).contains("values"));
         assert!(err(FlatRuns::new(&s, &s, &[0, 3], &t, &[0, 0, 1])).contains("both need"));
         assert!(err(FlatRuns::new(&s, &s, &[], &t, &[0, 1])).contains("empty"));
     }
@@ -298,6 +414,7 @@ mod tests {
             min_observations: 0,
             samples: 10,
             seed: 7,
+            metric: Metric::ACCURACY,
         };
         let o = plan_options(&s).unwrap();
         assert_eq!(o.policy, Policy::StopWithinBudget { k: 2, budget: 0.2 });

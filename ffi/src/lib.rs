@@ -9,14 +9,28 @@
 //! No panic crosses the boundary: every entry point runs inside `guard`, which catches unwinds
 //! and reports `NEUNEU_ERR_PANIC`.
 
-#![allow(non_camel_case_types)] // C names, as the header shows them
+#![allow(non_camel_case_types)]
+// C names, as the header shows them
+// Every entry point that reads a pointer is `unsafe` for one shared contract, stated once in
+// the header and in `buffers`: pointers point to as many elements as the lengths passed with
+// them say. It is not repeated in a `# Safety` section on each.
+#![allow(clippy::missing_safety_doc)]
 
-mod calls;
+mod buffers;
 #[cfg(feature = "cpp")]
 mod cxx_bridge;
+mod engine;
 mod flat;
+mod forecast;
+mod options;
+mod plan;
+mod sweep;
 
-pub use calls::*;
+pub use engine::*;
+pub use forecast::*;
+pub use options::*;
+pub use plan::*;
+pub use sweep::*;
 
 use neuneu::error::Error;
 use std::cell::RefCell;
@@ -45,6 +59,63 @@ pub enum neuneu_status {
     NEUNEU_ERR_CUDA = -8,
     /// A bug: a panic inside the library was caught. The engine stays usable.
     NEUNEU_ERR_PANIC = -99,
+}
+
+/// ABI version of this header; `neuneu_abi_version()` returns the library's. It changes only
+/// when a signature or a struct layout changes.
+///
+/// 3: enums are passed as `int32_t` and validated (`neuneu_engine_new`'s backend, options'
+/// policy); `neuneu_arm_decision` starts with a `version`; `neuneu_forecast` and `neuneu_rank`
+/// take the metric's kind and direction, `neuneu_plan` and `neuneu_plan_new` per-arm end steps;
+/// `neuneu_engine_set_row_batching` takes a non-const engine. Programs built against 2 must be
+/// rebuilt (and pass the new arguments); options of versions 1 and 2 are still read.
+pub const NEUNEU_ABI_VERSION: u32 = 3;
+
+/// The library's version, as numbers (`neuneu_version()` gives the string).
+pub const NEUNEU_VERSION_MAJOR: u32 = 0;
+pub const NEUNEU_VERSION_MINOR: u32 = 1;
+pub const NEUNEU_VERSION_PATCH: u32 = 0;
+
+/// The ABI version the library was built with (compare with `NEUNEU_ABI_VERSION`).
+#[unsafe(no_mangle)]
+pub extern "C" fn neuneu_abi_version() -> u32 {
+    NEUNEU_ABI_VERSION
+}
+
+/// The library's version, e.g. "0.1.0". Static storage; never NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn neuneu_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// A short description of a status code ("invalid argument", ...); "unknown status" for a
+/// code that is not one. Static storage; never NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn neuneu_status_string(status: i32) -> *const c_char {
+    use neuneu_status::*;
+    let s: &'static str = match status {
+        x if x == NEUNEU_OK as i32 => "ok\0",
+        x if x == NEUNEU_ERR_NULL_POINTER as i32 => "null pointer\0",
+        x if x == NEUNEU_ERR_INVALID_ARGUMENT as i32 => "invalid argument\0",
+        x if x == NEUNEU_ERR_INVALID_INPUT as i32 => "invalid input\0",
+        x if x == NEUNEU_ERR_BUNDLE as i32 => "bad model bundle\0",
+        x if x == NEUNEU_ERR_INFERENCE as i32 => "inference failed\0",
+        x if x == NEUNEU_ERR_IO as i32 => "i/o error\0",
+        x if x == NEUNEU_ERR_BUFFER_TOO_SMALL as i32 => "buffer too small\0",
+        x if x == NEUNEU_ERR_CUDA as i32 => "cuda unavailable\0",
+        x if x == NEUNEU_ERR_PANIC as i32 => "internal error (panic)\0",
+        _ => "unknown status\0",
+    };
+    s.as_ptr().cast()
+}
+
+/// Test hook (feature `test_hooks`, never in an installed library): panics inside the
+/// boundary, to prove panics become NEUNEU_ERR_PANIC.
+#[cfg(feature = "test_hooks")]
+#[doc(hidden)]
+#[unsafe(no_mangle)]
+pub extern "C" fn neuneu_test_panic() -> i32 {
+    guard(|| panic!("deliberate panic for the test suite"))
 }
 
 thread_local! {
@@ -116,5 +187,19 @@ pub(crate) fn guard(f: impl FnOnce() -> Result<(), AbiError>) -> i32 {
             ));
             neuneu_status::NEUNEU_ERR_PANIC as i32
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_macros_are_the_package_version() {
+        let numbers = format!(
+            "{}.{}.{}",
+            super::NEUNEU_VERSION_MAJOR,
+            super::NEUNEU_VERSION_MINOR,
+            super::NEUNEU_VERSION_PATCH
+        );
+        assert_eq!(numbers, env!("CARGO_PKG_VERSION"));
     }
 }

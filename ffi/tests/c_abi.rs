@@ -1,6 +1,8 @@
-//! The C ABI from C: the committed header is what cbindgen generates now, and a C program
-//! (`ffi/tests/abi_test.c`) compiled against it and the static library exercises every
-//! function, each error path and 8 threads; and again under valgrind memcheck (required).
+//! The C ABI from C: the committed header is what cbindgen generates now, and two C programs
+//! compiled against it and the static library: `ffi/tests/abi_test.c` exercises every engine,
+//! forecast and plan function, each error path and 8 threads; `ffi/tests/sweep_test.c` drives
+//! the online sweep handle through a scheduler's life. Each runs again under valgrind memcheck
+//! (required).
 
 #[path = "../../tests/it/common/native.rs"]
 mod common;
@@ -35,6 +37,8 @@ fn compile(source: &str, out: &Path) {
     let lib = static_lib();
     let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-g"])
+        // The test hook is in the library only with the feature (never in an installed one).
+        .args(cfg!(feature = "test_hooks").then_some("-DNEUNEU_TEST_HOOKS"))
         .arg("-I")
         .arg(root().join("include"))
         .arg(root().join(source))
@@ -55,8 +59,19 @@ fn compile(source: &str, out: &Path) {
 
 #[test]
 fn c_program_exercises_every_function() {
-    let exe = std::env::temp_dir().join(format!("neuneu-abi-test-{}", std::process::id()));
-    compile("ffi/tests/abi_test.c", &exe);
+    run_c_program("ffi/tests/abi_test.c", "abi-test");
+}
+
+#[test]
+fn c_program_drives_a_sweep() {
+    run_c_program("ffi/tests/sweep_test.c", "sweep-test");
+}
+
+/// Compiles `source` against the header and the static library, runs it, and runs it again
+/// under valgrind memcheck (required: leaks and invalid accesses fail the test).
+fn run_c_program(source: &str, name: &str) {
+    let exe = std::env::temp_dir().join(format!("neuneu-{name}-{}", std::process::id()));
+    compile(source, &exe);
     let out = Command::new(&exe).output().unwrap();
     assert!(
         out.status.success(),

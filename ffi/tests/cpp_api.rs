@@ -1,7 +1,8 @@
 //! The C++ side (feature `cpp`): configures and builds the CMake project of `ffi/` against the
 //! libneuneu_ffi.a of this cargo build, then runs
-//! - the C++ API test program (`ffi/tests/cpp_api_test.cpp`) and the C ABI test program linked
-//!   through both imported targets (`neuneu::static`, `neuneu::shared`);
+//! - the C++ API test program (`ffi/tests/cpp_api_test.cpp`) and the C test programs (the ABI's
+//!   and the sweep handle's) linked through both imported targets (`neuneu::static`,
+//!   `neuneu::shared`);
 //! - the scheduler example on `tests/data/pythia-sweeps.csv`, checking its comparison lines;
 //! - the C++ test and the scheduler (on one sweep) under valgrind memcheck;
 //! - a compile of the scheduler through `pkg-config --cflags --libs` and the generated
@@ -59,10 +60,20 @@ fn build_dir() -> &'static Path {
             .arg("-B")
             .arg(&dir)
             .arg("-DCMAKE_BUILD_TYPE=Debug")
-            .arg(format!("-DNEUNEU_LIB_DIR={}", lib_dir.display()))
             .arg(format!(
-                "-DNEUNEU_CXX_INCLUDE_DIR={}",
-                profile_dir().join("cxxbridge").display()
+                "-DNEUNEU_TEST_HOOKS={}",
+                if cfg!(feature = "test_hooks") {
+                    "ON"
+                } else {
+                    "OFF"
+                }
+            ))
+            .arg(format!("-DNEUNEU_LIB_DIR={}", lib_dir.display()))
+            // This build's own cxx headers (those build.rs copies beside the library are the
+            // last build's, which may have had other features).
+            .arg(format!(
+                "-DNEUNEU_CXX_INCLUDE_DIR={}/cxxbridge/include",
+                env!("OUT_DIR")
             )));
         run(Command::new("cmake")
             .arg("--build")
@@ -100,29 +111,35 @@ fn c_abi_test_links_through_both_imported_targets() {
         path.push(":");
         path.push(old);
     }
-    for exe in ["tests/abi_test_static", "tests/abi_test_shared"] {
+    for exe in [
+        "tests/abi_test_static",
+        "tests/abi_test_shared",
+        "tests/sweep_test_static",
+        "tests/sweep_test_shared",
+    ] {
         let out = run(Command::new(build_dir().join(exe)).env("LD_LIBRARY_PATH", &path));
         assert!(String::from_utf8_lossy(&out.stdout).contains("all checks passed"));
     }
 }
 
-/// `name compute=C best_survived=B mean_regret=R` -> (C, B, R).
-fn scores(stdout: &str, name: &str) -> (f64, f64, f64) {
+/// The values of `keys` on the summary line of scheduler `name` (`name key=value ...`).
+fn fields<const N: usize>(stdout: &str, name: &str, keys: [&str; N]) -> [f64; N] {
     let line = stdout
         .lines()
         .find(|l| l.split_whitespace().next() == Some(name))
         .unwrap_or_else(|| panic!("no line for {name} in:\n{stdout}"));
-    let value = |key: &str| -> f64 {
+    keys.map(|key| {
         line.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(key))
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("no {key} in {line:?}"))
-    };
-    (
-        value("compute="),
-        value("best_survived="),
-        value("mean_regret="),
-    )
+    })
+}
+
+/// The scheduler's `compute=C best_survived=B mean_regret=R` -> (C, B, R).
+fn scores(stdout: &str, name: &str) -> (f64, f64, f64) {
+    let [c, b, r] = fields(stdout, name, ["compute", "best_survived", "mean_regret"]);
+    (c, b, r)
 }
 
 #[test]
@@ -150,6 +167,89 @@ fn scheduler_compares_neuneu_with_successive_halving() {
         &[pythia_sweeps().to_str().unwrap(), "--max-sweeps", "1"],
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("1 sweeps"));
+}
+
+/// asha's `compute=C best_finished=B mean_regret=R ... fallbacks=F` -> (C, B, R, F).
+fn asha_scores(stdout: &str, name: &str) -> (f64, f64, f64, f64) {
+    let [c, b, r, f] = fields(
+        stdout,
+        name,
+        ["compute", "best_finished", "mean_regret", "fallbacks"],
+    );
+    (c, b, r, f)
+}
+
+#[test]
+fn asha_example_asks_the_sweep_handle_and_falls_back_when_it_fails() {
+    let exe = build_dir().join("examples/asha");
+    let out = run(Command::new(&exe)
+        .arg(pythia_sweeps())
+        .args(["--task", "piqa", "--seeds", "2", "--log"]));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{stdout}");
+    assert!(stdout.contains("\npiqa: 2 sweeps"), "{stdout}");
+    for name in ["asha", "asha+neuneu"] {
+        let (compute, best, regret, fallbacks) = asha_scores(&stdout, name);
+        assert!(compute > 0.1 && compute < 1.0, "{stdout}");
+        assert!((0.0..=1.0).contains(&best) && regret >= 0.0, "{stdout}");
+        assert_eq!(fallbacks, 0.0, "{stdout}");
+    }
+    // Promotions are logged with the handle's reason.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("log asha+neuneu") && l.contains("; neuneu: ")),
+        "{stdout}"
+    );
+
+    // A loss read as a bounded metric: the handle refuses the points, and each score falls back
+    // to plain ASHA's, so both schedulers decide alike.
+    let curves =
+        std::env::temp_dir().join(format!("neuneu-asha-losses-{}.csv", std::process::id()));
+    let mut csv = String::from("suite,run,shots,task,step,tokens,acc,acc_norm,acc_stderr\n");
+    for arm in 0..6 {
+        for step in 1..=9 {
+            let loss = 1.0 + 0.1 * f64::from(arm) + 3.0 / f64::from(step);
+            csv += &format!("s,r{arm},0,loss,{step},{},{loss},,\n", step * 100);
+        }
+    }
+    std::fs::write(&curves, csv).unwrap();
+    let out = run(Command::new(&exe)
+        .arg(&curves)
+        .args(["--task", "loss", "--seeds", "1"]));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (plain, neuneu) = (
+        asha_scores(&stdout, "asha"),
+        asha_scores(&stdout, "asha+neuneu"),
+    );
+    assert!(neuneu.3 > 0.0, "{stdout}");
+    assert_eq!(
+        (plain.0, plain.1, plain.2),
+        (neuneu.0, neuneu.1, neuneu.2),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("neuneu refused a point"));
+    // With the right metric, no fallback.
+    let out = run(Command::new(&exe)
+        .arg(&curves)
+        .args(["--task", "loss", "--seeds", "1", "--metric", "loss"]));
+    assert_eq!(
+        asha_scores(&String::from_utf8_lossy(&out.stdout), "asha+neuneu").3,
+        0.0
+    );
+    let _ = std::fs::remove_file(&curves);
+
+    require("valgrind", INSTALL);
+    common::valgrind(
+        &exe,
+        &[
+            pythia_sweeps().to_str().unwrap(),
+            "--task",
+            "piqa",
+            "--seeds",
+            "1",
+        ],
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
-// Exercises every method of ffi/include/neuneu.hpp, each error path as a neuneu::Error with
-// the library's message, a provoked panic, moves, and 4 threads sharing one engine.
+// Exercises every method of ffi/include/neuneu.hpp (engines, per-run forecasts, rankings,
+// plans, the online Sweep), each error path as a neuneu::Error with the library's message and
+// status, a provoked panic (with the test hooks), moves, and 4 threads sharing one engine.
 // Built by ffi/CMakeLists.txt and run by ffi/tests/cpp_api.rs (also under valgrind).
 // Exit status 0 = every check passed.
 #include "neuneu.hpp"
@@ -22,14 +23,21 @@ static int failures = 0;
     }                                                                            \
   } while (0)
 
-// Runs f, which must throw neuneu::Error with a message containing every one of `parts`.
+// Runs f, which must throw neuneu::Error with `status` and a message containing every one of
+// `parts`.
 template <class F>
-static void expect_error(const char* what, F f, std::vector<std::string> parts) {
+static void expect_error(const char* what, F f, std::vector<std::string> parts,
+                         neuneu::Status status = neuneu::Status::InvalidArgument) {
   try {
     f();
     std::fprintf(stderr, "FAIL %s: no exception\n", what);
     failures++;
   } catch (const neuneu::Error& e) {
+    if (e.status() != status) {
+      std::fprintf(stderr, "FAIL %s: status %d, expected %d\n", what, static_cast<int>(e.status()),
+                   static_cast<int>(status));
+      failures++;
+    }
     for (const std::string& p : parts) {
       if (std::string(e.what()).find(p) == std::string::npos) {
         std::fprintf(stderr, "FAIL %s: message \"%s\" lacks \"%s\"\n", what, e.what(), p.c_str());
@@ -125,23 +133,98 @@ int main(int argc, char** argv) {
 
   // Each error path is a neuneu::Error carrying the library's message.
   expect_error("missing file", [] { neuneu::Engine::from_file("/nonexistent/model.nnb"); },
-               {"/nonexistent/model.nnb"});
+               {"/nonexistent/model.nnb"}, neuneu::Status::Io);
   expect_error("garbage bundle", [] { neuneu::Engine::from_memory("not a bundle", 12); },
-               {"bundle"});
+               {"bundle"}, neuneu::Status::Bundle);
   expect_error("non-UTF-8 path", [] { neuneu::Engine::from_file("\xff\xfe"); }, {"UTF-8"});
+  expect_error("unknown backend",
+               [] { neuneu::Engine::default_model(static_cast<neuneu::Backend>(9)); },
+               {"backend 9"});
+  CHECK(neuneu::Engine::default_model(neuneu::Backend::Cpu).levels().size() == 5);
+
+  // One bad run does not fail the others: each has its status and message.
   std::vector<double> nan_acc{0.5, NAN};
   std::vector<double> two{1000, 2000};
-  expect_error("NaN accuracy", [&] { engine.forecast({{s0, a0, t0}, {two, nan_acc, t1}}); },
-               {"run 1", "accuracy"});
+  std::vector<neuneu::RunForecast> mixed = engine.forecast({{s0, a0, t0}, {two, nan_acc, t1}});
+  CHECK(mixed.size() == 2 && mixed[0].ok() && mixed[0].quantiles == f[0].quantiles);
+  CHECK(!mixed[1].ok() && mixed[1].status == neuneu::Status::InvalidInput);
+  CHECK(mixed[1].error.find("run 1") != std::string::npos && mixed[1].quantiles.empty());
   std::vector<double> down{4000, 2000};
-  expect_error("decreasing steps", [&] { engine.forecast({{down, two, t1}}); }, {"steps"});
+  CHECK(engine.forecast({{down, two, t1}})[0].error.find("steps") != std::string::npos);
   expect_error("length mismatch", [&] { engine.forecast({{s0, a1, t0}}); },
-               {"run 0", "3 accuracy values for 4 steps"});
-  expect_error("rank without target", [&] { engine.rank({{s0, a0, {}}, {s1, a1, t1}}); }, {});
+               {"run 0", "3 values for 4 steps"});
+  expect_error("rank without target", [&] { engine.rank({{s0, a0, {}}, {s1, a1, t1}}); }, {},
+               neuneu::Status::InvalidInput);
   expect_error("k = 0", [&] { engine.plan(arms, 64000, neuneu::PlanOptions::keep_top_k(0)); },
                {"k"});
-  expect_error("k > arms", [&] { engine.plan(arms, 64000, neuneu::PlanOptions::keep_top_k(4)); },
-               {"k"});
+  // k larger than the arms is capped, and the plan says so.
+  neuneu::Plan capped = engine.plan(arms, 64000, neuneu::PlanOptions::keep_top_k(4));
+  CHECK(capped.k == 3 && capped.k_requested == 4);
+  CHECK(capped.arms[0].reason.find("k capped at 3") != std::string::npos);
+
+  // Token losses of the last checkpoint change a forecast; negative ones are refused.
+  std::vector<float> tokens(64, 2.5f), negative(64, -1.0f);
+  neuneu::Run with_tokens{s0, a0, t0, tokens};
+  std::vector<neuneu::RunForecast> tok = engine.forecast({with_tokens, {s0, a0, t0, negative}});
+  CHECK(tok[0].ok() && tok[0].quantiles.size() == 2 && !tok[1].ok());
+
+  // A loss, minimized: forecasts in loss units, increasing with the level; a plan over young
+  // and grown arms at their own end steps.
+  std::vector<double> ls{1000, 2000, 4000, 8000}, lv{3.0, 2.5, 2.2, 2.0}, lt{32000};
+  std::vector<neuneu::RunForecast> lf = engine.forecast({{ls, lv, lt}}, neuneu::Metric::loss());
+  CHECK(lf[0].ok());
+  for (std::size_t l = 0; l < 5; l++) {
+    CHECK(lf[0].quantiles[0][l] > 0.5f && lf[0].quantiles[0][l] < 3.0f);
+    if (l > 0) CHECK(lf[0].quantiles[0][l - 1] <= lf[0].quantiles[0][l]);
+  }
+  CHECK(!engine.forecast({{ls, lv, lt}})[0].ok());  // not a bounded metric
+  std::vector<double> one_step{1000}, one_loss{2.9}, lv2{3.2, 2.9, 2.7, 2.6};
+  neuneu::PlanOptions loss_options = neuneu::PlanOptions::keep_top_k(1);
+  loss_options.metric = neuneu::Metric::loss();
+  neuneu::Plan lp = engine.plan({{ls, lv, 64000}, {one_step, one_loss}, {ls, lv2}}, 32000, loss_options);
+  CHECK(lp.k == 1 && lp.arms[0].keep && !lp.arms[2].keep && lp.arms[1].keep);
+  CHECK(std::isnan(lp.arms[1].p_top_k) && lp.arms[1].reason.find("needs 2 points") != std::string::npos);
+  CHECK(lp.arms[0].median < lp.arms[2].median);
+
+  // The online sweep: the same arms fed point by point; a save and a load decide the same.
+  neuneu::SweepOptions so;
+  so.metric = neuneu::Metric::loss();
+  so.k = 1;
+  so.end_step = 32000;
+  neuneu::Sweep sweep(engine, so);
+  for (std::size_t i = 0; i < ls.size(); i++) {
+    sweep.observe("a", ls[i], lv[i]);
+    sweep.observe("c", ls[i], lv2[i]);
+  }
+  sweep.observe("b", 1000, 2.9);
+  sweep.set_end("a", 64000);
+  expect_error("step back", [&] { sweep.observe("a", 10, 1.0); }, {"a", "before"},
+               neuneu::Status::InvalidInput);
+  neuneu::Decision d0 = sweep.decide();
+  CHECK(d0.index == 0 && d0.k == 1 && d0.arms.size() == 3);
+  CHECK(d0.arms[0].id == "a" && d0.arms[0].action == neuneu::Action::Continue);
+  // Arms in the order the sweep first saw them: a, c, b.
+  CHECK(d0.arms[1].id == "c" && d0.arms[1].action == neuneu::Action::Stop);
+  CHECK(d0.arms[2].reason.find("needs 2 points") != std::string::npos && std::isnan(d0.arms[2].median));
+  CHECK(d0.arms[0].end_step == 64000 && d0.arms[1].end_step == 32000);
+  const std::string saved = sweep.save();
+  neuneu::Sweep copy = neuneu::Sweep::load(engine, saved);
+  sweep.finish("c");
+  copy.finish("c");
+  neuneu::Decision d1 = sweep.decide({"a", "c"}), d1_copy = copy.decide({"a", "c"});
+  CHECK(d1.index == 1 && d1.arms.size() == 2 && d1.arms[1].action == neuneu::Action::Finished);
+  CHECK(d1.seed == d1_copy.seed && d1.arms[0].reason == d1_copy.arms[0].reason);
+  CHECK(d1.arms[0].p_top_k == d1_copy.arms[0].p_top_k);
+  std::vector<std::vector<double>> sf = sweep.forecast("a", {16000, 32000});
+  CHECK(sf.size() == 2 && sf[0].size() == 5 && sf[0][0] <= sf[0][4]);
+  expect_error("unknown arm", [&] { sweep.decide({"nobody"}); }, {"nobody"},
+               neuneu::Status::InvalidInput);
+  expect_error("bad saved sweep", [&] { neuneu::Sweep::load(engine, "{}"); }, {"sweep"});
+  neuneu::SweepOptions bad_sweep;
+  bad_sweep.k = 0;
+  expect_error("sweep k = 0", [&] { neuneu::Sweep s(engine, bad_sweep); }, {"k"});
+  neuneu::Sweep moved_sweep = std::move(sweep);
+  expect_error("moved-from sweep", [&] { sweep.decide(); }, {"moved from"});
   expect_error("budget 1", [&] { engine.plan(arms, 64000, neuneu::PlanOptions::stop_within_budget(1, 1.0)); },
                {"budget"});
   neuneu::PlanOptions bad_policy;
@@ -150,10 +233,12 @@ int main(int argc, char** argv) {
                {"policy 9 is unknown"});
   expect_error("no arms", [&] { engine.plan({}, 64000); }, {"arms"});
 
+#ifdef NEUNEU_TEST_HOOKS
   // A panic inside the library is an exception, and the engine keeps working.
   expect_error("panic", [] { neuneu::detail::call([] { neuneu::bridge::test_panic(); }); },
-               {"panic caught at the C++ boundary", "deliberate panic"});
+               {"panic caught at the C++ boundary", "deliberate panic"}, neuneu::Status::Panic);
   CHECK(engine.forecast(runs)[0].quantiles == f[0].quantiles);
+#endif
 
   // Moves: the moved-to engine works, the moved-from one throws instead of crashing.
   neuneu::Engine moved = std::move(engine);

@@ -12,9 +12,9 @@ pub mod metric;
 pub mod ranking;
 
 use crate::decisions::distribution::QuantileDistribution;
-use crate::decisions::killplan::{Arm, Plan, PlanOptions, plan};
+use crate::decisions::killplan::{Arm, ArmDecision, Plan, PlanOptions, needs_points, plan_capped};
 use crate::decisions::ranking::{DEFAULT_GRID, Ranking, rank_forecasts};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::inference::engine::{Engine, RunInput};
 
 /// Ranks runs by their forecast at each run's last target step (see `ranking` for the method).
@@ -34,33 +34,50 @@ pub struct SweepArm<'a> {
 /// Forecasts every arm at its end (its own `end_step`, else `end_step`) and plans which to stop
 /// (see `killplan` for the method). The arms' values are in the model's space of
 /// `options.metric` (the values themselves for the default, accuracy-like metric).
+///
+/// Whatever state the arms are in, the plan is made, as the online sweep
+/// ([`crate::sweep::Sweep`]) makes it: an arm with fewer points than the model's minimum context
+/// or `options.min_observations` is kept outside the plan, with "needs N points" as its reason
+/// and NaN numbers; `k` is capped at the arms planned ([`killplan::plan_capped`]). Only an
+/// empty sweep, bad options, or an arm the engine refuses (its message names the arm's index)
+/// is an error.
 pub fn plan_sweep(
     engine: &Engine,
     arms: &[SweepArm<'_>],
     end_step: f64,
     options: &PlanOptions,
 ) -> Result<Plan> {
-    let targets: Vec<[f64; 1]> = arms
-        .iter()
-        .map(|a| [a.end_step.unwrap_or(end_step)])
+    if arms.is_empty() {
+        return Err(Error::setting("arms", "no arms to plan"));
+    }
+    let need = options
+        .min_observations
+        .unwrap_or(0)
+        .max(engine.manifest().preparation.min_context);
+    let judged: Vec<usize> = (0..arms.len())
+        .filter(|&i| arms[i].run.prefix.steps.len() >= need)
         .collect();
-    let runs: Vec<RunInput> = arms
+    let targets: Vec<[f64; 1]> = judged
+        .iter()
+        .map(|&i| [arms[i].end_step.unwrap_or(end_step)])
+        .collect();
+    let runs: Vec<RunInput> = judged
         .iter()
         .zip(&targets)
-        .map(|(a, target)| RunInput {
+        .map(|(&i, target)| RunInput {
             prefix: crate::inference::forecast::CurvePrefix {
                 targets: target,
-                ..a.run.prefix
+                ..arms[i].run.prefix
             },
-            losses: a.run.losses,
+            losses: arms[i].run.losses,
         })
         .collect();
-    let forecasts = engine.forecast(&runs)?;
-    let plan_arms = arms
+    let forecasts = engine.forecast(&runs).map_err(|e| rename_run(e, &judged))?;
+    let plan_arms = judged
         .iter()
         .zip(&forecasts)
-        .enumerate()
-        .map(|(i, (a, f))| {
+        .map(|(&i, f)| {
+            let a = &arms[i];
             let q = &f.forecasts[0].quantiles;
             Ok(Arm {
                 id: a.id.clone(),
@@ -70,5 +87,59 @@ pub fn plan_sweep(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    plan(&plan_arms, options)
+    let planned = if plan_arms.is_empty() {
+        Plan {
+            policy: options.policy,
+            k: 0,
+            k_requested: options.policy.requested_k(0),
+            decisions: Vec::new(),
+        }
+    } else {
+        let options = PlanOptions {
+            min_observations: None,
+            ..options.clone()
+        };
+        plan_capped(&plan_arms, &options)?
+    };
+    let mut decided = planned.decisions.into_iter();
+    let decisions = arms
+        .iter()
+        .map(|a| {
+            let has = a.run.prefix.steps.len();
+            if has >= need {
+                decided.next().expect("one decision per judged arm")
+            } else {
+                ArmDecision {
+                    id: a.id.clone(),
+                    keep: true,
+                    p_top_k: f64::NAN,
+                    median: f64::NAN,
+                    q10: f64::NAN,
+                    q90: f64::NAN,
+                    reason: format!("keep: {}", needs_points(need, has)),
+                }
+            }
+        })
+        .collect();
+    Ok(Plan {
+        decisions,
+        ..planned
+    })
+}
+
+/// The engine names a run by its index among the runs it was given: here, among the judged
+/// arms. The caller knows the arms by their index in the sweep.
+fn rename_run(e: Error, judged: &[usize]) -> Error {
+    match e {
+        Error::InvalidInput { run, field, reason } => Error::InvalidInput {
+            run: run
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| judged.get(i))
+                .map_or(run, |i| i.to_string()),
+            field,
+            reason,
+        },
+        other => other,
+    }
 }

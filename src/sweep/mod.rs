@@ -45,7 +45,7 @@ mod state;
 pub use state::{SAVE_FORMAT, SAVE_VERSION};
 
 use crate::decisions::distribution::QuantileDistribution;
-use crate::decisions::killplan::{Arm, PlanOptions, Policy, plan};
+use crate::decisions::killplan::{Arm, PlanOptions, Policy, needs_points, plan_capped};
 use crate::decisions::metric::Metric;
 use crate::error::{Error, Result};
 use crate::inference::engine::{Engine, RunInput};
@@ -379,25 +379,19 @@ impl Sweep {
                 })
             })
             .collect::<Result<_>>()?;
-        let k_requested = requested_k(self.options.policy, plan_arms.len());
-        let (plan, k) = if plan_arms.is_empty() {
-            (None, 0)
+        let (plan, k_requested, k) = if plan_arms.is_empty() {
+            (None, self.options.policy.requested_k(0), 0)
         } else {
             let options = PlanOptions {
-                policy: cap_k(self.options.policy, plan_arms.len()),
+                policy: self.options.policy,
                 min_observations: None,
                 samples: self.options.samples,
                 seed,
                 metric,
             };
-            let plan = plan(&plan_arms, &options)?;
-            let k = plan.k;
-            (Some(plan), k)
-        };
-        let cap_note = if k < k_requested {
-            format!(" (k capped at {k}: {} arms can still win)", plan_arms.len())
-        } else {
-            String::new()
+            let plan = plan_capped(&plan_arms, &options)?;
+            let (k_requested, k) = (plan.k_requested, plan.k);
+            (Some(plan), k_requested, k)
         };
 
         let verdicts = asked
@@ -445,7 +439,7 @@ impl Sweep {
                         } else {
                             Action::Stop
                         };
-                        verdict.reason = format!("{}{cap_note}", d.reason);
+                        verdict.reason = d.reason.clone();
                     }
                 }
                 verdict
@@ -475,10 +469,7 @@ impl Sweep {
             let role = match a.status {
                 ArmStatus::Stopped => Role::Stopped,
                 ArmStatus::Finished => Role::Certain(*a.model.last().expect("a value")),
-                ArmStatus::Live if n < need => Role::Kept(format!(
-                    "needs {need} point{} to be judged, has {n}",
-                    if need == 1 { "" } else { "s" }
-                )),
+                ArmStatus::Live if n < need => Role::Kept(needs_points(need, n)),
                 ArmStatus::Live => match a.end.or(self.options.end_step) {
                     None => Role::Kept("no end step (set_end, or the sweep's end_step)".into()),
                     Some(end) if end <= a.steps[n - 1] => {
@@ -569,32 +560,6 @@ fn certain(levels: &[f32], value: f64) -> Result<QuantileDistribution> {
     )
 }
 
-/// The `k` the policy asks for among `n` arms (for the fraction policy, the arms it keeps).
-fn requested_k(policy: Policy, n: usize) -> usize {
-    match policy {
-        Policy::KeepTopK { k }
-        | Policy::StopBelowProbability { k, .. }
-        | Policy::StopWithinBudget { k, .. } => k,
-        Policy::StopFraction { fraction } => n - (fraction * n as f64).floor() as usize,
-    }
-}
-
-/// The policy with its `k` capped at the `n` arms that can still win.
-fn cap_k(policy: Policy, n: usize) -> Policy {
-    match policy {
-        Policy::KeepTopK { k } => Policy::KeepTopK { k: k.min(n) },
-        Policy::StopBelowProbability { k, threshold } => Policy::StopBelowProbability {
-            k: k.min(n),
-            threshold,
-        },
-        Policy::StopWithinBudget { k, budget } => Policy::StopWithinBudget {
-            k: k.min(n),
-            budget,
-        },
-        p @ Policy::StopFraction { .. } => p,
-    }
-}
-
 /// The policy's numbers are checked once, at creation, with a sweep of one arm standing in for
 /// any size (k itself is capped later, never refused).
 fn check_options(o: &SweepOptions) -> Result<()> {
@@ -614,7 +579,7 @@ fn check_options(o: &SweepOptions) -> Result<()> {
     if k_zero {
         return Err(Error::setting("policy.k", "must be at least 1"));
     }
-    let mut probe = PlanOptions::new(cap_k(o.policy, 1));
+    let mut probe = PlanOptions::new(o.policy.capped(1));
     probe.samples = o.samples;
     crate::decisions::killplan::plan(&one, &probe)?;
     if let Some(end) = o.end_step {

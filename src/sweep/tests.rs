@@ -202,6 +202,89 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Any mix of young (0 or 1 point), live, finished and stopped arms, any policy and any
+    /// `k` from 1 to 12: the sweep and the batch plan decide without error, `k` is capped at
+    /// the arms that can still win (and the cap is stated), young arms are kept with their
+    /// reason, and nothing but a live arm is told to stop.
+    #[test]
+    fn a_plan_over_any_mix_of_arms_never_fails(
+        arms in prop::collection::vec((0usize..5, 0usize..3), 1..9),
+        policy in 0usize..4,
+        k in 1usize..12,
+    ) {
+        let policy = [
+            Policy::KeepTopK { k },
+            Policy::StopFraction { fraction: 0.5 },
+            Policy::StopBelowProbability { k, threshold: 0.3 },
+            Policy::StopWithinBudget { k, budget: 0.2 },
+        ][policy];
+        let mut sweep = Sweep::new(engine(), options(policy)).unwrap();
+        for (a, &(points, state)) in arms.iter().enumerate() {
+            let id = format!("arm-{a}");
+            sweep.set_end(&id, 2000.0).unwrap();
+            for t in 0..points {
+                sweep.observe(&id, step(t), value(a, t)).unwrap();
+            }
+            match state {
+                1 if points > 0 => sweep.finish(&id).unwrap(),
+                2 => sweep.stop(&id).unwrap(),
+                _ => {}
+            }
+        }
+        let ids: Vec<String> = (0..arms.len()).map(|a| format!("arm-{a}")).collect();
+        let asked: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let d = sweep.decide(Some(&asked)).unwrap();
+        let can_win = d.arms.iter().filter(|v| v.p_top_k.is_some()).count();
+        prop_assert!(d.k <= d.k_requested);
+        if matches!(policy, Policy::StopFraction { .. }) || can_win == 0 {
+            prop_assert!(d.k <= can_win.max(d.k_requested));
+        } else {
+            prop_assert_eq!(d.k, d.k_requested.min(can_win));
+        }
+        for (v, &(points, _)) in d.arms.iter().zip(&arms) {
+            if v.action == Action::Stop {
+                prop_assert_eq!(sweep.status(&v.id), Some(ArmStatus::Live));
+            }
+            if sweep.status(&v.id) == Some(ArmStatus::Live) && points < 2 {
+                prop_assert_eq!(v.action, Action::Continue);
+                prop_assert!(v.reason.contains("needs 2 points"), "{}", v.reason);
+            }
+            let judged = matches!(v.action, Action::Continue | Action::Stop);
+            if d.k < d.k_requested && v.p_top_k.is_some() && judged {
+                prop_assert!(v.reason.contains("k capped at"), "{}", v.reason);
+            }
+        }
+
+        // The batch plan over the same curves (every arm live) never fails either.
+        let curves: Vec<(Vec<f64>, Vec<f64>)> = arms
+            .iter()
+            .enumerate()
+            .map(|(a, &(points, _))| {
+                ((0..points).map(step).collect(), (0..points).map(|t| value(a, t)).collect())
+            })
+            .collect();
+        let batch: Vec<SweepArm> = curves
+            .iter()
+            .enumerate()
+            .map(|(a, (st, v))| SweepArm {
+                id: format!("arm-{a}"),
+                run: RunInput::new(st, v, &[]),
+                end_step: None,
+            })
+            .collect();
+        let plan = plan_sweep(&engine(), &batch, 2000.0, &PlanOptions::new(policy)).unwrap();
+        prop_assert_eq!(plan.decisions.len(), arms.len());
+        for (d, &(points, _)) in plan.decisions.iter().zip(&arms) {
+            if points < 2 {
+                prop_assert!(d.keep && d.p_top_k.is_nan(), "{:?}", d);
+            }
+        }
+    }
+}
+
 #[test]
 fn minimizing_a_metric_decides_as_maximizing_its_mirror() {
     let policy = Policy::StopWithinBudget { k: 2, budget: 0.3 };

@@ -153,7 +153,74 @@ pub struct Plan {
     pub policy: Policy,
     /// The `k` of `p_top_k`.
     pub k: usize,
+    /// The `k` the policy asked for: larger than `k` when [`plan_capped`] capped it at the arms
+    /// there were (0 when no arm could be planned).
+    #[serde(default)]
+    pub k_requested: usize,
     pub decisions: Vec<ArmDecision>,
+}
+
+impl Policy {
+    /// The `k` this policy asks for among `n` arms (for the fraction policy, the arms it keeps).
+    pub fn requested_k(&self, n: usize) -> usize {
+        match *self {
+            Policy::KeepTopK { k }
+            | Policy::StopBelowProbability { k, .. }
+            | Policy::StopWithinBudget { k, .. } => k,
+            // Saturating: a fraction outside [0, 1) is refused by `plan`, with its message.
+            Policy::StopFraction { fraction } => {
+                n.saturating_sub((fraction * n as f64).floor() as usize)
+            }
+        }
+    }
+
+    /// The policy with its `k` capped at `n` arms.
+    pub fn capped(self, n: usize) -> Policy {
+        match self {
+            Policy::KeepTopK { k } => Policy::KeepTopK { k: k.min(n) },
+            Policy::StopBelowProbability { k, threshold } => Policy::StopBelowProbability {
+                k: k.min(n),
+                threshold,
+            },
+            Policy::StopWithinBudget { k, budget } => Policy::StopWithinBudget {
+                k: k.min(n),
+                budget,
+            },
+            p @ Policy::StopFraction { .. } => p,
+        }
+    }
+}
+
+/// Why an arm with `has` points is kept outside a plan that judges arms from `need` points.
+pub fn needs_points(need: usize, has: usize) -> String {
+    format!(
+        "needs {need} point{} to be judged, has {has}",
+        if need == 1 { "" } else { "s" }
+    )
+}
+
+/// [`plan`] with the policy's `k` capped at the arms given, instead of refused: a sweep whose
+/// arms were stopped or finished below `k` still gets a plan. Every reason states the cap when
+/// there was one, and [`Plan::k_requested`] keeps the `k` asked for.
+pub fn plan_capped(arms: &[Arm], options: &PlanOptions) -> Result<Plan> {
+    let n = arms.len();
+    let k_requested = options.policy.requested_k(n);
+    let capped = PlanOptions {
+        policy: options.policy.capped(n),
+        ..options.clone()
+    };
+    let mut plan = plan(arms, &capped)?;
+    plan.policy = options.policy;
+    plan.k_requested = k_requested;
+    if plan.k < k_requested {
+        for d in &mut plan.decisions {
+            d.reason.push_str(&format!(
+                " (k capped at {}: {n} arms can still win)",
+                plan.k
+            ));
+        }
+    }
+    Ok(plan)
 }
 
 /// Plans which arms to stop (see the module docs). The arms' forecasts and last values are in
@@ -262,6 +329,7 @@ pub fn plan(arms: &[Arm], options: &PlanOptions) -> Result<Plan> {
     Ok(Plan {
         policy: options.policy,
         k,
+        k_requested: k,
         decisions,
     })
 }

@@ -1,0 +1,179 @@
+/* The online sweep handle from C: a scheduler's life with it (arms arriving, young, live,
+ * finished and stopped; decisions; a save and a reload that decides the same; every error
+ * path). Built and run by ffi/tests/c_abi.rs, also under valgrind. Exit status 0 = every check
+ * passed. */
+#include "neuneu.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures = 0;
+#define CHECK(cond)                                                                   \
+    do {                                                                              \
+        if (!(cond)) {                                                                \
+            fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond, \
+                    neuneu_last_error());                                             \
+            failures++;                                                               \
+        }                                                                             \
+    } while (0)
+
+/* Four arms of a validation loss (minimized), one point per step of 1000. */
+static const char *ARMS[] = {"lr=1e-3", "lr=3e-3", "lr=1e-2", "lr=3e-2"};
+static double loss(int arm, int t) { return 1.2 + 0.4 * arm + 2.0 / (1.0 + t); }
+
+/* Copies a decision's verdicts into a string, to compare two decisions exactly. */
+static void describe(const neuneu_decision *d, char *out, size_t cap) {
+    out[0] = 0;
+    neuneu_arm_verdict v = {.version = NEUNEU_ARM_VERDICT_VERSION};
+    for (size_t i = 0; i < neuneu_decision_len(d); i++) {
+        CHECK(neuneu_decision_arm(d, i, &v) == NEUNEU_OK);
+        char line[512];
+        snprintf(line, sizeof line, "%s %d %.17g %.17g %s\n", v.id, v.action, v.p_top_k, v.median, v.reason);
+        strncat(out, line, cap - strlen(out) - 1);
+    }
+}
+
+int main(void) {
+    neuneu_engine *engine = NULL;
+    CHECK(neuneu_engine_new(&engine, NULL, 0, NEUNEU_BACKEND_CPU) == NEUNEU_OK);
+
+    neuneu_sweep_options options;
+    CHECK(neuneu_sweep_options_init(&options, NEUNEU_SWEEP_OPTIONS_VERSION) == NEUNEU_OK);
+    options.metric_kind = NEUNEU_METRIC_LOSS;
+    options.direction = NEUNEU_MINIMIZE;
+    options.k = 2;
+    options.end_step = 20000;
+    options.seed = 7;
+    neuneu_sweep *sweep = NULL;
+    CHECK(neuneu_sweep_new(engine, &options, &sweep) == NEUNEU_OK && sweep != NULL);
+    /* The sweep shares the model: the engine handle may go first. */
+    neuneu_engine_free(engine);
+    engine = NULL;
+
+    /* Arm 3 has one point (young); the others four. */
+    for (int a = 0; a < 4; a++)
+        for (int t = 0; t < (a == 3 ? 1 : 4); t++)
+            CHECK(neuneu_sweep_observe(sweep, ARMS[a], 1000.0 * (t + 1), loss(a, t)) == NEUNEU_OK);
+    /* A repeated point is a no-op; a step back, a conflicting value, a negative loss are
+     * errors for that arm only, naming it. */
+    CHECK(neuneu_sweep_observe(sweep, ARMS[0], 4000, loss(0, 3)) == NEUNEU_OK);
+    CHECK(neuneu_sweep_observe(sweep, ARMS[0], 2000, 1.0) == NEUNEU_ERR_INVALID_INPUT);
+    CHECK(strstr(neuneu_last_error(), "lr=1e-3") != NULL);
+    CHECK(neuneu_sweep_observe(sweep, ARMS[0], 4000, 9.0) == NEUNEU_ERR_INVALID_INPUT);
+    CHECK(neuneu_sweep_observe(sweep, "new", 1000, -0.5) == NEUNEU_ERR_INVALID_INPUT);
+    CHECK(neuneu_sweep_observe(sweep, ARMS[1], NAN, 1.0) == NEUNEU_ERR_INVALID_INPUT);
+    CHECK(neuneu_sweep_observe(NULL, ARMS[1], 5000, 1.0) == NEUNEU_ERR_NULL_POINTER);
+    CHECK(neuneu_sweep_observe(sweep, NULL, 5000, 1.0) == NEUNEU_ERR_NULL_POINTER);
+    CHECK(neuneu_sweep_observe(sweep, "\xff", 5000, 1.0) == NEUNEU_ERR_INVALID_ARGUMENT);
+    CHECK(neuneu_sweep_set_end(sweep, ARMS[2], 12000) == NEUNEU_OK);
+    CHECK(neuneu_sweep_set_end(sweep, ARMS[2], -1) == NEUNEU_ERR_INVALID_INPUT);
+
+    /* A decision over every live arm: the young one is kept with its reason; the lowest
+     * losses are the likeliest; forecasts are losses with q10 <= median <= q90. */
+    neuneu_decision *first = NULL;
+    CHECK(neuneu_sweep_decide(sweep, NULL, 0, &first) == NEUNEU_OK && first != NULL);
+    CHECK(neuneu_decision_len(first) == 4 && neuneu_decision_k(first) == 2 && neuneu_decision_index(first) == 0);
+    neuneu_arm_verdict v = {.version = NEUNEU_ARM_VERDICT_VERSION};
+    double p[4];
+    for (size_t i = 0; i < 4; i++) {
+        CHECK(neuneu_decision_arm(first, i, &v) == NEUNEU_OK);
+        CHECK(strcmp(v.id, ARMS[i]) == 0);
+        p[i] = v.p_top_k;
+        if (i == 3) {
+            CHECK(v.action == NEUNEU_ACTION_CONTINUE && isnan(v.p_top_k) && strstr(v.reason, "needs 2 points") != NULL);
+        } else {
+            CHECK(v.q10 <= v.median && v.median <= v.q90 && v.median > 0 && v.median < 3);
+            CHECK(v.end_step == (i == 2 ? 12000 : 20000));
+        }
+    }
+    CHECK(p[0] > p[2] && fabs(p[0] + p[1] + p[2] - 2.0) < 1e-9);
+    CHECK(neuneu_decision_arm(first, 4, &v) == NEUNEU_ERR_INVALID_ARGUMENT);
+    v.version = 0;
+    CHECK(neuneu_decision_arm(first, 0, &v) == NEUNEU_ERR_INVALID_ARGUMENT);
+    v.version = NEUNEU_ARM_VERDICT_VERSION;
+    neuneu_decision_free(first);
+
+    /* The sweep's forecast of one arm, in loss units. */
+    const double at[] = {10000, 20000};
+    double q[10];
+    CHECK(neuneu_sweep_forecast(sweep, ARMS[0], at, 2, q, 10) == NEUNEU_OK);
+    CHECK(q[0] <= q[2] && q[2] <= q[4] && q[7] <= q[2] + 0.5);
+    CHECK(neuneu_sweep_forecast(sweep, ARMS[0], at, 2, q, 9) == NEUNEU_ERR_BUFFER_TOO_SMALL);
+    CHECK(neuneu_sweep_forecast(sweep, "nobody", at, 2, q, 10) == NEUNEU_ERR_INVALID_INPUT);
+
+    /* Save; go on with the original; load the copy; both make the same next decisions. */
+    size_t need = 0;
+    CHECK(neuneu_sweep_save(sweep, NULL, 0, &need) == NEUNEU_ERR_BUFFER_TOO_SMALL && need > 100);
+    char *saved = malloc(need);
+    CHECK(neuneu_sweep_save(sweep, saved, need, NULL) == NEUNEU_OK && strlen(saved) + 1 == need);
+    engine = NULL;
+    CHECK(neuneu_engine_new_default(&engine) == NEUNEU_OK);
+    neuneu_sweep *copy = NULL;
+    CHECK(neuneu_sweep_load(engine, (const uint8_t *)"{}", 2, &copy) == NEUNEU_ERR_INVALID_ARGUMENT && copy == NULL);
+    CHECK(neuneu_sweep_load(engine, (const uint8_t *)saved, need, &copy) == NEUNEU_OK && copy != NULL);
+    free(saved);
+
+    char a[4096], b[4096];
+    neuneu_sweep *both[2] = {sweep, copy};
+    char *text[2] = {a, b};
+    for (int s = 0; s < 2; s++) {
+        CHECK(neuneu_sweep_observe(both[s], ARMS[3], 2000, loss(3, 1)) == NEUNEU_OK);
+        CHECK(neuneu_sweep_finish(both[s], ARMS[1]) == NEUNEU_OK);
+        CHECK(neuneu_sweep_stop(both[s], ARMS[2]) == NEUNEU_OK);
+        const char *rung[] = {ARMS[0], ARMS[3], ARMS[1]};
+        neuneu_decision *d = NULL;
+        CHECK(neuneu_sweep_decide(both[s], rung, 3, &d) == NEUNEU_OK);
+        CHECK(neuneu_decision_index(d) == 1 && neuneu_decision_len(d) == 3);
+        describe(d, text[s], sizeof a);
+        neuneu_decision_free(d);
+    }
+    CHECK(strcmp(a, b) == 0);
+    CHECK(strstr(a, "lr=3e-3 2 ") != NULL); /* the finished arm's action */
+
+    /* Finished and stopped arms refuse what no longer applies; unknown arms are named. */
+    CHECK(neuneu_sweep_observe(sweep, ARMS[1], 9000, 1.0) == NEUNEU_ERR_INVALID_INPUT);
+    CHECK(neuneu_sweep_stop(sweep, ARMS[1]) == NEUNEU_ERR_INVALID_INPUT);
+    CHECK(neuneu_sweep_finish(sweep, ARMS[2]) == NEUNEU_ERR_INVALID_INPUT);
+    CHECK(neuneu_sweep_finish(sweep, "nobody") == NEUNEU_ERR_INVALID_INPUT);
+    const char *unknown[] = {"nobody"};
+    neuneu_decision *none = (neuneu_decision *)0x1;
+    CHECK(neuneu_sweep_decide(sweep, unknown, 1, &none) == NEUNEU_ERR_INVALID_INPUT && none == NULL);
+    CHECK(strstr(neuneu_last_error(), "nobody") != NULL);
+    CHECK(neuneu_sweep_decide(sweep, NULL, 2, &none) == NEUNEU_ERR_NULL_POINTER);
+
+    /* Bad options: each refused with a message, never a crash. */
+    neuneu_sweep *bad = (neuneu_sweep *)0x1;
+    neuneu_sweep_options o;
+    neuneu_sweep_options_init(&o, NEUNEU_SWEEP_OPTIONS_VERSION);
+    o.policy = 17;
+    CHECK(neuneu_sweep_new(engine, &o, &bad) == NEUNEU_ERR_INVALID_ARGUMENT && bad == NULL);
+    neuneu_sweep_options_init(&o, NEUNEU_SWEEP_OPTIONS_VERSION);
+    o.metric_kind = 9;
+    CHECK(neuneu_sweep_new(engine, &o, &bad) == NEUNEU_ERR_INVALID_ARGUMENT);
+    neuneu_sweep_options_init(&o, NEUNEU_SWEEP_OPTIONS_VERSION);
+    o.k = 0;
+    CHECK(neuneu_sweep_new(engine, &o, &bad) == NEUNEU_ERR_INVALID_ARGUMENT);
+    neuneu_sweep_options_init(&o, NEUNEU_SWEEP_OPTIONS_VERSION);
+    o.end_step = -5;
+    CHECK(neuneu_sweep_new(engine, &o, &bad) == NEUNEU_ERR_INVALID_ARGUMENT);
+    o.version = 0;
+    CHECK(neuneu_sweep_new(engine, &o, &bad) == NEUNEU_ERR_INVALID_ARGUMENT);
+    CHECK(neuneu_sweep_new(NULL, &o, &bad) == NEUNEU_ERR_NULL_POINTER);
+    CHECK(neuneu_sweep_new(engine, NULL, &bad) == NEUNEU_ERR_NULL_POINTER);
+
+    CHECK(neuneu_decision_len(NULL) == 0 && neuneu_decision_k(NULL) == 0);
+    neuneu_decision_free(NULL);
+    neuneu_sweep_free(NULL);
+    neuneu_sweep_free(sweep);
+    neuneu_sweep_free(copy);
+    neuneu_engine_free(engine);
+
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("sweep_test: all checks passed\n");
+    return 0;
+}
