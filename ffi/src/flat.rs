@@ -1,4 +1,5 @@
-//! The flat-array core shared by the C ABI (`calls.rs`) and the C++ bridge (`cxx_bridge.rs`).
+//! The flat-array core shared by the C ABI (`forecast.rs`, `plan.rs`) and the C++ bridge
+//! (`cxx_bridge.rs`).
 //!
 //! Both boundaries hand over runs the same way: every run's observations concatenated into
 //! `steps` / `values`, with `context_offsets[n + 1]` saying where run `i` starts and ends (and
