@@ -377,4 +377,33 @@ mod tests {
         assert!(write_fan_charts(&dir, &curves, &PowerLaw::new(), &missing, &opts).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn a_loss_is_charted_in_its_own_units() {
+        let dir = std::env::temp_dir().join(format!("neuneu-fan-loss-{}", std::process::id()));
+        // Losses from 4.6 down to about 2.4 nats: above 1, where an accuracy's axis would stop.
+        let mut c = curve("160m");
+        c.accuracy = c
+            .compute
+            .iter()
+            .map(|x| 1.8 + 2.8 * (x / 1e9).powf(-0.3))
+            .collect();
+        let opts = EvalOptions {
+            metric: "loss".parse().unwrap(),
+            ..EvalOptions::default()
+        };
+        let paths =
+            write_fan_charts(&dir, &[c], &PowerLaw::new(), &Selection::Sample(1), &opts).unwrap();
+        let svg = std::fs::read_to_string(&paths[0]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(svg.contains("loss, minimized"), "the axis names the metric");
+        // Tick labels ("{y:.2}") in nats, well above 1, where an accuracy's axis stops.
+        let top = svg
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.len() == 4 && l.as_bytes()[1] == b'.')
+            .filter_map(|l| l.parse::<f64>().ok())
+            .fold(0.0, f64::max);
+        assert!(top >= 4.0, "highest tick {top}");
+    }
 }

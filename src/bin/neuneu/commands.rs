@@ -108,8 +108,8 @@ pub fn plan(engine: &Engine, sweep: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The help of every `--metric` option that reads a curve file.
-const METRIC_HELP: &str = "The metric in the file's `acc` column, for every curve: accuracy \
+/// The help of every `--metric` option of `neuneu` that reads a curve file.
+pub(crate) const METRIC_HELP: &str = "The metric in the file's `acc` column, for every curve: accuracy \
 (bounded in [0, 1], higher is better), loss (non-negative, lower is better: a validation loss), \
 or KIND:DIRECTION with KIND bounded or loss and DIRECTION maximize or minimize (bounded:minimize \
 for an error rate). A value the metric cannot take is refused with its file and line.";
@@ -230,7 +230,6 @@ pub fn replay(engine: &Engine, args: &ReplayArgs) -> Result<ExitCode> {
 pub struct EvalArgs {
     #[arg(required = true)]
     pub curves: Vec<PathBuf>,
-    /// Applies to every file given; errors are reported in its units.
     #[arg(long, default_value = "accuracy", help = METRIC_HELP)]
     pub metric: Metric,
     #[arg(long, default_value_t = 0.2)]

@@ -135,9 +135,7 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Heldout {
         curves: PathBuf,
-        /// The metric in the file's `acc` column (as for `eval`): accuracy, loss, or
-        /// KIND:DIRECTION. Only the runs matter here, but every value is still checked.
-        #[arg(long, default_value = "accuracy")]
+        #[arg(long, default_value = "accuracy", help = commands::METRIC_HELP)]
         metric: neuneu::Metric,
         #[command(flatten)]
         model: ModelArg,

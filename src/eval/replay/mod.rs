@@ -25,8 +25,8 @@
 //!   stopped arm spends no more compute: it has spent the compute of its last observed checkpoint.
 //!   Survivors of the last rung run to their end and spend their planned compute.
 //! * Per sweep: compute fraction = compute spent / sum of planned compute; regret = how much worse
-//!   the best survivor's final is than the best arm's (best - survivor when maximized, survivor
-//!   - best when minimized; if nothing survives, the sweep delivered nothing and is charged the
+//!   the best survivor's final is than the best arm's (best minus survivor when maximized,
+//!   survivor minus best when minimized; if nothing survives, the sweep delivered nothing and is charged the
 //!   metric's worst value, 0 for a maximized metric and 1 for a minimized bounded one, so that
 //!   an accuracy's regret is the best final accuracy; a minimized loss has no worst value and is
 //!   charged its worst arm's final); best survived = some arm with the
