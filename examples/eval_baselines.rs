@@ -38,7 +38,7 @@ fn main() -> neuneu::Result<()> {
     let (p, pl, l) = (Persistence::new(), PowerLaw::new(), Logistic::new());
     let forecasters: [&dyn Forecaster; 3] = [&p, &pl, &l];
     for file in &files {
-        let curves = read_curves(file, ComputeAxis::Tokens)?;
+        let curves = read_curves(file, ComputeAxis::Tokens, neuneu::Metric::ACCURACY)?;
         let report = evaluate(&curves, &forecasters, &opts)?;
         println!("== {file}\n{}", render_table(&report));
         let stem = std::path::Path::new(file)

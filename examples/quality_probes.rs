@@ -207,7 +207,11 @@ fn main() -> Result<()> {
     }
     let mut curves = Vec::new();
     for f in &args[sep + 1..] {
-        curves.extend(read_curves(f, ComputeAxis::Tokens)?);
+        curves.extend(read_curves(
+            f,
+            ComputeAxis::Tokens,
+            neuneu::Metric::ACCURACY,
+        )?);
     }
     let engine: &dyn Forecaster = &engines[0];
     let (persistence, power_law) = (Persistence::new(), PowerLaw::new());

@@ -26,6 +26,13 @@ struct Args {
     /// Compute axis column.
     #[arg(long, value_enum, default_value = "tokens")]
     axis: AxisArg,
+    /// The metric in the files' `acc` column, for every curve: accuracy (bounded in [0, 1],
+    /// higher is better), loss (non-negative, lower is better), or KIND:DIRECTION (as for
+    /// `neuneu eval`). A value it cannot take is refused with its file and line. The model is
+    /// trained, validated and calibrated in its own space: each value mapped into [0, 1], higher
+    /// is better (exp(-v) for a loss), as the engine maps requests of that metric.
+    #[arg(long, default_value = "accuracy")]
+    metric: neuneu::Metric,
     /// Model size preset.
     #[arg(long, value_enum, default_value = "small")]
     size: SizeArg,
@@ -129,16 +136,37 @@ fn run() -> anyhow::Result<()> {
         AxisArg::Tokens => ComputeAxis::Tokens,
         AxisArg::Step => ComputeAxis::Step,
     };
+    let metric = args.metric;
     let mut curves = Vec::new();
     let mut data = Vec::new();
     for path in &args.data {
-        let c = read_curves(path, axis)?;
+        let c = read_curves(path, axis, metric)?;
+        // The manifest says how a file of another metric was turned into training curves (an
+        // accuracy's note reads as it always has).
+        let mapped = if metric.is_identity() {
+            String::new()
+        } else {
+            format!("; {}: trained as {}", metric.describe(), metric.model_map())
+        };
         data.push(format!(
-            "{} ({} curves)",
+            "{} ({} curves{mapped})",
             path.file_name().unwrap_or_default().to_string_lossy(),
             c.len()
         ));
-        curves.extend(c);
+        // The trainer, its validation and calibration all work in the model's space, where the
+        // engine will forecast this metric: values mapped, never clamped.
+        for curve in &c {
+            curves.push(curve.to_model(metric)?);
+        }
+    }
+    if !metric.is_identity() {
+        eprintln!(
+            "neuneu-train: metric {} (`{}`): training on {} in [0, 1], higher is better; the \
+             held-out scores below are in that space",
+            metric.describe(),
+            metric.name(),
+            metric.model_map()
+        );
     }
     let mut arch = match args.size {
         SizeArg::Small => Architecture::small(),

@@ -128,6 +128,31 @@ impl Metric {
         user
     }
 
+    /// The map into the model's space, as a formula of the user's value `v`: for reports and
+    /// logs that say what a forecaster was shown.
+    pub fn model_map(&self) -> &'static str {
+        match (self.kind, self.direction) {
+            (MetricKind::Bounded, Direction::Maximize) => "v",
+            (MetricKind::Bounded, Direction::Minimize) => "1 - v",
+            (MetricKind::Loss, Direction::Minimize) => "exp(-v)",
+            (MetricKind::Loss, Direction::Maximize) => "1 - exp(-v)",
+        }
+    }
+
+    /// The name [`FromStr`](std::str::FromStr) reads back: `bounded:maximize`, `loss:minimize`,
+    /// ... (the kind and direction of the JSON `metric` object, joined by a colon).
+    pub fn name(&self) -> String {
+        let kind = match self.kind {
+            MetricKind::Bounded => "bounded",
+            MetricKind::Loss => "loss",
+        };
+        let direction = match self.direction {
+            Direction::Maximize => "maximize",
+            Direction::Minimize => "minimize",
+        };
+        format!("{kind}:{direction}")
+    }
+
     /// A short name for reports: `accuracy`, `minimized bounded metric`, `minimized loss`, ...
     pub fn describe(&self) -> &'static str {
         match (self.kind, self.direction) {
@@ -164,6 +189,34 @@ impl std::str::FromStr for MetricKind {
                 "metric kind {other:?}: expected bounded or loss"
             ))),
         }
+    }
+}
+
+/// `KIND[:DIRECTION]`, the spelling of the command-line option `--metric`: the kind and direction
+/// of the JSON `metric` object (`bounded`, `loss`; `maximize`, `minimize`), joined by a colon.
+/// Without a direction a kind takes the one its metrics usually have: `bounded` is maximized (an
+/// accuracy), `loss` is minimized (a validation loss); `accuracy` is `bounded:maximize`.
+///
+/// The default direction differs from the JSON object's, whose absent `direction` is
+/// `maximize` for either kind: on a command line, `--metric loss` meaning a maximized loss would
+/// be a trap.
+impl std::str::FromStr for Metric {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("accuracy") {
+            return Ok(Metric::ACCURACY);
+        }
+        let (kind, direction) = match s.split_once(':') {
+            Some((kind, direction)) => (kind.parse::<MetricKind>()?, Some(direction.parse()?)),
+            None => (s.parse::<MetricKind>()?, None),
+        };
+        let direction = direction.unwrap_or(match kind {
+            MetricKind::Bounded => Direction::Maximize,
+            MetricKind::Loss => Direction::Minimize,
+        });
+        Ok(Metric { kind, direction })
     }
 }
 
@@ -246,5 +299,26 @@ mod tests {
         assert!((user[0] + 0.3f64.ln()).abs() < 1e-6);
         // A forecast of 0 stays finite in loss units.
         assert!(loss.to_user(0.0).is_finite());
+    }
+
+    #[test]
+    fn names_parse_and_round_trip() {
+        let loss = Metric::new(MetricKind::Loss, Direction::Minimize);
+        assert_eq!("loss".parse::<Metric>().unwrap(), loss);
+        assert_eq!("bounded".parse::<Metric>().unwrap(), Metric::ACCURACY);
+        assert_eq!("accuracy".parse::<Metric>().unwrap(), Metric::ACCURACY);
+        assert_eq!(
+            "loss:maximize".parse::<Metric>().unwrap(),
+            Metric::new(MetricKind::Loss, Direction::Maximize)
+        );
+        for metric in ALL {
+            assert_eq!(metric.name().parse::<Metric>().unwrap(), metric);
+        }
+        for bad in ["", "perplexity", "loss:down", "loss:min:max", ":maximize"] {
+            assert!(
+                matches!(bad.parse::<Metric>(), Err(Error::Parse(_))),
+                "{bad}"
+            );
+        }
     }
 }

@@ -2,7 +2,13 @@
 //!
 //! Columns are picked by name, so extra columns and any column order are fine. One curve is one
 //! (suite, run, shots, task); its points are sorted by the compute axis.
+//!
+//! A file is read as one [`Metric`] (a validation loss, an accuracy, ...): its `acc` column holds
+//! that metric's values in its own units, and a value the metric cannot take is refused with its
+//! line, never clamped. Curves keep the file's units; [`Curve::to_model`] gives the copy a
+//! forecaster reads.
 
+use crate::decisions::metric::Metric;
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,7 +33,8 @@ pub struct Curve {
     pub task: String,
     /// Compute at each checkpoint, strictly increasing.
     pub compute: Vec<f64>,
-    /// The metric at each checkpoint, in [0, 1].
+    /// The metric at each checkpoint, in the units the file was read in (see [`read_curves`]):
+    /// in [0, 1] for a bounded metric, non-negative for a loss. The name is the format's column.
     pub accuracy: Vec<f64>,
     /// Standard error of each accuracy, where the file has it.
     pub stderr: Vec<Option<f64>>,
@@ -46,6 +53,27 @@ impl Curve {
             accuracy: accuracy.to_vec(),
             stderr: vec![None; compute.len()],
         }
+    }
+
+    /// The same curve in the model's space of `metric` (higher is better, in [0, 1]), which is
+    /// what forecasters read: each value mapped by [`Metric::to_model`]. A value the metric
+    /// cannot take is an error naming the curve, the checkpoint and the value.
+    pub fn to_model(&self, metric: Metric) -> Result<Curve> {
+        let accuracy = self
+            .accuracy
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                metric.to_model(v).map_err(|problem| {
+                    let id = crate::eval::curve_id(self);
+                    Error::invalid(id, "accuracy", format!("checkpoint {i}: {problem}"))
+                })
+            })
+            .collect::<Result<Vec<f64>>>()?;
+        Ok(Curve {
+            accuracy,
+            ..self.clone()
+        })
     }
 
     /// The key that groups curves into a sweep: runs compared with each other.
@@ -87,18 +115,25 @@ impl Curve {
     }
 }
 
-/// Reads a long-format CSV file into curves, sorted by (suite, run, shots, task).
-pub fn read_curves(path: impl AsRef<Path>, axis: ComputeAxis) -> Result<Vec<Curve>> {
+/// Reads a long-format CSV file into curves, sorted by (suite, run, shots, task), whose `acc`
+/// column holds values of `metric` ([`Metric::ACCURACY`] for accuracies). A value outside the
+/// metric's range (above 1 for a bounded metric, negative for a loss, not finite) is an error
+/// naming the file, the line and the value.
+pub fn read_curves(
+    path: impl AsRef<Path>,
+    axis: ComputeAxis,
+    metric: Metric,
+) -> Result<Vec<Curve>> {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    parse_curves(&text, axis).map_err(|e| match e {
+    parse_curves(&text, axis, metric).map_err(|e| match e {
         Error::Parse(m) => Error::Parse(format!("{}: {m}", path.display())),
         other => other,
     })
 }
 
 /// Parses long-format CSV text (see [`read_curves`]).
-pub fn parse_curves(text: &str, axis: ComputeAxis) -> Result<Vec<Curve>> {
+pub fn parse_curves(text: &str, axis: ComputeAxis, metric: Metric) -> Result<Vec<Curve>> {
     let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
     let headers = reader
         .headers()
@@ -139,12 +174,17 @@ pub fn parse_curves(text: &str, axis: ComputeAxis) -> Result<Vec<Curve>> {
                 })
         };
         let x = num(c_x, axis_name)?;
-        let acc = num(c_acc, "acc")?;
-        // The curves are read as bounded metrics: a value outside [0, 1] (a loss, say) is
-        // refused, never clamped into a silently wrong curve.
-        if !(0.0..=1.0).contains(&acc) {
+        let text = r.get(c_acc).unwrap_or("").trim();
+        let acc = text
+            .parse::<f64>()
+            .map_err(|_| Error::Parse(format!("line {line}: `acc` is not a number: {text:?}")))?;
+        // A value the metric cannot take (a loss read as a bounded metric, a negative or NaN
+        // loss) is refused, never clamped into a silently wrong curve. The metric's own check,
+        // the one requests and sweeps run, decides.
+        if let Err(problem) = metric.to_model(acc) {
             return Err(Error::Parse(format!(
-                "line {line}: `acc` = {acc} is outside [0, 1] (curve files hold bounded metrics)"
+                "line {line}: `acc`: {problem}; the file is read as metric {}",
+                metric.name()
             )));
         }
         let err = c_err
@@ -400,21 +440,21 @@ mod tests {
                     a,r1,s,200,0.5,0,2,0.01\n\
                     a,r1,s,100,0.4,0,1,\n\
                     b,r1,s,100,0.3,0,1,0.02\n";
-        let curves = parse_curves(text, ComputeAxis::Tokens).unwrap();
+        let curves = parse_curves(text, ComputeAxis::Tokens, Metric::ACCURACY).unwrap();
         assert_eq!(curves.len(), 2);
         assert_eq!(curves[0].task, "a");
         assert_eq!(curves[0].compute, vec![100.0, 200.0]);
         assert_eq!(curves[0].accuracy, vec![0.4, 0.5]);
         assert_eq!(curves[0].stderr, vec![None, Some(0.01)]);
-        let by_step = parse_curves(text, ComputeAxis::Step).unwrap();
+        let by_step = parse_curves(text, ComputeAxis::Step, Metric::ACCURACY).unwrap();
         assert_eq!(by_step[0].compute, vec![1.0, 2.0]);
     }
 
     #[test]
     fn missing_column_and_bad_number_are_errors() {
-        assert!(parse_curves("run,task\n", ComputeAxis::Tokens).is_err());
+        assert!(parse_curves("run,task\n", ComputeAxis::Tokens, Metric::ACCURACY).is_err());
         let bad = "suite,run,task,tokens,acc\ns,r,t,abc,0.5\n";
-        let e = parse_curves(bad, ComputeAxis::Tokens)
+        let e = parse_curves(bad, ComputeAxis::Tokens, Metric::ACCURACY)
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 2"), "{e}");
@@ -423,11 +463,73 @@ mod tests {
     #[test]
     fn values_outside_the_unit_interval_are_refused_with_their_line() {
         let text = "suite,run,task,tokens,acc\ns,r,t,1,0.5\ns,r,t,2,4.97\n";
-        let e = parse_curves(text, ComputeAxis::Tokens)
+        let e = parse_curves(text, ComputeAxis::Tokens, Metric::ACCURACY)
             .unwrap_err()
             .to_string();
         assert!(
             e.contains("line 3") && e.contains("4.97") && e.contains("outside [0, 1]"),
+            "{e}"
+        );
+    }
+
+    const LOSS: Metric = Metric {
+        kind: crate::decisions::metric::MetricKind::Loss,
+        direction: crate::decisions::metric::Direction::Minimize,
+    };
+
+    #[test]
+    fn a_loss_file_is_read_in_its_own_units_and_mapped_for_forecasters() {
+        let text = "suite,run,task,tokens,acc\ns,r,val_loss,1,4.5\ns,r,val_loss,2,2.0\n";
+        // The same file is refused as a bounded metric, with its line and value.
+        let e = parse_curves(text, ComputeAxis::Tokens, Metric::ACCURACY)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("4.5") && e.contains("outside [0, 1]"));
+        let curves = parse_curves(text, ComputeAxis::Tokens, LOSS).unwrap();
+        assert_eq!(curves[0].accuracy, [4.5, 2.0]);
+        let model = curves[0].to_model(LOSS).unwrap();
+        assert_eq!(model.accuracy, [(-4.5f64).exp(), (-2.0f64).exp()]);
+        assert_eq!(model.compute, curves[0].compute);
+        // A curve built by hand is checked too: a loss is no bounded value.
+        let e = curves[0]
+            .to_model(Metric::ACCURACY)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("s/r/0/val_loss") && e.contains("4.5"), "{e}");
+    }
+
+    #[test]
+    fn negative_and_non_finite_losses_are_refused_with_their_line() {
+        for (value, says) in [
+            ("-0.1", "negative"),
+            ("NaN", "not a finite number"),
+            ("inf", "not a finite number"),
+            ("x", "not a number"),
+        ] {
+            let text = format!("suite,run,task,tokens,acc\ns,r,t,1,0.5\ns,r,t,2,{value}\n");
+            let e = parse_curves(&text, ComputeAxis::Tokens, LOSS)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("line 3") && e.contains(says), "{value}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_refused_value_names_the_file() {
+        let path = std::env::temp_dir().join(format!("neuneu-curves-{}.csv", std::process::id()));
+        std::fs::write(
+            &path,
+            "suite,run,task,tokens,acc\ns,r,t,1,0.5\ns,r,t,2,1.2\n",
+        )
+        .unwrap();
+        let e = read_curves(&path, ComputeAxis::Tokens, Metric::ACCURACY)
+            .unwrap_err()
+            .to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            e.starts_with(&path.display().to_string())
+                && e.contains("line 3")
+                && e.contains("1.2 is outside [0, 1]"),
             "{e}"
         );
     }

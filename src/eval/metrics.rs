@@ -3,8 +3,12 @@
 //! Averages are taken per curve first and then over curves, so that a curve with many
 //! checkpoints counts as much as one with few; coverage and the horizon bins pool targets,
 //! since they are fractions and errors of targets.
+//!
+//! Scores are in the curves' own units (a loss's errors in nats): forecasts, made in the model's
+//! space, are mapped back by the metric before they meet the truth.
 
 use super::EvalOptions;
+use crate::decisions::metric::Metric;
 use crate::error::{Error, Result};
 use crate::eval::curves::Curve;
 use crate::inference::forecast::RunForecast;
@@ -73,11 +77,26 @@ pub(crate) struct LevelIndex {
 }
 
 impl LevelIndex {
-    pub fn new(name: &str, levels: &[f32]) -> Result<Self> {
+    /// Where the median and the bands sit in `levels`. A metric whose map into the model's
+    /// space is decreasing (a minimized one) turns the model's quantile at `u` into the user's
+    /// at `1 - u` ([`Metric::quantiles_to_user`]), so it needs levels mirrored around 0.5:
+    /// others would be scored at the wrong levels.
+    pub fn new(name: &str, levels: &[f32], metric: Metric) -> Result<Self> {
         let find = |l: f32| levels.iter().position(|&x| (x - l).abs() < 1e-4);
         let median = find(0.5).ok_or_else(|| {
             Error::invalid(name, "levels", format!("{levels:?} has no median (0.5)"))
         })?;
+        let mirrored = levels
+            .iter()
+            .zip(levels.iter().rev())
+            .all(|(&lo, &hi)| (lo + hi - 1.0).abs() < 1e-4);
+        if metric.reverses() && !mirrored {
+            let reason = format!(
+                "{levels:?} are not mirrored around 0.5, which a {} needs",
+                metric.describe()
+            );
+            return Err(Error::invalid(name, "levels", reason));
+        }
         let pair = |lo, hi| Some((find(lo)?, find(hi)?));
         Ok(Self {
             median,
@@ -107,7 +126,9 @@ fn horizon_bin(target: f64, last_context: f64) -> Option<usize> {
     )
 }
 
-/// Scores one curve's forecast, checking that it answers every target at every level.
+/// Scores one curve's forecast, checking that it answers every target at every level. `curve`
+/// is in the user's units of `metric`, `forecast` in the model's space: each target's quantiles
+/// are mapped back before they are scored.
 pub(crate) fn score_curve(
     index: usize,
     curve: &Curve,
@@ -115,6 +136,7 @@ pub(crate) fn score_curve(
     forecast: &RunForecast,
     levels: &[f32],
     at: LevelIndex,
+    metric: Metric,
 ) -> Result<CurveScore> {
     let id = || curve_id(curve);
     let truth = &curve.accuracy[context..];
@@ -140,14 +162,16 @@ pub(crate) fn score_curve(
         horizon: Vec::with_capacity(truth.len()),
     };
     for (i, (f, &y)) in forecast.forecasts.iter().zip(truth).enumerate() {
-        let q: Vec<f64> = f.quantiles.iter().map(|&v| f64::from(v)).collect();
-        if q.len() != levels.len() || q.iter().any(|v| !v.is_finite()) {
+        if f.quantiles.len() != levels.len() || f.quantiles.iter().any(|v| !v.is_finite()) {
             let reason = format!(
                 "target {i}: quantiles {:?} for levels {levels:?}",
                 f.quantiles
             );
             return Err(Error::invalid(id(), "quantiles", reason));
         }
+        // In the user's units, at the same levels (the accuracy's map is the identity: its
+        // quantiles come back exactly as the forecaster's f32 values).
+        let q = metric.quantiles_to_user(&f.quantiles);
         let err = (q[at.median] - y).abs();
         s.abs_err_sum += err;
         s.pinball_sum += levels
@@ -416,8 +440,8 @@ mod tests {
             &[3.0, 10.0],
             &[[0.3, 0.4, 0.45, 0.5, 0.6], [0.5, 0.55, 0.6, 0.65, 0.7]],
         );
-        let at = LevelIndex::new("x", &LEVELS).unwrap();
-        let s = score_curve(0, &c, 2, &f, &LEVELS, at).unwrap();
+        let at = LevelIndex::new("x", &LEVELS, Metric::ACCURACY).unwrap();
+        let s = score_curve(0, &c, 2, &f, &LEVELS, at, Metric::ACCURACY).unwrap();
         // |0.45 - 0.5| + |0.6 - 0.8| = 0.05 + 0.2
         assert!((s.abs_err_sum - 0.25).abs() < 1e-6);
         assert!((s.final_abs_err() - 0.2).abs() < 1e-6);
@@ -452,10 +476,19 @@ mod tests {
     fn mae_averages_per_curve_first() {
         let a = curve("a", "t", &[1.0, 2.0, 3.0], &[0.0, 0.0, 0.0]);
         let b = curve("b", "t", &[1.0, 2.0, 3.0, 4.0, 5.0], &[0.0; 5]);
-        let at = LevelIndex::new("x", &LEVELS).unwrap();
-        let sa = score_curve(0, &a, 2, &run_forecast(&[3.0], &[[0.2; 5]]), &LEVELS, at).unwrap();
+        let at = LevelIndex::new("x", &LEVELS, Metric::ACCURACY).unwrap();
+        let sa = score_curve(
+            0,
+            &a,
+            2,
+            &run_forecast(&[3.0], &[[0.2; 5]]),
+            &LEVELS,
+            at,
+            Metric::ACCURACY,
+        )
+        .unwrap();
         let fb = run_forecast(&[3.0, 4.0, 5.0], &[[0.0; 5], [0.0; 5], [0.0; 5]]);
-        let sb = score_curve(1, &b, 2, &fb, &LEVELS, at).unwrap();
+        let sb = score_curve(1, &b, 2, &fb, &LEVELS, at, Metric::ACCURACY).unwrap();
         let g = aggregate("all", "all", &[a, b], &[&sa, &sb]);
         // Per curve 0.2 and 0.0: mean 0.1 (pooled over targets it would be 0.05).
         assert!((g.mae - 0.1).abs() < 1e-6);
@@ -496,12 +529,40 @@ mod tests {
 
     #[test]
     fn missing_median_and_wrong_lengths_are_errors() {
-        assert!(LevelIndex::new("x", &[0.1, 0.9]).is_err());
+        assert!(LevelIndex::new("x", &[0.1, 0.9], Metric::ACCURACY).is_err());
         let c = curve("r", "t", &[1.0, 2.0, 3.0, 4.0], &[0.0; 4]);
-        let at = LevelIndex::new("x", &LEVELS).unwrap();
+        let at = LevelIndex::new("x", &LEVELS, Metric::ACCURACY).unwrap();
         let short = run_forecast(&[3.0], &[[0.0; 5]]);
-        assert!(score_curve(0, &c, 2, &short, &LEVELS, at).is_err());
+        assert!(score_curve(0, &c, 2, &short, &LEVELS, at, Metric::ACCURACY).is_err());
         let nan = run_forecast(&[3.0, 4.0], &[[f32::NAN; 5], [0.0; 5]]);
-        assert!(score_curve(0, &c, 2, &nan, &LEVELS, at).is_err());
+        assert!(score_curve(0, &c, 2, &nan, &LEVELS, at, Metric::ACCURACY).is_err());
+    }
+
+    const LOSS: Metric = Metric {
+        kind: crate::decisions::metric::MetricKind::Loss,
+        direction: crate::decisions::metric::Direction::Minimize,
+    };
+
+    #[test]
+    fn a_loss_is_scored_in_its_own_units_at_the_right_levels() {
+        // Truth 2.0 nats at the one target; the forecaster answered in the model's space,
+        // exp(-loss), its 0.1 quantile the highest loss.
+        let c = curve("r", "t", &[1.0, 2.0, 3.0], &[3.0, 2.5, 2.0]);
+        let model = |loss: f64| (-loss).exp() as f32;
+        let f = run_forecast(
+            &[3.0],
+            &[[model(3.0), model(2.6), model(2.4), model(2.2), model(1.9)]],
+        );
+        let at = LevelIndex::new("x", &LEVELS, LOSS).unwrap();
+        let s = score_curve(0, &c, 2, &f, &LEVELS, at, LOSS).unwrap();
+        // Median 2.4 nats against 2.0: 0.4 nats, not the model-space 0.0726.
+        assert!((s.abs_err_sum - 0.4).abs() < 1e-6, "{}", s.abs_err_sum);
+        // User quantiles 1.9, 2.2, 2.4, 2.6, 3.0: y = 2.0 is inside [q0.1, q0.9] only.
+        assert_eq!((s.inside80, s.inside50), (Some(1), Some(0)));
+        // Pinball in nats: .1*.1 + .75*.2 + .5*.4 + .25*.6 + .1*1.0 = .61; mean .122.
+        assert!((s.pinball_sum - 0.122).abs() < 1e-5, "{}", s.pinball_sum);
+        // Levels that are not mirrored cannot be turned around.
+        assert!(LevelIndex::new("x", &[0.1, 0.5, 0.8], LOSS).is_err());
+        assert!(LevelIndex::new("x", &[0.1, 0.5, 0.8], Metric::ACCURACY).is_ok());
     }
 }

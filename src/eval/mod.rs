@@ -5,12 +5,24 @@
 //! baselines see exactly the same prefixes. All prefixes of a call go to the forecaster in a
 //! few large batches so that the engine can batch its inference.
 //!
+//! # Units
+//!
+//! Curves are in their metric's own units ([`EvalOptions::metric`]: an accuracy, a validation
+//! loss, ...). Every forecaster, the engine and the [`baselines`] alike, reads the curves in the
+//! model's space (higher is better, in [0, 1]: `exp(-loss)` for a minimized loss, see
+//! [`crate::decisions::metric`]) and its quantiles are mapped back into the curves' units before
+//! they are scored, so that errors are in the file's units (a loss's MAE in nats). The baselines
+//! run in the model's space rather than on the raw values because their bands and bounds assume
+//! [0, 1] (a loss would be clamped there), and so that every forecaster gets the same input and
+//! the same way back: the scores then differ only by the forecaster. For an accuracy both maps
+//! are the identity.
+//!
 //! ```no_run
 //! use neuneu::eval::curves::{read_curves, ComputeAxis};
 //! use neuneu::eval::{evaluate, baselines, render_table, EvalOptions};
-//! use neuneu::Forecaster;
+//! use neuneu::{Forecaster, Metric};
 //!
-//! let curves = read_curves("pythia-dev.csv", ComputeAxis::Tokens)?;
+//! let curves = read_curves("pythia-dev.csv", ComputeAxis::Tokens, Metric::ACCURACY)?;
 //! let (p, l) = (baselines::Persistence::new(), baselines::Logistic::new());
 //! let forecasters: [&dyn Forecaster; 2] = [&p, &l];
 //! let opts = EvalOptions { context_fraction: 0.2, ..EvalOptions::default() };
@@ -31,6 +43,7 @@ pub use metrics::{GroupMetrics, HorizonBin, context_len, curve_id};
 pub use plots::{Selection, write_fan_charts};
 pub use report::{EvalReport, ForecasterReport, render_table};
 
+use crate::decisions::metric::Metric;
 use crate::error::{Error, Result};
 use crate::eval::curves::Curve;
 use crate::inference::forecast::{CurvePrefix, Forecaster, RunForecast};
@@ -52,6 +65,9 @@ pub struct EvalOptions {
     /// Score on a sparser checkpoint schedule than the data's: every `keep_every`-th checkpoint
     /// of each curve and its last ([`Curve::keep_every`]), before the cut. 1 keeps them all.
     pub keep_every: usize,
+    /// The metric the curves' values are in (see the module docs, "Units"): forecasters read
+    /// them mapped into the model's space, and are scored in these units.
+    pub metric: Metric,
 }
 
 impl Default for EvalOptions {
@@ -61,6 +77,7 @@ impl Default for EvalOptions {
             min_context: 3,
             batch_size: 4096,
             keep_every: 1,
+            metric: Metric::ACCURACY,
         }
     }
 }
@@ -77,6 +94,12 @@ pub(crate) fn on_schedule<'a>(curves: &'a [Curve], opts: &EvalOptions) -> Cow<'a
     } else {
         Cow::Borrowed(curves)
     }
+}
+
+/// The curves in the model's space of `metric`, what every forecaster reads (see the module
+/// docs, "Units"); a value the metric cannot take is an error naming its curve.
+pub(crate) fn in_model_space(curves: &[Curve], metric: Metric) -> Result<Vec<Curve>> {
+    curves.iter().map(|c| c.to_model(metric)).collect()
 }
 
 /// The curves that have targets under `opts`, as (index, context length).
@@ -130,18 +153,21 @@ pub fn evaluate(
 ) -> Result<EvalReport> {
     metrics::check_options(opts)?;
     let curves = &*on_schedule(curves, opts);
+    let model = in_model_space(curves, opts.metric)?;
     let cut = split(curves, opts);
-    let prefixes: Vec<CurvePrefix<'_>> = cut.iter().map(|&(i, n)| prefix(&curves[i], n)).collect();
+    let prefixes: Vec<CurvePrefix<'_>> = cut.iter().map(|&(i, n)| prefix(&model[i], n)).collect();
     let mut reports = Vec::with_capacity(forecasters.len());
     for &f in forecasters {
-        let at = metrics::LevelIndex::new(f.name(), f.levels())?;
+        let at = metrics::LevelIndex::new(f.name(), f.levels(), opts.metric)?;
         let start = Instant::now();
         let forecasts = forecast_all(f, &prefixes, opts.batch_size)?;
         let seconds = start.elapsed().as_secs_f64();
         let scores = cut
             .iter()
             .zip(&forecasts)
-            .map(|(&(i, n), r)| metrics::score_curve(i, &curves[i], n, r, f.levels(), at))
+            .map(|(&(i, n), r)| {
+                metrics::score_curve(i, &curves[i], n, r, f.levels(), at, opts.metric)
+            })
             .collect::<Result<Vec<_>>>()?;
         reports.push(ForecasterReport {
             name: f.name().to_string(),
@@ -253,6 +279,32 @@ mod tests {
         let report = evaluate(&curves, &[&oracle], &opts).unwrap();
         assert_eq!(report.forecasters[0].groups[0].targets, 1);
         assert_eq!(report.options.keep_every, 3);
+    }
+
+    #[test]
+    fn a_loss_file_is_scored_in_nats() {
+        use crate::eval::baselines::Persistence;
+        use crate::eval::curves::{ComputeAxis, parse_curves};
+        // One run: context 4.0, 3.0, 2.5 (at least 3 points), targets 2.2 and 2.0.
+        let text = "suite,run,task,tokens,acc\n\
+                    s,a,val_loss,1,4.0\ns,a,val_loss,2,3.0\ns,a,val_loss,3,2.5\n\
+                    s,a,val_loss,4,2.2\ns,a,val_loss,5,2.0\n";
+        let loss = "loss".parse().unwrap();
+        let curves = parse_curves(text, ComputeAxis::Tokens, loss).unwrap();
+        let opts = EvalOptions {
+            metric: loss,
+            ..EvalOptions::default()
+        };
+        let report = evaluate(&curves, &[&Persistence::new()], &opts).unwrap();
+        let all = &report.forecasters[0].groups[0];
+        // Persistence forecasts the last context loss, 2.5 nats: errors 0.3 and 0.5 nats.
+        // (In the model's space they would be exp(-2.2) - exp(-2.5) and so on, about 0.03.)
+        assert!((all.mae - 0.4).abs() < 1e-6, "{}", all.mae);
+        assert!((all.final_mae - 0.5).abs() < 1e-6, "{}", all.final_mae);
+        assert_eq!(report.options.metric, loss);
+        // Read as an accuracy, the same values never reach a forecaster.
+        let as_accuracy = EvalOptions::default();
+        assert!(evaluate(&curves, &[&Persistence::new()], &as_accuracy).is_err());
     }
 
     #[test]

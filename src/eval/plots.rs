@@ -6,6 +6,7 @@
 
 use super::metrics::{LevelIndex, curve_id};
 use super::{EvalOptions, forecast_all, prefix, split};
+use crate::decisions::metric::{Metric, MetricKind};
 use crate::error::{Error, Result};
 use crate::eval::curves::Curve;
 use crate::inference::forecast::{Forecaster, RunForecast};
@@ -34,7 +35,9 @@ const TRUTH: RGBColor = RGBColor(215, 60, 40);
 /// paths written, named `<forecaster>_<curve id>.svg`.
 ///
 /// Each chart shows the observed context, the forecaster's median and its 50% and 80% bands
-/// from the last observed point on, and the curve's true future values dashed.
+/// from the last observed point on, and the curve's true future values dashed, all in the
+/// curves' own units (`opts.metric`; the forecaster reads them in the model's space, as in
+/// [`super::evaluate`]).
 pub fn write_fan_charts(
     dir: &Path,
     curves: &[Curve],
@@ -44,9 +47,10 @@ pub fn write_fan_charts(
 ) -> Result<Vec<PathBuf>> {
     super::metrics::check_options(opts)?;
     let curves = &*super::on_schedule(curves, opts);
-    let at = LevelIndex::new(forecaster.name(), forecaster.levels())?;
+    let at = LevelIndex::new(forecaster.name(), forecaster.levels(), opts.metric)?;
     let chosen = select(curves, selection, opts)?;
-    let prefixes: Vec<_> = chosen.iter().map(|&(i, n)| prefix(&curves[i], n)).collect();
+    let model = super::in_model_space(curves, opts.metric)?;
+    let prefixes: Vec<_> = chosen.iter().map(|&(i, n)| prefix(&model[i], n)).collect();
     let forecasts = forecast_all(forecaster, &prefixes, opts.batch_size)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut written = Vec::with_capacity(chosen.len());
@@ -54,7 +58,8 @@ pub fn write_fan_charts(
         let c = &curves[i];
         let file = format!("{}_{}.svg", forecaster.name(), curve_id(c));
         let path = dir.join(sanitize(&file));
-        draw(&path, c, n, forecast, forecaster.name(), at).map_err(|e| Error::io(&path, e))?;
+        draw(&path, c, n, forecast, forecaster.name(), at, opts.metric)
+            .map_err(|e| Error::io(&path, e))?;
         written.push(path);
     }
     Ok(written)
@@ -123,6 +128,7 @@ fn draw(
     forecast: &RunForecast,
     forecaster: &str,
     at: LevelIndex,
+    metric: Metric,
 ) -> std::io::Result<()> {
     let observed: Vec<(f64, f64)> = (0..context)
         .map(|k| (c.compute[k], c.accuracy[k]))
@@ -133,6 +139,12 @@ fn draw(
         .chain((context..c.compute.len()).map(|k| (c.compute[k], c.accuracy[k])))
         .filter(|p| p.0 > 0.0)
         .collect();
+    // The forecasts in the curve's units, each at the same levels as the model's.
+    let user: Vec<Vec<f64>> = forecast
+        .forecasts
+        .iter()
+        .map(|f| metric.quantiles_to_user(&f.quantiles))
+        .collect();
     // Each forecast path starts at the last observed point, so the fan opens from it.
     let path_at = |level: usize| -> Vec<(f64, f64)> {
         std::iter::once(anchor)
@@ -140,7 +152,8 @@ fn draw(
                 forecast
                     .forecasts
                     .iter()
-                    .map(|f| (f.step, f64::from(f.quantiles[level]))),
+                    .zip(&user)
+                    .map(|(f, q)| (f.step, q[level])),
             )
             .filter(|p| p.0 > 0.0)
             .collect()
@@ -167,7 +180,17 @@ fn draw(
         ));
     }
     let y_pad = ((y_hi - y_lo) * 0.08).max(0.01);
-    let (y_lo, y_hi) = ((y_lo - y_pad).max(0.0), (y_hi + y_pad).min(1.0));
+    // Every metric is non-negative; only a bounded one stops at 1.
+    let y_top = match metric.kind {
+        MetricKind::Bounded => 1.0,
+        MetricKind::Loss => f64::INFINITY,
+    };
+    let (y_lo, y_hi) = ((y_lo - y_pad).max(0.0), (y_hi + y_pad).min(y_top));
+    let y_desc = if metric.is_identity() {
+        "accuracy"
+    } else {
+        metric.describe()
+    };
 
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(std::io::Error::other)?;
@@ -194,13 +217,13 @@ fn draw(
         let chart = builder
             .build_cartesian_2d(x, y_lo..y_hi)
             .map_err(std::io::Error::other)?;
-        render(chart, &fan, "compute (log scale)")?;
+        render(chart, &fan, "compute (log scale)", y_desc)?;
     } else {
         let pad = (x_hi - x_lo).max(x_hi * 0.01) * 0.04;
         let chart = builder
             .build_cartesian_2d(x_lo - pad..x_hi + pad, y_lo..y_hi)
             .map_err(std::io::Error::other)?;
-        render(chart, &fan, "compute")?;
+        render(chart, &fan, "compute", y_desc)?;
     }
     root.present().map_err(std::io::Error::other)?;
     Ok(())
@@ -219,6 +242,7 @@ fn render<'a, X>(
     mut chart: ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, RangedCoordf64>>,
     fan: &Fan,
     x_desc: &str,
+    y_desc: &str,
 ) -> std::io::Result<()>
 where
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
@@ -226,7 +250,7 @@ where
     chart
         .configure_mesh()
         .x_desc(x_desc)
-        .y_desc("accuracy")
+        .y_desc(y_desc)
         .x_label_formatter(&sci)
         .y_label_formatter(&|y| format!("{y:.2}"))
         .x_labels(8)
@@ -352,5 +376,34 @@ mod tests {
         let missing = Selection::Names(vec!["nope".into()]);
         assert!(write_fan_charts(&dir, &curves, &PowerLaw::new(), &missing, &opts).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_loss_is_charted_in_its_own_units() {
+        let dir = std::env::temp_dir().join(format!("neuneu-fan-loss-{}", std::process::id()));
+        // Losses from 4.6 down to about 2.4 nats: above 1, where an accuracy's axis would stop.
+        let mut c = curve("160m");
+        c.accuracy = c
+            .compute
+            .iter()
+            .map(|x| 1.8 + 2.8 * (x / 1e9).powf(-0.3))
+            .collect();
+        let opts = EvalOptions {
+            metric: "loss".parse().unwrap(),
+            ..EvalOptions::default()
+        };
+        let paths =
+            write_fan_charts(&dir, &[c], &PowerLaw::new(), &Selection::Sample(1), &opts).unwrap();
+        let svg = std::fs::read_to_string(&paths[0]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(svg.contains("loss, minimized"), "the axis names the metric");
+        // Tick labels ("{y:.2}") in nats, well above 1, where an accuracy's axis stops.
+        let top = svg
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.len() == 4 && l.as_bytes()[1] == b'.')
+            .filter_map(|l| l.parse::<f64>().ok())
+            .fold(0.0, f64::max);
+        assert!(top >= 4.0, "highest tick {top}");
     }
 }

@@ -55,10 +55,21 @@ fn num(v: Option<f64>, decimals: usize, width: usize) -> String {
 }
 
 /// The report as a table for the terminal (under 120 columns): one row per forecaster and
-/// group, then the error of the median by horizon on all curves.
+/// group, then the error of the median by horizon on all curves. A metric other than an
+/// accuracy is stated on a first line, with the units the errors are in (an accuracy's table
+/// reads as it always has; the JSON states the metric in `options` either way).
 pub fn render_table(report: &EvalReport) -> String {
     let o = &report.options;
     let mut t = String::new();
+    if !o.metric.is_identity() {
+        let _ = writeln!(
+            t,
+            "metric: {} (`{}`); forecasters read {} and are scored in the file's units",
+            o.metric.describe(),
+            o.metric.name(),
+            o.metric.model_map()
+        );
+    }
     let schedule = if o.keep_every > 1 {
         format!("1 checkpoint in {} kept, and the last; ", o.keep_every)
     } else {
@@ -195,6 +206,20 @@ mod tests {
         assert!(text.lines().all(|l| l.chars().count() <= 120), "{text}");
         assert!(text.contains("0.0123") && text.contains("0.750"), "{text}");
         assert!(text.contains("suite=a-very-long-suite~"), "{text}");
+    }
+
+    #[test]
+    fn the_metric_is_stated_unless_it_is_an_accuracy() {
+        let mut r = report();
+        assert!(!render_table(&r).contains("metric"));
+        r.options.metric = "loss".parse().unwrap();
+        let text = render_table(&r);
+        assert!(
+            text.starts_with("metric: loss, minimized (`loss:minimize`); forecasters read exp(-v)"),
+            "{text}"
+        );
+        let json = r.to_json().unwrap();
+        assert!(json.contains(r#""kind": "loss""#) && json.contains(r#""direction": "minimize""#));
     }
 
     #[test]

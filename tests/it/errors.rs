@@ -1139,8 +1139,54 @@ fn a_curve_file_with_values_outside_the_unit_interval_is_refused_not_clamped() {
     let (code, _, err) = cli_run(&["eval", file.to_str().unwrap()], "");
     assert_eq!(code, 2);
     assert!(
-        err.contains("val-loss.csv: line 2: `acc` = 4.9 is outside [0, 1]"),
+        err.contains("val-loss.csv: line 2: `acc`: 4.9 is outside [0, 1]")
+            && err.contains("the file is read as metric bounded:maximize"),
         "{err}"
     );
-    documented("is outside [0, 1] (curve files hold bounded metrics)");
+    documented(": <v> is outside [0, 1] (a bounded metric; ...); the file is read as metric");
+    // Read as what it is, the same file is scored, in its own units.
+    let (code, out, err) = cli_run(&["eval", file.to_str().unwrap(), "--metric", "loss"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("metric: loss, minimized"), "{out}");
+}
+
+#[test]
+fn a_loss_file_with_a_negative_or_nan_value_is_refused_with_file_line_and_value() {
+    let dir = scratch_dir("bad-loss-curves");
+    for (value, says) in [
+        (
+            "-0.1",
+            "`acc`: -0.1 is negative (a loss metric is non-negative)",
+        ),
+        ("NaN", "`acc`: NaN is not a finite number"),
+    ] {
+        let file = dir.join("val-loss.csv");
+        std::fs::write(
+            &file,
+            format!(
+                "suite,run,shots,task,step,tokens,acc\ns,r,0,val_loss,1,10,4.9\n\
+                 s,r,0,val_loss,2,20,{value}\n"
+            ),
+        )
+        .unwrap();
+        for command in ["eval", "replay"] {
+            let (code, _, err) =
+                cli_run(&[command, file.to_str().unwrap(), "--metric", "loss"], "");
+            assert_eq!(code, 2, "{command} {value}");
+            assert!(
+                err.contains(&format!("val-loss.csv: line 3: {says}")),
+                "{command} {value}: {err}"
+            );
+        }
+    }
+    documented(": <v> is negative (a loss metric is non-negative); ...");
+    documented(": <v> is not a finite number; ...");
+    // A metric name that is none is refused by the option's parser.
+    let (code, _, err) = cli_run(&["eval", "x.csv", "--metric", "perplexity"], "");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("metric kind \"perplexity\": expected bounded or loss"),
+        "{err}"
+    );
+    documented("metric kind \"<k>\": expected bounded or loss");
 }

@@ -11,7 +11,12 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn halving_on_the_tiny_fixture_matches_the_worked_numbers() {
-    let curves = read_curves("tests/data/replay-tiny.csv", ComputeAxis::Tokens).unwrap();
+    let curves = read_curves(
+        "tests/data/replay-tiny.csv",
+        ComputeAxis::Tokens,
+        neuneu::Metric::ACCURACY,
+    )
+    .unwrap();
     let opts = ReplayOptions::default();
 
     // eta=2: r1, r2 stop at rung 0, r6 at rung 1, r5 (short run, first judged at rung 2) at rung

@@ -174,3 +174,65 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
     let want = 0.33 + trees.predict(&summary.at(8000.0));
     assert!((f64::from(q[2]) - want).abs() < 1e-6, "{q:?} vs {want}");
 }
+
+#[test]
+fn trains_on_a_loss_file_in_the_model_space_and_refuses_a_negative_loss() {
+    let dir = scratch_dir("train-cli-loss");
+    let mut csv = String::from("suite,run,shots,task,step,tokens,acc\n");
+    for r in 0..6 {
+        for k in 1..=8 {
+            // Validation losses in nats, falling from about 4.5, all above 1: read as a bounded
+            // metric, every one of them would be refused.
+            let loss = 4.5 - (0.2 + 0.05 * r as f64) * (k as f64).ln();
+            csv.push_str(&format!("toy,r{r},0,val_loss,{k},{},{loss:.4}\n", k * 1000));
+        }
+    }
+    let curves = dir.join("val-loss.csv");
+    std::fs::write(&curves, &csv).unwrap();
+    let out = dir.join("loss.nnb");
+    let common = [
+        "--losses",
+        "none",
+        "--steps",
+        "2",
+        "--batch",
+        "4",
+        "--quiet",
+        "--layers",
+        "1",
+        "--d-model",
+        "32",
+        "--no-calibrate",
+    ]
+    .map(std::ffi::OsStr::new);
+    let mut args = vec![curves.as_os_str(), "-o".as_ref(), out.as_os_str()];
+    args.extend(common);
+    args.extend(["--metric", "loss"].map(std::ffi::OsStr::new));
+    let (code, _, err) = run_exe(env!("CARGO_BIN_EXE_neuneu-train"), &args, "");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("training on exp(-v) in [0, 1]"), "{err}");
+    let m = Engine::from_path(&out).unwrap().manifest().clone();
+    assert!(
+        m.training.data[0].contains("loss, minimized: trained as exp(-v)"),
+        "{:?}",
+        m.training.data
+    );
+
+    // Without --metric the file is refused, as is a negative loss with it: file, line, value.
+    let mut args = vec![curves.as_os_str(), "-o".as_ref(), out.as_os_str()];
+    args.extend(common);
+    let (code, _, err) = run_exe(env!("CARGO_BIN_EXE_neuneu-train"), &args, "");
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("val-loss.csv: line 2: `acc`: 4.5 is outside [0, 1]"),
+        "{err}"
+    );
+    std::fs::write(&curves, csv.replacen(",4.5000\n", ",-0.1000\n", 1)).unwrap();
+    args.extend(["--metric", "loss"].map(std::ffi::OsStr::new));
+    let (code, _, err) = run_exe(env!("CARGO_BIN_EXE_neuneu-train"), &args, "");
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("val-loss.csv: line 2: `acc`: -0.1 is negative"),
+        "{err}"
+    );
+}

@@ -6,7 +6,7 @@ use neuneu::eval::curves::{ComputeAxis, read_curves};
 use neuneu::eval::replay::PlanPruner;
 use neuneu::eval::replay::{self as sweeps, ReplayOptions, SuccessiveHalving, render_table};
 use neuneu::io::request::{parse_line, read_request_text};
-use neuneu::{Engine, Error, Losses, Result, RunInput};
+use neuneu::{Engine, Error, Losses, Metric, Result, RunInput};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -108,10 +108,18 @@ pub fn plan(engine: &Engine, sweep: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The help of every `--metric` option of `neuneu` that reads a curve file.
+pub(crate) const METRIC_HELP: &str = "The metric in the file's `acc` column, for every curve: accuracy \
+(bounded in [0, 1], higher is better), loss (non-negative, lower is better: a validation loss), \
+or KIND:DIRECTION with KIND bounded or loss and DIRECTION maximize or minimize (bounded:minimize \
+for an error rate). A value the metric cannot take is refused with its file and line.";
+
 /// `neuneu replay`'s options (see its help in `main.rs`).
 #[derive(clap::Args, Debug)]
 pub struct ReplayArgs {
     pub curves: PathBuf,
+    #[arg(long, default_value = "accuracy", help = METRIC_HELP)]
+    pub metric: Metric,
     /// Only this task.
     #[arg(long)]
     pub task: Option<String>,
@@ -138,6 +146,7 @@ pub struct ReplayArgs {
 pub fn replay(engine: &Engine, args: &ReplayArgs) -> Result<ExitCode> {
     let ReplayArgs {
         curves,
+        metric,
         task,
         rungs,
         k,
@@ -146,9 +155,9 @@ pub fn replay(engine: &Engine, args: &ReplayArgs) -> Result<ExitCode> {
         budgets,
         json,
     } = args;
-    let (k, json) = (*k, json.as_deref());
+    let (k, json, metric) = (*k, json.as_deref(), *metric);
     let curves_path = curves;
-    let mut curves = read_curves(curves, ComputeAxis::Tokens)?;
+    let mut curves = read_curves(curves, ComputeAxis::Tokens, metric)?;
     if let Some(t) = task {
         curves.retain(|c| &c.task == t);
         if curves.is_empty() {
@@ -158,6 +167,7 @@ pub fn replay(engine: &Engine, args: &ReplayArgs) -> Result<ExitCode> {
     let opts = ReplayOptions {
         rungs: rungs.clone(),
         k,
+        metric,
         ..Default::default()
     };
     let mut summaries = Vec::new();
@@ -193,10 +203,22 @@ pub fn replay(engine: &Engine, args: &ReplayArgs) -> Result<ExitCode> {
         };
         summaries.push(sweeps::replay(&curves, &pruner, &opts)?.summary);
     }
+    if !metric.is_identity() {
+        // An accuracy's table reads as it always has; any other metric is stated.
+        crate::emitln!(
+            "metric: {} (`{}`): the best arm has the {} final value; regret in the file's units",
+            metric.describe(),
+            metric.name(),
+            match metric.direction {
+                neuneu::Direction::Maximize => "highest",
+                neuneu::Direction::Minimize => "lowest",
+            }
+        );
+    }
     crate::emit!("{}", render_table(&summaries));
     if let Some(path) = json {
         // The shape `tools/optuna_replay.py --merge` reads, so one table holds both.
-        let doc = serde_json::json!({"curves": curves_path.display().to_string(), "summaries": summaries});
+        let doc = serde_json::json!({"curves": curves_path.display().to_string(), "metric": metric, "summaries": summaries});
         let text = serde_json::to_string_pretty(&doc).expect("summaries serialise");
         std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
     }
@@ -208,6 +230,8 @@ pub fn replay(engine: &Engine, args: &ReplayArgs) -> Result<ExitCode> {
 pub struct EvalArgs {
     #[arg(required = true)]
     pub curves: Vec<PathBuf>,
+    #[arg(long, default_value = "accuracy", help = METRIC_HELP)]
+    pub metric: Metric,
     #[arg(long, default_value_t = 0.2)]
     pub context: f64,
     /// Write the JSON report here.
@@ -235,6 +259,7 @@ pub struct EvalArgs {
 pub fn eval(engine: &Engine, args: &EvalArgs) -> Result<ExitCode> {
     let EvalArgs {
         curves: files,
+        metric,
         context,
         json,
         plots,
@@ -247,7 +272,7 @@ pub fn eval(engine: &Engine, args: &EvalArgs) -> Result<ExitCode> {
     use neuneu::eval::{self, EvalOptions, Selection, baselines};
     let mut curves = Vec::new();
     for f in files {
-        curves.extend(read_curves(f, ComputeAxis::Tokens)?);
+        curves.extend(read_curves(f, ComputeAxis::Tokens, *metric)?);
     }
     if *heldout {
         let (runs, holdout) = heldout_runs(engine, &curves)?;
@@ -261,6 +286,7 @@ pub fn eval(engine: &Engine, args: &EvalArgs) -> Result<ExitCode> {
     let opts = EvalOptions {
         context_fraction: context,
         keep_every: *keep_every as usize,
+        metric: *metric,
         ..Default::default()
     };
     let (p, pl, lg) = (
@@ -370,8 +396,8 @@ fn heldout_runs(
 
 /// Writes the rows of a curve file that belong to runs the model never trained on, so that
 /// `replay`, `eval` and the Optuna script can all be run on exactly those runs.
-pub fn heldout(engine: &Engine, path: &Path) -> Result<ExitCode> {
-    let curves = read_curves(path, ComputeAxis::Tokens)?;
+pub fn heldout(engine: &Engine, path: &Path, metric: Metric) -> Result<ExitCode> {
+    let curves = read_curves(path, ComputeAxis::Tokens, metric)?;
     let (runs, holdout) = heldout_runs(engine, &curves)?;
     let parse = |e: csv::Error| Error::Parse(format!("{}: {e}", path.display()));
     let mut reader = csv::Reader::from_path(path).map_err(parse)?;

@@ -94,9 +94,12 @@ enum Command {
     ///
     /// Each (suite, shots, task) is a sweep, one arm per run; rungs at fractions of each arm's
     /// planned compute. Reports compute spent, regret, best-arm survival and top-k recall.
+    /// With --metric loss the best arm is the one with the lowest final loss, and regret is in
+    /// the loss's units.
     ///
     /// Example:
     ///   neuneu replay ../shared/data/scan-vlm-dev.csv --task imagenet1k_acc1
+    ///   neuneu replay ../shared/data/shakespeare-lm-dev/val-loss.csv --metric loss
     #[command(verbatim_doc_comment)]
     Replay {
         #[command(flatten)]
@@ -107,10 +110,13 @@ enum Command {
     /// Score the model and baselines (persistence, power law, logistic) on curve files.
     ///
     /// For each curve, the context is every checkpoint with compute <= FRACTION x the curve's
-    /// final compute (at least 3 points); the targets are the rest.
+    /// final compute (at least 3 points); the targets are the rest. Every forecaster reads the
+    /// curves in the model's space (exp(-loss) for --metric loss) and is scored in the file's
+    /// own units (a loss's MAE in nats).
     ///
     /// Example:
     ///   neuneu eval ../shared/data/pythia-dev.csv --context 0.2 --plots docs/plots
+    ///   neuneu eval ../shared/data/shakespeare-lm-dev/val-loss.csv --metric loss
     #[command(verbatim_doc_comment)]
     Eval {
         #[command(flatten)]
@@ -129,6 +135,8 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Heldout {
         curves: PathBuf,
+        #[arg(long, default_value = "accuracy", help = commands::METRIC_HELP)]
+        metric: neuneu::Metric,
         #[command(flatten)]
         model: ModelArg,
     },
@@ -265,7 +273,11 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
         Command::Sweep { events, model } => commands::sweep(model.load()?, &events),
         Command::Replay { args, model } => commands::replay(&model.load()?, &args),
         Command::Eval { args, model } => commands::eval(&model.load()?, &args),
-        Command::Heldout { curves, model } => commands::heldout(&model.load()?, &curves),
+        Command::Heldout {
+            curves,
+            metric,
+            model,
+        } => commands::heldout(&model.load()?, &curves, metric),
         Command::Inspect { bundle, json } => {
             let engine = match &bundle {
                 Some(p) => Engine::from_path(p)?,

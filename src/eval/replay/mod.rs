@@ -8,6 +8,12 @@
 //!
 //! * Each (suite, shots, task) of a curve file is one sweep; each run in it is one arm, taken in
 //!   run-id order (byte order of the id, as the reader sorts them).
+//! * The curves are values of one metric (`ReplayOptions::metric`: an accuracy by default, or a
+//!   loss, ...). "Best" follows its direction: the highest final accuracy, the lowest final
+//!   loss. Pruners see the arms in the model's space, where higher is always better (`exp(-loss)`
+//!   for a minimized loss, see [`crate::decisions::metric`]), so a pruner that keeps high values
+//!   keeps low losses; regret is in the metric's own units. Below, "accuracy" stands for the
+//!   metric and "best" for its direction.
 //! * An arm's planned compute is the compute of its final checkpoint; its final accuracy is the
 //!   accuracy there. Arms of one sweep may have different budgets.
 //! * Rungs sit at fractions of each arm's *own* planned compute (default 0.2, 0.4, 0.6, 0.8). At
@@ -18,9 +24,12 @@
 //! * At each rung the pruner sees every alive, observed arm at once and says which to stop. A
 //!   stopped arm spends no more compute: it has spent the compute of its last observed checkpoint.
 //!   Survivors of the last rung run to their end and spend their planned compute.
-//! * Per sweep: compute fraction = compute spent / sum of planned compute; regret = best final
-//!   accuracy of all arms - best final accuracy of the survivors (if nothing survives, the sweep
-//!   delivered nothing and regret is the best final accuracy); best survived = some arm with the
+//! * Per sweep: compute fraction = compute spent / sum of planned compute; regret = how much worse
+//!   the best survivor's final is than the best arm's (best minus survivor when maximized,
+//!   survivor minus best when minimized; if nothing survives, the sweep delivered nothing and is charged the
+//!   metric's worst value, 0 for a maximized metric and 1 for a minimized bounded one, so that
+//!   an accuracy's regret is the best final accuracy; a minimized loss has no worst value and is
+//!   charged its worst arm's final); best survived = some arm with the
 //!   best final accuracy survived; top-k recall = share of the true top k (by final accuracy, ties
 //!   to the earlier run id; k capped at the arm count) that survived.
 //! * Sweeps with fewer than `min_arms` arms (default 4) are skipped and counted as skipped. The
@@ -33,6 +42,7 @@ mod plan_pruner;
 
 pub use plan_pruner::PlanPruner;
 
+use crate::decisions::metric::{Direction, Metric, MetricKind};
 use crate::error::{Error, Result};
 use crate::eval::curves::Curve;
 use crate::inference::forecast::CurvePrefix;
@@ -49,6 +59,10 @@ pub struct ReplayOptions {
     pub k: usize,
     /// Sweeps with fewer arms than this are skipped.
     pub min_arms: usize,
+    /// The metric of the curves' values: which final is best, the units of regret, and how the
+    /// arms are mapped into the model's space for the pruner.
+    #[serde(default)]
+    pub metric: Metric,
 }
 
 impl Default for ReplayOptions {
@@ -57,6 +71,7 @@ impl Default for ReplayOptions {
             rungs: vec![0.2, 0.4, 0.6, 0.8],
             k: 3,
             min_arms: 4,
+            metric: Metric::ACCURACY,
         }
     }
 }
@@ -95,6 +110,9 @@ pub struct Rung {
     pub fraction: f64,
     /// The largest planned compute of any arm in the sweep (alive or not): the sweep's end.
     pub sweep_end: f64,
+    /// The curves' metric; the arms a pruner sees are in its model space (higher is better), and
+    /// [`Metric::to_user`] gives a value back in the curves' units.
+    pub metric: Metric,
 }
 
 /// One alive arm as a pruner sees it: what it has observed so far and where it is heading.
@@ -104,7 +122,8 @@ pub struct ArmView<'a> {
     pub run: &'a str,
     /// Compute at each observed checkpoint, strictly increasing, never empty.
     pub steps: &'a [f64],
-    /// The metric at each observed checkpoint.
+    /// The metric at each observed checkpoint, in the model's space of [`Rung::metric`]: higher
+    /// is better, in [0, 1].
     pub accuracy: &'a [f64],
     /// The compute this arm would spend if run to its end.
     pub planned: f64,
@@ -250,10 +269,11 @@ pub struct ReplayReport {
     pub sweeps: Vec<SweepOutcome>,
 }
 
-/// Replays `pruner` on every sweep of `curves` (see the module doc for the protocol).
+/// Replays `pruner` on every sweep of `curves`, whose values are in `opts.metric`'s units (see
+/// the module doc for the protocol).
 pub fn replay(curves: &[Curve], pruner: &dyn Pruner, opts: &ReplayOptions) -> Result<ReplayReport> {
     opts.validate()?;
-    let mut sweeps: BTreeMap<(String, String, String), Vec<&Curve>> = BTreeMap::new();
+    let mut sweeps: BTreeMap<(String, String, String), Vec<Arm>> = BTreeMap::new();
     for c in curves {
         if c.compute.is_empty() || c.compute.len() != c.accuracy.len() {
             return Err(Error::invalid(
@@ -262,7 +282,11 @@ pub fn replay(curves: &[Curve], pruner: &dyn Pruner, opts: &ReplayOptions) -> Re
                 format!("task {}: no usable checkpoints", c.task),
             ));
         }
-        sweeps.entry(c.sweep_key()).or_default().push(c);
+        let model = c.to_model(opts.metric)?;
+        sweeps
+            .entry(c.sweep_key())
+            .or_default()
+            .push(Arm { user: c, model });
     }
 
     let mut outcomes = Vec::new();
@@ -272,7 +296,7 @@ pub fn replay(curves: &[Curve], pruner: &dyn Pruner, opts: &ReplayOptions) -> Re
             skipped += 1;
             continue;
         }
-        arms.sort_by(|a, b| a.run.cmp(&b.run));
+        arms.sort_by(|a, b| a.user.run.cmp(&b.user.run));
         let mut outcome = replay_sweep(&arms, pruner, opts)?;
         (outcome.suite, outcome.shots, outcome.task) = (suite, shots, task);
         outcomes.push(outcome);
@@ -298,14 +322,50 @@ pub fn replay(curves: &[Curve], pruner: &dyn Pruner, opts: &ReplayOptions) -> Re
     })
 }
 
+/// One arm of a sweep: its curve in the user's units (finals, regret) and in the model's space
+/// (what the pruner sees).
+struct Arm<'c> {
+    user: &'c Curve,
+    model: Curve,
+}
+
+/// A final in the user's units, signed so that higher is better: the value itself when
+/// maximized, its negative when minimized. Negation is exact, so the order (and its ties) is the
+/// user's own, and a difference of two is a difference in the user's units.
+fn oriented(v: f64, metric: Metric) -> f64 {
+    match metric.direction {
+        Direction::Maximize => v,
+        Direction::Minimize => -v,
+    }
+}
+
+/// The oriented value a sweep that delivers nothing is charged (see the module doc): the
+/// metric's worst value, or for a minimized loss, which has none, the worst arm's final.
+fn nothing_delivered(metric: Metric, oriented_finals: &[f64]) -> f64 {
+    match (metric.kind, metric.direction) {
+        (_, Direction::Maximize) => 0.0,
+        (MetricKind::Bounded, Direction::Minimize) => -1.0,
+        (MetricKind::Loss, Direction::Minimize) => oriented_finals
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min),
+    }
+}
+
 /// Replays one sweep whose arms are in run-id order; the key fields are left empty.
 fn replay_sweep(
-    arms: &[&Curve],
+    arms: &[Arm<'_>],
     pruner: &dyn Pruner,
     opts: &ReplayOptions,
 ) -> Result<SweepOutcome> {
-    let planned: Vec<f64> = arms.iter().map(|c| *c.compute.last().unwrap()).collect();
-    let finals: Vec<f64> = arms.iter().map(|c| *c.accuracy.last().unwrap()).collect();
+    let planned: Vec<f64> = arms
+        .iter()
+        .map(|a| *a.user.compute.last().unwrap())
+        .collect();
+    let finals: Vec<f64> = arms
+        .iter()
+        .map(|a| oriented(*a.user.accuracy.last().unwrap(), opts.metric))
+        .collect();
     let sweep_end = planned.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mut alive = vec![true; arms.len()];
     // Checkpoints each arm has observed; 0 means it cannot be judged yet.
@@ -313,7 +373,12 @@ fn replay_sweep(
 
     for (index, &fraction) in opts.rungs.iter().enumerate() {
         let mut judged = Vec::new();
-        for (i, c) in arms.iter().enumerate().filter(|(i, _)| alive[*i]) {
+        for (i, c) in arms
+            .iter()
+            .map(|a| a.user)
+            .enumerate()
+            .filter(|(i, _)| alive[*i])
+        {
             let budget = fraction * planned[i];
             seen[i] = c.compute.partition_point(|&x| x <= budget);
             if seen[i] > 0 {
@@ -323,9 +388,9 @@ fn replay_sweep(
         let views: Vec<ArmView<'_>> = judged
             .iter()
             .map(|&i| ArmView {
-                run: &arms[i].run,
-                steps: &arms[i].compute[..seen[i]],
-                accuracy: &arms[i].accuracy[..seen[i]],
+                run: &arms[i].model.run,
+                steps: &arms[i].model.compute[..seen[i]],
+                accuracy: &arms[i].model.accuracy[..seen[i]],
                 planned: planned[i],
             })
             .collect();
@@ -334,6 +399,7 @@ fn replay_sweep(
             count: opts.rungs.len(),
             fraction,
             sweep_end,
+            metric: opts.metric,
         };
         let stop = pruner.stop(&rung, &views)?;
         if stop.len() != views.len() {
@@ -357,14 +423,14 @@ fn replay_sweep(
             if alive[i] {
                 planned[i]
             } else {
-                arms[i].compute[seen[i] - 1]
+                arms[i].user.compute[seen[i] - 1]
             }
         })
         .sum();
     let total: f64 = planned.iter().sum();
     if total.is_nan() || total <= 0.0 {
         return Err(Error::invalid(
-            &arms[0].run,
+            &arms[0].user.run,
             "compute",
             "the sweep plans no compute",
         ));
@@ -389,7 +455,7 @@ fn replay_sweep(
         survivors,
         compute_fraction: spent / total,
         regret: if survivors == 0 {
-            best
+            best - nothing_delivered(opts.metric, &finals)
         } else {
             best - best_kept
         },

@@ -9,8 +9,13 @@ use crate::inference::engine::{Engine, RunInput};
 /// A replay pruner that asks neuneu for a kill plan over the alive arms at every rung, each arm
 /// forecast at its own planned end. Arms with fewer points than the model's minimum context are
 /// kept (there is nothing to forecast from yet).
+///
+/// The arms come in the model's space of the replay's metric, which is what the engine and the
+/// plan take; the plan is made with that metric ([`Rung::metric`], replacing `options.metric`),
+/// so that its medians and reasons are in the curves' units.
 pub struct PlanPruner<'e> {
     pub engine: &'e Engine,
+    /// The policy and knobs of every plan; its `metric` is the replay's (see above).
     pub options: PlanOptions,
     pub label: String,
 }
@@ -20,7 +25,7 @@ impl Pruner for PlanPruner<'_> {
         self.label.clone()
     }
 
-    fn stop(&self, _rung: &Rung, arms: &[ArmView<'_>]) -> Result<Vec<bool>> {
+    fn stop(&self, rung: &Rung, arms: &[ArmView<'_>]) -> Result<Vec<bool>> {
         let min = self.engine.manifest().preparation.min_context;
         let judged: Vec<usize> = (0..arms.len())
             .filter(|&i| arms[i].steps.len() >= min)
@@ -53,6 +58,7 @@ impl Pruner for PlanPruner<'_> {
             })
             .collect::<Result<Vec<_>>>()?;
         let mut options = self.options.clone();
+        options.metric = rung.metric;
         // A top-k policy cannot keep more arms than are judged.
         options.policy = match options.policy {
             Policy::KeepTopK { k } => Policy::KeepTopK {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::decisions::metric::Metric;
 use std::sync::Mutex;
 
 fn curve(task: &str, run: &str, compute: &[f64], accuracy: &[f64]) -> Curve {
@@ -153,6 +154,7 @@ const RUNG: Rung = Rung {
     count: 1,
     fraction: 0.5,
     sweep_end: 4.0,
+    metric: Metric::ACCURACY,
 };
 
 #[test]
@@ -246,4 +248,91 @@ fn table_has_a_row_per_pruner_and_summary_serializes() {
     let json = serde_json::to_string(&report).unwrap();
     let back: ReplayReport = serde_json::from_str(&json).unwrap();
     assert_eq!(back, report);
+}
+
+/// Four arms of a minimized loss, in nats. Finals: a lowest (best), then b, c, d; the early
+/// values already rank them so.
+fn loss_sweep() -> Vec<Curve> {
+    vec![
+        curve("t", "a", &[1.0, 2.0, 3.0, 4.0], &[3.0, 2.6, 2.2, 2.0]),
+        curve("t", "b", &[1.0, 2.0, 3.0, 4.0], &[3.2, 2.9, 2.7, 2.5]),
+        curve("t", "c", &[1.0, 2.0, 3.0, 4.0], &[3.4, 3.2, 3.1, 3.0]),
+        curve("t", "d", &[1.0, 2.0, 3.0, 4.0], &[3.9, 3.7, 3.6, 3.5]),
+    ]
+}
+
+fn loss_opts(rungs: &[f64]) -> ReplayOptions {
+    ReplayOptions {
+        metric: "loss".parse().unwrap(),
+        ..opts(rungs)
+    }
+}
+
+#[test]
+fn a_minimized_loss_keeps_its_lowest_arm_as_best() {
+    // Halving keeps the higher half in the model's space: the lower losses, a and b, then a.
+    let eta2 = SuccessiveHalving::new(2).unwrap();
+    let report = replay(&loss_sweep(), &eta2, &loss_opts(&[0.5, 0.75])).unwrap();
+    let o = &report.sweeps[0];
+    assert_eq!((o.survivors, o.best_survived, o.regret), (1, true, 0.0));
+    // Read as an accuracy the same losses are refused, not ranked the wrong way round.
+    assert!(replay(&loss_sweep(), &eta2, &opts(&[0.5])).is_err());
+}
+
+#[test]
+fn a_minimized_loss_regrets_in_nats_above_the_best() {
+    // a, the lowest final loss, is stopped: the best survivor b ends 0.5 nats above it.
+    let lost = replay(
+        &loss_sweep(),
+        &StopRuns::new(&[(0, "a")]),
+        &loss_opts(&[0.5]),
+    )
+    .unwrap();
+    let o = &lost.sweeps[0];
+    assert!((o.regret - 0.5).abs() < 1e-12, "{}", o.regret);
+    assert!(!o.best_survived);
+    // The true top 3 is a, b, c (the lowest losses); b and c survived.
+    assert!((o.top_k_recall - 2.0 / 3.0).abs() < 1e-12);
+    // Nothing survives: a loss has no worst value, so the worst arm's final stands in.
+    let all = StopRuns::new(&[(0, "a"), (0, "b"), (0, "c"), (0, "d")]);
+    let none = replay(&loss_sweep(), &all, &loss_opts(&[0.5])).unwrap();
+    assert!((none.sweeps[0].regret - 1.5).abs() < 1e-12);
+    // A minimized bounded metric is charged its worst value, 1.
+    let mut error_rates = loss_sweep();
+    for c in &mut error_rates {
+        c.accuracy.iter_mut().for_each(|v| *v /= 10.0);
+    }
+    let bounded = ReplayOptions {
+        metric: "bounded:minimize".parse().unwrap(),
+        ..opts(&[0.5])
+    };
+    let none = replay(&error_rates, &all, &bounded).unwrap();
+    assert!((none.sweeps[0].regret - 0.8).abs() < 1e-12);
+}
+
+/// Records the values and metric a pruner is shown.
+struct Shown(Mutex<Vec<(Metric, Vec<f64>)>>);
+
+impl Pruner for Shown {
+    fn name(&self) -> String {
+        "shown".into()
+    }
+    fn stop(&self, rung: &Rung, arms: &[ArmView<'_>]) -> Result<Vec<bool>> {
+        let mut shown = self.0.lock().unwrap();
+        shown.extend(arms.iter().map(|a| (rung.metric, a.accuracy.to_vec())));
+        Ok(vec![false; arms.len()])
+    }
+}
+
+#[test]
+fn pruners_see_the_model_space_and_the_metric() {
+    let shown = Shown(Mutex::new(Vec::new()));
+    let opts = loss_opts(&[0.5]);
+    replay(&loss_sweep(), &shown, &opts).unwrap();
+    let shown = shown.0.lock().unwrap();
+    // Arm a at rung 0.5 of 4: its first two points, as exp(-loss).
+    assert_eq!(
+        shown[0],
+        (opts.metric, vec![(-3.0f64).exp(), (-2.6f64).exp()])
+    );
 }
