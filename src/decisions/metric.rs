@@ -52,12 +52,45 @@ pub enum OutOfRange {
 }
 
 /// A metric's kind and direction: how its values enter the model and come back.
+///
+/// In JSON, `{"kind": ..., "direction": ...}`; without a `direction` a kind takes the one its
+/// metrics usually have, as on the command line: `bounded` is maximized, `loss` minimized (a
+/// maximized loss by default would keep the worst arms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "MetricFields")]
 pub struct Metric {
-    #[serde(default)]
     pub kind: MetricKind,
-    #[serde(default)]
     pub direction: Direction,
+}
+
+/// What a JSON metric object holds: both fields optional.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricFields {
+    #[serde(default)]
+    kind: MetricKind,
+    #[serde(default)]
+    direction: Option<Direction>,
+}
+
+impl From<MetricFields> for Metric {
+    fn from(f: MetricFields) -> Self {
+        Metric {
+            kind: f.kind,
+            direction: f.direction.unwrap_or(f.kind.usual_direction()),
+        }
+    }
+}
+
+impl MetricKind {
+    /// The direction metrics of this kind usually have: a bounded metric is maximized (an
+    /// accuracy), a loss minimized.
+    pub fn usual_direction(self) -> Direction {
+        match self {
+            MetricKind::Bounded => Direction::Maximize,
+            MetricKind::Loss => Direction::Minimize,
+        }
+    }
 }
 
 /// The smallest model value mapped back: keeps `-ln m` finite when a forecast reaches 0.
@@ -194,12 +227,8 @@ impl std::str::FromStr for MetricKind {
 
 /// `KIND[:DIRECTION]`, the spelling of the command-line option `--metric`: the kind and direction
 /// of the JSON `metric` object (`bounded`, `loss`; `maximize`, `minimize`), joined by a colon.
-/// Without a direction a kind takes the one its metrics usually have: `bounded` is maximized (an
-/// accuracy), `loss` is minimized (a validation loss); `accuracy` is `bounded:maximize`.
-///
-/// The default direction differs from the JSON object's, whose absent `direction` is
-/// `maximize` for either kind: on a command line, `--metric loss` meaning a maximized loss would
-/// be a trap.
+/// Without a direction a kind takes the one its metrics usually have
+/// ([`MetricKind::usual_direction`]), as in the JSON object; `accuracy` is `bounded:maximize`.
 impl std::str::FromStr for Metric {
     type Err = Error;
 
@@ -212,10 +241,7 @@ impl std::str::FromStr for Metric {
             Some((kind, direction)) => (kind.parse::<MetricKind>()?, Some(direction.parse()?)),
             None => (s.parse::<MetricKind>()?, None),
         };
-        let direction = direction.unwrap_or(match kind {
-            MetricKind::Bounded => Direction::Maximize,
-            MetricKind::Loss => Direction::Minimize,
-        });
+        let direction = direction.unwrap_or(kind.usual_direction());
         Ok(Metric { kind, direction })
     }
 }
@@ -239,6 +265,21 @@ mod tests {
             direction: Direction::Maximize,
         },
     ];
+
+    #[test]
+    fn a_json_loss_without_a_direction_is_minimized() {
+        let m = |json: &str| serde_json::from_str::<Metric>(json).unwrap();
+        assert_eq!(m(r#"{"kind": "loss"}"#).direction, Direction::Minimize);
+        assert_eq!(m(r#"{"kind": "bounded"}"#), Metric::ACCURACY);
+        assert_eq!(m("{}"), Metric::ACCURACY);
+        let maximized = m(r#"{"kind": "loss", "direction": "maximize"}"#);
+        assert_eq!(maximized.direction, Direction::Maximize);
+        assert!(serde_json::from_str::<Metric>(r#"{"kind": "loss", "dir": "min"}"#).is_err());
+        // What is written is read back.
+        for metric in ALL {
+            assert_eq!(m(&serde_json::to_string(&metric).unwrap()), metric);
+        }
+    }
 
     #[test]
     fn every_map_round_trips_and_lands_in_the_unit_interval() {
