@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SECS="${FUZZ_SECONDS:-15}"
 SAN="${FUZZ_SANITIZER:-none}"
-TARGETS="${FUZZ_TARGETS:-request_line token_losses plan_request sweep_events c_abi bundle_bytes}"
+TARGETS="${FUZZ_TARGETS:-request_line token_losses plan_request sweep_events c_abi c_sweep bundle_bytes}"
 if [ "$SAN" != none ]; then export RUSTC_BOOTSTRAP=1; fi
 LOGS="$(mktemp -d)"
 

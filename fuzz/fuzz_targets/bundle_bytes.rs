@@ -13,8 +13,8 @@
 //! harness turns an unwinding input into an abort).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use neuneu::model::bundle::{Bundle, ENCODER, FORECASTER, MAGIC};
 use neuneu::inference::engine::DEFAULT_BUNDLE;
+use neuneu::model::bundle::{Bundle, ENCODER, FORECASTER, MAGIC};
 use neuneu::{Engine, Losses, RunInput};
 use std::sync::OnceLock;
 

@@ -100,7 +100,11 @@ fuzz_target!(|data: &[u8]| {
     // Either row batching (2 is no mode: refused, the setting stays as it was).
     let mode = (b.u8() % 3) as i32;
     let set = unsafe { neuneu_engine_set_row_batching(engine().cast_mut(), mode) };
-    assert_eq!(set == 0, mode < 2, "set_row_batching({mode}) returned {set}");
+    assert_eq!(
+        set == 0,
+        mode < 2,
+        "set_row_batching({mode}) returned {set}"
+    );
 
     let q = unsafe { neuneu_engine_num_levels(engine()) };
     // The capacity the call is told is the buffer's real length; sometimes too small.

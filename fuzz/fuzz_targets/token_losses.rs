@@ -2,8 +2,8 @@
 //! losses through `features::validate_losses` + `prepare_losses` with both representations.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use neuneu::model::architecture::{Architecture, LossRepresentation};
 use neuneu::inference::features::{prepare_losses, validate_losses};
+use neuneu::model::architecture::{Architecture, LossRepresentation};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(values) = neuneu::io::npy::parse_npy_f32(data) {

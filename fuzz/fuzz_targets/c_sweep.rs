@@ -1,0 +1,201 @@
+//! The C sweep handle (`neuneu_sweep_*`, `neuneu_decision_*`) driven by a stream of calls
+//! decoded from the fuzz bytes: options with any integers in the enum fields, arm names that
+//! may be unknown, empty, not UTF-8 or NULL, steps and values of any bit pattern, decisions
+//! over all arms or a named subset, forecasts with short buffers, and a save and load at any
+//! point. Every call must return a status (never NEUNEU_ERR_PANIC, never a crash); a decision
+//! has one verdict per arm asked about, with a known action and a reason; a loaded sweep
+//! saves to the same bytes as the one it was saved from.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use neuneu_ffi::*;
+use std::ffi::{CStr, CString, c_char};
+use std::sync::OnceLock;
+
+struct Handle(*mut neuneu_engine);
+// SAFETY: an engine handle is immutable and shareable across threads (the header's contract).
+unsafe impl Send for Handle {}
+unsafe impl Sync for Handle {}
+
+fn engine() -> *const neuneu_engine {
+    static E: OnceLock<Handle> = OnceLock::new();
+    E.get_or_init(|| {
+        let mut e = std::ptr::null_mut();
+        assert_eq!(unsafe { neuneu_engine_new_default(&mut e) }, 0);
+        Handle(e)
+    })
+    .0
+}
+
+const PANIC: i32 = neuneu_status::NEUNEU_ERR_PANIC as i32;
+
+/// Reads the fuzz bytes as a stream; runs dry as zeros.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        let (b, rest) = self.0.split_first().map_or((0, &[][..]), |(b, r)| (*b, r));
+        self.0 = rest;
+        b
+    }
+    fn u64(&mut self) -> u64 {
+        (0..8).fold(0, |acc, _| (acc << 8) | self.u8() as u64)
+    }
+    fn f64(&mut self) -> f64 {
+        match self.u8() % 6 {
+            0 => f64::from_bits(self.u64()),
+            1 => -(self.u8() as f64),
+            _ => self.u8() as f64 / 255.0 * 4.0,
+        }
+    }
+    /// One of four arm names, or an odd one (not UTF-8, empty).
+    fn arm(&mut self) -> CString {
+        match self.u8() % 8 {
+            6 => CString::new(vec![0xff, 0xfe]).unwrap(),
+            7 => CString::default(),
+            a => CString::new(format!("arm-{}", a % 4)).unwrap(),
+        }
+    }
+}
+
+fn check_decision(d: *const neuneu_decision, asked: Option<usize>) {
+    let n = unsafe { neuneu_decision_len(d) };
+    if let Some(asked) = asked {
+        assert!(n <= asked, "{n} verdicts for {asked} arms");
+    }
+    assert!(unsafe { neuneu_decision_k(d) <= neuneu_decision_k_requested(d).max(n.max(1)) });
+    for i in 0..n {
+        let mut v = neuneu_arm_verdict {
+            version: NEUNEU_ARM_VERDICT_VERSION,
+            id: std::ptr::null(),
+            action: -1,
+            p_top_k: 0.0,
+            median: 0.0,
+            q10: 0.0,
+            q90: 0.0,
+            end_step: 0.0,
+            reason: std::ptr::null(),
+        };
+        assert_eq!(unsafe { neuneu_decision_arm(d, i, &mut v) }, 0);
+        assert!((0..=3).contains(&v.action), "action {}", v.action);
+        let reason = unsafe { CStr::from_ptr(v.reason) }.to_str().unwrap();
+        assert!(!reason.is_empty());
+        if !v.median.is_nan() {
+            assert!(v.q10 <= v.median && v.median <= v.q90, "{v:?}");
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut b = Bytes(data);
+    let mut o = unsafe { std::mem::zeroed::<neuneu_sweep_options>() };
+    assert_eq!(
+        unsafe { neuneu_sweep_options_init(&mut o, NEUNEU_SWEEP_OPTIONS_VERSION) },
+        0
+    );
+    // Enum fields are plain ints: values past the enums must be refused, not trusted.
+    o.metric_kind = i32::from(b.u8() % 3);
+    o.direction = i32::from(b.u8() % 3);
+    o.policy = i32::from(b.u8() % 5);
+    o.k = (b.u8() % 6) as usize;
+    o.fraction = b.f64();
+    o.threshold = b.f64();
+    o.budget = b.f64();
+    o.end_step = if b.u8() % 2 == 0 {
+        0.0
+    } else {
+        b.f64() * 1000.0
+    };
+    o.min_observations = (b.u8() % 4) as usize;
+    o.samples = 1 + (b.u8() as usize) * 4;
+    o.seed = b.u64();
+    let mut sweep = std::ptr::null_mut();
+    let rc = unsafe { neuneu_sweep_new(engine(), &o, &mut sweep) };
+    assert_ne!(rc, PANIC);
+    if rc != 0 {
+        assert!(sweep.is_null());
+        return;
+    }
+    let mut steps = [0.0f64; 4];
+    for _ in 0..(b.u8() % 48) {
+        let arm = b.arm();
+        let rc = match b.u8() % 10 {
+            0..=4 => {
+                let a = arm.as_bytes().last().copied().unwrap_or(0) as usize % 4;
+                steps[a] += b.u8() as f64 * 10.0 - 200.0;
+                unsafe { neuneu_sweep_observe(sweep, arm.as_ptr(), steps[a], b.f64()) }
+            }
+            5 => unsafe { neuneu_sweep_set_end(sweep, arm.as_ptr(), b.f64() * 5000.0) },
+            6 => unsafe { neuneu_sweep_finish(sweep, arm.as_ptr()) },
+            7 => unsafe { neuneu_sweep_stop(sweep, arm.as_ptr()) },
+            8 => {
+                let names: Vec<CString> = (0..b.u8() % 4).map(|_| b.arm()).collect();
+                let ptrs: Vec<*const c_char> = names.iter().map(|n| n.as_ptr()).collect();
+                let all = b.u8() % 2 == 0;
+                let mut d = std::ptr::null_mut();
+                let rc = unsafe {
+                    if all {
+                        neuneu_sweep_decide(sweep, std::ptr::null(), 0, &mut d)
+                    } else {
+                        neuneu_sweep_decide(sweep, ptrs.as_ptr(), ptrs.len(), &mut d)
+                    }
+                };
+                if rc == 0 {
+                    check_decision(d, (!all).then_some(ptrs.len()));
+                } else {
+                    assert!(d.is_null());
+                }
+                unsafe { neuneu_decision_free(d) };
+                rc
+            }
+            _ => {
+                let at = [b.f64() * 5000.0, b.f64() * 5000.0];
+                let cap = (b.u8() % 12) as usize;
+                let mut out = vec![0.0f64; cap];
+                unsafe {
+                    neuneu_sweep_forecast(
+                        sweep,
+                        arm.as_ptr(),
+                        at.as_ptr(),
+                        2,
+                        out.as_mut_ptr(),
+                        cap,
+                    )
+                }
+            }
+        };
+        assert_ne!(rc, PANIC, "{}", unsafe {
+            CStr::from_ptr(neuneu_last_error()).to_string_lossy()
+        });
+        // A save and a reload at any point: the copy saves to the same bytes.
+        if b.u8() % 16 == 0 {
+            let mut need = 0;
+            assert_eq!(
+                unsafe { neuneu_sweep_save(sweep, std::ptr::null_mut(), 0, &mut need) },
+                neuneu_status::NEUNEU_ERR_BUFFER_TOO_SMALL as i32
+            );
+            let mut saved = vec![0u8; need];
+            assert_eq!(
+                unsafe {
+                    neuneu_sweep_save(sweep, saved.as_mut_ptr().cast(), need, std::ptr::null_mut())
+                },
+                0
+            );
+            let mut copy = std::ptr::null_mut();
+            assert_eq!(
+                unsafe { neuneu_sweep_load(engine(), saved.as_ptr(), need, &mut copy) },
+                0
+            );
+            let mut again = vec![0u8; need];
+            assert_eq!(
+                unsafe {
+                    neuneu_sweep_save(copy, again.as_mut_ptr().cast(), need, std::ptr::null_mut())
+                },
+                0
+            );
+            assert_eq!(saved, again);
+            unsafe { neuneu_sweep_free(sweep) };
+            sweep = copy;
+        }
+    }
+    unsafe { neuneu_sweep_free(sweep) };
+});
