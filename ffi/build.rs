@@ -1,4 +1,9 @@
-//! Builds the cxx bridge of the C++ API (feature `cpp`); does nothing without it.
+//! Gives the shared library its SONAME, and builds the cxx bridge of the C++ API (feature
+//! `cpp`).
+//!
+//! The SONAME is `libneuneu.so.<NEUNEU_ABI_VERSION>` (read from `src/lib.rs`, where the ABI
+//! version is defined): the name `ffi/CMakeLists.txt` installs the library under, so programs
+//! record the ABI they were linked against.
 //!
 //! cxx-build generates the bridge's C++ header and shims into OUT_DIR and compiles the shims
 //! into the crate, so libneuneu.a carries them. OUT_DIR's name has a hash in it, so the headers
@@ -8,8 +13,29 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/lib.rs");
+    soname();
     #[cfg(feature = "cpp")]
     cpp::build();
+}
+
+/// `-Wl,-soname,libneuneu.so.<ABI>` for the cdylib, on targets whose linker takes it.
+fn soname() {
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if !matches!(
+        os.as_str(),
+        "linux" | "android" | "freebsd" | "netbsd" | "openbsd"
+    ) {
+        return;
+    }
+    let lib = std::fs::read_to_string("src/lib.rs").expect("src/lib.rs");
+    let abi = lib
+        .lines()
+        .find_map(|l| l.strip_prefix("pub const NEUNEU_ABI_VERSION: u32 = "))
+        .and_then(|v| v.strip_suffix(';'))
+        .and_then(|v| v.parse::<u32>().ok())
+        .expect("src/lib.rs defines `pub const NEUNEU_ABI_VERSION: u32 = <n>;`");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libneuneu.so.{abi}");
 }
 
 #[cfg(feature = "cpp")]

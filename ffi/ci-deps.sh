@@ -7,6 +7,7 @@ command -v cmake >/dev/null || missing+=(cmake)
 command -v valgrind >/dev/null || missing+=(valgrind)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v c++ >/dev/null || missing+=(g++)
+command -v readelf >/dev/null || missing+=(binutils)
 if ((${#missing[@]})); then
   echo "ffi/ci-deps.sh: installing ${missing[*]}" >&2
   sudo=()

@@ -92,6 +92,30 @@ pub enum ModelError {
 }
 
 impl Error {
+    /// The same error with its run named as the caller knows it: the engine names a run by its
+    /// index among the runs it was given, and a caller that gave it a subset, or knows its runs
+    /// by id, renames it with `name` (given that index as text; `None` keeps the name). Other
+    /// errors are returned as they are.
+    pub fn rename_run(self, name: impl FnOnce(&str) -> Option<String>) -> Error {
+        match self {
+            Error::InvalidInput { run, field, reason } => Error::InvalidInput {
+                run: name(&run).unwrap_or(run),
+                field,
+                reason,
+            },
+            other => other,
+        }
+    }
+
+    /// [`Error::rename_run`] for a caller that gave the engine the runs `given[0], given[1],
+    /// ...` of its own numbering.
+    pub fn renumber_run(self, given: &[usize]) -> Error {
+        self.rename_run(|run| {
+            let i = run.parse::<usize>().ok()?;
+            given.get(i).map(usize::to_string)
+        })
+    }
+
     pub(crate) fn invalid(
         run: impl ToString,
         field: &'static str,

@@ -11,10 +11,10 @@
 //! an `Err` too, and leaves the error's status code (a `neuneu_status`) for `last_status` on
 //! the calling thread, where the header reads it into `neuneu::Error::status()`.
 
+use super::engine::backend;
 use super::flat::{self, FlatLosses, FlatRuns, PlanSettings};
 use super::options::metric;
 use super::{AbiError, invalid, neuneu_status};
-use neuneu::cuda::Backend;
 use neuneu::inference::engine::{DEFAULT_BUNDLE, Engine};
 use neuneu::sweep::{Action, Sweep};
 use std::cell::Cell;
@@ -96,8 +96,8 @@ mod ffi {
         /// `backend`: a `neuneu_backend` code.
         fn engine_default(backend: i32) -> Result<Box<CxxEngine>>;
         /// `path` as bytes: the Rust side checks it is UTF-8 and says so if not.
-        fn engine_from_file(path: &[u8], backend: i32) -> Result<Box<CxxEngine>>;
-        fn engine_from_memory(bundle: &[u8], backend: i32) -> Result<Box<CxxEngine>>;
+        fn engine_from_file(path: &[u8], backend_code: i32) -> Result<Box<CxxEngine>>;
+        fn engine_from_memory(bundle: &[u8], backend_code: i32) -> Result<Box<CxxEngine>>;
 
         fn levels(self: &CxxEngine) -> Vec<f32>;
         fn min_context(self: &CxxEngine) -> usize;
@@ -204,33 +204,22 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, AbiError>) -> Result<T, String> {
     result
 }
 
-fn backend(code: i32) -> Result<Backend, AbiError> {
-    match code {
-        0 => Ok(Backend::Auto),
-        1 => Ok(Backend::Cpu),
-        2 => Ok(Backend::Cuda),
-        other => Err(invalid(format!(
-            "backend {other} is unknown (0 auto, 1 cpu, 2 cuda)"
-        ))),
-    }
+fn engine_default(backend_code: i32) -> Result<Box<CxxEngine>, String> {
+    engine_from_memory(DEFAULT_BUNDLE, backend_code)
 }
 
-fn engine_default(backend: i32) -> Result<Box<CxxEngine>, String> {
-    engine_from_memory(DEFAULT_BUNDLE, backend)
-}
-
-fn engine_from_file(path: &[u8], backend: i32) -> Result<Box<CxxEngine>, String> {
+fn engine_from_file(path: &[u8], backend_code: i32) -> Result<Box<CxxEngine>, String> {
     guarded(|| {
         let path = utf8(path, "path")?;
         let bytes = std::fs::read(path).map_err(|e| neuneu::Error::io(path, e))?;
-        let engine = Engine::from_bytes_with_backend(&bytes, self::backend(backend)?)?;
+        let engine = Engine::from_bytes_with_backend(&bytes, backend(backend_code)?)?;
         Ok(Box::new(CxxEngine(Arc::new(engine))))
     })
 }
 
-fn engine_from_memory(bundle: &[u8], backend: i32) -> Result<Box<CxxEngine>, String> {
+fn engine_from_memory(bundle: &[u8], backend_code: i32) -> Result<Box<CxxEngine>, String> {
     guarded(|| {
-        let engine = Engine::from_bytes_with_backend(bundle, self::backend(backend)?)?;
+        let engine = Engine::from_bytes_with_backend(bundle, backend(backend_code)?)?;
         Ok(Box::new(CxxEngine(Arc::new(engine))))
     })
 }

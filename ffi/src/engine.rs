@@ -41,7 +41,8 @@ pub(crate) fn engine<'a>(e: *const neuneu_engine) -> Result<&'a Arc<Engine>, Abi
         .ok_or_else(|| null("engine"))
 }
 
-fn backend(code: i32) -> Result<Backend, AbiError> {
+/// The backend a `neuneu_backend` code means (C and C++ pass it as an int).
+pub(crate) fn backend(code: i32) -> Result<Backend, AbiError> {
     match code {
         0 => Ok(Backend::Auto),
         1 => Ok(Backend::Cpu),

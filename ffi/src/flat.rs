@@ -225,26 +225,9 @@ pub(crate) fn forecast(
                         .collect()
                 })
                 // The engine numbers the runs it was given; the caller numbers all of them.
-                .map_err(|e| AbiError::from(rename_run(e, &good)))
+                .map_err(|e| AbiError::from(e.renumber_run(&good)))
         })
         .collect())
-}
-
-/// The engine names a run by its index among the runs it was given (`given`), the caller by
-/// its index in the call.
-fn rename_run(e: Error, given: &[usize]) -> Error {
-    match e {
-        Error::InvalidInput { run, field, reason } => Error::InvalidInput {
-            run: run
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| given.get(i))
-                .map_or(run, |i| i.to_string()),
-            field,
-            reason,
-        },
-        other => other,
-    }
 }
 
 /// A ranking as flat arrays: `prob_above[i * n + j]` = P(run i ends above run j) (NaN on the

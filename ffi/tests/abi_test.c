@@ -1,6 +1,7 @@
 /* Exercises every function of include/neuneu.h, each error path, and 8 threads sharing one
  * engine. Built and run by ffi/tests/c_abi.rs (also under valgrind when it is installed).
  * Exit status 0 = every check passed. */
+#include "check.h"
 #include "neuneu.h"
 
 #include <math.h>
@@ -16,16 +17,6 @@ int neuneu_test_panic(void); /* test hook (feature test_hooks), deliberately not
 
 /* The metric arguments of an accuracy: bounded, maximized. */
 #define ACCURACY NEUNEU_METRIC_BOUNDED, NEUNEU_MAXIMIZE
-
-static int failures = 0;
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond, \
-                    neuneu_last_error());                                             \
-            failures++;                                                               \
-        }                                                                             \
-    } while (0)
 
 /* Three runs: two valid, the middle one with accuracy NaN. */
 static const double STEPS[] = {1000, 2000, 4000, 8000, 1000, 2000, 1000, 3000, 9000};

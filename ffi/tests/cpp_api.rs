@@ -5,10 +5,8 @@
 //!   `neuneu::shared`);
 //! - the scheduler example on `tests/data/pythia-sweeps.csv`, checking its comparison lines;
 //! - the C++ test and the scheduler (on one sweep) under valgrind memcheck;
-//! - a compile of the scheduler through `pkg-config --cflags --libs` and the generated
-//!   neuneu.pc.
 //!
-//! cmake, valgrind and pkg-config are required: without them these tests fail with the
+//! cmake and valgrind are required: without them these tests fail with the
 //! install command (`bash ffi/ci-deps.sh` installs all three).
 
 #![cfg(feature = "cpp")]
@@ -16,25 +14,12 @@
 #[path = "../../tests/it/common/native.rs"]
 mod common;
 
-use common::{profile_dir, require, root, static_lib};
+use common::{profile_dir, require, root, run, static_lib};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
-const INSTALL: &str = "apt-get install -y cmake valgrind pkg-config (or bash ffi/ci-deps.sh)";
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+const INSTALL: &str = "apt-get install -y cmake valgrind (or bash ffi/ci-deps.sh)";
 
 /// The CMake build directory, configured and built once for all tests of this file. It lives
 /// in `target/<profile>/ffi-cmake`, so a rerun only rebuilds what changed.
@@ -250,29 +235,4 @@ fn asha_example_asks_the_sweep_handle_and_falls_back_when_it_fails() {
             "1",
         ],
     );
-}
-
-#[test]
-fn pkg_config_compiles_a_program() {
-    require("pkg-config", INSTALL);
-    let dir = build_dir();
-    let flags = run(Command::new("pkg-config")
-        .env("PKG_CONFIG_PATH", dir)
-        .args(["--cflags", "--libs", "neuneu"]));
-    let flags = String::from_utf8(flags.stdout).unwrap();
-    let exe = dir.join("scheduler-pkg-config");
-    run(
-        Command::new(std::env::var("CXX").unwrap_or_else(|_| "c++".into()))
-            .args(["-std=c++17", "-O0"])
-            .arg(root().join("ffi/examples/scheduler.cpp"))
-            .arg("-o")
-            .arg(&exe)
-            .args(flags.split_whitespace()),
-    );
-    let out = run(Command::new(&exe)
-        .arg(pythia_sweeps())
-        .args(["--max-sweeps", "2"]));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.starts_with("2 sweeps"), "{stdout}");
-    scores(&stdout, "neuneu");
 }

@@ -2,22 +2,13 @@
  * finished and stopped; decisions; a save and a reload that decides the same; every error
  * path). Built and run by ffi/tests/c_abi.rs, also under valgrind. Exit status 0 = every check
  * passed. */
+#include "check.h"
 #include "neuneu.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures = 0;
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond, \
-                    neuneu_last_error());                                             \
-            failures++;                                                               \
-        }                                                                             \
-    } while (0)
 
 /* Four arms of a validation loss (minimized), one point per step of 1000. */
 static const char *ARMS[] = {"lr=1e-3", "lr=3e-3", "lr=1e-2", "lr=3e-2"};

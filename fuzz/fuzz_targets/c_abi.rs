@@ -10,35 +10,18 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use neuneu_ffi::*;
-use std::sync::OnceLock;
 
-struct Handle(*mut neuneu_engine);
-// SAFETY: an engine handle is immutable and shareable across threads (the header's contract).
-unsafe impl Send for Handle {}
-unsafe impl Sync for Handle {}
+mod c_common;
 
-fn engine() -> *const neuneu_engine {
-    static E: OnceLock<Handle> = OnceLock::new();
-    E.get_or_init(|| {
-        let mut e = std::ptr::null_mut();
-        assert_eq!(unsafe { neuneu_engine_new_default(&mut e) }, 0);
-        Handle(e)
-    })
-    .0
+use c_common::{Bytes, engine};
+
+/// The target's own readings of the stream.
+trait Values {
+    fn f64(&mut self, prev: f64) -> f64;
+    fn offsets(&mut self, lens: &[usize], total: usize) -> Vec<usize>;
 }
 
-/// Reads the fuzz bytes as a stream; runs dry as zeros.
-struct Bytes<'a>(&'a [u8]);
-
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        let (b, rest) = self.0.split_first().map_or((0, &[][..]), |(b, r)| (*b, r));
-        self.0 = rest;
-        b
-    }
-    fn u64(&mut self) -> u64 {
-        (0..8).fold(0, |acc, _| (acc << 8) | self.u8() as u64)
-    }
+impl Values for Bytes<'_> {
     /// Mostly plausible values, sometimes any bit pattern (NaN, inf, negative, huge).
     fn f64(&mut self, prev: f64) -> f64 {
         match self.u8() % 8 {

@@ -72,7 +72,9 @@ pub fn plan_sweep(
             losses: arms[i].run.losses,
         })
         .collect();
-    let forecasts = engine.forecast(&runs).map_err(|e| rename_run(e, &judged))?;
+    let forecasts = engine
+        .forecast(&runs)
+        .map_err(|e| e.renumber_run(&judged))?;
     let plan_arms = judged
         .iter()
         .zip(&forecasts)
@@ -125,21 +127,4 @@ pub fn plan_sweep(
         decisions,
         ..planned
     })
-}
-
-/// The engine names a run by its index among the runs it was given: here, among the judged
-/// arms. The caller knows the arms by their index in the sweep.
-fn rename_run(e: Error, judged: &[usize]) -> Error {
-    match e {
-        Error::InvalidInput { run, field, reason } => Error::InvalidInput {
-            run: run
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| judged.get(i))
-                .map_or(run, |i| i.to_string()),
-            field,
-            reason,
-        },
-        other => other,
-    }
 }

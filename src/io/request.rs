@@ -330,20 +330,10 @@ pub fn plan_request(engine: &Engine, text: &str) -> Result<Plan> {
             ));
         }
     };
-    plan_sweep(engine, &arms, end_step, &req.options()).map_err(|e| match e {
-        Error::InvalidInput { run, field, reason } => {
-            let id = run
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| req.arms.get(i))
-                .map(|a| a.id.clone())
-                .unwrap_or(run);
-            Error::InvalidInput {
-                run: id,
-                field,
-                reason,
-            }
-        }
-        other => other,
+    plan_sweep(engine, &arms, end_step, &req.options()).map_err(|e| {
+        e.rename_run(|run| {
+            let i = run.parse::<usize>().ok()?;
+            req.arms.get(i).map(|a| a.id.clone())
+        })
     })
 }

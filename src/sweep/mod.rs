@@ -327,7 +327,7 @@ impl Sweep {
         let forecast = self
             .engine
             .forecast(&[run])
-            .map_err(|e| rename_run(e, arm))?;
+            .map_err(|e| e.rename_run(|_| Some(arm.to_string())))?;
         Ok(forecast[0]
             .forecasts
             .iter()
@@ -512,7 +512,10 @@ impl Sweep {
                         a.cached = Some((a.steps.len(), end, d.clone()));
                         Role::Forecast(d)
                     }
-                    Err(e) => Role::Kept(format!("cannot be forecast: {}", rename_run(e, &a.id))),
+                    Err(e) => Role::Kept(format!(
+                        "cannot be forecast: {}",
+                        e.rename_run(|_| Some(a.id.clone()))
+                    )),
                 };
             }
         }
@@ -591,18 +594,6 @@ fn check_options(o: &SweepOptions) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The engine names a run by its index in the request; a sweep names it by its id.
-fn rename_run(e: Error, id: &str) -> Error {
-    match e {
-        Error::InvalidInput { field, reason, .. } => Error::InvalidInput {
-            run: id.to_string(),
-            field,
-            reason,
-        },
-        other => other,
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,20 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+/// Runs `cmd` and returns its output; panics with both streams if it cannot start or fails.
+pub fn run(cmd: &mut Command) -> std::process::Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// The workspace root (where `Cargo.lock` is), whichever crate's tests include this file.
 pub fn root() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
