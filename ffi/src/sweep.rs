@@ -259,9 +259,9 @@ pub unsafe extern "C" fn neuneu_sweep_forecast(
     })
 }
 
-/// The sweep as versioned JSON text (format "neuneu-sweep", see docs/ERRORS.md), which
-/// `neuneu_sweep_load` restores: `*required` (if not NULL) receives its size including the
-/// terminating NUL; with `buf` NULL or too small nothing is written and BUFFER_TOO_SMALL is
+/// The sweep as versioned JSON text (format "neuneu-sweep", laid out in src/sweep/state.rs),
+/// which `neuneu_sweep_load` restores: `*required` (if not NULL) receives its size including
+/// the terminating NUL; with `buf` NULL or too small nothing is written and BUFFER_TOO_SMALL is
 /// returned. Errors: NULL_POINTER, BUFFER_TOO_SMALL.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn neuneu_sweep_save(
