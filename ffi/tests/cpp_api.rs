@@ -21,6 +21,17 @@ use std::sync::OnceLock;
 
 const INSTALL: &str = "apt-get install -y cmake valgrind (or bash ffi/ci-deps.sh)";
 
+/// The CMake targets these tests run.
+const PROGRAMS: [&str; 7] = [
+    "abi_test_static",
+    "abi_test_shared",
+    "sweep_test_static",
+    "sweep_test_shared",
+    "cpp_api_test",
+    "scheduler",
+    "asha",
+];
+
 /// The CMake build directory, configured and built once for all tests of this file. It lives
 /// in `target/<profile>/ffi-cmake`, so a rerun only rebuilds what changed.
 fn build_dir() -> &'static Path {
@@ -60,10 +71,13 @@ fn build_dir() -> &'static Path {
                 "-DNEUNEU_CXX_INCLUDE_DIR={}/cxxbridge/include",
                 env!("OUT_DIR")
             )));
+        // Every program the tests run, by name: a target the project lost is a build error
+        // here, not a stale binary from an earlier configuration that still passes.
         run(Command::new("cmake")
             .arg("--build")
             .arg(&dir)
-            .args(["--parallel", "2"]));
+            .args(["--parallel", "2", "--target"])
+            .args(PROGRAMS));
         dir
     })
 }
