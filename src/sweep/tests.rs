@@ -239,8 +239,11 @@ proptest! {
         let d = sweep.decide(Some(&asked)).unwrap();
         let can_win = d.arms.iter().filter(|v| v.p_top_k.is_some()).count();
         prop_assert!(d.k <= d.k_requested);
-        if matches!(policy, Policy::StopFraction { .. }) || can_win == 0 {
-            prop_assert!(d.k <= can_win.max(d.k_requested));
+        if can_win == 0 {
+            prop_assert_eq!(d.k, 0);
+        } else if matches!(policy, Policy::StopFraction { .. }) {
+            // The fraction policy's k is what it keeps of the arms planned: never capped.
+            prop_assert_eq!(d.k, d.k_requested);
         } else {
             prop_assert_eq!(d.k, d.k_requested.min(can_win));
         }
