@@ -1,0 +1,158 @@
+"""Type hints of the native module (PyO3). Documented in neuneu/__init__.py and the README."""
+
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from typing import Any, Literal, Optional, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+SWEEP_SAVE_FORMAT: str
+SWEEP_SAVE_VERSION: int
+
+_Floats = Union[npt.ArrayLike, Sequence[float]]
+_MetricKind = Literal["bounded", "accuracy", "loss"]
+_Direction = Literal["maximize", "minimize", "max", "min"]
+_Backend = Literal["auto", "cpu", "cuda"]
+
+class Engine:
+    """A loaded model; safe to share between threads, forecasts release the GIL."""
+
+    def __init__(
+        self, path: Union[str, PathLike[str], bytes, None] = None, *, backend: _Backend = "auto"
+    ) -> None: ...
+    @staticmethod
+    def default() -> Engine: ...
+    @staticmethod
+    def from_file(path: Union[str, PathLike[str]], *, backend: _Backend = "auto") -> Engine: ...
+    @staticmethod
+    def from_bytes(data: bytes, *, backend: _Backend = "auto") -> Engine: ...
+    @property
+    def levels(self) -> list[float]: ...
+    @property
+    def min_context(self) -> int: ...
+    @property
+    def max_context(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def reads_losses(self) -> bool: ...
+    @property
+    def backend(self) -> Literal["cpu", "cuda"]: ...
+    def manifest(self) -> dict[str, Any]: ...
+    def forecast(
+        self,
+        steps: _Floats,
+        values: _Floats,
+        targets: _Floats,
+        *,
+        token_losses: Optional[_Floats] = None,
+        metric: _MetricKind = "bounded",
+        direction: Optional[_Direction] = None,
+    ) -> npt.NDArray[np.float64]: ...
+    def rank(
+        self,
+        runs: Sequence[tuple[_Floats, _Floats]],
+        target: float,
+        *,
+        metric: _MetricKind = "bounded",
+        direction: Optional[_Direction] = None,
+    ) -> Ranking: ...
+    def plan(
+        self,
+        arms: Union[Sequence[tuple[str, tuple[_Floats, _Floats]]], Any],
+        end_step: float,
+        *,
+        policy: Optional[Mapping[str, Any]] = None,
+        metric: _MetricKind = "bounded",
+        direction: Optional[_Direction] = None,
+        end_steps: Optional[Mapping[str, float]] = None,
+        min_observations: int = 0,
+        samples: int = 4000,
+        seed: int = 0,
+    ) -> Plan: ...
+
+class Ranking:
+    @property
+    def order(self) -> list[int]: ...
+    @property
+    def prob_above(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def expected_wins(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def medians(self) -> npt.NDArray[np.float64]: ...
+
+class ArmDecision:
+    id: str
+    keep: bool
+    p_top_k: float
+    median: float
+    q10: float
+    q90: float
+    reason: str
+
+class Plan:
+    k: int
+    k_requested: int
+    decisions: list[ArmDecision]
+
+class Verdict:
+    id: str
+    action: Literal["continue", "stop", "finished", "stopped"]
+    p_top_k: Optional[float]
+    median: Optional[float]
+    q10: Optional[float]
+    q90: Optional[float]
+    end_step: Optional[float]
+    reason: str
+    @property
+    def stop(self) -> bool: ...
+
+class Decision:
+    index: int
+    seed: int
+    k: int
+    k_requested: int
+    verdicts: list[Verdict]
+    @property
+    def to_stop(self) -> list[str]: ...
+    def __getitem__(self, arm: str) -> Verdict: ...
+    def __len__(self) -> int: ...
+
+class Sweep:
+    """The online sweep handle; picklable (its saved form and its engine's source)."""
+
+    def __init__(
+        self,
+        engine: Optional[Engine] = None,
+        *,
+        policy: Optional[Mapping[str, Any]] = None,
+        metric: _MetricKind = "bounded",
+        direction: Optional[_Direction] = None,
+        end_step: Optional[float] = None,
+        min_observations: int = 0,
+        samples: int = 4000,
+        seed: int = 0,
+    ) -> None: ...
+    @staticmethod
+    def load(data: bytes, engine: Optional[Engine] = None) -> Sweep: ...
+    def save(self) -> bytes: ...
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def options(self) -> dict[str, Any]: ...
+    @property
+    def arms(self) -> list[str]: ...
+    @property
+    def decisions_made(self) -> int: ...
+    def status(self, arm: str) -> Optional[Literal["live", "finished", "stopped"]]: ...
+    def observe(self, arm: str, step: float, value: float) -> None: ...
+    def observe_curve(self, arm: str, steps: _Floats, values: _Floats) -> None: ...
+    def set_end(self, arm: str, end_step: float) -> None: ...
+    def finish(self, arm: str) -> None: ...
+    def stop(self, arm: str) -> None: ...
+    def decide(self, arms: Optional[Sequence[str]] = None) -> Decision: ...
+    def forecast(self, arm: str, steps: _Floats) -> npt.NDArray[np.float64]: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, arm: str) -> bool: ...

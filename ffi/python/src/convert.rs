@@ -1,0 +1,81 @@
+//! Python values -> the library's types: metrics, policies and options (as the library's JSON,
+//! so that Python spells them as the CLI and the saved sweeps do), and numeric arrays.
+
+use crate::errors::{setting, to_py};
+use neuneu::{Direction, Metric, MetricKind, Policy};
+use numpy::{AllowTypeChange, PyArrayLike1};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// A 1-D float array from anything NumPy can turn into one (lists, tuples, arrays).
+pub type Floats<'py> = PyArrayLike1<'py, f64, AllowTypeChange>;
+pub type Floats32<'py> = PyArrayLike1<'py, f32, AllowTypeChange>;
+
+pub fn to_vec(a: &Floats<'_>) -> Vec<f64> {
+    a.as_array().to_vec()
+}
+
+pub fn to_vec32(a: &Floats32<'_>) -> Vec<f32> {
+    a.as_array().to_vec()
+}
+
+/// `kind` is "bounded" (alias "accuracy": in [0, 1]) or "loss" (non-negative); `direction`
+/// "maximize"/"minimize" (or "max"/"min"), else the kind's usual one.
+pub fn metric(kind: &str, direction: Option<&str>) -> PyResult<Metric> {
+    let kind = match kind {
+        "bounded" | "accuracy" => MetricKind::Bounded,
+        "loss" => MetricKind::Loss,
+        other => {
+            return Err(setting(
+                "metric",
+                format!("unknown metric kind {other:?} (bounded, accuracy or loss)"),
+            ));
+        }
+    };
+    let direction = match direction {
+        None => kind.usual_direction(),
+        Some("maximize" | "max") => Direction::Maximize,
+        Some("minimize" | "min") => Direction::Minimize,
+        Some(other) => {
+            return Err(setting(
+                "direction",
+                format!("unknown direction {other:?} (maximize or minimize)"),
+            ));
+        }
+    };
+    Ok(Metric::new(kind, direction))
+}
+
+/// A Python dict as the library's JSON, deserialized into `T` (a policy, sweep options).
+pub fn from_dict<T: serde::de::DeserializeOwned>(
+    py: Python<'_>,
+    value: &Bound<'_, PyDict>,
+    field: &'static str,
+) -> PyResult<T> {
+    let json: String = py
+        .import("json")?
+        .call_method1("dumps", (value,))?
+        .extract()?;
+    serde_json::from_str(&json).map_err(|e| setting(field, e.to_string()))
+}
+
+/// The default policy of sweeps and plans made from Python: stop the arms least likely to
+/// finish first, as long as their chances sum to at most 0.1.
+pub fn default_policy() -> Policy {
+    Policy::StopWithinBudget { k: 1, budget: 0.1 }
+}
+
+/// A policy from its dict (`{"kind": "keep_top_k", "k": 3}`, as in the library's JSON).
+pub fn policy(py: Python<'_>, value: Option<&Bound<'_, PyDict>>) -> PyResult<Policy> {
+    match value {
+        None => Ok(default_policy()),
+        Some(d) => from_dict(py, d, "policy"),
+    }
+}
+
+/// The library's JSON of `value` back as a Python object (dicts, lists, numbers).
+pub fn to_python<'py, T: serde::Serialize>(py: Python<'py>, value: &T) -> PyResult<Bound<'py, PyAny>> {
+    let json = serde_json::to_string(value)
+        .map_err(|e| to_py(neuneu::Error::Parse(e.to_string())))?;
+    py.import("json")?.call_method1("loads", (json,))
+}
