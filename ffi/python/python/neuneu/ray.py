@@ -1,0 +1,298 @@
+"""A Ray Tune trial scheduler that stops the trials NeuNeu forecasts to lose.
+
+:class:`NeuNeuScheduler` feeds every result Tune reports into a :class:`neuneu.Sweep` (one arm
+per trial, the arm's id is ``trial.trial_id``) and answers ``CONTINUE`` or ``STOP`` for the
+trial that reported, from the sweep's plan over all trials: live trials forecast at ``max_t``,
+finished ones with their final value. It takes ASHA's parameters (``metric``, ``mode``,
+``time_attr``, ``max_t``, ``grace_period``) and the sweep's (``policy``, ``metric_kind``,
+``engine``, ``seed``).
+
+Example::
+
+    from ray import tune
+    from neuneu.ray import NeuNeuScheduler
+
+    def train(config):
+        acc = 0.0
+        for epoch in range(1, 21):
+            acc += config["lr"] * (1 - acc)          # one epoch of training
+            tune.report({"acc": acc, "epoch": epoch})
+
+    tuner = tune.Tuner(
+        train,
+        param_space={"lr": tune.grid_search([0.01, 0.03, 0.1, 0.2, 0.3])},
+        tune_config=tune.TuneConfig(
+            metric="acc", mode="max",
+            scheduler=NeuNeuScheduler(time_attr="epoch", max_t=20, grace_period=3),
+        ),
+    )
+    print(tuner.fit().get_best_result().config)
+
+``max_t`` is the step (in ``time_attr`` units) at which every trial ends; a trial that reaches it
+is stopped there, as ASHA does. Steps must increase within a trial and be positive to count
+(``training_iteration``, epochs, samples seen, tokens: any increasing compute unit). A maximized
+metric is read as an accuracy-like value in [0, 1], a minimized one as a non-negative loss
+(``metric_kind`` overrides either).
+
+Tune 2.x checkpoints an experiment without calling a scheduler's ``save``; to carry the sweep
+through ``Tuner.restore``, pass ``scheduler.checkpoint_callback()`` in ``RunConfig(callbacks=...)``.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Optional
+
+from ray.tune.callback import Callback
+from ray.tune.experiment import Trial
+from ray.tune.result import DEFAULT_METRIC
+from ray.tune.schedulers.trial_scheduler import FIFOScheduler, TrialScheduler
+
+from neuneu._native import Engine, Sweep
+
+if TYPE_CHECKING:
+    from ray.tune.execution.tune_controller import TuneController
+
+__all__ = ["NeuNeuScheduler"]
+
+_DIRECTIONS = {"max": "maximize", "min": "minimize"}
+
+
+class NeuNeuScheduler(FIFOScheduler):
+    """Stops Ray Tune trials that NeuNeu forecasts will not finish among the best.
+
+    Args:
+        time_attr: The result key that measures a trial's progress (increasing, positive).
+        metric: The result key to optimize; else ``tune.TuneConfig(metric=...)``.
+        mode: ``"max"`` or ``"min"``; else ``tune.TuneConfig(mode=...)``.
+        max_t: The budget of every trial in ``time_attr`` units: the step it ends at, where the
+            sweep forecasts it. A trial that reports ``time_attr >= max_t`` is stopped there.
+        grace_period: No trial is stopped before ``time_attr`` reaches this.
+        policy: The sweep's policy (see :class:`neuneu.Sweep`); the default stops arms whose
+            summed chance of ending best stays under 0.1:
+            ``{"kind": "stop_within_budget", "k": 1, "budget": 0.1}``.
+        metric_kind: ``"bounded"`` (in [0, 1]) or ``"loss"`` (non-negative); by default
+            ``"bounded"`` when ``mode`` is ``"max"`` and ``"loss"`` when it is ``"min"``.
+        engine: The forecasting model; the embedded default when None.
+        seed: Seed of the sweep's decisions (they are deterministic given the results).
+    """
+
+    # One decision per result: Tune must not let a trial run ahead of the scheduler.
+    _supports_buffered_results = False
+
+    def __init__(
+        self,
+        time_attr: str = "training_iteration",
+        metric: Optional[str] = None,
+        mode: Optional[str] = None,
+        max_t: float = 100,
+        grace_period: float = 1,
+        *,
+        policy: Optional[Mapping[str, Any]] = None,
+        metric_kind: Optional[str] = None,
+        engine: Optional[Engine] = None,
+        seed: int = 0,
+    ):
+        if not max_t > 0:
+            raise ValueError(f"max_t must be positive, not {max_t}")
+        if not 0 <= grace_period <= max_t:
+            raise ValueError(f"grace_period must lie in [0, max_t], not {grace_period}")
+        if mode is not None and mode not in _DIRECTIONS:
+            raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
+        if metric_kind not in (None, "bounded", "loss"):
+            raise ValueError(f"metric_kind must be 'bounded' or 'loss', not {metric_kind!r}")
+        super().__init__()
+        self._time_attr = time_attr
+        self._metric = metric
+        self._mode = mode
+        self._max_t = float(max_t)
+        self._grace_period = float(grace_period)
+        self._policy = dict(policy) if policy is not None else None
+        self._metric_kind = metric_kind
+        self._engine = engine
+        self._seed = seed
+        self._sweep: Optional[Sweep] = None  # made once metric and mode are known
+        self._arms: dict[str, str] = {}  # trial id -> its arm (a new one if it restarts)
+        self._last_step: dict[str, float] = {}  # per arm, the last step observed
+        self._stopped: dict[str, str] = {}  # arms this scheduler stopped, with the reason
+
+    # -- Tune's scheduler interface ----------------------------------------------------------
+
+    def set_search_properties(self, metric: Optional[str], mode: Optional[str], **spec) -> bool:
+        """Takes ``metric`` and ``mode`` from ``tune.TuneConfig`` unless they were given."""
+        if (self._metric and metric) or (self._mode and mode):
+            return False
+        if mode is not None and mode not in _DIRECTIONS:
+            raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
+        self._metric = metric or self._metric
+        self._mode = mode or self._mode
+        if self._metric is None and self._mode:
+            self._metric = DEFAULT_METRIC
+        return True
+
+    def on_trial_add(self, tune_controller: "TuneController", trial: Trial) -> None:
+        sweep = self._ensure_sweep()
+        tid = trial.trial_id
+        arm = self._arms.setdefault(tid, tid)
+        if tid not in self._stopped and arm in sweep and sweep.status(arm) == "stopped":
+            # It failed before and Tune runs it again (Tuner.restore): its old points stay
+            # out of the plan, the rerun is a new arm.
+            self._arms[tid] = f"{tid}/{sum(a.startswith(tid + '/') for a in sweep.arms) + 1}"
+
+    def on_trial_result(
+        self, tune_controller: "TuneController", trial: Trial, result: dict
+    ) -> str:
+        """Observes the result, then CONTINUE or STOP for this trial."""
+        sweep = self._ensure_sweep()
+        arm = self._arms.setdefault(trial.trial_id, trial.trial_id)
+        if trial.trial_id in self._stopped:
+            return TrialScheduler.STOP
+        for key in (self._time_attr, self._metric):
+            if key not in result:
+                raise ValueError(
+                    f"NeuNeuScheduler: cannot find {key!r} in the result of trial {arm} "
+                    f"(keys: {sorted(result)}); make sure the trainable reports it"
+                )
+        step, value = float(result[self._time_attr]), float(result[self._metric])
+        if not math.isfinite(value):
+            return self._stop(trial.trial_id, f"the metric is {value}")
+        self._observe(arm, step, value)
+        if step >= self._max_t:
+            return TrialScheduler.STOP  # at its budget; on_trial_complete finishes it
+        if step < self._grace_period or arm not in sweep:
+            return TrialScheduler.CONTINUE
+        verdict = sweep.decide([arm])[arm]
+        if verdict.stop:
+            return self._stop(trial.trial_id, verdict.reason)
+        return TrialScheduler.CONTINUE
+
+    def on_trial_complete(
+        self, tune_controller: "TuneController", trial: Trial, result: Optional[dict]
+    ) -> None:
+        """The trial's last result is final (unless this scheduler stopped it)."""
+        sweep = self._ensure_sweep()
+        arm = self._arms.setdefault(trial.trial_id, trial.trial_id)
+        if trial.trial_id in self._stopped or sweep.status(arm) == "stopped":
+            return
+        if result and self._time_attr in result and self._metric in result:
+            value = float(result[self._metric])
+            if math.isfinite(value):
+                self._observe(arm, float(result[self._time_attr]), value)
+        if arm in self._last_step:
+            sweep.finish(arm)
+        elif arm in sweep:
+            sweep.stop(arm)  # never observed: nothing final to hold
+
+    def on_trial_error(self, tune_controller: "TuneController", trial: Trial) -> None:
+        self._drop(trial)
+
+    def on_trial_remove(self, tune_controller: "TuneController", trial: Trial) -> None:
+        self._drop(trial)
+
+    def debug_string(self) -> str:
+        if self._sweep is None:
+            return "Using NeuNeu scheduling: no trial yet."
+        statuses = [self._sweep.status(a) for a in self._sweep.arms]
+        return (
+            f"Using NeuNeu scheduling ({self._sweep.options['policy']}): "
+            f"{len(self._stopped)} stopped early, {statuses.count('live')} live, "
+            f"{statuses.count('finished')} finished."
+        )
+
+    def save(self, checkpoint_path: str) -> None:
+        """Pickles the settings and the sweep (its results and decision count) to a file."""
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.get_state(), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Takes back what :meth:`save` wrote: later decisions are those of an unbroken run."""
+        with open(checkpoint_path, "rb") as f:
+            self.set_state(pickle.load(f))
+
+    # -- state, checkpoints ------------------------------------------------------------------
+
+    def get_state(self) -> dict:
+        """The scheduler's state as a picklable dict (the sweep in its saved form)."""
+        state = {k: v for k, v in self.__dict__.items() if k != "_sweep"}
+        state["_sweep"] = None if self._sweep is None else self._sweep.save()
+        return state
+
+    def set_state(self, state: dict) -> None:
+        """Restores what :meth:`get_state` returned."""
+        state = dict(state)
+        saved = state.pop("_sweep")
+        self.__dict__.update(state)
+        self._sweep = None if saved is None else Sweep.load(saved, self._engine)
+
+    def checkpoint_callback(self) -> Callback:
+        """A Tune callback that keeps this scheduler's state in the experiment's checkpoints,
+        so that ``Tuner.restore`` resumes the sweep: ``RunConfig(callbacks=[...])``."""
+        return _SchedulerState(self)
+
+    @property
+    def stopped(self) -> dict[str, str]:
+        """The trials this scheduler stopped early, each with the sweep's reason."""
+        return dict(self._stopped)
+
+    @property
+    def sweep(self) -> Optional[Sweep]:
+        """The sweep behind the decisions (None before the first trial)."""
+        return self._sweep
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _ensure_sweep(self) -> Sweep:
+        if self._sweep is not None:
+            return self._sweep
+        if not self._metric or self._mode not in _DIRECTIONS:
+            raise ValueError(
+                f"NeuNeuScheduler has no valid `metric` ({self._metric}) or `mode` "
+                f"({self._mode}): pass them to NeuNeuScheduler or to tune.TuneConfig()"
+            )
+        kind = self._metric_kind or ("bounded" if self._mode == "max" else "loss")
+        self._sweep = Sweep(
+            self._engine,
+            policy=self._policy,
+            metric=kind,
+            direction=_DIRECTIONS[self._mode],
+            end_step=self._max_t,
+            seed=self._seed,
+        )
+        return self._sweep
+
+    def _observe(self, arm: str, step: float, value: float) -> None:
+        # Non-positive steps carry no progress; a step the arm has passed (a trial restarted
+        # from an earlier checkpoint) is not observed again.
+        if step > 0 and step > self._last_step.get(arm, 0.0):
+            self._sweep.observe(arm, step, value)
+            self._last_step[arm] = step
+
+    def _stop(self, trial_id: str, reason: str) -> str:
+        self._stopped[trial_id] = reason
+        self._drop_arm(self._arms.get(trial_id, trial_id))
+        return TrialScheduler.STOP
+
+    def _drop(self, trial: Trial) -> None:
+        if self._sweep is not None:
+            self._drop_arm(self._arms.get(trial.trial_id, trial.trial_id))
+
+    def _drop_arm(self, arm: str) -> None:
+        # A trial that failed or was removed takes no part in later plans.
+        if arm in self._sweep and self._sweep.status(arm) == "live":
+            self._sweep.stop(arm)
+
+
+class _SchedulerState(Callback):
+    """Saves a :class:`NeuNeuScheduler`'s state with each experiment checkpoint and restores
+    it on ``Tuner.restore`` (Tune pickles the scheduler and its callbacks together)."""
+
+    def __init__(self, scheduler: NeuNeuScheduler):
+        self.scheduler = scheduler
+
+    def get_state(self) -> Optional[dict]:
+        return {"neuneu_scheduler": self.scheduler.get_state()}
+
+    def set_state(self, state: dict) -> None:
+        self.scheduler.set_state(state["neuneu_scheduler"])

@@ -1,0 +1,248 @@
+"""NeuNeuScheduler in real Ray Tune experiments on the local machine.
+
+Trials that replay hand-made curves (accuracy maximized, a loss minimized), one that trains a
+scikit-learn classifier epoch by epoch, a save/restore round trip of the scheduler state, and
+``Tuner.restore`` of a failed experiment carrying the sweep through Tune's checkpoints.
+Several trials run at once (0.5 CPU each), so results interleave as Tune delivers them; the
+assertions hold for any interleaving.
+"""
+
+import math
+import pickle
+import sys
+import time
+from types import SimpleNamespace
+
+import pytest
+
+ray = pytest.importorskip("ray")
+tune = pytest.importorskip("ray.tune")
+
+from neuneu.ray import NeuNeuScheduler  # noqa: E402
+
+MAX_T = 20
+# Ray's workers do not see this directory: send the trainables defined here by value.
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_cluster():
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=80 * 1024**2,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    yield
+    ray.shutdown()
+
+
+def run(trainable, param_space, scheduler, storage, mode="max", metric="acc", **run_kwargs):
+    """Runs an experiment with the metric and mode given through TuneConfig (as users do)."""
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, {"cpu": 0.5}),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(metric=metric, mode=mode, scheduler=scheduler),
+        run_config=tune.RunConfig(storage_path=str(storage), verbose=0, **run_kwargs),
+    )
+    return tuner.fit()
+
+
+def accuracy(final, t):
+    """A power-law accuracy curve that reaches `final` at MAX_T."""
+    return final - 0.3 * (t**-0.5 - MAX_T**-0.5)
+
+
+def replay_accuracy(config):
+    for t in range(1, MAX_T + 1):
+        time.sleep(0.02)
+        tune.report({"acc": accuracy(config["final"], t), "epoch": t})
+
+
+# Trials start in this order; the best (0.85) is second, clearly bad ones come later.
+FINALS = [0.6, 0.85, 0.35, 0.7, 0.4, 0.5, 0.45, 0.65]
+
+
+def by_config(results, key):
+    return {r.config[key]: r for r in results}
+
+
+@pytest.fixture(scope="module")
+def accuracy_run(tmp_path_factory):
+    scheduler = NeuNeuScheduler(time_attr="epoch", max_t=MAX_T, grace_period=3)
+    results = run(
+        replay_accuracy,
+        {"final": tune.grid_search(FINALS)},
+        scheduler,
+        tmp_path_factory.mktemp("acc"),
+    )
+    return scheduler, results
+
+
+def test_replayed_curves_stop_bad_trials_and_keep_the_best(accuracy_run):
+    scheduler, results = accuracy_run
+    assert not results.errors
+    trials = by_config(results, "final")
+    epochs = {final: r.metrics["epoch"] for final, r in trials.items()}
+    assert epochs[0.85] == MAX_T, epochs  # the best ran to its end
+    stopped_bad = [f for f in (0.35, 0.4, 0.45, 0.5) if epochs[f] < MAX_T]
+    assert len(stopped_bad) >= 3, epochs
+    assert len(scheduler.stopped) == sum(e < MAX_T for e in epochs.values())
+    # The sweep agrees with Tune: stopped trials stopped, the others finished.
+    sweep = scheduler.sweep
+    for final, r in trials.items():
+        want = "finished" if epochs[final] == MAX_T else "stopped"
+        assert sweep.status(r.metrics["trial_id"]) == want
+    assert "stopped early" in scheduler.debug_string()
+    assert results.get_best_result().config["final"] == 0.85
+
+
+def test_save_restore_round_trip(accuracy_run, tmp_path):
+    scheduler, _ = accuracy_run
+    path = tmp_path / "scheduler.pkl"
+    scheduler.save(str(path))
+    restored = NeuNeuScheduler()
+    restored.restore(str(path))
+    assert restored.stopped == scheduler.stopped
+    assert restored.sweep.arms == scheduler.sweep.arms
+    assert restored.sweep.decisions_made == scheduler.sweep.decisions_made
+    assert restored.debug_string() == scheduler.debug_string()
+    # Both make the same decisions from here: a new trial, mediocre then hopeless.
+    copy = pickle.loads(pickle.dumps(scheduler))  # Tune pickles the scheduler too
+    for s in (scheduler, restored, copy):
+        s.on_trial_add(None, SimpleNamespace(trial_id="new"))
+    answers = []
+    for s in (scheduler, restored, copy):
+        out = []
+        for t in range(1, 6):
+            result = {"epoch": t, "acc": accuracy(0.3, t)}
+            out.append(s.on_trial_result(None, SimpleNamespace(trial_id="new"), result))
+        answers.append((out, s.stopped.get("new")))
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0][0][-1] == "STOP" and answers[0][1].startswith("stop")
+
+
+def loss(floor, t):
+    return floor + 2.0 * t**-0.5
+
+
+def replay_loss(config):
+    for t in range(1, MAX_T + 1):
+        time.sleep(0.02)
+        tune.report({"loss": loss(config["floor"], t), "epoch": t})
+
+
+def test_minimized_loss(tmp_path):
+    scheduler = NeuNeuScheduler(time_attr="epoch", max_t=MAX_T, grace_period=3)
+    floors = [2.5, 2.0, 3.5, 2.2, 4.0, 3.0]
+    results = run(
+        replay_loss,
+        {"floor": tune.grid_search(floors)},
+        scheduler,
+        tmp_path,
+        mode="min",
+        metric="loss",
+    )
+    assert not results.errors
+    assert scheduler.sweep.options["metric"] == {"kind": "loss", "direction": "minimize"}
+    epochs = {f: r.metrics["epoch"] for f, r in by_config(results, "floor").items()}
+    assert epochs[2.0] == MAX_T, epochs
+    assert epochs[4.0] < MAX_T and epochs[3.5] < MAX_T, epochs
+    assert results.get_best_result().config["floor"] == 2.0
+
+
+def load_digits_split():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16.0, y, test_size=0.3, random_state=0)
+
+
+EPOCHS = 15
+
+
+def sgd_curve(eta0, report=None):
+    """Validation accuracy of a linear SVM (SGD) after each epoch; deterministic."""
+    import numpy as np
+    from sklearn.linear_model import SGDClassifier
+
+    X_train, X_val, y_train, y_val = load_digits_split()
+    clf = SGDClassifier(learning_rate="constant", eta0=eta0, random_state=0)
+    curve = []
+    for epoch in range(1, EPOCHS + 1):
+        clf.partial_fit(X_train, y_train, classes=np.arange(10))
+        curve.append(clf.score(X_val, y_val))
+        if report:
+            report({"val_acc": curve[-1], "epoch": epoch})
+    return curve
+
+
+def train_sgd(config):
+    sgd_curve(config["eta0"], report=tune.report)
+
+
+def test_trains_sklearn_and_stops_poor_learning_rates(tmp_path):
+    etas = [1e-3, 3e-2, 1e-5, 3e-4, 1e-4, 3e-5, 1e-2]
+    finals = {eta: sgd_curve(eta)[-1] for eta in etas}  # ground truth, here in the driver
+    best = max(etas, key=finals.get)
+    scheduler = NeuNeuScheduler(time_attr="epoch", max_t=EPOCHS, grace_period=2)
+    results = run(
+        train_sgd, {"eta0": tune.grid_search(etas)}, scheduler, tmp_path, metric="val_acc"
+    )
+    assert not results.errors
+    trials = by_config(results, "eta0")
+    epochs = {eta: r.metrics["epoch"] for eta, r in trials.items()}
+    assert epochs[best] == EPOCHS, epochs  # the truly best learning rate was kept
+    stopped = [eta for eta, e in epochs.items() if e < EPOCHS]
+    assert stopped, epochs
+    assert all(finals[eta] < finals[best] for eta in stopped)
+    assert sum(epochs.values()) < len(etas) * EPOCHS
+    assert results.get_best_result().config["eta0"] == best
+
+
+def replay_failing_once(config):
+    for t in range(1, MAX_T + 1):
+        if config["final"] < 0.5 and t == 2 and not config["marker"].exists():
+            config["marker"].touch()
+            raise RuntimeError("fails once")
+        tune.report({"acc": accuracy(config["final"], t), "epoch": t})
+
+
+def test_tuner_restore_resumes_the_sweep(tmp_path):
+    """A failed trial rerun by Tuner.restore is judged against the trials of the first run,
+    which it only knows through the state the checkpoint callback kept."""
+    scheduler = NeuNeuScheduler(time_attr="epoch", max_t=MAX_T, grace_period=3)
+    space = {"final": tune.grid_search([0.8, 0.75, 0.3]), "marker": tmp_path / "failed"}
+    first = run(
+        replay_failing_once,
+        space,
+        scheduler,
+        tmp_path,
+        name="restore",
+        callbacks=[scheduler.checkpoint_callback()],
+    )
+    assert len(first.errors) == 1
+    tuner = tune.Tuner.restore(
+        str(tmp_path / "restore"),
+        trainable=tune.with_resources(replay_failing_once, {"cpu": 0.5}),
+        resume_errored=True,
+    )
+    second = tuner.fit()
+    assert not second.errors
+    epochs = {f: r.metrics["epoch"] for f, r in by_config(second, "final").items()}
+    assert epochs[0.8] == MAX_T
+    # Alone, the rerun could not be stopped (no other arm); with the restored sweep it is.
+    assert epochs[0.3] < MAX_T, epochs
+
+
+def test_missing_metric_is_a_clear_error():
+    scheduler = NeuNeuScheduler(metric="acc", mode="max", time_attr="epoch", max_t=10)
+    trial = SimpleNamespace(trial_id="t")
+    scheduler.on_trial_add(None, trial)
+    with pytest.raises(ValueError, match="cannot find 'acc'"):
+        scheduler.on_trial_result(None, trial, {"epoch": 1, "accuracy": 0.5})
+    with pytest.raises(ValueError, match="no valid `metric`"):
+        NeuNeuScheduler(max_t=10).on_trial_add(None, trial)
+    assert math.isclose(scheduler.sweep.options["end_step"], 10.0)
