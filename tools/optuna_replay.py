@@ -75,19 +75,21 @@ import csv
 import json
 import math
 import random
+import statistics
 import sys
+import time
 from collections import defaultdict
 
 import optuna
 from optuna.trial import TrialState
 
 
-def read_sweeps(path, task=None):
+def read_sweeps(path, task=None, bounded=True):
     """Reads a long-format curve CSV into {(suite, shots, task): [arm, ...]} in run-id order.
 
-    An arm is a dict with run, compute (increasing) and accuracy lists. As the Rust reader: a
-    repeated compute value keeps its last row, accuracy is clamped to [0, 1], a missing shots
-    column means "0".
+    An arm is a dict with run, compute (increasing) and accuracy lists (the metric's values,
+    whatever it is). As the Rust reader: a repeated compute value keeps its last row, a bounded
+    metric is clamped to [0, 1] (a loss is read as it is), a missing shots column means "0".
     """
     points = defaultdict(list)
     with open(path, newline="") as f:
@@ -101,7 +103,7 @@ def read_sweeps(path, task=None):
         pts.sort(key=lambda p: p[0])  # stable, so the last of equal computes stays last
         dedup = {}
         for x, acc in pts:
-            dedup[x] = min(max(acc, 0.0), 1.0)
+            dedup[x] = min(max(acc, 0.0), 1.0) if bounded else acc
         compute = sorted(dedup)
         sweeps[(suite, shots, task_name)].append(
             {"run": run, "compute": compute, "accuracy": [dedup[x] for x in compute]}
@@ -116,10 +118,14 @@ def seen_at(arm, fraction):
     return bisect.bisect_right(arm["compute"], fraction * arm["compute"][-1])
 
 
-def outcome(arms, alive, seen, k):
-    """The per-sweep metrics of the protocol, given who survived and what each arm observed."""
+def outcome(arms, alive, seen, k, sign=1.0):
+    """The per-sweep metrics of the protocol, given who survived and what each arm observed.
+
+    `sign` is -1 for a minimized metric: the metrics are computed on sign * value, so regret is
+    in the metric's units and never negative either way.
+    """
     planned = [a["compute"][-1] for a in arms]
-    finals = [a["accuracy"][-1] for a in arms]
+    finals = [sign * a["accuracy"][-1] for a in arms]
     spent = sum(
         planned[i] if alive[i] else arms[i]["compute"][seen[i] - 1] for i in range(len(arms))
     )
@@ -150,13 +156,26 @@ OPTUNA_PRUNERS = {
     "optuna hyperband eta=2": lambda n_rungs: optuna.pruners.HyperbandPruner(
         min_resource=1, max_resource=n_rungs, reduction_factor=2
     ),
+    # neuneu's pruner with the settings the README shows: it ends trials at step 10, so the
+    # table is meant for --rungs 0.1,...,0.9 (step r = fraction r/10, the end at step 10).
+    "neuneu NeuNeuPruner(max_resource=10)": lambda n_rungs: _neuneu_pruner(max_resource=10),
+    "neuneu NeuNeuPruner(max_resource=10, calibrate=False)": lambda n_rungs: _neuneu_pruner(
+        max_resource=10, calibrate=False
+    ),
 }
 
 
-def replay_optuna(arms, make_pruner, rungs, order, seed):
-    """Replays one sweep through an Optuna pruner; returns (alive, seen) per arm."""
+def _neuneu_pruner(**kwargs):
+    from neuneu.optuna import NeuNeuPruner  # only when asked for: the rest runs without it
+
+    return NeuNeuPruner(**kwargs)
+
+
+def replay_optuna(arms, make_pruner, rungs, order, seed, direction="maximize"):
+    """Replays one sweep through an Optuna pruner; returns (alive, seen, seconds per prune
+    decision)."""
     study = optuna.create_study(
-        direction="maximize",
+        direction=direction,
         pruner=make_pruner(len(rungs)),
         sampler=optuna.samplers.RandomSampler(seed=0),
         study_name="replay",
@@ -165,6 +184,7 @@ def replay_optuna(arms, make_pruner, rungs, order, seed):
     random.Random(seed).shuffle(schedule)
     alive = [True] * len(arms)
     seen = [0] * len(arms)
+    timings = []
 
     def step(i, trial, r, fraction):
         """Reports arm i at rung r; returns True if Optuna prunes it."""
@@ -172,7 +192,10 @@ def replay_optuna(arms, make_pruner, rungs, order, seed):
         if seen[i] == 0:
             return False
         trial.report(arms[i]["accuracy"][seen[i] - 1], step=r + 1)
-        if trial.should_prune():
+        start = time.perf_counter()
+        prune = trial.should_prune()
+        timings.append(time.perf_counter() - start)
+        if prune:
             study.tell(trial, state=TrialState.PRUNED)
             alive[i] = False
             return True
@@ -195,10 +218,10 @@ def replay_optuna(arms, make_pruner, rungs, order, seed):
         for i in schedule:
             if alive[i]:
                 study.tell(trials[i], arms[i]["accuracy"][-1])
-    return alive, seen
+    return alive, seen, timings
 
 
-def replay_reference_halving(arms, rungs, eta=2):
+def replay_reference_halving(arms, rungs, eta=2, sign=1.0):
     """Synchronous successive halving on the last value, as the Rust `SuccessiveHalving`."""
     alive = [True] * len(arms)
     seen = [0] * len(arms)
@@ -210,10 +233,11 @@ def replay_reference_halving(arms, rungs, eta=2):
                 if seen[i] > 0:
                     judged.append(i)
         keep = max(1, math.ceil(len(judged) / eta)) if judged else 0
-        ranked = sorted(judged, key=lambda i: -arms[i]["accuracy"][seen[i] - 1])  # stable
+        # stable: ties keep run-id order
+        ranked = sorted(judged, key=lambda i: -sign * arms[i]["accuracy"][seen[i] - 1])
         for i in ranked[keep:]:
             alive[i] = False
-    return alive, seen
+    return alive, seen, []
 
 
 def summarize(name, outcomes, sweeps, skipped, k, rungs):
@@ -224,8 +248,11 @@ def summarize(name, outcomes, sweeps, skipped, k, rungs):
     def mean(field):
         return sum(float(o[field]) for o in outcomes) / n if n else float("nan")
 
+    timings = [t for o in outcomes for t in o.get("timings", [])]
     return {
         "pruner": name,
+        "decisions": len(timings),
+        "median_decision_ms": 1e3 * statistics.median(timings) if timings else None,
         "sweeps": sweeps,
         "skipped": skipped,
         "no_survivor": sum(o["survivors"] == 0 for o in outcomes),
@@ -240,7 +267,16 @@ def summarize(name, outcomes, sweeps, skipped, k, rungs):
 
 def render_table(summaries):
     """An aligned text table with the columns of the Rust `render_table`."""
-    header = ["pruner", "sweeps", "skipped", "compute", "regret", "best kept", "top-k recall"]
+    header = [
+        "pruner",
+        "sweeps",
+        "skipped",
+        "compute",
+        "regret",
+        "best kept",
+        "top-k recall",
+        "decision ms",
+    ]
     rows = [
         [
             s["pruner"],
@@ -250,6 +286,7 @@ def render_table(summaries):
             f"{s['mean_regret']:.4f}",
             f"{s['best_survived_rate']:.3f}",
             f"{s['mean_top_k_recall']:.3f} (k={s['k']})",
+            "-" if s.get("median_decision_ms") is None else f"{s['median_decision_ms']:.2f}",
         ]
         for s in summaries
     ]
@@ -272,6 +309,16 @@ def main():
     ap.add_argument(
         "--seeds", type=int, default=1, help="average Optuna rows over this many arm orders"
     )
+    ap.add_argument(
+        "--direction",
+        choices=["maximize", "minimize"],
+        default="maximize",
+        help="the metric's direction; minimize reads it unclamped (a loss)",
+    )
+    ap.add_argument(
+        "--pruners",
+        help="comma-separated substrings: replay only the Optuna pruners whose name has one",
+    )
     ap.add_argument("--json", help="write the summaries here")
     ap.add_argument(
         "--merge", action="append", default=[], help="summaries JSON of the Rust replay"
@@ -285,7 +332,8 @@ def main():
         sys.exit("--k and --seeds must be at least 1")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    sweeps = read_sweeps(args.curves, args.task)
+    sign = -1.0 if args.direction == "minimize" else 1.0
+    sweeps = read_sweeps(args.curves, args.task, bounded=args.direction == "maximize")
     counted = {key: arms for key, arms in sweeps.items() if len(arms) >= args.min_arms}
     skipped = len(sweeps) - len(counted)
     if not counted:
@@ -294,16 +342,21 @@ def main():
     orders = ["sequential", "interleaved"] if args.order == "both" else [args.order]
     # (name, seeds, replay of one sweep under one seed); the reference ignores the arm order.
     def reference(arms, seed):
-        return replay_reference_halving(arms, rungs)
+        return replay_reference_halving(arms, rungs, sign=sign)
 
+    wanted = args.pruners.split(",") if args.pruners else None
     replays = [("reference halving eta=2 last", [0], reference)]
     for name, make in OPTUNA_PRUNERS.items():
+        if wanted and not any(w in name for w in wanted):
+            continue
         for order in orders:
             replays.append(
                 (
                     f"{name} {order}",
                     range(args.seeds),
-                    lambda arms, seed, m=make, o=order: replay_optuna(arms, m, rungs, o, seed),
+                    lambda arms, seed, m=make, o=order: replay_optuna(
+                        arms, m, rungs, o, seed, args.direction
+                    ),
                 )
             )
 
@@ -317,9 +370,11 @@ def main():
                 sys.exit(f"{path}: {m['pruner']} was replayed on other sweeps or options")
         summaries.extend(merged)
     for name, seeds, run in replays:
-        outcomes = [
-            outcome(arms, *run(arms, seed), args.k) for arms in counted.values() for seed in seeds
-        ]
+        outcomes = []
+        for arms in counted.values():
+            for seed in seeds:
+                alive, seen, timings = run(arms, seed)
+                outcomes.append({**outcome(arms, alive, seen, args.k, sign), "timings": timings})
         summaries.append(summarize(name, outcomes, len(counted), skipped, args.k, rungs))
         print(f"done: {name}", file=sys.stderr, flush=True)
 
@@ -331,6 +386,7 @@ def main():
             "curves": args.curves,
             "task": args.task,
             "seeds": args.seeds,
+            "direction": args.direction,
             "optuna": optuna.__version__,
         }
         with open(args.json, "w") as f:

@@ -40,8 +40,11 @@
 //! the sweep's seed and its count of decisions only, and [`Sweep::save`] keeps both: a resumed
 //! sweep makes the same decisions as one that never stopped.
 
+mod calibration;
 mod state;
 
+pub use calibration::MIN_FINISHED;
+use calibration::{Base, Residual};
 pub use state::{SAVE_FORMAT, SAVE_VERSION};
 
 use crate::decisions::distribution::QuantileDistribution;
@@ -74,6 +77,12 @@ pub struct SweepOptions {
     /// The seed every decision's seed is derived from.
     #[serde(default)]
     pub seed: u64,
+    /// Calibrate live arms' forecasts on the sweep's finished arms (see `calibration`): once
+    /// [`MIN_FINISHED`] finished arms can say how far off the model is at a live arm's point of
+    /// its run, its forecast is the model's median plus their residuals. Off by default, so that
+    /// an arm's forecast depends on its own points only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub calibrate: bool,
 }
 
 fn default_samples() -> usize {
@@ -90,6 +99,7 @@ impl SweepOptions {
             min_observations: 0,
             samples: default_samples(),
             seed: 0,
+            calibrate: false,
         }
     }
 }
@@ -166,6 +176,9 @@ struct ArmState {
     status: ArmStatus,
     /// The model-space forecast at the end, with the points and end it was made from.
     cached: Option<(usize, f64, QuantileDistribution)>,
+    /// A finished arm's model-space median forecast at its last step from its first `n` points
+    /// (the key), for calibration; a finished arm's points never change.
+    prefix_medians: HashMap<usize, f64>,
 }
 
 /// An online sweep (see the module docs).
@@ -195,6 +208,9 @@ enum Role {
     Certain(f64),
     /// Kept outside the plan, for this reason.
     Kept(String),
+    /// Kept outside the plan: too few points for the model (the reason says how many it needs),
+    /// unless calibration can judge it.
+    Young(String),
     /// To be forecast at this end (within `roles` only: its cached forecast is stale).
     Stale(f64),
     /// Not in the plan: stopped.
@@ -356,7 +372,7 @@ impl Sweep {
         let index = self.decisions;
         let seed = decision_seed(self.options.seed, index);
 
-        let roles = self.roles()?;
+        let (roles, calibrated_on) = self.roles()?;
         let metric = self.options.metric;
         let in_plan: Vec<usize> = (0..self.arms.len())
             .filter(|&i| matches!(roles[i], Role::Forecast(..) | Role::Certain(_)))
@@ -427,7 +443,9 @@ impl Sweep {
                         verdict.action = Action::Stopped;
                         verdict.reason = "stopped by the scheduler".into();
                     }
-                    (Role::Kept(reason), _) => verdict.reason = format!("keep: {reason}"),
+                    (Role::Kept(reason) | Role::Young(reason), _) => {
+                        verdict.reason = format!("keep: {reason}")
+                    }
                     (Role::Stale(_), _) => unreachable!("roles() forecasts every stale arm"),
                     (Role::Forecast(..) | Role::Certain(_), _) => {
                         let d = &plan
@@ -439,7 +457,17 @@ impl Sweep {
                         } else {
                             Action::Stop
                         };
-                        verdict.reason = d.reason.clone();
+                        verdict.reason = match calibrated_on[i] {
+                            Some((Base::Model, n)) => format!(
+                                "{} (the model's forecast, calibrated on {n} finished arms)",
+                                d.reason
+                            ),
+                            Some((Base::Gains, n)) => format!(
+                                "{} (the last value plus the gains of {n} finished arms)",
+                                d.reason
+                            ),
+                            None => d.reason.clone(),
+                        };
                     }
                 }
                 verdict
@@ -457,8 +485,10 @@ impl Sweep {
     }
 
     /// How each arm enters this decision, forecasting (in one batch) the arms whose cached
-    /// forecast is stale.
-    fn roles(&mut self) -> Result<Vec<Role>> {
+    /// forecast is stale; with calibration on, also how many finished arms each live arm's
+    /// forecast was calibrated on.
+    #[allow(clippy::type_complexity)]
+    fn roles(&mut self) -> Result<(Vec<Role>, Vec<Option<(Base, usize)>>)> {
         let need = self
             .options
             .min_observations
@@ -469,7 +499,7 @@ impl Sweep {
             let role = match a.status {
                 ArmStatus::Stopped => Role::Stopped,
                 ArmStatus::Finished => Role::Certain(*a.model.last().expect("a value")),
-                ArmStatus::Live if n < need => Role::Kept(needs_points(need, n)),
+                ArmStatus::Live if n < need => Role::Young(needs_points(need, n)),
                 ArmStatus::Live => match a.end.or(self.options.end_step) {
                     None => Role::Kept("no end step (set_end, or the sweep's end_step)".into()),
                     Some(end) if end <= a.steps[n - 1] => {
@@ -519,7 +549,119 @@ impl Sweep {
                 };
             }
         }
-        Ok(roles)
+        let calibrated_on = if self.options.calibrate {
+            self.calibrate(&mut roles, need)?
+        } else {
+            vec![None; roles.len()]
+        };
+        Ok((roles, calibrated_on))
+    }
+
+    /// Calibrates each live arm's forecast on the finished arms (`calibration`): the forecast
+    /// arms, and the young arms with at least `min_observations` points (and one), which the
+    /// gains of finished arms can judge before the model can. Forecasts the finished arms'
+    /// prefixes it needs in one batch; returns, per arm, what its forecast was built on.
+    fn calibrate(&mut self, roles: &mut [Role], need: usize) -> Result<Vec<Option<(Base, usize)>>> {
+        let mut calibrated_on = vec![None; roles.len()];
+        let finished: Vec<usize> = (0..self.arms.len())
+            .filter(|&i| self.arms[i].status == ArmStatus::Finished)
+            .collect();
+        if finished.len() < MIN_FINISHED {
+            return Ok(calibrated_on);
+        }
+        let user_need = self.options.min_observations.max(1);
+        // Each arm to calibrate, the fraction of its run it has done, and whether the model
+        // can forecast it.
+        let live: Vec<(usize, f64, bool)> = roles
+            .iter()
+            .enumerate()
+            .filter_map(|(i, role)| {
+                let a = &self.arms[i];
+                let model_ok = match role {
+                    Role::Forecast(_) => true,
+                    Role::Young(_) if a.steps.len() >= user_need => false,
+                    _ => return None,
+                };
+                let end = a.end.or(self.options.end_step)?;
+                let last = *a.steps.last()?;
+                (last < end).then_some((i, last / end, model_ok))
+            })
+            .collect();
+        let mut wanted: Vec<(usize, usize)> = live
+            .iter()
+            .filter(|&&(_, _, model_ok)| model_ok)
+            .flat_map(|&(_, f, _)| {
+                let arms = &self.arms;
+                finished.iter().filter_map(move |&c| {
+                    Some((c, calibration::prefix_len(&arms[c].steps, f, need)?))
+                })
+            })
+            .filter(|&(c, n)| !self.arms[c].prefix_medians.contains_key(&n))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if !wanted.is_empty() {
+            let targets: Vec<[f64; 1]> = wanted
+                .iter()
+                .map(|&(c, _)| {
+                    [*self.arms[c]
+                        .steps
+                        .last()
+                        .expect("finished arms have points")]
+                })
+                .collect();
+            let runs: Vec<RunInput> = wanted
+                .iter()
+                .zip(&targets)
+                .map(|(&(c, n), t)| {
+                    let a = &self.arms[c];
+                    RunInput::new(&a.steps[..n], &a.model[..n], t)
+                })
+                .collect();
+            let results = self.engine.forecast_each(&runs);
+            let levels = self.engine.levels().to_vec();
+            for (&(c, n), result) in wanted.iter().zip(results) {
+                let a = &mut self.arms[c];
+                // A prefix the model refuses gives no model residual (NaN is skipped below).
+                let median = result
+                    .and_then(|f| {
+                        QuantileDistribution::from_f32(&a.id, &levels, &f.forecasts[0].quantiles)
+                    })
+                    .map_or(f64::NAN, |d| d.median());
+                a.prefix_medians.insert(n, median);
+            }
+        }
+        let levels: Vec<f64> = self.engine.levels().iter().map(|&l| f64::from(l)).collect();
+        for &(i, fraction, model_ok) in &live {
+            let residuals: Vec<Residual> = finished
+                .iter()
+                .filter_map(|&c| {
+                    let a = &self.arms[c];
+                    let n = calibration::prefix_len(&a.steps, fraction, 1)?;
+                    let last = *a.model.last().expect("a value");
+                    let model = model_ok
+                        .then(|| a.prefix_medians.get(&n).copied())
+                        .flatten()
+                        .filter(|m| m.is_finite())
+                        .map(|m| last - m);
+                    Some(Residual {
+                        gains: last - a.model[n - 1],
+                        model,
+                    })
+                })
+                .collect();
+            let Some((base, residuals)) = calibration::choose(&residuals, model_ok) else {
+                continue;
+            };
+            let a = &self.arms[i];
+            let from = match (base, &roles[i]) {
+                (Base::Model, Role::Forecast(d)) => d.median(),
+                _ => *a.model.last().expect("calibrated arms have points"),
+            };
+            roles[i] = Role::Forecast(calibration::calibrated(&levels, from, &residuals)?);
+            calibrated_on[i] = Some((base, residuals.len()));
+        }
+        Ok(calibrated_on)
     }
 
     fn arm_index(&mut self, arm: &str) -> usize {
@@ -534,6 +676,7 @@ impl Sweep {
             end: None,
             status: ArmStatus::Live,
             cached: None,
+            prefix_medians: HashMap::new(),
         });
         self.index.insert(arm.to_string(), self.arms.len() - 1);
         self.arms.len() - 1

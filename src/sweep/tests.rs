@@ -169,6 +169,7 @@ proptest! {
         events in prop::collection::vec(event(), 1..40),
         cut in 0usize..52,
         policy in 0usize..4,
+        calibrate in any::<bool>(),
     ) {
         let policy = [
             Policy::KeepTopK { k: 3 },
@@ -181,13 +182,14 @@ proptest! {
         let warm_up = (0..2).flat_map(|_| (0..ARMS).map(Event::Observe));
         let events: Vec<Event> = warm_up.chain(events).chain([Event::Decide]).collect();
         let cut = cut.min(events.len());
-        let mut straight = Sweep::new(engine(), options(policy)).unwrap();
+        let options = SweepOptions { calibrate, ..options(policy) };
+        let mut straight = Sweep::new(engine(), options.clone()).unwrap();
         let mut next = vec![0; ARMS];
         let mut want = Vec::new();
         for e in &events {
             want.extend(apply(&mut straight, &mut next, e));
         }
-        let mut first = Sweep::new(engine(), options(policy)).unwrap();
+        let mut first = Sweep::new(engine(), options).unwrap();
         let mut next = vec![0; ARMS];
         let mut got = Vec::new();
         for e in &events[..cut] {
@@ -412,4 +414,107 @@ fn bad_options_and_saved_sweeps_are_refused() {
     assert!(e(&saved.replace("\"version\":1", "\"version\":9")).contains("version 9"));
     let other = saved.replacen("\"model\":\"", "\"model\":\"other-", 1);
     assert!(e(&other).contains("other-"));
+}
+
+/// A sweep of `finished` finished arms (all points) and two live ones: `young` with one point,
+/// `live` with three. Arms arrive in `order` (a permutation of the finished arms' indices).
+fn calibration_sweep(finished: usize, order: &[usize]) -> Sweep {
+    let options = SweepOptions {
+        calibrate: true,
+        ..options(Policy::StopWithinBudget { k: 1, budget: 0.1 })
+    };
+    let mut sweep = Sweep::new(engine(), options).unwrap();
+    let mut feed = |sweep: &mut Sweep, id: &str, a: usize, points: usize| {
+        for t in 0..points {
+            sweep.observe(id, step(t), value(a, t)).unwrap();
+        }
+    };
+    feed(&mut sweep, "young", 1, 1);
+    for &a in order.iter().filter(|&&a| a < finished) {
+        let id = format!("done-{a}");
+        feed(&mut sweep, &id, a + 2, 20);
+        sweep.finish(&id).unwrap();
+    }
+    feed(&mut sweep, "live", 0, 3);
+    sweep
+}
+
+#[test]
+fn calibration_waits_for_enough_finished_arms_then_judges_young_arms() {
+    let order: Vec<usize> = (0..MIN_FINISHED).collect();
+    // One finished arm short: the model's forecasts stand, the young arm is kept.
+    let mut few = calibration_sweep(MIN_FINISHED - 1, &order);
+    let d = few.decide(Some(&["young", "live"])).unwrap();
+    assert!(
+        d.arms[0].reason.contains("needs 2 points"),
+        "{}",
+        d.arms[0].reason
+    );
+    assert!(
+        !d.arms[1].reason.contains("finished arms"),
+        "{}",
+        d.arms[1].reason
+    );
+    let mut plain = Sweep::new(
+        engine(),
+        SweepOptions {
+            calibrate: false,
+            ..few.options().clone()
+        },
+    )
+    .unwrap();
+    for id in few.arm_ids().map(str::to_string).collect::<Vec<_>>() {
+        let a = &few.arms[few.index[&id]];
+        for (&s, &v) in a.steps.iter().zip(&a.values) {
+            plain.observe(&id, s, v).unwrap();
+        }
+        if a.status == ArmStatus::Finished {
+            plain.finish(&id).unwrap();
+        }
+    }
+    let p = plain.decide(Some(&["young", "live"])).unwrap();
+    assert_eq!(d.arms[1].median, p.arms[1].median);
+
+    // Enough: the young arm is judged from the finished arms' gains, the live arm's forecast is
+    // calibrated one way or the other, and each reason says which.
+    let mut enough = calibration_sweep(MIN_FINISHED, &order);
+    let d = enough.decide(Some(&["young", "live"])).unwrap();
+    assert!(d.arms[0].p_top_k.is_some(), "{:?}", d.arms[0]);
+    assert!(
+        d.arms[0].reason.contains("gains of 5 finished arms"),
+        "{}",
+        d.arms[0].reason
+    );
+    assert!(
+        d.arms[1].reason.contains("5 finished arms"),
+        "{}",
+        d.arms[1].reason
+    );
+    // The young arm's median is its last value plus the median gain, in the user's units (an
+    // accuracy here, so the model's space): the finished arms' gains from their first point.
+    let mut gains: Vec<f64> = (0..MIN_FINISHED)
+        .map(|a| value(a + 2, 19) - value(a + 2, 0))
+        .collect();
+    gains.sort_by(f64::total_cmp);
+    let want = value(1, 0) + gains[MIN_FINISHED / 2];
+    assert!(
+        (d.arms[0].median.unwrap() - want).abs() < 1e-9,
+        "{:?} vs {want}",
+        d.arms[0]
+    );
+}
+
+#[test]
+fn calibrated_decisions_do_not_depend_on_the_order_arms_arrived() {
+    let forward: Vec<usize> = (0..7).collect();
+    let backward: Vec<usize> = (0..7).rev().collect();
+    let a = calibration_sweep(7, &forward)
+        .decide(Some(&["young", "live"]))
+        .unwrap();
+    let b = calibration_sweep(7, &backward)
+        .decide(Some(&["young", "live"]))
+        .unwrap();
+    for (x, y) in a.arms.iter().zip(&b.arms) {
+        assert_eq!((x.median, x.q10, x.q90), (y.median, y.q10, y.q90));
+    }
 }

@@ -74,8 +74,11 @@ pub fn policy(py: Python<'_>, value: Option<&Bound<'_, PyDict>>) -> PyResult<Pol
 }
 
 /// The library's JSON of `value` back as a Python object (dicts, lists, numbers).
-pub fn to_python<'py, T: serde::Serialize>(py: Python<'py>, value: &T) -> PyResult<Bound<'py, PyAny>> {
-    let json = serde_json::to_string(value)
-        .map_err(|e| to_py(neuneu::Error::Parse(e.to_string())))?;
+pub fn to_python<'py, T: serde::Serialize>(
+    py: Python<'py>,
+    value: &T,
+) -> PyResult<Bound<'py, PyAny>> {
+    let json =
+        serde_json::to_string(value).map_err(|e| to_py(neuneu::Error::Parse(e.to_string())))?;
     py.import("json")?.call_method1("loads", (json,))
 }

@@ -41,8 +41,12 @@ fn shared_default() -> Result<Arc<Engine>, Error> {
 }
 
 fn backend(name: &str) -> PyResult<Backend> {
-    name.parse::<Backend>()
-        .map_err(|_| setting("backend", format!("unknown backend {name:?} (auto, cpu or cuda)")))
+    name.parse::<Backend>().map_err(|_| {
+        setting(
+            "backend",
+            format!("unknown backend {name:?} (auto, cpu or cuda)"),
+        )
+    })
 }
 
 impl PyEngine {
@@ -56,7 +60,9 @@ impl PyEngine {
 
     fn load(py: Python<'_>, source: Source, backend: Backend) -> PyResult<PyEngine> {
         let loaded = py.detach(|| match &source {
-            Source::Embedded => Engine::from_bytes_with_backend(neuneu::inference::engine::DEFAULT_BUNDLE, backend),
+            Source::Embedded => {
+                Engine::from_bytes_with_backend(neuneu::inference::engine::DEFAULT_BUNDLE, backend)
+            }
             Source::Path(p) => std::fs::read(p)
                 .map_err(|e| Error::io(p, e))
                 .and_then(|bytes| Engine::from_bytes_with_backend(&bytes, backend)),
@@ -81,14 +87,23 @@ impl PyEngine {
     pub fn reload_args<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let backend = self.backend.to_string();
         match &self.source {
-            Source::Embedded => PyTuple::new(py, [py.None(), backend.into_pyobject(py)?.into_any().unbind()]),
+            Source::Embedded => PyTuple::new(
+                py,
+                [py.None(), backend.into_pyobject(py)?.into_any().unbind()],
+            ),
             Source::Path(p) => PyTuple::new(
                 py,
-                [p.clone().into_pyobject(py)?.into_any().unbind(), backend.into_pyobject(py)?.into_any().unbind()],
+                [
+                    p.clone().into_pyobject(py)?.into_any().unbind(),
+                    backend.into_pyobject(py)?.into_any().unbind(),
+                ],
             ),
             Source::Bytes(b) => PyTuple::new(
                 py,
-                [PyBytes::new(py, b).into_any().unbind(), backend.into_pyobject(py)?.into_any().unbind()],
+                [
+                    PyBytes::new(py, b).into_any().unbind(),
+                    backend.into_pyobject(py)?.into_any().unbind(),
+                ],
             ),
         }
     }
@@ -154,14 +169,23 @@ impl PyEngine {
         PyEngine::load(py, Source::Bytes(Arc::new(data)), self::backend(backend)?)
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let py = slf.py();
-        let restore = py.import("neuneu._native")?.getattr("Engine")?.getattr("_restore")?;
+        let restore = py
+            .import("neuneu._native")?
+            .getattr("Engine")?
+            .getattr("_restore")?;
         Ok((restore, slf.get().reload_args(py)?))
     }
 
     #[staticmethod]
-    fn _restore(py: Python<'_>, source: Option<Bound<'_, PyAny>>, backend: &str) -> PyResult<PyEngine> {
+    fn _restore(
+        py: Python<'_>,
+        source: Option<Bound<'_, PyAny>>,
+        backend: &str,
+    ) -> PyResult<PyEngine> {
         PyEngine::new(py, source, backend)
     }
 
@@ -212,7 +236,11 @@ impl PyEngine {
     }
 
     fn __repr__(&self) -> String {
-        format!("Engine(model={:?}, backend={:?})", self.inner.manifest().name, self.backend())
+        format!(
+            "Engine(model={:?}, backend={:?})",
+            self.inner.manifest().name,
+            self.backend()
+        )
     }
 
     /// Quantile forecasts of one run at each of `targets` (each after its last step): an array
@@ -270,12 +298,20 @@ impl PyEngine {
         let data: Vec<(Vec<f64>, Vec<f64>)> = runs
             .iter()
             .enumerate()
-            .map(|(i, (s, v))| Ok((convert::to_vec(s), to_model(&metric, &i.to_string(), &convert::to_vec(v))?)))
+            .map(|(i, (s, v))| {
+                Ok((
+                    convert::to_vec(s),
+                    to_model(&metric, &i.to_string(), &convert::to_vec(v))?,
+                ))
+            })
             .collect::<PyResult<_>>()?;
         let engine = self.inner.clone();
         let targets = [target];
         let ranking = py.detach(|| {
-            let inputs: Vec<RunInput> = data.iter().map(|(s, v)| RunInput::new(s, v, &targets)).collect();
+            let inputs: Vec<RunInput> = data
+                .iter()
+                .map(|(s, v)| RunInput::new(s, v, &targets))
+                .collect();
             neuneu::decisions::rank_runs(&engine, &inputs)
         });
         let r = ranking.py_err()?;
@@ -315,11 +351,20 @@ impl PyEngine {
         let policy = convert::policy(py, policy.as_ref())?;
         let data: Vec<(String, Vec<f64>, Vec<f64>)> = arms
             .iter()
-            .map(|(id, (s, v))| Ok((id.clone(), convert::to_vec(s), to_model(&metric, id, &convert::to_vec(v))?)))
+            .map(|(id, (s, v))| {
+                Ok((
+                    id.clone(),
+                    convert::to_vec(s),
+                    to_model(&metric, id, &convert::to_vec(v))?,
+                ))
+            })
             .collect::<PyResult<_>>()?;
         let ends = end_steps.unwrap_or_default();
         if let Some(id) = ends.keys().find(|id| !data.iter().any(|(a, ..)| a == *id)) {
-            return Err(setting("end_steps", format!("{id:?} is not one of the arms")));
+            return Err(setting(
+                "end_steps",
+                format!("{id:?} is not one of the arms"),
+            ));
         }
         let options = PlanOptions {
             policy,

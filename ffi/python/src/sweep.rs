@@ -5,9 +5,9 @@ use crate::engine::PyEngine;
 use crate::errors::{IntoPy, to_py};
 use neuneu::sweep::{Action, Decision};
 use neuneu::{Error, Sweep, SweepOptions};
+use numpy::IntoPyArray;
 use numpy::PyArray2;
 use numpy::ndarray::Array2;
-use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use std::sync::{Mutex, MutexGuard};
@@ -53,9 +53,10 @@ impl PySweep {
     /// `policy` as the library's JSON (default `{"kind": "stop_within_budget", "k": 1,
     /// "budget": 0.1}`); `metric` "bounded" or "loss" with `direction` (default: the kind's
     /// usual one); `end_step`: where arms without one of their own (`set_end`) end;
-    /// `min_observations`: points an arm needs before it can be stopped.
+    /// `min_observations`: points an arm needs before it can be stopped; `calibrate`: correct
+    /// live arms' forecasts by the model's errors on the sweep's finished arms (from 5 of them).
     #[new]
-    #[pyo3(signature = (engine=None, *, policy=None, metric="bounded", direction=None, end_step=None, min_observations=0, samples=neuneu::decisions::killplan::DEFAULT_SAMPLES, seed=0))]
+    #[pyo3(signature = (engine=None, *, policy=None, metric="bounded", direction=None, end_step=None, min_observations=0, samples=neuneu::decisions::killplan::DEFAULT_SAMPLES, seed=0, calibrate=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -67,6 +68,7 @@ impl PySweep {
         min_observations: usize,
         samples: usize,
         seed: u64,
+        calibrate: bool,
     ) -> PyResult<PySweep> {
         let engine = Self::engine_or_default(engine.as_deref())?;
         let options = SweepOptions {
@@ -76,6 +78,7 @@ impl PySweep {
             min_observations,
             samples,
             seed,
+            calibrate,
         };
         let sweep = Sweep::new(engine.inner.clone(), options).py_err()?;
         Ok(PySweep {
@@ -88,7 +91,11 @@ impl PySweep {
     /// be the model the sweep was saved with).
     #[staticmethod]
     #[pyo3(signature = (data, engine=None))]
-    fn load(py: Python<'_>, data: Vec<u8>, engine: Option<PyRef<'_, PyEngine>>) -> PyResult<PySweep> {
+    fn load(
+        py: Python<'_>,
+        data: Vec<u8>,
+        engine: Option<PyRef<'_, PyEngine>>,
+    ) -> PyResult<PySweep> {
         let engine = Self::engine_or_default(engine.as_deref())?;
         let shared = engine.inner.clone();
         let sweep = py.detach(|| Sweep::load(shared, &data)).py_err()?;
@@ -103,10 +110,15 @@ impl PySweep {
         Ok(PyBytes::new(py, &self.lock()?.save()))
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let py = slf.py();
         let this = slf.get();
-        let restore = py.import("neuneu._native")?.getattr("Sweep")?.getattr("_restore")?;
+        let restore = py
+            .import("neuneu._native")?
+            .getattr("Sweep")?
+            .getattr("_restore")?;
         let data = PyBytes::new(py, &this.lock()?.save()).into_any();
         let engine = this.engine.reload_args(py)?;
         Ok((restore, PyTuple::new(py, [data, engine.into_any()])?))
@@ -218,14 +230,21 @@ impl PySweep {
     #[pyo3(signature = (arms=None))]
     fn decide(&self, py: Python<'_>, arms: Option<Vec<String>>) -> PyResult<PyDecision> {
         let decision = self.detached(py, |sweep| {
-            let ids: Option<Vec<&str>> = arms.as_ref().map(|a| a.iter().map(String::as_str).collect());
+            let ids: Option<Vec<&str>> = arms
+                .as_ref()
+                .map(|a| a.iter().map(String::as_str).collect());
             sweep.decide(ids.as_deref())
         })?;
         Ok(PyDecision::from(decision))
     }
 
     /// Quantile forecasts of `arm` at `steps`: shape (len(steps), len(levels)), user's units.
-    fn forecast<'py>(&self, py: Python<'py>, arm: &str, steps: Floats<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    fn forecast<'py>(
+        &self,
+        py: Python<'py>,
+        arm: &str,
+        steps: Floats<'py>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let steps = convert::to_vec(&steps);
         let rows = self.detached(py, |sweep| sweep.forecast(arm, &steps))?;
         let width = self.engine.inner.levels().len();
@@ -314,7 +333,12 @@ impl PyDecision {
     }
 
     fn __repr__(&self) -> String {
-        format!("Decision(index={}, k={}, stop={:?})", self.index, self.k, self.to_stop())
+        format!(
+            "Decision(index={}, k={}, stop={:?})",
+            self.index,
+            self.k,
+            self.to_stop()
+        )
     }
 }
 
@@ -345,7 +369,9 @@ impl PyVerdict {
     }
 
     fn __repr__(&self) -> String {
-        format!("Verdict(id={:?}, action={:?}, p_top_k={:?})", self.id, self.action, self.p_top_k)
+        format!(
+            "Verdict(id={:?}, action={:?}, p_top_k={:?})",
+            self.id, self.action, self.p_top_k
+        )
     }
 }
-

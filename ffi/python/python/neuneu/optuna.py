@@ -1,0 +1,196 @@
+"""An Optuna pruner that stops a trial when NeuNeu forecasts it will not win.
+
+At each ``trial.should_prune()`` the pruner reads the study as a sweep (:class:`neuneu.Sweep`):
+every trial's intermediate values are an arm's curve, complete trials are finished arms, pruned
+trials stopped ones, running trials (of any worker) live ones. It forecasts the trials still
+running at their end (``max_resource``) and prunes this one when its chance of finishing best is
+among the smallest and the chances of all the trials it would stop sum to at most ``budget``
+(the sweep's ``stop_within_budget`` policy, ``k = 1``). Everything is read from the study's
+storage at each call, so several worker processes sharing an RDB storage work as one sweep.
+
+Example::
+
+    import optuna
+    from neuneu.optuna import NeuNeuPruner
+
+    def objective(trial):
+        lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        for epoch in range(1, 11):
+            accuracy = train_one_epoch(lr)       # your training
+            trial.report(accuracy, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return accuracy
+
+    study = optuna.create_study(direction="maximize", pruner=NeuNeuPruner(max_resource=10))
+    study.optimize(objective, n_trials=40)
+
+Steps are Optuna's (``trial.report(value, step)``) and are the compute axis of the forecast: a
+trial ends at step ``max_resource``. Step 0 carries no compute and is not read (as in Optuna's
+Hyperband pruner, whose first rung is at step 1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Literal, Optional, Union
+
+import optuna
+from optuna.pruners import BasePruner
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from neuneu._native import Engine, Sweep
+from neuneu.errors import InvalidArgumentError
+
+__all__ = ["NeuNeuPruner"]
+
+_READ = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+
+
+class NeuNeuPruner(BasePruner):
+    """Prunes a trial when NeuNeu gives it too small a chance of ending best.
+
+    Args:
+        max_resource: The step at which a trial ends (its last ``trial.report``), as in
+            :class:`optuna.pruners.HyperbandPruner`; ``"auto"``: the largest last step of the
+            complete trials (nothing is pruned before one trial completes).
+        n_warmup_steps: No pruning before this step, as in :class:`optuna.pruners.MedianPruner`.
+        n_startup_trials: No pruning until this many trials are complete.
+        budget: The most expected loss of the best trial a decision may risk: the trials
+            stopped at one call, the least likely to end best first, have chances summing to at
+            most this (the ``stop_within_budget`` policy, ``k = 1``). Smaller is more cautious.
+        policy: Another policy of :class:`neuneu.Sweep` (as a dict); replaces ``budget``.
+        metric_kind: ``"bounded"`` (values in [0, 1], an accuracy or an error rate) or
+            ``"loss"`` (non-negative, unbounded: a validation loss); ``None``: bounded while
+            every value the study reported is in [0, 1], else loss.
+        calibrate: Correct the forecasts by the model's errors on this study's complete trials
+            (from 5 of them; :class:`neuneu.Sweep`'s ``calibrate``).
+        engine: The :class:`neuneu.Engine` to forecast with (default: the embedded model).
+        seed: Seeds the Monte Carlo estimate of each decision (with the trial number).
+    """
+
+    def __init__(
+        self,
+        max_resource: Union[int, float, Literal["auto"]] = "auto",
+        *,
+        n_warmup_steps: int = 0,
+        n_startup_trials: int = 1,
+        budget: float = 0.1,
+        policy: Optional[Mapping[str, Any]] = None,
+        metric_kind: Optional[Literal["bounded", "loss"]] = None,
+        calibrate: bool = True,
+        engine: Optional[Engine] = None,
+        seed: int = 0,
+    ) -> None:
+        if max_resource != "auto" and not (
+            isinstance(max_resource, (int, float)) and max_resource > 0
+        ):
+            raise InvalidArgumentError(
+                f"max_resource: {max_resource!r} is neither 'auto' nor a positive number"
+            )
+        if n_warmup_steps < 0 or n_startup_trials < 0:
+            raise InvalidArgumentError("n_warmup_steps and n_startup_trials must be >= 0")
+        if metric_kind not in (None, "bounded", "loss"):
+            raise InvalidArgumentError(f"metric_kind: {metric_kind!r} (bounded, loss or None)")
+        self._max_resource = max_resource
+        self._n_warmup_steps = n_warmup_steps
+        self._n_startup_trials = n_startup_trials
+        self._policy = (
+            dict(policy)
+            if policy is not None
+            else {"kind": "stop_within_budget", "k": 1, "budget": float(budget)}
+        )
+        self._metric_kind = metric_kind
+        self._engine = engine if engine is not None else Engine.default()
+        self._calibrate = calibrate
+        self._seed = seed
+        # Refuse a bad policy now rather than at the first report.
+        Sweep(self._engine, policy=self._policy)
+
+    def prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None or step < max(self._n_warmup_steps, 1):
+            return False
+        if len(study.directions) > 1:
+            raise InvalidArgumentError("NeuNeuPruner does not support multi-objective studies")
+        trials = study.get_trials(deepcopy=False, states=_READ)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        if len(complete) < self._n_startup_trials:
+            return False
+        end = self._end_step(complete)
+        if end is None:
+            return False
+
+        curves = {t.number: _curve(t) for t in trials}
+        curves[trial.number] = _curve(trial)  # the caller's copy has its latest report
+        values = [v for _, vs in curves.values() for v in vs]
+        sweep = Sweep(
+            self._engine,
+            policy=self._policy_for(complete),
+            metric=self._metric_kind or _kind_of(values),
+            direction=(
+                "minimize" if study.direction == StudyDirection.MINIMIZE else "maximize"
+            ),
+            end_step=float(end),
+            calibrate=self._calibrate,
+            seed=self._seed ^ (trial.number * 0x9E3779B97F4A7C15 & 0xFFFFFFFFFFFFFFFF),
+        )
+        for t in trials:
+            if t.number == trial.number:
+                continue
+            steps, vals = curves[t.number]
+            if not steps:
+                continue
+            arm = str(t.number)
+            sweep.observe_curve(arm, steps, vals)
+            if steps[-1] > end:
+                sweep.set_end(arm, steps[-1])
+            if t.state == TrialState.COMPLETE:
+                if steps[-1] < end and _is_number(t.value):
+                    # Its objective is its value at its end when it reported none there.
+                    sweep.observe(arm, end, t.value)
+                sweep.finish(arm)
+            elif t.state == TrialState.PRUNED:
+                sweep.stop(arm)
+        steps, vals = curves[trial.number]
+        if not steps:
+            return False
+        arm = str(trial.number)
+        sweep.observe_curve(arm, steps, vals)
+        if steps[-1] >= end:
+            return False  # at its end: nothing left to save
+        return sweep.decide([arm])[arm].stop
+
+    def _policy_for(self, complete: list[FrozenTrial]) -> dict[str, Any]:
+        return self._policy
+
+    def _end_step(self, complete: list[FrozenTrial]) -> Optional[float]:
+        if self._max_resource != "auto":
+            return float(self._max_resource)
+        lasts = [t.last_step for t in complete if t.last_step is not None and t.last_step > 0]
+        return float(max(lasts)) if lasts else None
+
+
+def _curve(trial: FrozenTrial) -> tuple[list[float], list[float]]:
+    """The trial's reports at positive steps with finite values, in step order."""
+    points = sorted(
+        (float(s), float(v))
+        for s, v in trial.intermediate_values.items()
+        if s > 0 and v is not None and math.isfinite(v)
+    )
+    return [s for s, _ in points], [v for _, v in points]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _kind_of(values: list[float]) -> str:
+    if any(v < 0 for v in values):
+        raise InvalidArgumentError(
+            "NeuNeuPruner: the study reported negative values; neuneu forecasts a bounded "
+            "metric in [0, 1] or a non-negative loss (report -value or a loss instead)"
+        )
+    return "bounded" if all(v <= 1 for v in values) else "loss"

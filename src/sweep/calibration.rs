@@ -1,0 +1,173 @@
+//! In-sweep calibration ([`SweepOptions::calibrate`](super::SweepOptions)): the finished arms of
+//! the sweep say how their runs went on from where a live arm is now, and the live arm's
+//! forecast is built from what they say.
+//!
+//! For a live arm at a fraction `f` of its run (its last step over its end), each finished arm
+//! `c` is cut at the same fraction of its own run (its points at or before `f` times its last
+//! step). Two forecasts of `c`'s final value from that prefix are scored against it, in the
+//! model's space:
+//! - **model**: the model's median forecast from the prefix (when it has the model's minimum
+//!   context); residual `final - median`;
+//! - **gains**: the prefix's last value; residual `final - last`, the gain `c` made from there.
+//!
+//! The live arm's forecast is the empirical distribution of `base + residual` over the finished
+//! arms (split-conformal, the finished arms the calibration set), at the engine's levels by
+//! linear interpolation between order statistics, where `base` is the live arm's own model
+//! median or last value: the model's when the arm and [`MIN_FINISHED`] finished arms have the
+//! points for it and its residuals are no larger on average than the gains' on the same arms,
+//! else the gains'. So a sweep on which the model is off (a metric or a regime it was not
+//! trained on) falls back to what its own finished arms did, and an arm with a single point,
+//! too young for the model, can be judged once [`MIN_FINISHED`] finished arms were once where it
+//! is. With fewer finished arms the model's forecast stands and young arms are kept.
+//!
+//! Why whole arms' residuals: a sweep's runs share data, code and schedule, so how one run went
+//! on from a point of its run is the best guide to how another goes on from the same point; the
+//! bias of a model fitted to other runs moves the whole band, and the band's width is the
+//! spread the sweep itself shows.
+
+use crate::decisions::distribution::QuantileDistribution;
+use crate::error::Result;
+
+/// Finished arms with a usable prefix needed before forecasts are calibrated.
+pub const MIN_FINISHED: usize = 5;
+
+/// The points of a finished arm with `steps` that a live arm at `fraction` of its run has
+/// counterparts of: those at or before `fraction` times the finished arm's last step. `None`
+/// when that leaves fewer than `need` points or the whole arm (nothing left to forecast).
+pub(super) fn prefix_len(steps: &[f64], fraction: f64, need: usize) -> Option<usize> {
+    let last = *steps.last()?;
+    let cut = fraction * last;
+    let n = steps.partition_point(|&s| s <= cut);
+    (n >= need.max(1) && n < steps.len()).then_some(n)
+}
+
+/// What a live arm's calibrated forecast is built on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    /// Its model median, with the model's residuals on the finished arms.
+    Model,
+    /// Its last value, with the finished arms' gains from the same point.
+    Gains,
+}
+
+/// One finished arm's residuals from a live arm's point of its run: the gains' always, the
+/// model's when its prefix had the points for a forecast.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Residual {
+    pub gains: f64,
+    pub model: Option<f64>,
+}
+
+/// Which base to use and its residuals: the model's when at least [`MIN_FINISHED`] finished
+/// arms have one (and the live arm can be forecast, `model_ok`) and their mean absolute value is
+/// no larger than the gains' on the same arms; else the gains' when there are enough of them.
+pub(super) fn choose(residuals: &[Residual], model_ok: bool) -> Option<(Base, Vec<f64>)> {
+    let paired: Vec<(f64, f64)> = residuals
+        .iter()
+        .filter_map(|r| Some((r.model?, r.gains)))
+        .collect();
+    if model_ok && paired.len() >= MIN_FINISHED {
+        let mean_abs = |f: fn(&(f64, f64)) -> f64| paired.iter().map(|p| f(p).abs()).sum::<f64>();
+        if mean_abs(|p| p.0) <= mean_abs(|p| p.1) {
+            return Some((Base::Model, paired.iter().map(|p| p.0).collect()));
+        }
+    }
+    (residuals.len() >= MIN_FINISHED)
+        .then(|| (Base::Gains, residuals.iter().map(|r| r.gains).collect()))
+}
+
+/// The live arm's forecast: `base` (model space) plus the finished arms' `residuals`, at
+/// `levels`; values kept in [0, 1], the model's space. The quantiles stay in order: linear
+/// interpolation and extrapolation of sorted samples is non-decreasing in the level.
+pub(super) fn calibrated(
+    levels: &[f64],
+    base: f64,
+    residuals: &[f64],
+) -> Result<QuantileDistribution> {
+    let mut samples: Vec<f64> = residuals.iter().map(|r| base + r).collect();
+    samples.sort_by(f64::total_cmp);
+    let values = levels
+        .iter()
+        .map(|&l| empirical_quantile(&samples, l).clamp(0.0, 1.0))
+        .collect();
+    QuantileDistribution::new(levels.to_vec(), values)
+}
+
+/// The `level` quantile of a new draw given sorted `samples` of its kind: the `j`-th of `n`
+/// samples sits at level `j / (n + 1)` (Hyndman and Fan's type 6: a new exchangeable draw falls
+/// below it with that probability, as split-conformal intervals count), linear between them and
+/// extrapolated linearly past the first and last. With few samples the band is thus wider than
+/// their range, as it should be: 5 residuals cannot show where 90% of the next ones fall.
+fn empirical_quantile(samples: &[f64], level: f64) -> f64 {
+    let n = samples.len();
+    if n == 1 {
+        return samples[0];
+    }
+    // 0-based position; clamped so that extrapolation uses the outermost pair of samples.
+    let h = level * (n + 1) as f64 - 1.0;
+    let lo = (h.floor().max(0.0) as usize).min(n - 2);
+    samples[lo] + (h - lo as f64) * (samples[lo + 1] - samples[lo])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_cut_at_the_same_fraction_of_each_run() {
+        let steps = [1.0, 2.0, 4.0, 8.0, 10.0];
+        assert_eq!(prefix_len(&steps, 0.4, 2), Some(3)); // <= 4.0
+        assert_eq!(prefix_len(&steps, 0.1, 2), None); // one point only
+        assert_eq!(prefix_len(&steps, 1.0, 2), None); // the whole arm
+        assert_eq!(prefix_len(&steps, 0.85, 2), Some(4));
+        assert_eq!(prefix_len(&steps, 0.1, 0), Some(1)); // at least one point whatever `need`
+        assert_eq!(prefix_len(&steps, 0.05, 0), None);
+    }
+
+    fn r(gains: f64, model: Option<f64>) -> Residual {
+        Residual { gains, model }
+    }
+
+    #[test]
+    fn the_model_is_used_where_it_errs_less_than_the_gains_vary() {
+        let good_model: Vec<Residual> = (0..5)
+            .map(|i| r(0.1 + 0.01 * i as f64, Some(0.001)))
+            .collect();
+        assert_eq!(choose(&good_model, true).unwrap().0, Base::Model);
+        // The same, but the live arm is too young for the model.
+        assert_eq!(choose(&good_model, false).unwrap().0, Base::Gains);
+        let bad_model: Vec<Residual> = (0..5).map(|i| r(0.01 * i as f64, Some(-0.2))).collect();
+        let (base, residuals) = choose(&bad_model, true).unwrap();
+        assert_eq!(base, Base::Gains);
+        assert_eq!(residuals.len(), 5);
+        // Four model residuals are too few, however good: the gains of all five are used.
+        let mut four = good_model.clone();
+        four[0].model = None;
+        assert_eq!(choose(&four, true).unwrap().0, Base::Gains);
+        assert!(choose(&four[..4], true).is_none());
+    }
+
+    #[test]
+    fn the_median_moves_by_the_median_residual_and_the_band_is_their_spread() {
+        let levels = [0.1, 0.25, 0.5, 0.75, 0.9];
+        let residuals = [0.0, -0.04, 0.01, -0.01, -0.02];
+        let d = calibrated(&levels, 0.5, &residuals).unwrap();
+        assert!((d.median() - 0.49).abs() < 1e-12);
+        let v = d.values();
+        // Level 0.1 of 5 samples sits at position 0.6 - 1 < 0: extrapolated below the smallest
+        // residual along the first pair (-0.04, -0.02): -0.04 - 0.4 * 0.02 = -0.048.
+        assert!((v[0] - (0.5 - 0.048)).abs() < 1e-12, "{v:?}");
+        // Level 0.9 at position 4.4: 0.01 + 0.4 * (0.01 - 0.0) = 0.014.
+        assert!((v[4] - (0.5 + 0.014)).abs() < 1e-12, "{v:?}");
+        // Level 0.25 at position 0.5: halfway between -0.04 and -0.02.
+        assert!((v[1] - (0.5 - 0.03)).abs() < 1e-12, "{v:?}");
+        assert!(v.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn calibrated_values_stay_in_the_models_space() {
+        let d = calibrated(&[0.1, 0.5, 0.9], 0.98, &[0.01, 0.05, 0.1, -0.2, 0.0]).unwrap();
+        assert!(d.values().iter().all(|v| (0.0..=1.0).contains(v)));
+        assert_eq!(d.values()[2], 1.0);
+    }
+}
