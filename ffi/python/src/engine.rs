@@ -329,7 +329,8 @@ impl PyEngine {
         })
     }
 
-    /// A kill plan over `arms` (a mapping of id -> (steps, values)), each forecast at its end
+    /// A kill plan over `arms` (a mapping of id -> (steps, values), or a sequence of (id,
+    /// (steps, values)) pairs), each forecast at its end
     /// (`end_steps[id]`, else `end_step`). `policy` as the library's JSON, e.g.
     /// `{"kind": "keep_top_k", "k": 3}` (default: stop within a budget of 0.1 of P(best)).
     #[pyo3(signature = (arms, end_step, *, policy=None, metric="bounded", direction=None, end_steps=None, min_observations=0, samples=neuneu::decisions::killplan::DEFAULT_SAMPLES, seed=0))]
@@ -337,7 +338,7 @@ impl PyEngine {
     fn plan(
         &self,
         py: Python<'_>,
-        arms: Vec<(String, (Floats<'_>, Floats<'_>))>,
+        arms: Bound<'_, PyAny>,
         end_step: f64,
         policy: Option<Bound<'_, PyDict>>,
         metric: &str,
@@ -349,6 +350,11 @@ impl PyEngine {
     ) -> PyResult<PyPlan> {
         let metric = convert::metric(metric, direction)?;
         let policy = convert::policy(py, policy.as_ref())?;
+        // A mapping of id -> curve, or a sequence of (id, curve) pairs.
+        let arms: Vec<(String, (Floats<'_>, Floats<'_>))> = match arms.cast::<PyDict>() {
+            Ok(d) => d.items().extract()?,
+            Err(_) => arms.extract()?,
+        };
         let data: Vec<(String, Vec<f64>, Vec<f64>)> = arms
             .iter()
             .map(|(id, (s, v))| {

@@ -43,7 +43,9 @@ def run(trainable, param_space, scheduler, storage, mode="max", metric="acc", **
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": 0.5}),
         param_space=param_space,
-        tune_config=tune.TuneConfig(metric=metric, mode=mode, scheduler=scheduler),
+        tune_config=tune.TuneConfig(
+            metric=metric, mode=mode, scheduler=scheduler, reuse_actors=True
+        ),
         run_config=tune.RunConfig(storage_path=str(storage), verbose=0, **run_kwargs),
     )
     return tuner.fit()

@@ -61,7 +61,9 @@ class Engine:
     ) -> Ranking: ...
     def plan(
         self,
-        arms: Union[Sequence[tuple[str, tuple[_Floats, _Floats]]], Any],
+        arms: Union[
+            Mapping[str, tuple[_Floats, _Floats]], Sequence[tuple[str, tuple[_Floats, _Floats]]]
+        ],
         end_step: float,
         *,
         policy: Optional[Mapping[str, Any]] = None,
@@ -134,6 +136,7 @@ class Sweep:
         min_observations: int = 0,
         samples: int = 4000,
         seed: int = 0,
+        calibrate: bool = False,
     ) -> None: ...
     @staticmethod
     def load(data: bytes, engine: Optional[Engine] = None) -> Sweep: ...

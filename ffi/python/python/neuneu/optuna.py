@@ -57,7 +57,10 @@ class NeuNeuPruner(BasePruner):
             :class:`optuna.pruners.HyperbandPruner`; ``"auto"``: the largest last step of the
             complete trials (nothing is pruned before one trial completes).
         n_warmup_steps: No pruning before this step, as in :class:`optuna.pruners.MedianPruner`.
-        n_startup_trials: No pruning until this many trials are complete.
+        n_startup_trials: No pruning until this many trials are complete (as Optuna's Median
+            pruner). With ``calibrate``, 5 complete trials are what a calibrated decision needs
+            (:data:`neuneu.Sweep`'s calibration starts at 5 finished arms), so the default
+            never judges a trial on the model's uncalibrated forecast alone.
         budget: The most expected loss of the best trial a decision may risk: the trials
             stopped at one call, the least likely to end best first, have chances summing to at
             most this (the ``stop_within_budget`` policy, ``k = 1``). Smaller is more cautious.
@@ -76,7 +79,7 @@ class NeuNeuPruner(BasePruner):
         max_resource: Union[int, float, Literal["auto"]] = "auto",
         *,
         n_warmup_steps: int = 0,
-        n_startup_trials: int = 1,
+        n_startup_trials: int = 5,
         budget: float = 0.1,
         policy: Optional[Mapping[str, Any]] = None,
         metric_kind: Optional[Literal["bounded", "loss"]] = None,

@@ -4,26 +4,27 @@
 per trial, the arm's id is ``trial.trial_id``) and answers ``CONTINUE`` or ``STOP`` for the
 trial that reported, from the sweep's plan over all trials: live trials forecast at ``max_t``,
 finished ones with their final value. It takes ASHA's parameters (``metric``, ``mode``,
-``time_attr``, ``max_t``, ``grace_period``) and the sweep's (``policy``, ``metric_kind``,
-``engine``, ``seed``).
+``time_attr``, ``max_t``, ``grace_period``) and the sweep's (``budget`` or ``policy``,
+``metric_kind``, ``engine``, ``seed``).
 
-Example::
+Example (seven learning rates, two trials at a time; four are stopped early, 1e-3 runs to the
+end)::
 
+    import math
     from ray import tune
     from neuneu.ray import NeuNeuScheduler
 
     def train(config):
-        acc = 0.0
-        for epoch in range(1, 21):
-            acc += config["lr"] * (1 - acc)          # one epoch of training
-            tune.report({"acc": acc, "epoch": epoch})
+        quality = 0.9 - 0.1 * math.log10(config["lr"] / 1e-3) ** 2
+        for epoch in range(1, 31):  # a stand-in for an epoch of training
+            tune.report({"acc": quality * (1 - 0.5 * epoch**-0.5), "epoch": epoch})
 
     tuner = tune.Tuner(
         train,
-        param_space={"lr": tune.grid_search([0.01, 0.03, 0.1, 0.2, 0.3])},
+        param_space={"lr": tune.grid_search([1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 1e-1])},
         tune_config=tune.TuneConfig(
             metric="acc", mode="max",
-            scheduler=NeuNeuScheduler(time_attr="epoch", max_t=20, grace_period=3),
+            scheduler=NeuNeuScheduler(time_attr="epoch", max_t=30, grace_period=3),
         ),
     )
     print(tuner.fit().get_best_result().config)
@@ -70,9 +71,12 @@ class NeuNeuScheduler(FIFOScheduler):
         max_t: The budget of every trial in ``time_attr`` units: the step it ends at, where the
             sweep forecasts it. A trial that reports ``time_attr >= max_t`` is stopped there.
         grace_period: No trial is stopped before ``time_attr`` reaches this.
-        policy: The sweep's policy (see :class:`neuneu.Sweep`); the default stops arms whose
-            summed chance of ending best stays under 0.1:
-            ``{"kind": "stop_within_budget", "k": 1, "budget": 0.1}``.
+        budget: The most expected loss of the best trial one decision may risk: a trial is
+            stopped when it is among the least likely to end best and the chances of all the
+            trials that decision would stop sum to at most this (the ``stop_within_budget``
+            policy, ``k = 1``). Smaller is more cautious. Decisions are made after every
+            result, so the risks add up over a sweep: see docs/results/ray-tune-2026-12-06.md.
+        policy: Another policy of :class:`neuneu.Sweep` (as a dict); replaces ``budget``.
         metric_kind: ``"bounded"`` (in [0, 1]) or ``"loss"`` (non-negative); by default
             ``"bounded"`` when ``mode`` is ``"max"`` and ``"loss"`` when it is ``"min"``.
         engine: The forecasting model; the embedded default when None.
@@ -90,6 +94,7 @@ class NeuNeuScheduler(FIFOScheduler):
         max_t: float = 100,
         grace_period: float = 1,
         *,
+        budget: float = 0.1,
         policy: Optional[Mapping[str, Any]] = None,
         metric_kind: Optional[str] = None,
         engine: Optional[Engine] = None,
@@ -109,7 +114,11 @@ class NeuNeuScheduler(FIFOScheduler):
         self._mode = mode
         self._max_t = float(max_t)
         self._grace_period = float(grace_period)
-        self._policy = dict(policy) if policy is not None else None
+        self._policy = (
+            dict(policy)
+            if policy is not None
+            else {"kind": "stop_within_budget", "k": 1, "budget": float(budget)}
+        )
         self._metric_kind = metric_kind
         self._engine = engine
         self._seed = seed
