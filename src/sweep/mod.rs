@@ -200,6 +200,10 @@ impl std::fmt::Debug for Sweep {
     }
 }
 
+/// What an arm's calibrated forecast was built on, and on how many finished arms (None: the
+/// model's forecast, uncalibrated).
+type CalibratedOn = Option<(Base, usize)>;
+
 /// How an arm enters a decision's plan.
 enum Role {
     /// Forecast at its end: the model-space distribution.
@@ -487,8 +491,7 @@ impl Sweep {
     /// How each arm enters this decision, forecasting (in one batch) the arms whose cached
     /// forecast is stale; with calibration on, also how many finished arms each live arm's
     /// forecast was calibrated on.
-    #[allow(clippy::type_complexity)]
-    fn roles(&mut self) -> Result<(Vec<Role>, Vec<Option<(Base, usize)>>)> {
+    fn roles(&mut self) -> Result<(Vec<Role>, Vec<CalibratedOn>)> {
         let need = self
             .options
             .min_observations
@@ -561,7 +564,7 @@ impl Sweep {
     /// arms, and the young arms with at least `min_observations` points (and one), which the
     /// gains of finished arms can judge before the model can. Forecasts the finished arms'
     /// prefixes it needs in one batch; returns, per arm, what its forecast was built on.
-    fn calibrate(&mut self, roles: &mut [Role], need: usize) -> Result<Vec<Option<(Base, usize)>>> {
+    fn calibrate(&mut self, roles: &mut [Role], need: usize) -> Result<Vec<CalibratedOn>> {
         let mut calibrated_on = vec![None; roles.len()];
         let finished: Vec<usize> = (0..self.arms.len())
             .filter(|&i| self.arms[i].status == ArmStatus::Finished)

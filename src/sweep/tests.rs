@@ -424,7 +424,7 @@ fn calibration_sweep(finished: usize, order: &[usize]) -> Sweep {
         ..options(Policy::StopWithinBudget { k: 1, budget: 0.1 })
     };
     let mut sweep = Sweep::new(engine(), options).unwrap();
-    let mut feed = |sweep: &mut Sweep, id: &str, a: usize, points: usize| {
+    let feed = |sweep: &mut Sweep, id: &str, a: usize, points: usize| {
         for t in 0..points {
             sweep.observe(id, step(t), value(a, t)).unwrap();
         }

@@ -77,6 +77,9 @@ class NeuNeuScheduler(FIFOScheduler):
             policy, ``k = 1``). Smaller is more cautious. Decisions are made after every
             result, so the risks add up over a sweep: see docs/results/ray-tune-2026-12-06.md.
         policy: Another policy of :class:`neuneu.Sweep` (as a dict); replaces ``budget``.
+        n_startup_trials: No trial is stopped before this many trials have run to their end.
+        calibrate: Correct the forecasts by the model's errors on the trials that ran to their
+            end (from 5 of them; :class:`neuneu.Sweep`'s ``calibrate``).
         metric_kind: ``"bounded"`` (in [0, 1]) or ``"loss"`` (non-negative); by default
             ``"bounded"`` when ``mode`` is ``"max"`` and ``"loss"`` when it is ``"min"``.
         engine: The forecasting model; the embedded default when None.
@@ -96,6 +99,8 @@ class NeuNeuScheduler(FIFOScheduler):
         *,
         budget: float = 0.1,
         policy: Optional[Mapping[str, Any]] = None,
+        n_startup_trials: int = 0,
+        calibrate: bool = False,
         metric_kind: Optional[str] = None,
         engine: Optional[Engine] = None,
         seed: int = 0,
@@ -119,6 +124,9 @@ class NeuNeuScheduler(FIFOScheduler):
             if policy is not None
             else {"kind": "stop_within_budget", "k": 1, "budget": float(budget)}
         )
+        self._n_startup_trials = n_startup_trials
+        self._calibrate = calibrate
+        self._finished = 0  # trials that ran to their end
         self._metric_kind = metric_kind
         self._engine = engine
         self._seed = seed
@@ -170,7 +178,11 @@ class NeuNeuScheduler(FIFOScheduler):
         self._observe(arm, step, value)
         if step >= self._max_t:
             return TrialScheduler.STOP  # at its budget; on_trial_complete finishes it
-        if step < self._grace_period or arm not in sweep:
+        if (
+            step < self._grace_period
+            or self._finished < self._n_startup_trials
+            or arm not in sweep
+        ):
             return TrialScheduler.CONTINUE
         verdict = sweep.decide([arm])[arm]
         if verdict.stop:
@@ -191,6 +203,7 @@ class NeuNeuScheduler(FIFOScheduler):
                 self._observe(arm, float(result[self._time_attr]), value)
         if arm in self._last_step:
             sweep.finish(arm)
+            self._finished += 1
         elif arm in sweep:
             sweep.stop(arm)  # never observed: nothing final to hold
 
@@ -268,6 +281,7 @@ class NeuNeuScheduler(FIFOScheduler):
             direction=_DIRECTIONS[self._mode],
             end_step=self._max_t,
             seed=self._seed,
+            calibrate=self._calibrate,
         )
         return self._sweep
 
