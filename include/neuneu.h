@@ -64,8 +64,8 @@
 // metric) are still read.
 #define NEUNEU_PLAN_OPTIONS_VERSION 3
 
-// Version of `neuneu_sweep_options` this header describes.
-#define NEUNEU_SWEEP_OPTIONS_VERSION 1
+// Version of `neuneu_sweep_options` this header describes (2 adds `calibrate`).
+#define NEUNEU_SWEEP_OPTIONS_VERSION 2
 
 // Version of `neuneu_arm_decision` this header describes.
 #define NEUNEU_ARM_DECISION_VERSION 1
@@ -223,6 +223,10 @@ typedef struct neuneu_sweep_options {
   size_t samples;
   // Every decision's seed derives from it and the decision's index.
   uint64_t seed;
+  // 1: calibrate live arms' forecasts on the sweep's finished arms (from 5 of them; young
+  // arms can then be judged from their gains); 0: off. Other values are INVALID_ARGUMENT.
+  // Version 2 on.
+  int32_t calibrate;
 } neuneu_sweep_options;
 
 // One arm's decision, read with `neuneu_plan_arm`. Set `version` to
@@ -415,9 +419,9 @@ NEUNEU_API int32_t neuneu_plan_options_init(struct neuneu_plan_options *options,
 // binary to the struct's size.
 NEUNEU_API struct neuneu_plan_options neuneu_plan_options_default(void);
 
-// Fills `*options` with the defaults of `version` (1): a bounded metric maximized, keep the
-// top 3 (fraction 0.5, threshold 0.05, budget 0.1 for the other policies), no default end
-// step, no minimum beyond the model's, 4000 samples, seed 0.
+// Fills `*options` with the defaults of `version` (1 or 2): a bounded metric maximized, keep
+// the top 3 (fraction 0.5, threshold 0.05, budget 0.1 for the other policies), no default end
+// step, no minimum beyond the model's, 4000 samples, seed 0, no calibration.
 // Errors: NULL_POINTER, INVALID_ARGUMENT (a version this library does not know).
 NEUNEU_API
 int32_t neuneu_sweep_options_init(struct neuneu_sweep_options *options,

@@ -212,9 +212,12 @@ struct Plan {
   std::vector<ArmDecision> arms;  // in input order
 };
 
-// Options of an online Sweep: a plan's, and the end step of arms without their own (0: none).
+// Options of an online Sweep: a plan's, the end step of arms without their own (0: none), and
+// whether to calibrate forecasts on the sweep's finished arms (from 5 of them; see
+// neuneu_sweep_options.calibrate).
 struct SweepOptions : PlanOptions {
   double end_step = 0;
+  bool calibrate = false;
 };
 
 // What a sweep's decision says to do with an arm (neuneu_action).
@@ -473,7 +476,8 @@ class Sweep {
  public:
   explicit Sweep(const Engine& engine, const SweepOptions& options = SweepOptions())
       : inner_(detail::call([&] {
-          return bridge::sweep_new(engine.get(), detail::settings(options), options.end_step);
+          return bridge::sweep_new(engine.get(), detail::settings(options), options.end_step,
+                                   options.calibrate);
         })) {}
 
   // Restores a sweep from save(); `engine` must hold the model it was saved with.

@@ -141,11 +141,12 @@ mod ffi {
             settings: &PlanSettings,
         ) -> Result<PlanOutput>;
 
-        /// `end_step` 0: no default end.
+        /// `end_step` 0: no default end; `calibrate`: `SweepOptions::calibrate`.
         fn sweep_new(
             engine: &CxxEngine,
             settings: &PlanSettings,
             end_step: f64,
+            calibrate: bool,
         ) -> Result<Box<CxxSweep>>;
         fn sweep_load(engine: &CxxEngine, saved: &[u8]) -> Result<Box<CxxSweep>>;
         fn observe(self: &mut CxxSweep, arm: &[u8], step: f64, value: f64) -> Result<()>;
@@ -374,9 +375,14 @@ fn sweep_new(
     engine: &CxxEngine,
     s: &ffi::PlanSettings,
     end_step: f64,
+    calibrate: bool,
 ) -> Result<Box<CxxSweep>, String> {
     guarded(|| {
-        let options = flat::sweep_options(&settings(s)?, (end_step != 0.0).then_some(end_step))?;
+        let options = flat::sweep_options(
+            &settings(s)?,
+            (end_step != 0.0).then_some(end_step),
+            calibrate,
+        )?;
         Ok(Box::new(CxxSweep(Sweep::new(engine.0.clone(), options)?)))
     })
 }

@@ -317,14 +317,17 @@ pub(crate) fn plan_options(s: &PlanSettings) -> Result<PlanOptions, AbiError> {
     Ok(opts)
 }
 
-/// Maps settings and a default end step to `SweepOptions` (checked by `Sweep::new`).
+/// Maps settings, a default end step and the calibration switch to `SweepOptions` (checked by
+/// `Sweep::new`).
 pub(crate) fn sweep_options(
     s: &PlanSettings,
     end_step: Option<f64>,
+    calibrate: bool,
 ) -> Result<SweepOptions, AbiError> {
     let mut opts = SweepOptions::new(policy(s)?);
     opts.metric = s.metric;
     opts.end_step = end_step;
+    opts.calibrate = calibrate;
     opts.min_observations = s.min_observations;
     opts.samples = s.samples;
     opts.seed = s.seed;

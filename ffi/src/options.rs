@@ -45,8 +45,8 @@ pub enum neuneu_direction {
 /// Version of `neuneu_plan_options` this header describes. Versions 1 (no `budget`) and 2 (no
 /// metric) are still read.
 pub const NEUNEU_PLAN_OPTIONS_VERSION: u32 = 3;
-/// Version of `neuneu_sweep_options` this header describes.
-pub const NEUNEU_SWEEP_OPTIONS_VERSION: u32 = 1;
+/// Version of `neuneu_sweep_options` this header describes (2 adds `calibrate`).
+pub const NEUNEU_SWEEP_OPTIONS_VERSION: u32 = 2;
 
 /// Options of `neuneu_plan` and `neuneu_plan_new`. Initialise with
 /// `neuneu_plan_options_init(&opts, NEUNEU_PLAN_OPTIONS_VERSION)`, then set what differs.
@@ -104,6 +104,29 @@ pub struct neuneu_sweep_options {
     pub samples: usize,
     /// Every decision's seed derives from it and the decision's index.
     pub seed: u64,
+    /// 1: calibrate live arms' forecasts on the sweep's finished arms (from 5 of them; young
+    /// arms can then be judged from their gains); 0: off. Other values are INVALID_ARGUMENT.
+    /// Version 2 on.
+    pub calibrate: i32,
+}
+
+/// The version-1 prefix of `neuneu_sweep_options`: what a caller that sets `version = 1`
+/// allocated. Never read or written past it for such a caller.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SweepOptionsV1 {
+    version: u32,
+    metric_kind: i32,
+    direction: i32,
+    policy: i32,
+    k: usize,
+    fraction: f64,
+    threshold: f64,
+    budget: f64,
+    end_step: f64,
+    min_observations: usize,
+    samples: usize,
+    seed: u64,
 }
 
 /// The version-1 prefix of `neuneu_plan_options`: what a caller that sets `version = 1`
@@ -190,9 +213,9 @@ pub extern "C" fn neuneu_plan_options_default() -> neuneu_plan_options {
     default_plan_options()
 }
 
-/// Fills `*options` with the defaults of `version` (1): a bounded metric maximized, keep the
-/// top 3 (fraction 0.5, threshold 0.05, budget 0.1 for the other policies), no default end
-/// step, no minimum beyond the model's, 4000 samples, seed 0.
+/// Fills `*options` with the defaults of `version` (1 or 2): a bounded metric maximized, keep
+/// the top 3 (fraction 0.5, threshold 0.05, budget 0.1 for the other policies), no default end
+/// step, no minimum beyond the model's, 4000 samples, seed 0, no calibration.
 /// Errors: NULL_POINTER, INVALID_ARGUMENT (a version this library does not know).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn neuneu_sweep_options_init(
@@ -203,15 +226,8 @@ pub unsafe extern "C" fn neuneu_sweep_options_init(
         if options.is_null() {
             return Err(null("options"));
         }
-        if version != NEUNEU_SWEEP_OPTIONS_VERSION {
-            return Err(unknown_version(
-                "neuneu_sweep_options",
-                version,
-                NEUNEU_SWEEP_OPTIONS_VERSION,
-            ));
-        }
         let d = default_plan_options();
-        let o = neuneu_sweep_options {
+        let prefix = SweepOptionsV1 {
             version,
             metric_kind: d.metric_kind,
             direction: d.direction,
@@ -225,8 +241,22 @@ pub unsafe extern "C" fn neuneu_sweep_options_init(
             samples: d.samples,
             seed: 0,
         };
-        // SAFETY: checked non-NULL; a version-1 caller allocated the whole struct.
-        unsafe { options.write(o) };
+        match version {
+            // SAFETY: checked non-NULL; a version-1 caller allocated the version-1 prefix.
+            1 => unsafe { options.cast::<SweepOptionsV1>().write(prefix) },
+            // SAFETY: checked non-NULL; a current caller allocated the whole struct.
+            NEUNEU_SWEEP_OPTIONS_VERSION => unsafe {
+                options.cast::<SweepOptionsV1>().write(prefix);
+                std::ptr::addr_of_mut!((*options).calibrate).write(0);
+            },
+            v => {
+                return Err(unknown_version(
+                    "neuneu_sweep_options",
+                    v,
+                    NEUNEU_SWEEP_OPTIONS_VERSION,
+                ));
+            }
+        }
         Ok(())
     })
 }
@@ -316,19 +346,27 @@ pub(crate) unsafe fn read_plan_options(
     })
 }
 
-/// Reads sweep options (version 1) into the library's.
+/// Reads sweep options (version 1 or 2) into the library's.
 pub(crate) unsafe fn read_sweep_options(
     options: *const neuneu_sweep_options,
 ) -> Result<SweepOptions, AbiError> {
-    // SAFETY: a non-NULL pointer points to a caller's struct, which starts with `version`.
-    let o = unsafe { options.as_ref() }.ok_or_else(|| null("options"))?;
-    if o.version != NEUNEU_SWEEP_OPTIONS_VERSION {
-        return Err(unknown_version(
-            "options",
-            o.version,
-            NEUNEU_SWEEP_OPTIONS_VERSION,
-        ));
+    if options.is_null() {
+        return Err(null("options"));
     }
+    // SAFETY: non-NULL, and every version starts with the version-1 prefix.
+    let o = unsafe { options.cast::<SweepOptionsV1>().read() };
+    let calibrate = match o.version {
+        1 => false,
+        // SAFETY: a version-2 caller allocated the whole struct.
+        NEUNEU_SWEEP_OPTIONS_VERSION => {
+            match unsafe { std::ptr::addr_of!((*options).calibrate).read() } {
+                0 => false,
+                1 => true,
+                c => return Err(invalid(format!("calibrate {c} is neither 0 nor 1"))),
+            }
+        }
+        v => return Err(unknown_version("options", v, NEUNEU_SWEEP_OPTIONS_VERSION)),
+    };
     let settings = PlanSettings {
         policy: i64::from(o.policy),
         k: o.k,
@@ -340,5 +378,9 @@ pub(crate) unsafe fn read_sweep_options(
         seed: o.seed,
         metric: metric(o.metric_kind, o.direction)?,
     };
-    flat::sweep_options(&settings, (o.end_step != 0.0).then_some(o.end_step))
+    flat::sweep_options(
+        &settings,
+        (o.end_step != 0.0).then_some(o.end_step),
+        calibrate,
+    )
 }

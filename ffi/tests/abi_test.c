@@ -259,8 +259,8 @@ int main(void) {
     free(v2);
     neuneu_sweep_options sweep_init;
     CHECK(neuneu_sweep_options_init(&sweep_init, NEUNEU_SWEEP_OPTIONS_VERSION) == NEUNEU_OK);
-    CHECK(sweep_init.version == 1 && sweep_init.end_step == 0 && sweep_init.k == 3);
-    CHECK(neuneu_sweep_options_init(&sweep_init, 2) == NEUNEU_ERR_INVALID_ARGUMENT);
+    CHECK(sweep_init.version == 2 && sweep_init.end_step == 0 && sweep_init.k == 3 && sweep_init.calibrate == 0);
+    CHECK(neuneu_sweep_options_init(&sweep_init, 3) == NEUNEU_ERR_INVALID_ARGUMENT);
 
     /* A loss, minimized: forecast in loss units, quantiles increasing with the level. */
     {

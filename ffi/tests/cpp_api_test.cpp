@@ -225,6 +225,23 @@ int main(int argc, char** argv) {
   expect_error("sweep k = 0", [&] { neuneu::Sweep s(engine, bad_sweep); }, {"k"});
   neuneu::Sweep moved_sweep = std::move(sweep);
   expect_error("moved-from sweep", [&] { sweep.decide(); }, {"moved from"});
+
+  // Calibrated on 5 finished arms: an arm with one point is judged from their gains.
+  neuneu::SweepOptions co;
+  co.metric = neuneu::Metric::loss();
+  co.k = 1;
+  co.end_step = 8000;
+  co.calibrate = true;
+  neuneu::Sweep calibrated(engine, co);
+  for (int a = 0; a < 5; a++) {
+    const std::string id = "done-" + std::to_string(a);
+    for (int t = 0; t < 8; t++) calibrated.observe(id, 1000.0 * (t + 1), 1.0 + 0.1 * a + 2.0 / (1.0 + t));
+    calibrated.finish(id);
+  }
+  calibrated.observe("young", 1000, 3.9);
+  neuneu::Decision dc = calibrated.decide({"young"});
+  CHECK(!std::isnan(dc.arms[0].p_top_k) && dc.arms[0].action == neuneu::Action::Stop);
+  CHECK(dc.arms[0].reason.find("gains of 5 finished arms") != std::string::npos);
   expect_error("budget 1", [&] { engine.plan(arms, 64000, neuneu::PlanOptions::stop_within_budget(1, 1.0)); },
                {"budget"});
   neuneu::PlanOptions bad_policy;

@@ -6,6 +6,7 @@
 #include "neuneu.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,46 @@ int main(void) {
     CHECK(neuneu_sweep_new(engine, &o, &bad) == NEUNEU_ERR_INVALID_ARGUMENT);
     CHECK(neuneu_sweep_new(NULL, &o, &bad) == NEUNEU_ERR_NULL_POINTER);
     CHECK(neuneu_sweep_new(engine, NULL, &bad) == NEUNEU_ERR_NULL_POINTER);
+    neuneu_sweep_options_init(&o, NEUNEU_SWEEP_OPTIONS_VERSION);
+    o.calibrate = 2;
+    CHECK(neuneu_sweep_new(engine, &o, &bad) == NEUNEU_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(neuneu_last_error(), "calibrate") != NULL);
+
+    /* A version-1 caller allocated the struct without `calibrate`: it is never read past. */
+    neuneu_sweep_options *v1 = malloc(offsetof(neuneu_sweep_options, calibrate));
+    CHECK(neuneu_sweep_options_init(v1, 1) == NEUNEU_OK && v1->version == 1 && v1->k == 3);
+    neuneu_sweep *old = NULL;
+    CHECK(neuneu_sweep_new(engine, v1, &old) == NEUNEU_OK && old != NULL);
+    neuneu_sweep_free(old);
+    free(v1);
+
+    /* Calibrated on the finished arms: once 5 have finished, an arm with one point is judged
+     * from their gains (an uncalibrated sweep keeps it, "needs 2 points"). */
+    neuneu_sweep_options_init(&o, NEUNEU_SWEEP_OPTIONS_VERSION);
+    o.metric_kind = NEUNEU_METRIC_LOSS;
+    o.direction = NEUNEU_MINIMIZE;
+    o.k = 1;
+    o.end_step = 8000;
+    o.calibrate = 1;
+    neuneu_sweep *calibrated = NULL;
+    CHECK(neuneu_sweep_new(engine, &o, &calibrated) == NEUNEU_OK);
+    for (int a = 0; a < 5; a++) {
+        char id[16];
+        snprintf(id, sizeof id, "done-%d", a);
+        for (int t = 0; t < 8; t++)
+            CHECK(neuneu_sweep_observe(calibrated, id, 1000.0 * (t + 1), 1.0 + 0.1 * a + 2.0 / (1.0 + t)) == NEUNEU_OK);
+        CHECK(neuneu_sweep_finish(calibrated, id) == NEUNEU_OK);
+    }
+    CHECK(neuneu_sweep_observe(calibrated, "young", 1000, 3.9) == NEUNEU_OK);
+    const char *young[] = {"young"};
+    neuneu_decision *judged = NULL;
+    CHECK(neuneu_sweep_decide(calibrated, young, 1, &judged) == NEUNEU_OK);
+    CHECK(neuneu_decision_arm(judged, 0, &v) == NEUNEU_OK);
+    CHECK(!isnan(v.p_top_k) && strstr(v.reason, "gains of 5 finished arms") != NULL);
+    /* Its final loss, forecast from the others' gains, is far above the best finished one. */
+    CHECK(v.action == NEUNEU_ACTION_STOP && v.median > 1.5);
+    neuneu_decision_free(judged);
+    neuneu_sweep_free(calibrated);
 
     CHECK(neuneu_decision_len(NULL) == 0 && neuneu_decision_k(NULL) == 0);
     neuneu_decision_free(NULL);

@@ -92,6 +92,8 @@ fuzz_target!(|data: &[u8]| {
     o.min_observations = (b.u8() % 4) as usize;
     o.samples = 1 + (b.u8() as usize) * 4;
     o.seed = b.u64();
+    // 0 or 1, and 2, which must be refused.
+    o.calibrate = i32::from(b.u8() % 3);
     let mut sweep = std::ptr::null_mut();
     let rc = unsafe { neuneu_sweep_new(engine(), &o, &mut sweep) };
     assert_ne!(rc, PANIC);

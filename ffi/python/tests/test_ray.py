@@ -10,6 +10,7 @@ assertions hold for any interleaving.
 import math
 import pickle
 import sys
+import textwrap
 import time
 from types import SimpleNamespace
 
@@ -18,6 +19,7 @@ import pytest
 ray = pytest.importorskip("ray")
 tune = pytest.importorskip("ray.tune")
 
+import neuneu.ray  # noqa: E402
 from neuneu.ray import NeuNeuScheduler  # noqa: E402
 
 MAX_T = 20
@@ -72,7 +74,9 @@ def by_config(results, key):
 
 @pytest.fixture(scope="module")
 def accuracy_run(tmp_path_factory):
-    scheduler = NeuNeuScheduler(time_attr="epoch", max_t=MAX_T, grace_period=3)
+    scheduler = NeuNeuScheduler(
+        time_attr="epoch", max_t=MAX_T, grace_period=3, n_startup_trials=0
+    )
     results = run(
         replay_accuracy,
         {"final": tune.grid_search(FINALS)},
@@ -136,7 +140,9 @@ def replay_loss(config):
 
 
 def test_minimized_loss(tmp_path):
-    scheduler = NeuNeuScheduler(time_attr="epoch", max_t=MAX_T, grace_period=3)
+    scheduler = NeuNeuScheduler(
+        time_attr="epoch", max_t=MAX_T, grace_period=3, n_startup_trials=0
+    )
     floors = [2.5, 2.0, 3.5, 2.2, 4.0, 3.0]
     results = run(
         replay_loss,
@@ -189,7 +195,9 @@ def test_trains_sklearn_and_stops_poor_learning_rates(tmp_path):
     etas = [1e-3, 3e-2, 1e-5, 3e-4, 1e-4, 3e-5, 1e-2]
     finals = {eta: sgd_curve(eta)[-1] for eta in etas}  # ground truth, here in the driver
     best = max(etas, key=finals.get)
-    scheduler = NeuNeuScheduler(time_attr="epoch", max_t=EPOCHS, grace_period=2)
+    scheduler = NeuNeuScheduler(
+        time_attr="epoch", max_t=EPOCHS, grace_period=2, n_startup_trials=0
+    )
     results = run(
         train_sgd, {"eta0": tune.grid_search(etas)}, scheduler, tmp_path, metric="val_acc"
     )
@@ -215,7 +223,9 @@ def replay_failing_once(config):
 def test_tuner_restore_resumes_the_sweep(tmp_path):
     """A failed trial rerun by Tuner.restore is judged against the trials of the first run,
     which it only knows through the state the checkpoint callback kept."""
-    scheduler = NeuNeuScheduler(time_attr="epoch", max_t=MAX_T, grace_period=3)
+    scheduler = NeuNeuScheduler(
+        time_attr="epoch", max_t=MAX_T, grace_period=3, n_startup_trials=0
+    )
     space = {"final": tune.grid_search([0.8, 0.75, 0.3]), "marker": tmp_path / "failed"}
     first = run(
         replay_failing_once,
@@ -248,3 +258,17 @@ def test_missing_metric_is_a_clear_error():
     with pytest.raises(ValueError, match="no valid `metric`"):
         NeuNeuScheduler(max_t=10).on_trial_add(None, trial)
     assert math.isclose(scheduler.sweep.options["end_step"], 10.0)
+
+
+def test_docstring_example(tmp_path, monkeypatch):
+    """The example of neuneu.ray's docstring, as written (the scheduler's defaults)."""
+    doc = neuneu.ray.__doc__
+    code = textwrap.dedent(doc[doc.index("::\n") + 3 : doc.index("``max_t`` is the step")])
+    monkeypatch.setattr("ray.tune.experiment.experiment.DEFAULT_STORAGE_PATH", str(tmp_path))
+    namespace = {"__name__": "example"}
+    exec(compile(code, "neuneu.ray example", "exec"), namespace)
+    results = namespace["results"]
+    assert not results.errors
+    epochs = {r.config["lr"]: r.metrics["epoch"] for r in results}
+    assert results.get_best_result().config["lr"] == 1e-3 and epochs[1e-3] == 30
+    assert sum(e < 30 for e in epochs.values()) >= 2, epochs

@@ -7,8 +7,8 @@ finished ones with their final value. It takes ASHA's parameters (``metric``, ``
 ``time_attr``, ``max_t``, ``grace_period``) and the sweep's (``budget`` or ``policy``,
 ``metric_kind``, ``engine``, ``seed``).
 
-Example (seven learning rates, two trials at a time; four are stopped early, 1e-3 runs to the
-end)::
+Example (ten learning rates, two trials at a time: the first five run to the end, as
+``n_startup_trials=5`` asks, then most of the others are stopped after 3 epochs)::
 
     import math
     from ray import tune
@@ -19,15 +19,17 @@ end)::
         for epoch in range(1, 31):  # a stand-in for an epoch of training
             tune.report({"acc": quality * (1 - 0.5 * epoch**-0.5), "epoch": epoch})
 
+    lrs = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 3e-5, 3e-4, 3e-3, 3e-2, 3e-1]
     tuner = tune.Tuner(
         train,
-        param_space={"lr": tune.grid_search([1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 1e-1])},
+        param_space={"lr": tune.grid_search(lrs)},
         tune_config=tune.TuneConfig(
             metric="acc", mode="max",
             scheduler=NeuNeuScheduler(time_attr="epoch", max_t=30, grace_period=3),
         ),
     )
-    print(tuner.fit().get_best_result().config)
+    results = tuner.fit()
+    print(results.get_best_result().config)  # {'lr': 0.001}
 
 ``max_t`` is the step (in ``time_attr`` units) at which every trial ends; a trial that reaches it
 is stopped there, as ASHA does. Steps must increase within a trial and be positive to count
@@ -77,7 +79,8 @@ class NeuNeuScheduler(FIFOScheduler):
             policy, ``k = 1``). Smaller is more cautious. Decisions are made after every
             result, so the risks add up over a sweep: see docs/results/ray-tune-2026-12-06.md.
         policy: Another policy of :class:`neuneu.Sweep` (as a dict); replaces ``budget``.
-        n_startup_trials: No trial is stopped before this many trials have run to their end.
+        n_startup_trials: No trial is stopped before this many trials have run to their end
+            (as :class:`neuneu.optuna.NeuNeuPruner`): 5 is what a calibrated decision needs.
         calibrate: Correct the forecasts by the model's errors on the trials that ran to their
             end (from 5 of them; :class:`neuneu.Sweep`'s ``calibrate``).
         metric_kind: ``"bounded"`` (in [0, 1]) or ``"loss"`` (non-negative); by default
@@ -99,8 +102,8 @@ class NeuNeuScheduler(FIFOScheduler):
         *,
         budget: float = 0.1,
         policy: Optional[Mapping[str, Any]] = None,
-        n_startup_trials: int = 0,
-        calibrate: bool = False,
+        n_startup_trials: int = 5,
+        calibrate: bool = True,
         metric_kind: Optional[str] = None,
         engine: Optional[Engine] = None,
         seed: int = 0,
