@@ -54,7 +54,7 @@ def by_state(study):
     return states
 
 
-def check_pruned_the_worse(study, n_trials, maximize=True):
+def check_pruned_the_worse(study, n_trials):
     states = by_state(study)
     pruned = states.get(optuna.trial.TrialState.PRUNED, [])
     complete = states.get(optuna.trial.TrialState.COMPLETE, [])
@@ -63,7 +63,7 @@ def check_pruned_the_worse(study, n_trials, maximize=True):
     # The trial with the largest x has the best curve at every step: never pruned.
     best = max(study.trials, key=lambda t: t.params["x"])
     assert best.state == optuna.trial.TrialState.COMPLETE, best
-    # Pruned trials stopped before their end and were worse than the best at that step.
+    # Pruned trials stopped before their end, and their curves were worse than the best one.
     for t in pruned:
         assert t.last_step < MAX_RESOURCE
         assert t.params["x"] < best.params["x"]
@@ -90,7 +90,7 @@ def test_a_minimized_loss_is_pruned_in_its_own_direction():
         pruner=NeuNeuPruner(max_resource=MAX_RESOURCE),
     )
     study.optimize(objective_for(loss), n_trials=30)
-    check_pruned_the_worse(study, 30, maximize=False)
+    check_pruned_the_worse(study, 30)
     # With the direction reversed the same curves would keep the worst: a check that the
     # direction reaches the sweep (the best trial minimizes the loss).
     assert study.best_trial.params["x"] == max(t.params["x"] for t in study.trials)
