@@ -8,7 +8,7 @@ finished ones with their final value. It takes ASHA's parameters (``metric``, ``
 ``metric_kind``, ``engine``, ``seed``).
 
 Example (ten learning rates, two trials at a time: the first five run to the end, as
-``n_startup_trials=5`` asks, then most of the others are stopped after 3 epochs)::
+``n_startup_trials=5`` asks, then most of the others are stopped after 3-5 epochs)::
 
     import math
     from ray import tune
@@ -76,8 +76,10 @@ class NeuNeuScheduler(FIFOScheduler):
         budget: The most expected loss of the best trial one decision may risk: a trial is
             stopped when it is among the least likely to end best and the chances of all the
             trials that decision would stop sum to at most this (the ``stop_within_budget``
-            policy, ``k = 1``). Smaller is more cautious. Decisions are made after every
-            result, so the risks add up over a sweep: see docs/results/ray-tune-2026-12-06.md.
+            policy, ``k = 1``). Smaller is more cautious. The default is ten times smaller
+            than :class:`neuneu.optuna.NeuNeuPruner`'s: Tune asks after every result of every
+            trial, and the risks of so many decisions add up (with 0.1, the best of 137 ScAn
+            runs was stopped in 4 of 5 replays; docs/results/ray-tune-2026-12-06.md).
         policy: Another policy of :class:`neuneu.Sweep` (as a dict); replaces ``budget``.
         n_startup_trials: No trial is stopped before this many trials have run to their end
             (as :class:`neuneu.optuna.NeuNeuPruner`): 5 is what a calibrated decision needs.
@@ -100,7 +102,7 @@ class NeuNeuScheduler(FIFOScheduler):
         max_t: float = 100,
         grace_period: float = 1,
         *,
-        budget: float = 0.1,
+        budget: float = 0.01,
         policy: Optional[Mapping[str, Any]] = None,
         n_startup_trials: int = 5,
         calibrate: bool = True,
