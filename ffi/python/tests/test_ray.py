@@ -249,7 +249,7 @@ def test_tuner_restore_resumes_the_sweep(tmp_path):
     assert epochs[0.3] < MAX_T, epochs
 
 
-def test_missing_metric_is_a_clear_error():
+def test_bad_settings_are_clear_errors():
     scheduler = NeuNeuScheduler(metric="acc", mode="max", time_attr="epoch", max_t=10)
     trial = SimpleNamespace(trial_id="t")
     scheduler.on_trial_add(None, trial)
@@ -258,6 +258,8 @@ def test_missing_metric_is_a_clear_error():
     with pytest.raises(ValueError, match="no valid `metric`"):
         NeuNeuScheduler(max_t=10).on_trial_add(None, trial)
     assert math.isclose(scheduler.sweep.options["end_step"], 10.0)
+    with pytest.raises(ValueError, match="policy"):
+        NeuNeuScheduler(policy={"kind": "nope"})
 
 
 def test_docstring_example(tmp_path, monkeypatch):

@@ -129,6 +129,7 @@ class NeuNeuScheduler(FIFOScheduler):
             if policy is not None
             else {"kind": "stop_within_budget", "k": 1, "budget": float(budget)}
         )
+        Sweep(engine, policy=self._policy)  # refuses a bad policy now, not at the first trial
         self._n_startup_trials = n_startup_trials
         self._calibrate = calibrate
         self._finished = 0  # trials that ran to their end
