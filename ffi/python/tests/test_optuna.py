@@ -175,3 +175,91 @@ def test_bad_settings_are_refused_with_clear_errors():
     frozen.intermediate_values = {1: 0.5}
     with pytest.raises(InvalidArgumentError, match="multi-objective"):
         NeuNeuPruner(max_resource=3).prune(multi, frozen)
+
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def read_curves(path):
+    """run -> losses at its checkpoints in step order (a long-format curve file)."""
+    import csv
+
+    curves = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            curves.setdefault(row["run"], []).append((int(row["step"]), float(row["acc"])))
+    return {run: [v for _, v in sorted(points)] for run, points in curves.items()}
+
+
+def test_a_real_sweep_replayed_from_its_curve_file():
+    """The 45 runs of the Shakespeare sweep's validation loss (from ../shared/data, copied
+    here), one trial each in a shuffled order, checkpoints 1-11 as steps (checkpoint 0 is the
+    untrained model): the pruner stops many runs early and what it stops is worse."""
+    curves = read_curves(DATA / "shakespeare-val-loss.csv")
+    runs = sorted(curves)
+
+    def objective(trial):
+        losses = curves[runs[trial.number]]
+        for step in range(1, len(losses)):
+            trial.report(losses[step], step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return losses[-1]
+
+    import random
+
+    random.Random(0).shuffle(runs)
+    study = optuna.create_study(
+        direction="minimize", pruner=NeuNeuPruner(max_resource=len(curves[runs[0]]) - 1)
+    )
+    study.optimize(objective, n_trials=len(runs))
+    states = by_state(study)
+    pruned = states.get(optuna.trial.TrialState.PRUNED, [])
+    complete = states.get(optuna.trial.TrialState.COMPLETE, [])
+    assert len(pruned) >= len(runs) // 2, f"{len(pruned)} of {len(runs)} pruned"
+    final = lambda t: curves[runs[t.number]][-1]  # noqa: E731
+    mean = lambda ts: sum(map(final, ts)) / len(ts)  # noqa: E731
+    assert mean(pruned) > mean(complete)
+    # The best loss of the trials that ran to the end is near the sweep's best (nats).
+    assert min(map(final, complete)) - min(map(final, study.trials)) < 0.05
+
+
+def sgd_epochs(alpha, eta0, epochs=10):
+    """Validation accuracy of a linear classifier (SGD on scikit-learn's digits) per epoch."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    X_train, X_val, y_train, y_val = train_test_split(X / 16.0, y, test_size=0.3, random_state=0)
+    clf = SGDClassifier(alpha=alpha, learning_rate="constant", eta0=eta0, random_state=0)
+    for epoch in range(1, epochs + 1):
+        clf.partial_fit(X_train, y_train, classes=np.arange(10))
+        yield epoch, clf.score(X_val, y_val)
+
+
+def test_a_study_that_really_trains_a_classifier():
+    pytest.importorskip("sklearn")
+
+    def objective(trial):
+        eta0 = trial.suggest_float("eta0", 1e-6, 1e-1, log=True)
+        accuracy = 0.0
+        for epoch, accuracy in sgd_epochs(1e-4, eta0):
+            trial.report(accuracy, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return accuracy
+
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        pruner=NeuNeuPruner(max_resource=10),
+    )
+    study.optimize(objective, n_trials=25)
+    states = by_state(study)
+    pruned = states.get(optuna.trial.TrialState.PRUNED, [])
+    assert pruned, "nothing pruned"
+    # Every pruned trial would have ended below the best complete one (trained out here).
+    finals = {t.number: list(sgd_epochs(1e-4, t.params["eta0"]))[-1][1] for t in pruned}
+    assert all(v < study.best_value for v in finals.values()), (finals, study.best_value)
