@@ -3,20 +3,27 @@
 
 use crate::errors::{setting, to_py};
 use neuneu::{Direction, Metric, MetricKind, Policy};
-use numpy::{AllowTypeChange, PyArrayLike1};
+use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-/// A 1-D float array from anything NumPy can turn into one (lists, tuples, arrays).
-pub type Floats<'py> = PyArrayLike1<'py, f64, AllowTypeChange>;
-pub type Floats32<'py> = PyArrayLike1<'py, f32, AllowTypeChange>;
-
-pub fn to_vec(a: &Floats<'_>) -> Vec<f64> {
-    a.as_array().to_vec()
-}
-
-pub fn to_vec32(a: &Floats32<'_>) -> Vec<f32> {
-    a.as_array().to_vec()
+/// A 1-D float array from anything NumPy turns into one (lists, tuples, arrays of any numeric
+/// type); anything else is an `InvalidArgumentError` naming `field`.
+pub fn floats(obj: &Bound<'_, PyAny>, field: &'static str) -> PyResult<Vec<f64>> {
+    let array = obj
+        .py()
+        .import("numpy")?
+        .call_method1("asarray", (obj, "float64"))
+        .map_err(|e| setting(field, format!("not an array of numbers ({e})")))?;
+    let ndim: usize = array.getattr("ndim")?.extract()?;
+    if ndim != 1 {
+        return Err(setting(
+            field,
+            format!("expected a 1-D array, got {ndim} dimensions"),
+        ));
+    }
+    let array: PyReadonlyArray1<'_, f64> = array.extract()?;
+    Ok(array.as_array().to_vec())
 }
 
 /// `kind` is "bounded" (alias "accuracy": in [0, 1]) or "loss" (non-negative); `direction`

@@ -1,6 +1,6 @@
 //! `neuneu.Engine`: a loaded model, and the one-shot calls (forecast, rank, plan).
 
-use crate::convert::{self, Floats, Floats32};
+use crate::convert;
 use crate::errors::{IntoPy, setting, to_py};
 use neuneu::cuda::Backend;
 use neuneu::decisions::{SweepArm, plan_sweep};
@@ -253,18 +253,22 @@ impl PyEngine {
     fn forecast<'py>(
         &self,
         py: Python<'py>,
-        steps: Floats<'py>,
-        values: Floats<'py>,
-        targets: Floats<'py>,
-        token_losses: Option<Floats32<'py>>,
+        steps: Bound<'py, PyAny>,
+        values: Bound<'py, PyAny>,
+        targets: Bound<'py, PyAny>,
+        token_losses: Option<Bound<'py, PyAny>>,
         metric: &str,
         direction: Option<&str>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let metric = convert::metric(metric, direction)?;
-        let steps = convert::to_vec(&steps);
-        let model = to_model(&metric, "0", &convert::to_vec(&values))?;
-        let targets = convert::to_vec(&targets);
-        let losses = token_losses.map(|l| convert::to_vec32(&l));
+        let steps = convert::floats(&steps, "steps")?;
+        let model = to_model(&metric, "0", &convert::floats(&values, "values")?)?;
+        let targets = convert::floats(&targets, "targets")?;
+        // The engine reads f32 losses; doubles beyond f32's range become infinities.
+        let losses: Option<Vec<f32>> = token_losses
+            .map(|l| convert::floats(&l, "token_losses"))
+            .transpose()?
+            .map(|l| l.into_iter().map(|x| x as f32).collect());
         let engine = self.inner.clone();
         let forecast = py.detach(|| {
             let mut run = RunInput::new(&steps, &model, &targets);
@@ -289,7 +293,7 @@ impl PyEngine {
     fn rank(
         &self,
         py: Python<'_>,
-        runs: Vec<(Floats<'_>, Floats<'_>)>,
+        runs: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)>,
         target: f64,
         metric: &str,
         direction: Option<&str>,
@@ -299,9 +303,10 @@ impl PyEngine {
             .iter()
             .enumerate()
             .map(|(i, (s, v))| {
+                let values = convert::floats(v, "values")?;
                 Ok((
-                    convert::to_vec(s),
-                    to_model(&metric, &i.to_string(), &convert::to_vec(v))?,
+                    convert::floats(s, "steps")?,
+                    to_model(&metric, &i.to_string(), &values)?,
                 ))
             })
             .collect::<PyResult<_>>()?;
@@ -351,17 +356,19 @@ impl PyEngine {
         let metric = convert::metric(metric, direction)?;
         let policy = convert::policy(py, policy.as_ref())?;
         // A mapping of id -> curve, or a sequence of (id, curve) pairs.
-        let arms: Vec<(String, (Floats<'_>, Floats<'_>))> = match arms.cast::<PyDict>() {
+        let arms: Vec<(String, (Bound<'_, PyAny>, Bound<'_, PyAny>))> = match arms.cast::<PyDict>()
+        {
             Ok(d) => d.items().extract()?,
             Err(_) => arms.extract()?,
         };
         let data: Vec<(String, Vec<f64>, Vec<f64>)> = arms
             .iter()
             .map(|(id, (s, v))| {
+                let values = convert::floats(v, "values")?;
                 Ok((
                     id.clone(),
-                    convert::to_vec(s),
-                    to_model(&metric, id, &convert::to_vec(v))?,
+                    convert::floats(s, "steps")?,
+                    to_model(&metric, id, &values)?,
                 ))
             })
             .collect::<PyResult<_>>()?;

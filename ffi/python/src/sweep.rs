@@ -1,6 +1,6 @@
 //! `neuneu.Sweep`: the online sweep handle a scheduler feeds result by result.
 
-use crate::convert::{self, Floats};
+use crate::convert;
 use crate::engine::PyEngine;
 use crate::errors::{IntoPy, to_py};
 use neuneu::sweep::{Action, Decision};
@@ -193,8 +193,14 @@ impl PySweep {
     }
 
     /// `observe` for each point of a curve, in order; stops at the first refused point.
-    fn observe_curve(&self, arm: &str, steps: Floats<'_>, values: Floats<'_>) -> PyResult<()> {
-        let (steps, values) = (convert::to_vec(&steps), convert::to_vec(&values));
+    fn observe_curve(
+        &self,
+        arm: &str,
+        steps: Bound<'_, PyAny>,
+        values: Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let steps = convert::floats(&steps, "steps")?;
+        let values = convert::floats(&values, "values")?;
         if steps.len() != values.len() {
             return Err(to_py(Error::InvalidInput {
                 run: arm.to_string(),
@@ -243,9 +249,9 @@ impl PySweep {
         &self,
         py: Python<'py>,
         arm: &str,
-        steps: Floats<'py>,
+        steps: Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        let steps = convert::to_vec(&steps);
+        let steps = convert::floats(&steps, "steps")?;
         let rows = self.detached(py, |sweep| sweep.forecast(arm, &steps))?;
         let width = self.engine.inner.levels().len();
         let flat: Vec<f64> = rows.into_iter().flatten().collect();

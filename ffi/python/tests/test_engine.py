@@ -48,6 +48,16 @@ def test_bad_input_raises_value_errors_naming_the_field():
         e.forecast([2, 1], [0.1, 0.2], [5])  # steps must increase
     with pytest.raises(ValueError, match="metric"):
         e.forecast([1, 2], [0.1, 0.2], [5], metric="probability")
+    # Arrays that are not 1-D arrays of numbers: the argument is named.
+    with pytest.raises(neuneu.InvalidArgumentError, match="steps: expected a 1-D array"):
+        e.forecast([[1, 2]], [0.1, 0.2], [5])
+    with pytest.raises(neuneu.InvalidArgumentError, match="values: not an array of numbers"):
+        e.forecast([1, 2], ["a", "b"], [5])
+    with pytest.raises(neuneu.InvalidArgumentError, match="targets"):
+        e.forecast([1, 2], [0.1, 0.2], 5)
+    # Any numeric sequence or dtype is read as float64.
+    ints = e.forecast(np.array([1, 2], dtype=np.int32), (0.1, 0.2), [5])
+    assert np.array_equal(ints, e.forecast([1.0, 2.0], [0.1, 0.2], [5.0]))
 
 
 def test_rank_and_plan_order_runs_by_their_forecasts():
