@@ -2,10 +2,23 @@
 
 from collections.abc import Mapping, Sequence
 from os import PathLike
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union, final
 
 import numpy as np
 import numpy.typing as npt
+
+__all__ = [
+    "Engine",
+    "Sweep",
+    "Decision",
+    "Verdict",
+    "Ranking",
+    "Plan",
+    "ArmDecision",
+    "SWEEP_SAVE_FORMAT",
+    "SWEEP_SAVE_VERSION",
+    "__version__",
+]
 
 __version__: str
 SWEEP_SAVE_FORMAT: str
@@ -16,12 +29,13 @@ _MetricKind = Literal["bounded", "accuracy", "loss"]
 _Direction = Literal["maximize", "minimize", "max", "min"]
 _Backend = Literal["auto", "cpu", "cuda"]
 
+@final
 class Engine:
     """A loaded model; safe to share between threads, forecasts release the GIL."""
 
-    def __init__(
-        self, path: Union[str, PathLike[str], bytes, None] = None, *, backend: _Backend = "auto"
-    ) -> None: ...
+    def __new__(
+        cls, path: Union[str, PathLike[str], bytes, None] = None, *, backend: _Backend = "auto"
+    ) -> Engine: ...
     @staticmethod
     def default() -> Engine: ...
     @staticmethod
@@ -71,10 +85,11 @@ class Engine:
         direction: Optional[_Direction] = None,
         end_steps: Optional[Mapping[str, float]] = None,
         min_observations: int = 0,
-        samples: int = 4000,
+        samples: int = ...,
         seed: int = 0,
     ) -> Plan: ...
 
+@final
 class Ranking:
     @property
     def order(self) -> list[int]: ...
@@ -85,6 +100,7 @@ class Ranking:
     @property
     def medians(self) -> npt.NDArray[np.float64]: ...
 
+@final
 class ArmDecision:
     id: str
     keep: bool
@@ -94,11 +110,13 @@ class ArmDecision:
     q90: float
     reason: str
 
+@final
 class Plan:
     k: int
     k_requested: int
     decisions: list[ArmDecision]
 
+@final
 class Verdict:
     id: str
     action: Literal["continue", "stop", "finished", "stopped"]
@@ -111,6 +129,7 @@ class Verdict:
     @property
     def stop(self) -> bool: ...
 
+@final
 class Decision:
     index: int
     seed: int
@@ -119,14 +138,15 @@ class Decision:
     verdicts: list[Verdict]
     @property
     def to_stop(self) -> list[str]: ...
-    def __getitem__(self, arm: str) -> Verdict: ...
+    def __getitem__(self, arm: str, /) -> Verdict: ...
     def __len__(self) -> int: ...
 
+@final
 class Sweep:
     """The online sweep handle; picklable (its saved form and its engine's source)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         engine: Optional[Engine] = None,
         *,
         policy: Optional[Mapping[str, Any]] = None,
@@ -134,10 +154,10 @@ class Sweep:
         direction: Optional[_Direction] = None,
         end_step: Optional[float] = None,
         min_observations: int = 0,
-        samples: int = 4000,
+        samples: int = ...,
         seed: int = 0,
         calibrate: bool = False,
-    ) -> None: ...
+    ) -> Sweep: ...
     @staticmethod
     def load(data: bytes, engine: Optional[Engine] = None) -> Sweep: ...
     def save(self) -> bytes: ...
@@ -158,4 +178,4 @@ class Sweep:
     def decide(self, arms: Optional[Sequence[str]] = None) -> Decision: ...
     def forecast(self, arm: str, steps: _Floats) -> npt.NDArray[np.float64]: ...
     def __len__(self) -> int: ...
-    def __contains__(self, arm: str) -> bool: ...
+    def __contains__(self, arm: str, /) -> bool: ...
