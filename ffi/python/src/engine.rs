@@ -109,6 +109,9 @@ impl PyEngine {
     }
 }
 
+/// A run's curve as Python passes it: (steps, values), each anything `convert::floats` reads.
+type Curve<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>);
+
 /// Values in the user's units -> the model's space, refusing values outside the metric with
 /// the run and the index named.
 pub fn to_model(metric: &Metric, run: &str, values: &[f64]) -> PyResult<Vec<f64>> {
@@ -293,7 +296,7 @@ impl PyEngine {
     fn rank(
         &self,
         py: Python<'_>,
-        runs: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)>,
+        runs: Vec<Curve<'_>>,
         target: f64,
         metric: &str,
         direction: Option<&str>,
@@ -356,8 +359,7 @@ impl PyEngine {
         let metric = convert::metric(metric, direction)?;
         let policy = convert::policy(py, policy.as_ref())?;
         // A mapping of id -> curve, or a sequence of (id, curve) pairs.
-        let arms: Vec<(String, (Bound<'_, PyAny>, Bound<'_, PyAny>))> = match arms.cast::<PyDict>()
-        {
+        let arms: Vec<(String, Curve<'_>)> = match arms.cast::<PyDict>() {
             Ok(d) => d.items().extract()?,
             Err(_) => arms.extract()?,
         };
