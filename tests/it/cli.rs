@@ -265,6 +265,40 @@ fn sweep_answers_each_question_of_an_event_stream() {
     assert_eq!(lines.len(), 2, "{out}");
     assert!(lines[0].contains(r#""line":2"#) && lines[0].contains("outside [0, 1]"));
     assert!(lines[1].contains(r#""decide""#));
+
+    // `calibrate` in the create event: five finished arms judge a one-point arm from their
+    // gains; without it that arm is kept as too young.
+    let stream = |calibrate: bool| {
+        let mut events = format!(
+            "{{\"create\": {{\"policy\": {{\"kind\": \"stop_within_budget\", \"k\": 1, \
+             \"budget\": 0.1}}, \"end_step\": 8, \"calibrate\": {calibrate}}}}}\n"
+        );
+        for a in 0..5 {
+            for t in 1..=8 {
+                let v = 0.3 + 0.05 * a as f64 + 0.3 * (1.0 - 1.0 / t as f64);
+                events += &format!(
+                    "{{\"observe\": {{\"arm\": \"done-{a}\", \"step\": {t}, \"value\": {v}}}}}\n"
+                );
+            }
+            events += &format!("{{\"finish\": {{\"arm\": \"done-{a}\"}}}}\n");
+        }
+        events += "{\"observe\": {\"arm\": \"young\", \"step\": 1, \"value\": 0.1}}\n\
+                   {\"decide\": {\"arms\": [\"young\"]}}\n";
+        let (code, out, err) = neuneu(&["sweep", "-"], &events);
+        assert_eq!(code, 0, "{err}");
+        let answer: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        answer["decide"]["arms"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let calibrated = stream(true);
+    assert!(
+        calibrated.contains("gains of 5 finished arms"),
+        "{calibrated}"
+    );
+    assert!(calibrated.starts_with("stop:"), "{calibrated}");
+    assert!(stream(false).contains("needs 2 points"));
 }
 
 #[test]

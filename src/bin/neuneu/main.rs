@@ -73,7 +73,8 @@ enum Command {
     /// is answered on stdout as it arrives, so a scheduler in any language can pipe to it.
     ///
     /// Events: {"create": {"policy": {...}, "end_step": S, "metric": {"kind": "bounded"|"loss",
-    /// "direction": "maximize"|"minimize"}, "min_observations": N, "seed": N}},
+    /// "direction": "maximize"|"minimize"}, "min_observations": N, "seed": N,
+    /// "calibrate": true (learn from the finished arms, from 5 of them)}},
     /// {"observe": {"arm", "step", "value"}}, {"set_end": {"arm", "end_step"}},
     /// {"finish": {"arm"}}, {"stop": {"arm"}}, {"decide": {}} or {"decide": {"arms": [...]}},
     /// {"forecast": {"arm", "steps": [...]}}, {"save": {"path"}}, {"load": {"path"}}.
