@@ -12,7 +12,6 @@ use super::{AbiError, invalid};
 use neuneu::decisions::killplan::{Plan, PlanOptions, Policy};
 use neuneu::decisions::metric::Metric;
 use neuneu::decisions::{SweepArm, plan_sweep, rank_runs};
-use neuneu::error::Error;
 use neuneu::inference::engine::{Engine, Losses, RunInput};
 use neuneu::sweep::SweepOptions;
 
@@ -141,18 +140,14 @@ fn to_model_space(
     }
     let mut model = Vec::with_capacity(values.len());
     for (run, w) in ctx.windows(2).enumerate() {
-        for (j, &v) in values[w[0]..w[1]].iter().enumerate() {
-            model.push(metric.to_model(v).unwrap_or_else(|problem| {
-                errors[run].get_or_insert_with(|| {
-                    Error::InvalidInput {
-                        run: run.to_string(),
-                        field: "values",
-                        reason: format!("values[{j}]: {problem}"),
-                    }
-                    .into()
-                });
-                f64::NAN
-            }));
+        let run_values = &values[w[0]..w[1]];
+        match metric.values_to_model(run, run_values) {
+            Ok(m) => model.extend(m),
+            Err(e) => {
+                // The run is answered with its error; NaN keeps the others' offsets.
+                errors[run] = Some(e.into());
+                model.extend(std::iter::repeat_n(f64::NAN, run_values.len()));
+            }
         }
     }
     (model, errors)

@@ -129,6 +129,21 @@ impl Metric {
         }
     }
 
+    /// A run's values in the model's space; the first value that is not one of this metric is
+    /// an [`Error::InvalidInput`] naming `run`, the field `values` and the value's index. What
+    /// the C ABI, the C++ API and the Python package say of a bad value.
+    pub fn values_to_model(&self, run: impl ToString, values: &[f64]) -> Result<Vec<f64>, Error> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(j, &v)| {
+                self.to_model(v).map_err(|problem| {
+                    Error::invalid(run.to_string(), "values", format!("values[{j}]: {problem}"))
+                })
+            })
+            .collect()
+    }
+
     /// The user's value of a model value in [0, 1].
     pub fn to_user(&self, m: f64) -> f64 {
         match (self.kind, self.direction) {

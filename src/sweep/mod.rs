@@ -78,9 +78,11 @@ pub struct SweepOptions {
     #[serde(default)]
     pub seed: u64,
     /// Calibrate live arms' forecasts on the sweep's finished arms (see `calibration`): once
-    /// [`MIN_FINISHED`] finished arms can say how far off the model is at a live arm's point of
-    /// its run, its forecast is the model's median plus their residuals. Off by default, so that
-    /// an arm's forecast depends on its own points only.
+    /// [`MIN_FINISHED`] finished arms were where a live arm is (the same fraction of their
+    /// run), its forecast is its model median plus the model's residuals on them, or its last
+    /// value plus their gains from there, whichever erred less on them; an arm too young for
+    /// the model can then be judged from the gains. Off by default, so that an arm's forecast
+    /// depends on its own points only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub calibrate: bool,
 }

@@ -515,6 +515,9 @@ fn calibrated_decisions_do_not_depend_on_the_order_arms_arrived() {
         .decide(Some(&["young", "live"]))
         .unwrap();
     for (x, y) in a.arms.iter().zip(&b.arms) {
+        // Both calibrated (an uncalibrated pair would agree trivially), and alike.
+        assert!(x.reason.contains("7 finished arms"), "{}", x.reason);
         assert_eq!((x.median, x.q10, x.q90), (y.median, y.q10, y.q90));
+        assert_eq!(x.reason, y.reason);
     }
 }

@@ -1,10 +1,10 @@
 //! `neuneu.Engine`: a loaded model, and the one-shot calls (forecast, rank, plan).
 
 use crate::convert;
-use crate::errors::{IntoPy, setting, to_py};
+use crate::errors::{IntoPy, setting};
 use neuneu::cuda::Backend;
 use neuneu::decisions::{SweepArm, plan_sweep};
-use neuneu::{Engine, Error, Losses, Metric, PlanOptions, RunInput};
+use neuneu::{Engine, Error, Losses, PlanOptions, RunInput};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2};
 use pyo3::prelude::*;
@@ -83,52 +83,25 @@ impl PyEngine {
         }
     }
 
-    /// The arguments that load this engine again (pickling).
+    /// The arguments that load this engine again (pickling): its source and its backend.
     pub fn reload_args<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        let backend = self.backend.to_string();
-        match &self.source {
-            Source::Embedded => PyTuple::new(
-                py,
-                [py.None(), backend.into_pyobject(py)?.into_any().unbind()],
-            ),
-            Source::Path(p) => PyTuple::new(
-                py,
-                [
-                    p.clone().into_pyobject(py)?.into_any().unbind(),
-                    backend.into_pyobject(py)?.into_any().unbind(),
-                ],
-            ),
-            Source::Bytes(b) => PyTuple::new(
-                py,
-                [
-                    PyBytes::new(py, b).into_any().unbind(),
-                    backend.into_pyobject(py)?.into_any().unbind(),
-                ],
-            ),
-        }
+        let source = match &self.source {
+            Source::Embedded => py.None().into_bound(py),
+            Source::Path(p) => p.clone().into_pyobject(py)?.into_any(),
+            Source::Bytes(b) => PyBytes::new(py, b).into_any(),
+        };
+        PyTuple::new(
+            py,
+            [
+                source,
+                self.backend.to_string().into_pyobject(py)?.into_any(),
+            ],
+        )
     }
 }
 
 /// A run's curve as Python passes it: (steps, values), each anything `convert::floats` reads.
 type Curve<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>);
-
-/// Values in the user's units -> the model's space, refusing values outside the metric with
-/// the run and the index named.
-pub fn to_model(metric: &Metric, run: &str, values: &[f64]) -> PyResult<Vec<f64>> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            metric.to_model(v).map_err(|reason| {
-                to_py(Error::InvalidInput {
-                    run: run.to_string(),
-                    field: "values",
-                    reason: format!("values[{i}]: {reason}"),
-                })
-            })
-        })
-        .collect()
-}
 
 #[pymethods]
 impl PyEngine {
@@ -265,7 +238,9 @@ impl PyEngine {
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let metric = convert::metric(metric, direction)?;
         let steps = convert::floats(&steps, "steps")?;
-        let model = to_model(&metric, "0", &convert::floats(&values, "values")?)?;
+        let model = metric
+            .values_to_model(0, &convert::floats(&values, "values")?)
+            .py_err()?;
         let targets = convert::floats(&targets, "targets")?;
         // The engine reads f32 losses; doubles beyond f32's range become infinities.
         let losses: Option<Vec<f32>> = token_losses
@@ -309,7 +284,7 @@ impl PyEngine {
                 let values = convert::floats(v, "values")?;
                 Ok((
                     convert::floats(s, "steps")?,
-                    to_model(&metric, &i.to_string(), &values)?,
+                    metric.values_to_model(i, &values).py_err()?,
                 ))
             })
             .collect::<PyResult<_>>()?;
@@ -370,7 +345,7 @@ impl PyEngine {
                 Ok((
                     id.clone(),
                     convert::floats(s, "steps")?,
-                    to_model(&metric, id, &values)?,
+                    metric.values_to_model(id, &values).py_err()?,
                 ))
             })
             .collect::<PyResult<_>>()?;

@@ -128,10 +128,13 @@ class NeuNeuPruner(BasePruner):
 
         curves = {t.number: _curve(t) for t in trials}
         curves[trial.number] = _curve(trial)  # the caller's copy has its latest report
-        values = [v for _, vs in curves.values() for v in vs]
+        # Every value the sweep will see, the complete trials' objectives included.
+        values = [v for _, vs in curves.values() for v in vs] + [
+            t.value for t in complete if _is_number(t.value)
+        ]
         sweep = Sweep(
             self._engine,
-            policy=self._policy_for(complete),
+            policy=self._policy,
             metric=self._metric_kind or _kind_of(values),
             direction=(
                 "minimize" if study.direction == StudyDirection.MINIMIZE else "maximize"
@@ -165,9 +168,6 @@ class NeuNeuPruner(BasePruner):
         if steps[-1] >= end:
             return False  # at its end: nothing left to save
         return sweep.decide([arm])[arm].stop
-
-    def _policy_for(self, complete: list[FrozenTrial]) -> dict[str, Any]:
-        return self._policy
 
     def _end_step(self, complete: list[FrozenTrial]) -> Optional[float]:
         if self._max_resource != "auto":
