@@ -119,7 +119,8 @@ fn main() -> TractResult<()> {
     for _ in 0..iters {
         state.run_plan_with_eval(inputs.clone(), |ctx, st, node, input| {
             let t = Instant::now();
-            let r = tract_onnx::tract_core::plan::eval(ctx, st, node, input);
+            // As the engine runs a node (tract's eval, then the vector state cleared).
+            let r = neuneu::inference::engine::graph::eval_node(ctx, st, node, input);
             let dt = t.elapsed();
             *by_op.entry(node.op().name().to_string()).or_default() += dt;
             let e = by_node

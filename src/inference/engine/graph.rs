@@ -418,7 +418,7 @@ impl CompiledGraph {
                     shapes[k][0] = chunk.len();
                     tensors.push(Tensor::from_shape(&shapes[k], buffer)?.into());
                 }
-                let result = state.run(tensors)?;
+                let result = state.run_plan_with_eval(tensors, eval_node)?;
                 let view = result[0].to_plain_array_view::<f32>()?;
                 let flat = view
                     .as_slice()
@@ -474,4 +474,36 @@ impl CompiledGraph {
             })
             .collect()
     }
+}
+
+/// Evaluates one node of a plan as tract does, then clears the upper halves of the vector
+/// registers. tract's hand-written x86-64 matrix kernels return without `vzeroupper`, and on the
+/// machines measured every legacy-SSE instruction after them then ran many times slower until
+/// something cleared that state: the power-law fit after a forecast took 375 us instead of
+/// 15 us, glibc's `exp` was 57% of a forecast (`benches/README.md`). The engine runs every node
+/// through this; a profiler timing nodes should too.
+pub fn eval_node(
+    ctx: &tract_onnx::tract_core::plan::EvalContext,
+    state: Option<&mut (dyn tract_onnx::tract_core::ops::OpState + 'static)>,
+    node: &TypedNode,
+    input: TVec<TValue>,
+) -> TractResult<TVec<TValue>> {
+    let out = tract_onnx::tract_core::plan::eval(ctx, state, node, input);
+    clear_upper_vector_state();
+    out
+}
+
+/// `vzeroupper` on x86-64 CPUs with AVX; nothing elsewhere.
+fn clear_upper_vector_state() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX, all that `vzeroupper` needs.
+        unsafe { zero_upper() }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+fn zero_upper() {
+    std::arch::x86_64::_mm256_zeroupper();
 }
