@@ -57,7 +57,8 @@ fn main() -> TractResult<()> {
             TDim::Val(points as i64 + 2),
         );
     }
-    let opt = model.set_symbols(&subs)?.into_optimized()?;
+    // Optimised as the engine does it (tract's optimisation, then neuneu's own softmax op).
+    let opt = neuneu::inference::engine::graph::optimize(model.set_symbols(&subs)?)?;
     if std::env::var("SHOW").is_ok() {
         for n in &opt.nodes {
             let ins: Vec<String> = n

@@ -284,11 +284,7 @@ impl CompiledGraph {
                             subs.insert(l.points.clone(), TDim::Val(points));
                             subs.insert(l.tokens.clone(), TDim::Val(points + 2));
                         }
-                        Ok(self
-                            .model
-                            .set_symbols(&subs)
-                            .and_then(|m| m.into_optimized())
-                            .and_then(|m| m.into_runnable())?)
+                        Ok(optimize(self.model.set_symbols(&subs)?)?.into_runnable()?)
                     },
                     Error::Inference,
                 );
@@ -474,6 +470,15 @@ impl CompiledGraph {
             })
             .collect()
     }
+}
+
+/// A graph with all its shapes fixed, optimised as the engine runs it: tract's optimisation, then
+/// the attention softmax swapped for [`RowSoftmax`](super::softmax::RowSoftmax). A profiler
+/// looking at the engine's plan should build it here.
+pub fn optimize(model: TypedModel) -> TractResult<TypedModel> {
+    let mut optimized = model.into_optimized()?;
+    super::softmax::use_row_softmax(&mut optimized)?;
+    Ok(optimized)
 }
 
 /// Evaluates one node of a plan as tract does, then clears the upper halves of the vector

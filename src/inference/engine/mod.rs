@@ -25,6 +25,7 @@
 pub mod graph;
 pub mod quantiles;
 pub mod rows;
+mod softmax;
 
 pub use quantiles::{NonFiniteQuantiles, finalize_quantiles, shift_to_median};
 pub use rows::{ForecasterRows, RowBatching};
