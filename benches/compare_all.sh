@@ -16,6 +16,10 @@ for c in 3 8 30; do
     echo "  the same with $OLD_MODEL: $($N bench --model "$OLD_MODEL" --threads 1 --context $c | grep p50)"
   fi
 done
+# The embedded default model against onnxruntime on the same graphs (issue 26's measure): the
+# forecaster at 1 and 64 rows, and the 64-arm scheduler with 512 token losses per arm.
+$C --batches 1,64
+$C --seconds 2 --scheduler
 for c in 3 8; do
   for rb in exact throughput; do
     echo "default, 64 runs of $c points, $rb: $($N bench --batch 64 --threads 1 --context $c --row-batching $rb | grep p50)"
