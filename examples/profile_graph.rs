@@ -4,6 +4,9 @@
 //!
 //! POINTS: the forecaster plan's context length (default `max_context`; graphs from older
 //! exporters have only that one); the synthetic runs have min(30, POINTS) points.
+//!
+//! SHOW=1 prints the plan's nodes and their input shapes first; SHOW=info adds what each op
+//! says of itself (for a matrix product: its m, k, n and the kernel tract chose).
 
 use neuneu::ForecasterRows;
 use neuneu::inference::features;
@@ -73,6 +76,11 @@ fn main() -> TractResult<()> {
                 n.op.name(),
                 ins.join(" , ")
             );
+            if std::env::var("SHOW").as_deref() == Ok("info") {
+                for line in n.op.info().unwrap_or_default() {
+                    println!("       {line}");
+                }
+            }
         }
     }
     let plan = opt.into_runnable()?;
