@@ -43,8 +43,9 @@ struct Args {
     /// ratio to it (2 for small, 4 for reference).
     #[arg(long)]
     d_model: Option<usize>,
-    /// Token losses: none, synthetic (generated), or an index CSV `suite,run,step,path` of .npy files
-    /// (step in the compute axis' unit).
+    /// Token losses: none, synthetic (generated), or an index of `.npy` files (float16, 32 or
+    /// 64): a CSV `suite,run,step,path` (step in the compute axis' unit) or a JSON
+    /// `{run: {compute: file}}` as `shakespeare-lm-dev/losses/index.json` ships.
     #[arg(long, default_value = "synthetic")]
     losses: String,
     /// Loss representation of the encoder.
@@ -186,7 +187,7 @@ fn run() -> anyhow::Result<()> {
             LossSource::None
         }
         "synthetic" => LossSource::Synthetic { tokens: 2048 },
-        index => LossSource::Files(read_loss_index(index)?),
+        index => LossSource::Files(read_loss_index(index, &curves)?),
     };
     if let Some(e) = arch.encoder.as_mut() {
         e.representation = match args.loss_repr {
@@ -270,26 +271,33 @@ Pass real losses only to a model trained on real losses."
     Ok(())
 }
 
-/// Token losses by (suite, run, step).
-type LossIndex = HashMap<(String, String, u64), Vec<f32>>;
-
-/// Reads `suite,run,step,path` rows; `path` is relative to the index file's folder.
-fn read_loss_index(index: &str) -> anyhow::Result<LossIndex> {
-    let text = std::fs::read_to_string(index).map_err(|e| neuneu::Error::io(index, e))?;
-    let dir = std::path::Path::new(index)
-        .parent()
-        .unwrap_or(std::path::Path::new("."));
-    let mut map = HashMap::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() != 4 {
-            anyhow::bail!("{index}:{}: expected suite,run,step,path", i + 1);
+/// Token losses by (suite, run, compute), for the curves being trained on: each entry of the
+/// index (`neuneu::io::loss_index`: CSV `suite,run,step,path` or JSON `{run: {compute: file}}`)
+/// that names a checkpoint of one of `curves`' runs, read from its `.npy` file.
+fn read_loss_index(
+    index: &str,
+    curves: &[neuneu::eval::curves::Curve],
+) -> anyhow::Result<HashMap<(String, String, u64), Vec<f32>>> {
+    let entries = neuneu::io::loss_index::read_loss_index(index)?;
+    let mut suites: HashMap<&str, Vec<&str>> = HashMap::new();
+    for c in curves {
+        let s = suites.entry(c.run.as_str()).or_default();
+        if !s.contains(&c.suite.as_str()) {
+            s.push(c.suite.as_str());
         }
-        let step: f64 = f[2]
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{index}:{}: bad step {:?}", i + 1, f[2]))?;
-        let values = neuneu::io::npy::read_npy_f32(dir.join(f[3]))?;
-        map.insert((f[0].to_string(), f[1].to_string(), step.to_bits()), values);
+    }
+    let mut map = HashMap::new();
+    for e in entries {
+        let Some(run_suites) = suites.get(e.run.as_str()) else {
+            continue;
+        };
+        let values = neuneu::io::npy::read_npy_f32(&e.path)?;
+        for suite in run_suites.iter().filter(|s| e.in_suite(s)) {
+            map.insert(
+                (suite.to_string(), e.run.clone(), e.compute.to_bits()),
+                values.clone(),
+            );
+        }
     }
     Ok(map)
 }

@@ -1,5 +1,6 @@
-//! Reading 1-D `.npy` arrays of token losses (little-endian f32 or f64, C order): the format
-//! numpy's `np.save` writes, so losses can come straight from a Python evaluation harness.
+//! Reading 1-D `.npy` arrays of token losses (little-endian float16, float32 or float64, C
+//! order): the format numpy's `np.save` writes, so losses can come straight from a Python
+//! evaluation harness (`shakespeare-lm-dev/losses/` ships float16).
 
 use crate::error::{Error, Result};
 use std::io::Read;
@@ -13,7 +14,8 @@ pub const MAX_HEADER_BYTES: usize = 1 << 16;
 /// so at most 400 MB of float64 data is ever read.
 pub const MAX_VALUES: usize = crate::inference::features::MAX_LOSS_VALUES;
 
-/// Reads a 1-D little-endian float32/float64 `.npy` file into f32 values.
+/// Reads a 1-D little-endian float16/float32/float64 `.npy` file into f32 values (float16 and
+/// float32 exactly; float64 rounded to the nearest f32).
 ///
 /// Memory and time are bounded whatever the path is: the header is read first (at most
 /// [`MAX_HEADER_BYTES`]), then exactly the data it announces (at most [`MAX_VALUES`] values)
@@ -88,13 +90,15 @@ fn parse_header(
         .get(start..start + header_len)
         .and_then(|h| std::str::from_utf8(h).ok())
         .ok_or("truncated .npy header")?;
-    let width = if header.contains("'<f4'") {
+    let width = if header.contains("'<f2'") {
+        2
+    } else if header.contains("'<f4'") {
         4
     } else if header.contains("'<f8'") {
         8
     } else {
         return Err(format!(
-            "dtype must be little-endian float32 or float64: {header}"
+            "dtype must be little-endian float16, float32 or float64: {header}"
         ));
     };
     if header.contains("'fortran_order': True") {
@@ -140,14 +144,19 @@ fn decode(h: &Header, body: &[u8]) -> std::result::Result<Vec<f32>, String> {
             h.width
         ));
     }
-    Ok(if h.width == 4 {
-        body.chunks_exact(4)
+    Ok(match h.width {
+        2 => body
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        4 => body
+            .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    } else {
-        body.chunks_exact(8)
+            .collect(),
+        _ => body
+            .chunks_exact(8)
             .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
-            .collect()
+            .collect(),
     })
 }
 
@@ -204,6 +213,35 @@ mod tests {
         let e = parse_npy_f32(&huge).unwrap_err();
         assert!(
             matches!(&e, Error::Parse(m) if m.contains("99999999999 values, more than")),
+            "{e}"
+        );
+    }
+
+    /// A float16 array as numpy writes it (`np.save(p, a.astype(np.float16))`): each value
+    /// exactly, subnormals and the largest finite one included; a float16 file announcing more
+    /// values than it holds is refused.
+    #[test]
+    fn float16_arrays_read_exactly() {
+        let values = [0.0f32, 1.5, 2.0, 0.25, 65504.0, 5.960_464_5e-8, 3.140_625];
+        let mut header = format!(
+            "{{'descr': '<f2', 'fortran_order': False, 'shape': ({},), }}",
+            values.len()
+        );
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        for v in values {
+            bytes.extend_from_slice(&half::f16::from_f32(v).to_le_bytes());
+        }
+        assert_eq!(parse_npy_f32(&bytes).unwrap(), values);
+        let e = parse_npy_f32(&bytes[..bytes.len() - 2]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("12 data bytes for 7 values of 2 bytes"),
             "{e}"
         );
     }

@@ -11,6 +11,91 @@ fn neuneu_train(args: &[&std::ffi::OsStr]) {
     assert_eq!(code, 0, "{err}");
 }
 
+/// A float16 `.npy` as numpy's `np.save` writes it.
+fn write_npy_f16(path: &std::path::Path, values: &[f32]) {
+    let mut header = format!(
+        "{{'descr': '<f2', 'fortran_order': False, 'shape': ({},), }}",
+        values.len()
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for &v in values {
+        bytes.extend_from_slice(&half::f16::from_f32(v).to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The losses layout `shakespeare-lm-dev` ships: float16 `.npy` files named by a JSON index
+/// `{run: {compute: file}}` with no suite. Every checkpoint of the curves finds its vector; an
+/// index entry for a run the curves do not have is not read.
+#[test]
+fn trains_with_a_json_index_of_float16_losses() {
+    let dir = scratch_dir("train-cli-json-index");
+    let mut csv = String::from("suite,run,shots,task,step,tokens,acc\n");
+    let mut index = serde_json::Map::new();
+    for r in 0..6 {
+        let mut files = serde_json::Map::new();
+        for k in 1..=8 {
+            let tokens = k * 1000;
+            let acc = 0.3 + 0.05 * r as f64 * (k as f64).ln() / 3.0;
+            csv.push_str(&format!("toy,r{r},0,a,{k},{tokens},{acc:.4}\n"));
+            let losses: Vec<f32> = (0..300)
+                .map(|i| ((i * 7 + r * 3 + k) % 40) as f32 * 0.1)
+                .collect();
+            let name = format!("r{r}_step{k}.npy");
+            write_npy_f16(&dir.join(&name), &losses);
+            files.insert(tokens.to_string(), name.into());
+        }
+        index.insert(format!("r{r}"), files.into());
+    }
+    // A run the curves do not have, whose file does not even exist.
+    index.insert(
+        "elsewhere".into(),
+        serde_json::json!({"1000": "missing.npy"}),
+    );
+    std::fs::write(dir.join("curves.csv"), csv).unwrap();
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::Value::from(index).to_string(),
+    )
+    .unwrap();
+    let out = dir.join("toy.nnb");
+    let (curves, index) = (dir.join("curves.csv"), dir.join("index.json"));
+    let mut args = vec![
+        curves.as_os_str(),
+        "--losses".as_ref(),
+        index.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ];
+    args.extend(
+        [
+            "--steps",
+            "2",
+            "--batch",
+            "8",
+            "--quiet",
+            "--layers",
+            "1",
+            "--d-model",
+            "32",
+        ]
+        .map(std::ffi::OsStr::new),
+    );
+    neuneu_train(&args);
+    let m = Engine::from_path(&out).unwrap().manifest().clone();
+    assert!(
+        m.training.loss_inputs.contains("48 real loss vectors"),
+        "{}",
+        m.training.loss_inputs
+    );
+}
+
 #[test]
 fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
     let dir = scratch_dir("train-cli");
