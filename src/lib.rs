@@ -22,8 +22,12 @@
 //! - [`io`]: the request formats the CLI and the C ABI read, and `.npy` token losses;
 //! - [`cuda`]: the loss encoder on CUDA kernels (feature `cuda`), with its CPU reference;
 //! - [`eval`] (feature `eval`): curve files, the evaluation protocol, baselines, replays;
+//! - [`adapt`] (feature `eval`): a bundle fitted to a user's own runs without candle (the
+//!   trees, held-out scores; `neuneu adapt`);
 //! - `train` (feature `train`): the companion trainer.
 
+#[cfg(feature = "eval")]
+pub mod adapt;
 pub mod cuda;
 pub mod decisions;
 pub mod error;

@@ -254,7 +254,7 @@ Pass real losses only to a model trained on real losses."
     let (_, held_out) = holdout.split(&curves, seed);
     let held: Vec<&neuneu::eval::curves::Curve> = held_out.iter().map(|&i| &curves[i]).collect();
     let engine = neuneu::Engine::from_bytes(&bundle.to_bytes())?;
-    bundle.manifest.validation = neuneu::train::validate::validation_scores(&engine, &held, 0.2)?;
+    bundle.manifest.validation = neuneu::adapt::validate::validation_scores(&engine, &held, 0.2)?;
     bundle.manifest.validation_protocol = format!(
         "held-out runs ({}, split by run, seed {}); context = checkpoints with compute <= 0.2 x final (at least 3), targets = the rest; MAE of the median per curve, then mean over curves",
         holdout.describe(),

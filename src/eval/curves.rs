@@ -115,6 +115,49 @@ impl Curve {
     }
 }
 
+/// The long format's columns: `suite`, `run`, `task` and the compute axis (`tokens` or `step`)
+/// and `acc` are read; `shots`, `acc_norm`, `acc_stderr` may be present.
+pub const LONG_FORMAT_COLUMNS: [&str; 9] = [
+    "suite",
+    "run",
+    "shots",
+    "task",
+    "step",
+    "tokens",
+    "acc",
+    "acc_norm",
+    "acc_stderr",
+];
+
+/// Refuses a curve file with a column the long format does not have (a misspelt `tokens`, a
+/// wide-format file), naming it: for commands that fit a model to the file, where a column
+/// silently ignored would fit the wrong thing. `read_curves` itself reads columns by name and
+/// ignores the others.
+pub fn check_columns(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let header = text.lines().next().unwrap_or("");
+    let unknown: Vec<&str> = header
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !LONG_FORMAT_COLUMNS.contains(h))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Parse(format!(
+            "{}: unknown column(s) {}; the long format's columns are {}",
+            path.display(),
+            unknown
+                .iter()
+                .map(|u| format!("`{u}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            LONG_FORMAT_COLUMNS.join(",")
+        )))
+    }
+}
+
 /// Reads a long-format CSV file into curves, sorted by (suite, run, shots, task), whose `acc`
 /// column holds values of `metric` ([`Metric::ACCURACY`] for accuracies). A value outside the
 /// metric's range (above 1 for a bounded metric, negative for a loss, not finite) is an error

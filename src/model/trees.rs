@@ -2,7 +2,7 @@
 //! (absolute loss) of a target's offset from the last observed value, read from the run summary
 //! of `inference::summary`. Where a bundle has them, the engine moves the network's quantiles so
 //! that their median is the trees' (the network keeps the band shapes). Fitting them is the
-//! trainer's job (`train::trees`); this module is their stored form, the checks a bundle's trees
+//! job of `adapt::trees`; this module is their stored form, the checks a bundle's trees
 //! pass at load, and the walk that evaluates them.
 
 use crate::error::BundleError;

@@ -8,8 +8,6 @@ pub mod prior;
 pub mod samples;
 pub mod synthetic;
 pub mod trainer;
-pub mod trees;
-pub mod validate;
 
 pub use crate::eval::curves::{Holdout, split_by_run};
 pub use error::TrainError;

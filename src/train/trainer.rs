@@ -528,33 +528,21 @@ pub fn export_bundle(
     Ok(Bundle::new(manifest, graphs))
 }
 
-/// Adds boosted trees for the median (`train::trees`) to a bundle, trained on every cut of the runs
+/// Adds boosted trees for the median (`adapt::trees`) to a bundle, trained on every cut of the runs
 /// its network trained on (the split its manifest records, so its held-out runs stay unseen),
 /// all suites pooled. `command` is recorded as the manifest's `trees_command`.
 pub fn add_trees(bundle: Bundle, curves: &[Curve], command: &str) -> Result<Bundle, TrainError> {
-    use crate::inference::summary::SUMMARY_FEATURES;
-    use crate::train::trees::{BoosterConfig, fit, training_rows};
     let training = &bundle.manifest.training;
     let holdout = Holdout::from_facts(&training.facts).ok_or(TrainError::NoValidationSplit)?;
     let (train_idx, _) = holdout.split(curves, training.seed);
-    let (x, y) = training_rows(train_idx.iter().map(|&i| &curves[i]));
-    if y.is_empty() {
-        return Err(TrainError::Data(
-            "no training curve is long enough for the trees (4 points or more)".into(),
-        ));
-    }
-    let trees = fit(&x, SUMMARY_FEATURES, &y, &BoosterConfig::default());
-    let mut manifest = bundle.manifest;
-    let facts = &mut manifest.training.facts;
-    facts.insert("trees_rows".into(), serde_json::json!(y.len()));
+    let fitted: Vec<&Curve> = train_idx.iter().map(|&i| &curves[i]).collect();
+    let (mut bundle, _) = crate::adapt::with_trees(bundle, &fitted).map_err(|e| match e {
+        crate::Error::InvalidSetting { reason, .. } => TrainError::Data(reason),
+        other => TrainError::from(other),
+    })?;
+    let facts = &mut bundle.manifest.training.facts;
     facts.insert("trees_command".into(), serde_json::json!(command));
-    let mut graphs: Vec<(String, Vec<u8>)> = bundle
-        .graphs
-        .into_iter()
-        .filter(|(name, _)| name != crate::model::bundle::TREES)
-        .collect();
-    graphs.push((crate::model::bundle::TREES.to_string(), trees.to_json()));
-    Ok(Bundle::new(manifest, graphs))
+    Ok(bundle)
 }
 
 /// Human-readable account of the preparation, stored in every manifest.

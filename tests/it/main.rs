@@ -10,6 +10,8 @@
 mod common;
 
 #[cfg(feature = "cli")]
+mod adapt;
+#[cfg(feature = "cli")]
 mod cli;
 mod corruption;
 mod cuda_gpu;

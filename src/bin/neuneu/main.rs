@@ -141,6 +141,17 @@ enum Command {
         #[command(flatten)]
         model: ModelArg,
     },
+    /// Fit a bundle to your own finished runs: the trees for the median are refitted on them (the
+    /// network and its bands are kept), less a held-out share that then scores the base and the
+    /// adapted bundle side by side; the manifest records what it learned from. Needs at least 5
+    /// runs, each with a curve of 4 points or more. To fit beside other data, give those files
+    /// too.
+    ///
+    /// Example:
+    ///   neuneu adapt ../shared/data/shakespeare-lm-dev/curves.csv -o adapted.nnb
+    ///   neuneu forecast requests.jsonl --model adapted.nnb
+    #[command(verbatim_doc_comment)]
+    Adapt(adapt::AdaptArgs),
     /// Print a model bundle's manifest (the embedded default model if no path is given).
     ///
     /// Example:
@@ -296,10 +307,12 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench::bench(&args),
+        Command::Adapt(args) => adapt::run(&args),
         Command::Upgrade { bundle, output } => commands::upgrade(&bundle, &output),
     }
 }
 
+mod adapt;
 mod bench;
 mod commands;
 

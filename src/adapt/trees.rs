@@ -14,6 +14,24 @@ use crate::eval::curves::Curve;
 use crate::inference::summary::{RunSummary, SUMMARY_LAYOUT};
 use crate::model::trees::{Booster, Node, leaf_of};
 
+/// Fewest points a cut (the context of a training row) has, with positive compute; a curve
+/// starting at compute 0 needs one more, since that point gives the power-law fit nothing.
+pub const MIN_CUT: usize = 3;
+
+/// The first cut of `c`: [`MIN_CUT`] points, one more when it starts at compute 0.
+fn first_cut(c: &Curve) -> usize {
+    if c.compute.first().is_some_and(|&x| x > 0.0) {
+        MIN_CUT
+    } else {
+        MIN_CUT + 1
+    }
+}
+
+/// Whether `c` gives the trees at least one training row (a cut and a later target).
+pub fn teaches(c: &Curve) -> bool {
+    c.compute.len() > first_cut(c)
+}
+
 /// Cuts per curve at most in the trees' training rows: Pythia's 150-checkpoint curves would
 /// otherwise give 10,000 (cut, target) rows each, ScAn's 10-epoch ones about 30.
 pub const MAX_CUTS: usize = 16;
@@ -24,10 +42,8 @@ pub const MAX_CUTS: usize = 16;
 pub fn training_rows<'a>(curves: impl IntoIterator<Item = &'a Curve>) -> (Vec<f64>, Vec<f64>) {
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for c in curves {
-        let n = c.compute.len();
-        // With a compute-0 first point a 3-point context is a 2-point fit: start at 4 there.
-        let first = if c.compute[0] > 0.0 { 3 } else { 4 };
-        if n <= first {
+        let (n, first) = (c.compute.len(), first_cut(c));
+        if !teaches(c) {
             continue;
         }
         let cuts: Vec<usize> = (first..n).collect();

@@ -6,13 +6,17 @@ use crate::eval::{context_len, prefix};
 use crate::inference::forecast::Forecaster;
 use std::collections::BTreeMap;
 
+/// Forecaster ("neuneu", "persistence", per suite and "/all") -> metric -> value, as a
+/// manifest's `validation` holds them.
+pub type Scores = BTreeMap<String, BTreeMap<String, f64>>;
+
 /// Scores of the model and of persistence: MAE of the median (mean per curve, then over
 /// curves), coverage of [q0.1, q0.9], for each suite and overall.
 pub fn validation_scores(
     model: &dyn Forecaster,
     curves: &[&Curve],
     fraction: f64,
-) -> crate::Result<BTreeMap<String, BTreeMap<String, f64>>> {
+) -> crate::Result<Scores> {
     let mut prefixes = Vec::new();
     let mut kept = Vec::new();
     for c in curves {

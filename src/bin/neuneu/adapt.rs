@@ -1,0 +1,105 @@
+//! `neuneu adapt`: a bundle fitted to the user's finished runs (`neuneu::adapt`).
+
+use neuneu::adapt::{AdaptOptions, adapt};
+use neuneu::eval::curves::{ComputeAxis, check_columns, read_curves};
+use neuneu::model::bundle::Bundle;
+use neuneu::{Error, Metric, Result};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct AdaptArgs {
+    /// Long-format curve files of finished runs (suite,run,shots,task,step,tokens,acc,...).
+    #[arg(required = true)]
+    pub curves: Vec<PathBuf>,
+    /// Where to write the adapted bundle.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// The bundle to adapt; the embedded default model if absent.
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    #[arg(long, default_value = "accuracy", help = crate::commands::METRIC_HELP)]
+    pub metric: Metric,
+    /// Share of the runs held out to score the result (by run, per suite); 0 fits on every run
+    /// and scores nothing.
+    #[arg(long, default_value_t = 0.2)]
+    pub holdout: f64,
+    /// Seed of the hold-out draw.
+    #[arg(long, default_value_t = 17)]
+    pub seed: u64,
+    /// The held-out scores' context: checkpoints with compute <= this fraction of the final.
+    #[arg(long, default_value_t = 0.2)]
+    pub context: f64,
+}
+
+pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
+    let base = match &args.from {
+        Some(p) => {
+            let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+            Bundle::from_bytes(&bytes)?
+        }
+        None => Bundle::from_bytes(neuneu::inference::engine::DEFAULT_BUNDLE)?,
+    };
+    let mut curves = Vec::new();
+    let mut sources = Vec::new();
+    for path in &args.curves {
+        check_columns(path)?;
+        let read = read_curves(path, ComputeAxis::Tokens, args.metric)?;
+        let runs: std::collections::BTreeSet<_> = read.iter().map(|c| (&c.suite, &c.run)).collect();
+        let mapped = if args.metric.is_identity() {
+            String::new()
+        } else {
+            format!(
+                ", {} as {}",
+                args.metric.describe(),
+                args.metric.model_map()
+            )
+        };
+        sources.push(format!(
+            "{} ({} curves of {} runs{mapped})",
+            path.file_name().unwrap_or_default().to_string_lossy(),
+            read.len(),
+            runs.len()
+        ));
+        for c in &read {
+            curves.push(c.to_model(args.metric)?);
+        }
+    }
+    let command = std::iter::once("neuneu".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let options = AdaptOptions {
+        holdout: args.holdout,
+        seed: args.seed,
+        context: args.context,
+    };
+    let adapted = adapt(base, &curves, &sources, &command, &options)?;
+    let m = &adapted.bundle.manifest;
+    crate::emitln!(
+        "trees for the median refitted on {} runs ({} rows); {} runs held out",
+        adapted.runs_fitted,
+        adapted.rows,
+        adapted.runs_held_out
+    );
+    if adapted.runs_held_out > 0 {
+        let mae = |s: &neuneu::adapt::validate::Scores, key: &str| {
+            s.get(key)
+                .and_then(|r| r.get("mae"))
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        crate::emitln!(
+            "held-out MAE of the median (the model's space, context {}): adapted {:.4}, {} {:.4}, persistence {:.4}",
+            args.context,
+            mae(&m.validation, "neuneu/all"),
+            m.training.facts["adapted_from"].as_str().unwrap_or("base"),
+            mae(&adapted.base_scores, "neuneu/all"),
+            mae(&m.validation, "persistence/all"),
+        );
+    }
+    let bytes = adapted.bundle.to_bytes();
+    std::fs::write(&args.output, &bytes).map_err(|e| Error::io(&args.output, e))?;
+    crate::emitln!("wrote {} ({} bytes)", args.output.display(), bytes.len());
+    Ok(ExitCode::SUCCESS)
+}

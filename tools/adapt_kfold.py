@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Leave-runs-out k-fold of `neuneu adapt` on one curve file (issue 23's protocol).
+
+For each fold, the other folds' runs are adapted to (`neuneu adapt --holdout 0`: trees refitted
+on all of them), and `neuneu eval` scores the adapted bundle, the bundle it started from and
+persistence on the fold's runs. Scores are pooled over folds: MAE over curves, ranking accuracy
+over pairs.
+
+  python3 tools/adapt_kfold.py ../shared/data/shakespeare-lm-dev/curves.csv --folds 5
+"""
+import argparse
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("curves")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--neuneu", default="target/release/neuneu")
+    ap.add_argument("--metric", default="accuracy")
+    ap.add_argument("--context", default="0.2")
+    a = ap.parse_args()
+
+    with open(a.curves, newline="") as f:
+        reader = csv.DictReader(f)
+        header, rows = reader.fieldnames, list(reader)
+    runs = sorted({(r["suite"], r["run"]) for r in rows})
+    random.Random(a.seed).shuffle(runs)
+    fold_of = {run: i % a.folds for i, run in enumerate(runs)}
+    pooled = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(a.folds):
+            paths = {}
+            for part, keep in (("fit", lambda f: f != k), ("test", lambda f: f == k)):
+                paths[part] = os.path.join(tmp, f"{part}{k}.csv")
+                with open(paths[part], "w", newline="") as f:
+                    w = csv.DictWriter(f, fieldnames=header)
+                    w.writeheader()
+                    w.writerows(r for r in rows if keep(fold_of[(r["suite"], r["run"])]))
+            adapted = os.path.join(tmp, f"adapted{k}.nnb")
+            subprocess.run([a.neuneu, "adapt", paths["fit"], "-o", adapted, "--holdout", "0",
+                            "--metric", a.metric], check=True, capture_output=True)
+            for label, model in (("adapted", ["--model", adapted]), ("base", [])):
+                report = os.path.join(tmp, f"{label}{k}.json")
+                subprocess.run([a.neuneu, "eval", paths["test"], "--json", report, "--metric", a.metric,
+                                "--context", a.context] + model, check=True, capture_output=True)
+                for fc in json.load(open(report))["forecasters"]:
+                    name = fc["name"] if fc["name"] != "neuneu" else label
+                    if label == "adapted" and name != "adapted":
+                        continue  # the baselines once, from the base run
+                    g = next(g for g in fc["groups"] if g["by"] == "all")
+                    p = pooled.setdefault(name, [0.0, 0, 0.0, 0])
+                    p[0] += g["mae"] * g["curves"]
+                    p[1] += g["curves"]
+                    p[2] += (g["rank_accuracy"] or 0) * g["rank_pairs"]
+                    p[3] += g["rank_pairs"]
+    persistence = pooled["persistence"][0] / pooled["persistence"][1]
+    print(f"{a.curves}: {len(runs)} runs, {a.folds} folds by run, context {a.context}, pooled")
+    print("| forecaster | MAE | MAE / persistence | ranking accuracy |")
+    print("| --- | --- | --- | --- |")
+    for name, (mae, n, acc, pairs) in pooled.items():
+        print(f"| {name} | {mae / n:.4f} | {mae / n / persistence:.2f}x | {acc / pairs:.3f} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
