@@ -133,6 +133,10 @@ fn refuses_what_it_cannot_adapt_to_with_a_clear_message() {
             "holdout: 1 is not in [0, 1)",
         ),
         (
+            vec![good.as_str(), "--context", "0"],
+            "context: 0 is not in (0, 1)",
+        ),
+        (
             vec![good.as_str(), "--from", "/nonexistent.nnb"],
             "/nonexistent.nnb",
         ),
