@@ -162,10 +162,23 @@ fn decode(h: &Header, body: &[u8]) -> std::result::Result<Vec<f32>, String> {
 
 /// Writes a 1-D float32 `.npy` (tests and generated loss files).
 pub fn write_npy_f32(path: impl AsRef<Path>, values: &[f32]) -> Result<()> {
-    let mut header = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}",
-        values.len()
-    );
+    let data = values.iter().flat_map(|v| v.to_le_bytes());
+    write_npy(path.as_ref(), "<f4", values.len(), data)
+}
+
+/// Writes a 1-D float16 `.npy`, each value rounded to the nearest float16 (tests, and loss files
+/// as compact as the dev sweep's).
+pub fn write_npy_f16(path: impl AsRef<Path>, values: &[f32]) -> Result<()> {
+    let data = values
+        .iter()
+        .flat_map(|&v| half::f16::from_f32(v).to_le_bytes());
+    write_npy(path.as_ref(), "<f2", values.len(), data)
+}
+
+/// A version-1 `.npy` of `count` values of dtype `descr`, as numpy pads its header (to 64 bytes).
+fn write_npy(path: &Path, descr: &str, count: usize, data: impl Iterator<Item = u8>) -> Result<()> {
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({count},), }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -173,10 +186,8 @@ pub fn write_npy_f32(path: impl AsRef<Path>, values: &[f32]) -> Result<()> {
     let mut out = b"\x93NUMPY\x01\x00".to_vec();
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    std::fs::write(path.as_ref(), out).map_err(|e| Error::io(path.as_ref(), e))
+    out.extend(data);
+    std::fs::write(path, out).map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]
@@ -222,22 +233,14 @@ mod tests {
     /// values than it holds is refused.
     #[test]
     fn float16_arrays_read_exactly() {
+        let dir = std::env::temp_dir().join(format!("neuneu-npy16-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("a.npy");
         let values = [0.0f32, 1.5, 2.0, 0.25, 65504.0, 5.960_464_5e-8, 3.140_625];
-        let mut header = format!(
-            "{{'descr': '<f2', 'fortran_order': False, 'shape': ({},), }}",
-            values.len()
-        );
-        while (10 + header.len() + 1) % 64 != 0 {
-            header.push(' ');
-        }
-        header.push('\n');
-        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-        bytes.extend_from_slice(header.as_bytes());
-        for v in values {
-            bytes.extend_from_slice(&half::f16::from_f32(v).to_le_bytes());
-        }
-        assert_eq!(parse_npy_f32(&bytes).unwrap(), values);
+        write_npy_f16(&p, &values).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        assert!(String::from_utf8_lossy(&bytes[..64]).contains("'descr': '<f2'"));
+        assert_eq!(read_npy_f32(&p).unwrap(), values);
         let e = parse_npy_f32(&bytes[..bytes.len() - 2]).unwrap_err();
         assert!(
             e.to_string()

@@ -11,23 +11,22 @@ fn neuneu_train(args: &[&std::ffi::OsStr]) {
     assert_eq!(code, 0, "{err}");
 }
 
-/// A float16 `.npy` as numpy's `np.save` writes it.
-fn write_npy_f16(path: &std::path::Path, values: &[f32]) {
-    let mut header = format!(
-        "{{'descr': '<f2', 'fortran_order': False, 'shape': ({},), }}",
-        values.len()
-    );
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
-    for &v in values {
-        bytes.extend_from_slice(&half::f16::from_f32(v).to_le_bytes());
-    }
-    std::fs::write(path, bytes).unwrap();
+/// Trains on `curves` with the losses of `index` into `out`, with `extra` options.
+fn train_with_losses(
+    curves: &std::path::Path,
+    index: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&str],
+) {
+    let mut args = vec![
+        curves.as_os_str(),
+        "--losses".as_ref(),
+        index.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    neuneu_train(&args);
 }
 
 /// The losses layout `shakespeare-lm-dev` ships: float16 `.npy` files named by a JSON index
@@ -48,7 +47,7 @@ fn trains_with_a_json_index_of_float16_losses() {
                 .map(|i| ((i * 7 + r * 3 + k) % 40) as f32 * 0.1)
                 .collect();
             let name = format!("r{r}_step{k}.npy");
-            write_npy_f16(&dir.join(&name), &losses);
+            neuneu::io::npy::write_npy_f16(dir.join(&name), &losses).unwrap();
             files.insert(tokens.to_string(), name.into());
         }
         index.insert(format!("r{r}"), files.into());
@@ -66,15 +65,11 @@ fn trains_with_a_json_index_of_float16_losses() {
     .unwrap();
     let out = dir.join("toy.nnb");
     let (curves, index) = (dir.join("curves.csv"), dir.join("index.json"));
-    let mut args = vec![
-        curves.as_os_str(),
-        "--losses".as_ref(),
-        index.as_os_str(),
-        "-o".as_ref(),
-        out.as_os_str(),
-    ];
-    args.extend(
-        [
+    train_with_losses(
+        &curves,
+        &index,
+        &out,
+        &[
             "--steps",
             "2",
             "--batch",
@@ -84,10 +79,8 @@ fn trains_with_a_json_index_of_float16_losses() {
             "1",
             "--d-model",
             "32",
-        ]
-        .map(std::ffi::OsStr::new),
+        ],
     );
-    neuneu_train(&args);
     let m = Engine::from_path(&out).unwrap().manifest().clone();
     assert!(
         m.training.loss_inputs.contains("48 real loss vectors"),
@@ -120,15 +113,11 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
     std::fs::write(dir.join("index.csv"), index).unwrap();
     let out = dir.join("toy.nnb");
     let (curves, index) = (dir.join("curves.csv"), dir.join("index.csv"));
-    let mut args = vec![
-        curves.as_os_str(),
-        "--losses".as_ref(),
-        index.as_os_str(),
-        "-o".as_ref(),
-        out.as_os_str(),
-    ];
-    args.extend(
-        [
+    train_with_losses(
+        &curves,
+        &index,
+        &out,
+        &[
             "--steps",
             "4",
             "--batch",
@@ -146,10 +135,8 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
             "32",
             "--suite-balance",
             "0.5",
-        ]
-        .map(std::ffi::OsStr::new),
+        ],
     );
-    neuneu_train(&args);
     let engine = Engine::from_path(&out).unwrap();
     let m = engine.manifest();
     assert!(
