@@ -19,11 +19,11 @@
 //! MODEL is a bundle path (none: the embedded default model). CURVES are long-format CSV files;
 //! pass the held-out runs (`neuneu heldout FILE > held.csv`) to score only unseen runs.
 
+use neuneu::adapt::calibration::{equal_group_weights, fit_increment_scales};
 use neuneu::eval::baselines::{Persistence, PowerLaw};
 use neuneu::eval::curves::{ComputeAxis, Curve, read_curves};
 use neuneu::eval::{EvalOptions, context_len, evaluate, prefix, render_table, split};
 use neuneu::inference::forecast::{CurvePrefix, RunForecast};
-use neuneu::train::calibration::{equal_group_weights, fit_increment_scales};
 use neuneu::{Engine, Error, Forecaster, Result};
 
 const CONTEXTS: [f64; 3] = [0.1, 0.2, 0.4];

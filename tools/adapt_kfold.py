@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Leave-runs-out k-fold of `neuneu adapt` on one curve file (issue 23's protocol).
 
-For each fold, the other folds' runs are adapted to (`neuneu adapt --holdout 0`: trees refitted
-on all of them), and `neuneu eval` scores the adapted bundle, the bundle it started from and
+For each fold, the other folds' runs are adapted to (`neuneu adapt --holdout H`: trees refitted
+on all of them with H = 0, the default; with H > 0 on 1 - H of them, the bands recalibrated on the
+rest), and `neuneu eval` scores the adapted bundle, the bundle it started from and
 persistence on the fold's runs. Scores are pooled over folds: MAE over curves, ranking accuracy
-over pairs.
+over pairs, the [q0.1, q0.9] band's coverage over targets.
 
   python3 tools/adapt_kfold.py ../shared/data/shakespeare-lm-dev/curves.csv --folds 5
 """
@@ -26,6 +27,9 @@ def main():
     ap.add_argument("--neuneu", default="target/release/neuneu")
     ap.add_argument("--metric", default="accuracy")
     ap.add_argument("--context", default="0.2")
+    ap.add_argument("--holdout", default="0",
+                    help="neuneu adapt's own hold-out (the runs its bands are recalibrated on); "
+                         "0: the trees see every run of the other folds, the bands stay the base's")
     a = ap.parse_args()
 
     with open(a.curves, newline="") as f:
@@ -45,7 +49,7 @@ def main():
                     w.writeheader()
                     w.writerows(r for r in rows if keep(fold_of[(r["suite"], r["run"])]))
             adapted = os.path.join(tmp, f"adapted{k}.nnb")
-            subprocess.run([a.neuneu, "adapt", paths["fit"], "-o", adapted, "--holdout", "0",
+            subprocess.run([a.neuneu, "adapt", paths["fit"], "-o", adapted, "--holdout", a.holdout,
                             "--metric", a.metric], check=True, capture_output=True)
             for label, model in (("adapted", ["--model", adapted]), ("base", [])):
                 report = os.path.join(tmp, f"{label}{k}.json")
@@ -56,17 +60,19 @@ def main():
                     if label == "adapted" and name != "adapted":
                         continue  # the baselines once, from the base run
                     g = next(g for g in fc["groups"] if g["by"] == "all")
-                    p = pooled.setdefault(name, [0.0, 0, 0.0, 0])
+                    p = pooled.setdefault(name, [0.0, 0, 0.0, 0, 0.0, 0])
                     p[0] += g["mae"] * g["curves"]
                     p[1] += g["curves"]
                     p[2] += (g["rank_accuracy"] or 0) * g["rank_pairs"]
                     p[3] += g["rank_pairs"]
+                    p[4] += g["coverage80"] * g["targets"]
+                    p[5] += g["targets"]
     persistence = pooled["persistence"][0] / pooled["persistence"][1]
     print(f"{a.curves}: {len(runs)} runs, {a.folds} folds by run, context {a.context}, pooled")
-    print("| forecaster | MAE | MAE / persistence | ranking accuracy |")
-    print("| --- | --- | --- | --- |")
-    for name, (mae, n, acc, pairs) in pooled.items():
-        print(f"| {name} | {mae / n:.4f} | {mae / n / persistence:.2f}x | {acc / pairs:.3f} |")
+    print("| forecaster | MAE | MAE / persistence | ranking accuracy | [q0.1, q0.9] coverage |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, (mae, n, acc, pairs, cov, targets) in pooled.items():
+        print(f"| {name} | {mae / n:.4f} | {mae / n / persistence:.2f}x | {acc / pairs:.3f} | {cov / targets:.3f} |")
 
 
 if __name__ == "__main__":

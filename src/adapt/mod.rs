@@ -1,19 +1,21 @@
 //! A bundle fitted to a user's own finished runs, on the CPU and without candle (`neuneu adapt`).
 //!
-//! The recipe: the base bundle's network is kept as it is (its quantile bands), and its trees
-//! for the median ([`trees`]) are fitted again on every cut of the user's runs, less a held-out
-//! share of them; the held-out runs then score the base and the adapted bundle side by side
-//! ([`validate`]), and the manifest records what the bundle learned from, the scores and how
-//! they were obtained. Trees fitted on a sweep's own runs learn its schedule and its tasks'
-//! ceilings, which a general prior cannot know; to fit them beside other data, give those curve
-//! files too.
+//! The recipe: the base bundle's network is kept, and its trees for the median ([`trees`]) are
+//! fitted again on every cut of the user's runs, less a held-out share of them; on the held-out
+//! runs the bands are then recalibrated ([`calibration`]: one factor per level, written into
+//! the forecaster graph), and the base and the adapted bundle are scored side by side
+//! ([`validate`]: the bands' coverage there is in-sample); the manifest records what the bundle
+//! learned from, the factors, the scores and how they were obtained. Trees fitted on a sweep's
+//! own runs learn its schedule and its tasks' ceilings, which a general prior cannot know; to fit
+//! them beside other data, give those curve files too.
 
+pub mod calibration;
 pub mod trees;
 pub mod validate;
 
 use crate::error::{Error, Result};
 use crate::eval::curves::{Curve, Holdout};
-use crate::model::bundle::{Bundle, TREES};
+use crate::model::bundle::{Bundle, FORECASTER, TREES};
 use std::collections::BTreeSet;
 
 /// Fewest runs `adapt` accepts: enough that trees see more than one schedule and, with the
@@ -23,8 +25,8 @@ pub const MIN_RUNS: usize = 5;
 /// How [`adapt`] splits and scores.
 #[derive(Debug, Clone)]
 pub struct AdaptOptions {
-    /// Share of the runs held out to score the result (by run, per suite); 0 fits on every run
-    /// and scores nothing.
+    /// Share of the runs held out (by run, per suite) to recalibrate the bands on and score the
+    /// result; 0 fits the trees on every run, keeps the base's bands and scores nothing.
     pub holdout: f64,
     /// Seed of the hold-out draw.
     pub seed: u64,
@@ -51,6 +53,9 @@ pub struct Adapted {
     pub runs_held_out: usize,
     /// (cut, target) rows the trees were fitted on.
     pub rows: usize,
+    /// The band factors fitted on the held-out runs (one per level, 1 at the median); `None`
+    /// with no hold-out.
+    pub band_factors: Option<Vec<f32>>,
     /// Held-out scores of the base bundle (`validate::validation_scores`); empty with no
     /// hold-out. The adapted bundle's are its manifest's `validation`.
     pub base_scores: validate::Scores,
@@ -133,6 +138,71 @@ pub fn with_trees(bundle: Bundle, curves: &[&Curve]) -> Result<(Bundle, usize)> 
     Ok((Bundle::new(manifest, graphs), y.len()))
 }
 
+/// Fits one band factor per level to `bundle`'s forecasts of every cut of `curves` (the trees'
+/// cuts, each with all its later checkpoints as targets; each suite weighing the same) and
+/// writes them into its forecaster graph, multiplying the factors already there.
+fn recalibrate_bands(bundle: Bundle, curves: &[&Curve]) -> Result<(Bundle, Vec<f32>)> {
+    use crate::model::onnx::export::{INCREMENT_SCALE, unfold_attention};
+    use crate::model::onnx::{export_forecaster, weights_from_graph};
+    let engine = crate::Engine::from_bundle(bundle.clone())?;
+    let mut inputs = Vec::new();
+    let (mut target, mut suites) = (Vec::new(), Vec::new());
+    for c in curves {
+        for cut in trees::cuts(c) {
+            inputs.push(crate::RunInput::new(
+                &c.compute[..cut],
+                &c.accuracy[..cut],
+                &c.compute[cut..],
+            ));
+            target.extend(c.accuracy[cut..].iter().map(|&y| y as f32));
+            suites.extend(std::iter::repeat_n(c.suite.as_str(), c.compute.len() - cut));
+        }
+    }
+    let pred: Vec<f32> = engine
+        .forecast(&inputs)?
+        .iter()
+        .flat_map(|r| r.forecasts.iter().flat_map(|f| f.quantiles.iter().copied()))
+        .collect();
+    let arch = bundle.manifest.architecture.clone();
+    let weights = calibration::equal_group_weights(&suites, &vec![1.0; suites.len()]);
+    let factors = calibration::fit_increment_scales(
+        &pred,
+        &target,
+        &weights,
+        &arch.quantile_levels,
+        arch.median_index(),
+    );
+    let bad = |e: crate::error::ModelError| {
+        Error::Bundle(crate::error::BundleError::Graph {
+            graph: FORECASTER.into(),
+            reason: e.to_string(),
+        })
+    };
+    let mut w = weights_from_graph(&bundle.graphs[FORECASTER]).map_err(bad)?;
+    unfold_attention(&arch, &mut w).map_err(bad)?;
+    let scales: Vec<f32> = match w.get(INCREMENT_SCALE) {
+        Ok(t) => t.data.iter().zip(&factors).map(|(s, f)| s * f).collect(),
+        Err(_) => factors.clone(),
+    };
+    w.insert(
+        INCREMENT_SCALE,
+        crate::model::weights::Tensor::new(vec![scales.len()], scales),
+    );
+    let graph = export_forecaster(&arch, &w).map_err(bad)?;
+    let graphs: Vec<(String, Vec<u8>)> = bundle
+        .graphs
+        .into_iter()
+        .map(|(name, g)| {
+            if name == FORECASTER {
+                (name, graph.clone())
+            } else {
+                (name, g)
+            }
+        })
+        .collect();
+    Ok((Bundle::new(bundle.manifest, graphs), factors))
+}
+
 /// Adapts `base` to `curves` (in the model's space: see `Curve::to_model`), which came from the
 /// files described by `sources` (one line each for the manifest), as `command` asked.
 pub fn adapt(
@@ -187,7 +257,20 @@ pub fn adapt(
     facts.insert("adapt_seed".into(), serde_json::json!(options.seed));
 
     let mut base_scores = validate::Scores::new();
+    let mut band_factors = None;
     if !held.is_empty() {
+        let (recalibrated, factors) = recalibrate_bands(bundle, &held)?;
+        bundle = recalibrated;
+        bundle.manifest.training.facts.insert(
+            "adapt_band_factors".into(),
+            serde_json::json!(
+                factors
+                    .iter()
+                    .map(|&v| (v as f64 * 100.0).round() / 100.0)
+                    .collect::<Vec<_>>()
+            ),
+        );
+        band_factors = Some(factors);
         let engine = crate::Engine::from_bundle(bundle.clone())?;
         base_scores = validate::validation_scores(&base_engine, &held, options.context)?;
         let scores = validate::validation_scores(&engine, &held, options.context)?;
@@ -211,6 +294,7 @@ pub fn adapt(
         runs_fitted,
         runs_held_out,
         rows,
+        band_factors,
         base_scores,
     })
 }

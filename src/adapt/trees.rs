@@ -32,6 +32,14 @@ pub fn teaches(c: &Curve) -> bool {
     c.compute.len() > first_cut(c)
 }
 
+/// The cuts of `c` the trees learn from: every prefix length from its first cut to one before
+/// its end, thinned evenly to at most [`MAX_CUTS`]; none if `c` does not teach.
+pub fn cuts(c: &Curve) -> impl Iterator<Item = usize> {
+    let (n, first) = (c.compute.len(), first_cut(c));
+    let stride = n.saturating_sub(first).div_ceil(MAX_CUTS).max(1);
+    (first..n).step_by(stride)
+}
+
 /// Cuts per curve at most in the trees' training rows: Pythia's 150-checkpoint curves would
 /// otherwise give 10,000 (cut, target) rows each, ScAn's 10-epoch ones about 30.
 pub const MAX_CUTS: usize = 16;
@@ -42,15 +50,9 @@ pub const MAX_CUTS: usize = 16;
 pub fn training_rows<'a>(curves: impl IntoIterator<Item = &'a Curve>) -> (Vec<f64>, Vec<f64>) {
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for c in curves {
-        let (n, first) = (c.compute.len(), first_cut(c));
-        if !teaches(c) {
-            continue;
-        }
-        let cuts: Vec<usize> = (first..n).collect();
-        let stride = cuts.len().div_ceil(MAX_CUTS);
-        for &cut in cuts.iter().step_by(stride) {
+        for cut in cuts(c) {
             let run = RunSummary::new(&c.compute[..cut], &c.accuracy[..cut]);
-            for t in cut..n {
+            for t in cut..c.compute.len() {
                 x.extend(run.at(c.compute[t]));
                 y.push(c.accuracy[t] - run.last());
             }

@@ -1,7 +1,6 @@
 //! The companion trainer (feature `train`): candle model, samples, generated token losses, the
 //! training loop and the export to a bundle.
 
-pub mod calibration;
 pub mod error;
 pub mod model;
 pub mod prior;

@@ -5,10 +5,10 @@
 //! the synthetic prior, validation and calibration draws have their own seeded RNGs).
 
 use super::TrainError;
-use super::calibration;
 use super::model::{NeuNeu, pinball_loss};
 use super::samples::{Draw, EARLY_CONTEXT_SHARE, Rows, draw};
 use super::synthetic;
+use crate::adapt::calibration;
 use crate::eval::curves::{Curve, Holdout};
 use crate::inference::features;
 use crate::model::architecture::Architecture;

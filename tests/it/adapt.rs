@@ -72,6 +72,44 @@ fn adapts_to_a_sweeps_schedule_and_records_it() {
         !facts.contains_key("trees_command"),
         "the base's trees are gone"
     );
+    // The bands were recalibrated on the held-out runs: one factor a level, 1 at the median,
+    // written into the forecaster graph (the base's graph is not the adapted one's).
+    let factors = facts["adapt_band_factors"].as_array().unwrap();
+    assert_eq!(factors.len(), 5);
+    assert_eq!(factors[2], 1.0);
+    assert!(stdout.contains("bands recalibrated"), "{stdout}");
+    let graph = |bytes: &[u8]| {
+        neuneu::model::bundle::Bundle::from_bytes(bytes)
+            .unwrap()
+            .graphs[neuneu::model::bundle::FORECASTER]
+            .clone()
+    };
+    let base_graph = graph(neuneu::inference::engine::DEFAULT_BUNDLE);
+    assert_ne!(graph(&std::fs::read(&out).unwrap()), base_graph);
+
+    // With no hold-out, the trees see every run and the network is the base's, bit for bit.
+    let all = dir.join("all.nnb");
+    let (code, _, err) = cli_run(
+        &[
+            "adapt",
+            curves.to_str().unwrap(),
+            "-o",
+            all.to_str().unwrap(),
+            "--holdout",
+            "0",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(graph(&std::fs::read(&all).unwrap()), base_graph);
+    let all_facts = Engine::from_path(&all)
+        .unwrap()
+        .manifest()
+        .training
+        .facts
+        .clone();
+    assert_eq!(all_facts["adapt_runs_fitted"], 12);
+    assert!(!all_facts.contains_key("adapt_band_factors"));
 
     // A new run of the same sweep, six points in: the adapted bundle expects the jump.
     let (r, steps): (usize, Vec<f64>) = (20, (1..=6).map(|k| (k * 1000) as f64).collect());
@@ -86,6 +124,24 @@ fn adapts_to_a_sweeps_schedule_and_records_it() {
         (median(&adapted) - truth).abs(),
         (median(&base) - truth).abs(),
     );
+    // Each increment of the band is the base's times its level's factor (the trees move the
+    // whole band, not its increments; the factors are recorded to 0.01).
+    let (q, b) = (
+        adapted.forecast(&run).unwrap()[0].forecasts[0]
+            .quantiles
+            .clone(),
+        base.forecast(&run).unwrap()[0].forecasts[0]
+            .quantiles
+            .clone(),
+    );
+    for (j, inner) in [(0, 1), (1, 2), (3, 2), (4, 3)] {
+        let f = factors[j].as_f64().unwrap() as f32;
+        let (ours, theirs) = (q[j] - q[inner], b[j] - b[inner]);
+        assert!(
+            (ours - f * theirs).abs() <= 0.006 * theirs.abs() + 1e-5,
+            "level {j}: {ours} vs {f} x {theirs} ({q:?} vs {b:?})"
+        );
+    }
     // Measured: 0.006 against 0.27.
     assert!(
         ours < 0.1 * theirs,

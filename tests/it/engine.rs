@@ -153,7 +153,7 @@ fn sixteen_threads_match_a_single_thread_bit_for_bit() {
     });
 }
 
-/// Band calibration (`train::calibration`) is one factor per level on the head's increments:
+/// Band calibration (`adapt::calibration`) is one factor per level on the head's increments:
 /// the median stays, each level moves away from its inner neighbour by exactly its factor, and
 /// the factors survive a re-export from the graph's own weights.
 #[test]

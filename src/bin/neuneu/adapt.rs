@@ -20,8 +20,8 @@ pub struct AdaptArgs {
     pub from: Option<PathBuf>,
     #[arg(long, default_value = "accuracy", help = crate::commands::METRIC_HELP)]
     pub metric: Metric,
-    /// Share of the runs held out to score the result (by run, per suite); 0 fits on every run
-    /// and scores nothing.
+    /// Share of the runs held out (by run, per suite) to recalibrate the bands on and score the
+    /// result; 0 fits the trees on every run, keeps the base's bands and scores nothing.
     #[arg(long, default_value_t = 0.2)]
     pub holdout: f64,
     /// Seed of the hold-out draw.
@@ -82,6 +82,15 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         adapted.rows,
         adapted.runs_held_out
     );
+    if let Some(f) = &adapted.band_factors {
+        crate::emitln!(
+            "bands recalibrated on the held-out runs: factors {:?} (levels {:?})",
+            f.iter()
+                .map(|v| (v * 100.0).round() / 100.0)
+                .collect::<Vec<_>>(),
+            m.architecture.quantile_levels
+        );
+    }
     if adapted.runs_held_out > 0 {
         let mae = |s: &neuneu::adapt::validate::Scores, key: &str| {
             s.get(key)

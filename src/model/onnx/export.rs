@@ -221,7 +221,7 @@ pub fn export_forecaster(arch: &Architecture, w: &Weights) -> Result<Vec<u8>, Mo
     let e = g.init("head.median_spread", &[q, q], &e);
     let mm = g.init("head.increments", &[q, q], &mm);
     let mut sp = softplus(&mut g, &raw);
-    // A calibrated model (`train::calibration`) widens or narrows each increment by a positive
+    // A calibrated model (`adapt::calibration`) widens or narrows each increment by a positive
     // factor: the quantiles stay ordered by construction, and the factors stay readable from the
     // graph (`weights_from_graph`), so a re-export keeps them.
     if w.0.contains_key(INCREMENT_SCALE) {

@@ -1,7 +1,8 @@
 //! Calibration of the quantile bands on held-out runs. A model fitted by the pinball loss on its
 //! training runs is overconfident on runs it never saw (its bands are too narrow where it has
-//! memorised curves), so after training each band is widened or narrowed by one factor per
-//! level, fitted on the held-out runs: the factor multiplies that level's increment in the
+//! memorised curves), and a general model's bands can be far too wide for one user's smooth
+//! curves. So after training (the trainer) or on a user's runs (`neuneu adapt`) each band is
+//! widened or narrowed by one factor per level, fitted on held-out runs: the factor multiplies that level's increment in the
 //! non-crossing head (`layout::quantile_head_matrices`), so the quantiles stay ordered, and the
 //! median, the point forecast, is untouched.
 //!
@@ -12,8 +13,9 @@
 
 use crate::eval::metrics::pinball;
 
-/// The factors searched: 0.5 to 3.0 in steps of 0.01.
-const GRID: std::ops::RangeInclusive<u32> = 50..=300;
+/// The factors searched: 0.05 to 3.0 in steps of 0.01. The loss is convex in the factor, so a
+/// minimum inside a narrower range is unchanged by the wider one.
+const GRID: std::ops::RangeInclusive<u32> = 5..=300;
 const GRID_STEP: f64 = 0.01;
 
 /// One factor per level (1 at the median) for predictions `pred` (`[N, Q]`, row-major, ordered),
