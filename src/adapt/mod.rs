@@ -53,6 +53,8 @@ pub struct Adapted {
     pub runs_held_out: usize,
     /// (cut, target) rows the trees were fitted on.
     pub rows: usize,
+    /// Runs given but left out, none of their curves long enough to learn from (`suite/run`).
+    pub left_out: Vec<String>,
     /// The band factors fitted on the held-out runs (one per level, 1 at the median); `None`
     /// with no hold-out.
     pub band_factors: Option<Vec<f32>>,
@@ -69,44 +71,65 @@ fn runs(curves: &[&Curve]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-/// Refuses data the trees cannot learn from, saying how much is needed: fewer than
-/// [`MIN_RUNS`] runs, or a run none of whose curves is long enough for a training row.
-fn check_enough(curves: &[Curve]) -> Result<()> {
+/// The runs to learn from. Refuses a run shorter than `min_context` points in every curve (the
+/// model cannot even forecast it) and fewer than [`MIN_RUNS`] runs left to learn from; returns
+/// the curves of the runs that teach the trees (a curve long enough for a training row), and
+/// the runs left out because none of their curves is (killed early, say), named for the user.
+fn runs_to_learn_from(curves: &[Curve], min_context: usize) -> Result<(Vec<Curve>, Vec<String>)> {
+    let name = |(s, r): &(String, String)| format!("{s}/{r}");
+    let listed = |runs: &[String]| {
+        let mut text = runs.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+        if runs.len() > 5 {
+            text.push_str(", ...");
+        }
+        text
+    };
     let all: Vec<&Curve> = curves.iter().collect();
-    let n = runs(&all).len();
-    if n < MIN_RUNS {
+    let long_enough = |keep: &dyn Fn(&Curve) -> bool| -> BTreeSet<(String, String)> {
+        curves
+            .iter()
+            .filter(|c| keep(c))
+            .map(|c| (c.suite.clone(), c.run.clone()))
+            .collect()
+    };
+    let forecastable = long_enough(&|c| c.compute.len() >= min_context);
+    let malformed: Vec<String> = runs(&all).difference(&forecastable).map(name).collect();
+    if !malformed.is_empty() {
         return Err(Error::InvalidSetting {
             field: "curves",
             reason: format!(
-                "{n} run(s) given; adapting needs the curves of at least {MIN_RUNS} finished runs"
+                "{} run(s) shorter than the model's minimum context of {min_context} points in every curve ({})",
+                malformed.len(),
+                listed(&malformed)
             ),
         });
     }
-    let teaching: BTreeSet<(String, String)> = curves
+    let teaching = long_enough(&|c| trees::teaches(c));
+    let left_out: Vec<String> = runs(&all).difference(&teaching).map(name).collect();
+    if teaching.len() < MIN_RUNS {
+        let short = if left_out.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} more too short to learn from: every run needs a curve of at least {} points with positive compute, one more when it starts at compute 0)",
+                left_out.len(),
+                trees::MIN_CUT + 1
+            )
+        };
+        return Err(Error::InvalidSetting {
+            field: "curves",
+            reason: format!(
+                "{} run(s) to learn from{short}; adapting needs the curves of at least {MIN_RUNS} finished runs",
+                teaching.len()
+            ),
+        });
+    }
+    let kept = curves
         .iter()
-        .filter(|c| trees::teaches(c))
-        .map(|c| (c.suite.clone(), c.run.clone()))
+        .filter(|c| teaching.contains(&(c.suite.clone(), c.run.clone())))
+        .cloned()
         .collect();
-    let short: Vec<String> = runs(&all)
-        .difference(&teaching)
-        .map(|(s, r)| format!("{s}/{r}"))
-        .collect();
-    if !short.is_empty() {
-        return Err(Error::InvalidSetting {
-            field: "curves",
-            reason: format!(
-                "{} run(s) too short to learn from ({}{}): every run needs a curve of at \
-                 least {} points with positive compute (one more when it starts at compute \
-                 0), a context of {} and a later target; drop them or give their whole curves",
-                short.len(),
-                short.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
-                if short.len() > 5 { ", ..." } else { "" },
-                trees::MIN_CUT + 1,
-                trees::MIN_CUT
-            ),
-        });
-    }
-    Ok(())
+    Ok((kept, left_out))
 }
 
 /// Replaces `bundle`'s trees by trees fitted on every cut of `curves`; records the rows in the
@@ -224,7 +247,9 @@ pub fn adapt(
             reason: format!("{} is not in (0, 1)", options.context),
         });
     }
-    check_enough(curves)?;
+    let min_context = base.manifest.preparation.min_context;
+    let (curves, left_out) = runs_to_learn_from(curves, min_context)?;
+    let curves = &curves[..];
     let (fit_idx, held_idx) = if options.holdout > 0.0 {
         Holdout::Fraction(options.holdout).split(curves, options.seed)
     } else {
@@ -255,6 +280,12 @@ pub fn adapt(
     );
     facts.insert("adapt_holdout".into(), serde_json::json!(options.holdout));
     facts.insert("adapt_seed".into(), serde_json::json!(options.seed));
+    if !left_out.is_empty() {
+        facts.insert(
+            "adapt_runs_left_out".into(),
+            serde_json::json!(left_out.len()),
+        );
+    }
 
     let mut base_scores = validate::Scores::new();
     let mut band_factors = None;
@@ -294,6 +325,7 @@ pub fn adapt(
         runs_fitted,
         runs_held_out,
         rows,
+        left_out,
         band_factors,
         base_scores,
     })

@@ -149,6 +149,46 @@ fn adapts_to_a_sweeps_schedule_and_records_it() {
     );
 }
 
+/// Runs killed early (too short for a training row) are left out, named, and counted in the
+/// manifest; the others are learned from.
+#[test]
+fn leaves_out_runs_too_short_to_learn_from() {
+    let dir = scratch_dir("adapt-short");
+    let short = sweep_csv(6..8, 3);
+    let curves = dir.join("sweep.csv");
+    std::fs::write(
+        &curves,
+        sweep_csv(0..6, 8) + short.split_once('\n').unwrap().1,
+    )
+    .unwrap();
+    let out = dir.join("adapted.nnb");
+    let (code, stdout, err) = cli_run(
+        &[
+            "adapt",
+            curves.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout
+            .contains("left out 2 run(s) with no curve long enough to learn from (toy/r6, toy/r7)"),
+        "{stdout}"
+    );
+    let facts = Engine::from_path(&out)
+        .unwrap()
+        .manifest()
+        .training
+        .facts
+        .clone();
+    assert_eq!(facts["adapt_runs_left_out"], 2);
+    let used = facts["adapt_runs_fitted"].as_u64().unwrap()
+        + facts["adapt_runs_held_out"].as_u64().unwrap();
+    assert_eq!(used, 6);
+}
+
 #[test]
 fn refuses_what_it_cannot_adapt_to_with_a_clear_message() {
     let dir = scratch_dir("adapt-refusals");
@@ -167,22 +207,31 @@ fn refuses_what_it_cannot_adapt_to_with_a_clear_message() {
         &sweep_csv(0..6, 8).replacen("acc\n", "acc,lr\n", 1),
     );
     let one_run = write("one.csv", &sweep_csv(0..1, 8));
-    let short_run = sweep_csv(6..7, 3);
-    let short = write(
-        "short.csv",
-        &(sweep_csv(0..6, 8) + short_run.split_once('\n').unwrap().1),
-    );
+    // Rows of runs `runs` with `points` points, without the header line.
+    let rows = |runs, points| {
+        sweep_csv(runs, points)
+            .split_once('\n')
+            .unwrap()
+            .1
+            .to_string()
+    };
+    let one_point = write("one-point.csv", &(sweep_csv(0..6, 8) + &rows(6..7, 1)));
+    let few_long = write("few-long.csv", &(sweep_csv(0..4, 8) + &rows(4..6, 3)));
     let good = write("good.csv", &sweep_csv(0..6, 8));
     for (args, want) in [
         (vec![misspelt.as_str()], "unknown column(s) `token`"),
         (vec![extra.as_str()], "unknown column(s) `lr`"),
         (
             vec![one_run.as_str()],
-            "1 run(s) given; adapting needs the curves of at least 5",
+            "1 run(s) to learn from; adapting needs the curves of at least 5",
         ),
         (
-            vec![short.as_str()],
-            "1 run(s) too short to learn from (toy/r6)",
+            vec![one_point.as_str()],
+            "1 run(s) shorter than the model's minimum context of 2 points in every curve (toy/r6)",
+        ),
+        (
+            vec![few_long.as_str()],
+            "4 run(s) to learn from (2 more too short to learn from",
         ),
         (
             vec![good.as_str(), "--holdout", "1"],

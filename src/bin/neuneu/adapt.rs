@@ -76,6 +76,22 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
     };
     let adapted = adapt(base, &curves, &sources, &command, &options)?;
     let m = &adapted.bundle.manifest;
+    if !adapted.left_out.is_empty() {
+        let mut names = adapted
+            .left_out
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if adapted.left_out.len() > 5 {
+            names.push_str(", ...");
+        }
+        crate::emitln!(
+            "left out {} run(s) with no curve long enough to learn from ({names})",
+            adapted.left_out.len()
+        );
+    }
     crate::emitln!(
         "trees for the median refitted on {} runs ({} rows); {} runs held out",
         adapted.runs_fitted,

@@ -144,8 +144,8 @@ enum Command {
     /// Fit a bundle to your own finished runs: the trees for the median are refitted on them (the
     /// network is kept), less a held-out share on which the bands are recalibrated and the base
     /// and the adapted bundle are scored side by side; the manifest records what it learned
-    /// from. Needs at least 5 runs, each with a curve of 4 points or more. To fit beside other
-    /// data, give those files too.
+    /// from. Needs at least 5 runs with a curve of 4 points or more (shorter runs are left out
+    /// and named). To fit beside other data, give those files too.
     ///
     /// Example:
     ///   neuneu adapt ../shared/data/shakespeare-lm-dev/curves.csv -o adapted.nnb
