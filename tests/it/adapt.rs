@@ -29,22 +29,36 @@ fn sweep_csv(runs: std::ops::Range<usize>, points: usize) -> String {
     csv
 }
 
+/// `neuneu adapt CURVES -o OUT EXTRA...`, which must succeed; its stdout.
+fn adapt(curves: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "adapt",
+        curves.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let (code, stdout, err) = cli_run(&args, "");
+    assert_eq!(code, 0, "{args:?}: {err}");
+    stdout
+}
+
+/// The rows of `sweep_csv`, without its header line.
+fn rows(runs: std::ops::Range<usize>, points: usize) -> String {
+    sweep_csv(runs, points)
+        .split_once('\n')
+        .unwrap()
+        .1
+        .to_string()
+}
+
 #[test]
 fn adapts_to_a_sweeps_schedule_and_records_it() {
     let dir = scratch_dir("adapt");
     let curves = dir.join("sweep.csv");
     std::fs::write(&curves, sweep_csv(0..12, 10)).unwrap();
     let out = dir.join("adapted.nnb");
-    let (code, stdout, err) = cli_run(
-        &[
-            "adapt",
-            curves.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        "",
-    );
-    assert_eq!(code, 0, "{err}");
+    let stdout = adapt(&curves, &out, &[]);
     assert!(stdout.contains("runs held out"), "{stdout}");
     let adapted = Engine::from_path(&out).unwrap();
     let m = adapted.manifest();
@@ -89,18 +103,7 @@ fn adapts_to_a_sweeps_schedule_and_records_it() {
 
     // With no hold-out, the trees see every run and the network is the base's, bit for bit.
     let all = dir.join("all.nnb");
-    let (code, _, err) = cli_run(
-        &[
-            "adapt",
-            curves.to_str().unwrap(),
-            "-o",
-            all.to_str().unwrap(),
-            "--holdout",
-            "0",
-        ],
-        "",
-    );
-    assert_eq!(code, 0, "{err}");
+    adapt(&curves, &all, &["--holdout", "0"]);
     assert_eq!(graph(&std::fs::read(&all).unwrap()), base_graph);
     let all_facts = Engine::from_path(&all)
         .unwrap()
@@ -154,24 +157,10 @@ fn adapts_to_a_sweeps_schedule_and_records_it() {
 #[test]
 fn leaves_out_runs_too_short_to_learn_from() {
     let dir = scratch_dir("adapt-short");
-    let short = sweep_csv(6..8, 3);
     let curves = dir.join("sweep.csv");
-    std::fs::write(
-        &curves,
-        sweep_csv(0..6, 8) + short.split_once('\n').unwrap().1,
-    )
-    .unwrap();
+    std::fs::write(&curves, sweep_csv(0..6, 8) + &rows(6..8, 3)).unwrap();
     let out = dir.join("adapted.nnb");
-    let (code, stdout, err) = cli_run(
-        &[
-            "adapt",
-            curves.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        "",
-    );
-    assert_eq!(code, 0, "{err}");
+    let stdout = adapt(&curves, &out, &[]);
     assert!(
         stdout
             .contains("left out 2 run(s) with no curve long enough to learn from (toy/r6, toy/r7)"),
