@@ -258,7 +258,8 @@ pub fn adapt(
     let fitted: Vec<&Curve> = fit_idx.iter().map(|&i| &curves[i]).collect();
     let held: Vec<&Curve> = held_idx.iter().map(|&i| &curves[i]).collect();
     let base_name = base.manifest.name.clone();
-    let base_engine = crate::Engine::from_bundle(base.clone())?;
+    // The base scores the held-out runs beside the adapted bundle.
+    let base_for_scores = (!held.is_empty()).then(|| base.clone());
     let (mut bundle, rows) = with_trees(base, &fitted)?;
     let (runs_fitted, runs_held_out) = (runs(&fitted).len(), runs(&held).len());
 
@@ -289,7 +290,7 @@ pub fn adapt(
 
     let mut base_scores = validate::Scores::new();
     let mut band_factors = None;
-    if !held.is_empty() {
+    if let Some(base) = base_for_scores {
         let (recalibrated, factors) = recalibrate_bands(bundle, &held)?;
         bundle = recalibrated;
         bundle.manifest.training.facts.insert(
@@ -303,13 +304,15 @@ pub fn adapt(
         );
         band_factors = Some(factors);
         let engine = crate::Engine::from_bundle(bundle.clone())?;
+        let base_engine = crate::Engine::from_bundle(base)?;
         base_scores = validate::validation_scores(&base_engine, &held, options.context)?;
         let scores = validate::validation_scores(&engine, &held, options.context)?;
         bundle.manifest.validation = scores;
         bundle.manifest.validation_protocol = format!(
-            "neuneu adapt: {runs_held_out} of the {} runs given held out ({:.0}% of each \
-             suite's runs, seed {}); context = checkpoints with compute <= {} x final (at least \
-             3), targets = the rest; MAE of the median per curve, then mean over curves",
+            "neuneu adapt: {runs_held_out} of the {} runs learned from held out ({:.0}% of each \
+             suite's runs, seed {}), the bands recalibrated on them (their coverage here is \
+             in-sample); context = checkpoints with compute <= {} x final (at least 3), \
+             targets = the rest; MAE of the median per curve, then mean over curves",
             runs_fitted + runs_held_out,
             options.holdout * 100.0,
             options.seed,
