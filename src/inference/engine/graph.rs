@@ -483,8 +483,8 @@ pub fn optimize(model: TypedModel) -> TractResult<TypedModel> {
 
 /// Evaluates one node of a plan as tract does, then clears the upper halves of the vector
 /// registers. tract's hand-written x86-64 matrix kernels return without `vzeroupper`, and on the
-/// machines measured every legacy-SSE instruction after them then ran many times slower until
-/// something cleared that state: the power-law fit after a forecast took 375 us instead of
+/// development machine (AMD Zen 4) every legacy-SSE instruction after them then ran many times
+/// slower until something cleared that state: the power-law fit after a forecast took 375 us instead of
 /// 15 us, glibc's `exp` was 57% of a forecast (`benches/README.md`). The engine runs every node
 /// through this; a profiler timing nodes should too.
 pub fn eval_node(
