@@ -135,8 +135,12 @@ pub const LONG_FORMAT_COLUMNS: [&str; 9] = [
 /// ignores the others.
 pub fn check_columns(path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let header = text.lines().next().unwrap_or("");
+    // The header line only: the whole file is read again by `read_curves`.
+    let mut header = String::new();
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(file), &mut header)
+        .map_err(|e| Error::io(path, e))?;
+    let header = header.trim_end_matches(['\r', '\n']);
     let unknown: Vec<&str> = header
         .split(',')
         .map(str::trim)
