@@ -30,7 +30,11 @@ def main():
     ap.add_argument("--holdout", default="0",
                     help="neuneu adapt's own hold-out (the runs its bands are recalibrated on); "
                          "0: the trees see every run of the other folds, the bands stay the base's")
+    ap.add_argument("--losses", help="a loss index: neuneu adapt fits loss trees on it, and the adapted "
+                                     "bundle's forecasts are given each context's last losses")
+    ap.add_argument("--loss-summary", default="mean-p")
     a = ap.parse_args()
+    with_losses = ["--losses", a.losses] if a.losses else []
 
     with open(a.curves, newline="") as f:
         reader = csv.DictReader(f)
@@ -49,9 +53,11 @@ def main():
                     w.writeheader()
                     w.writerows(r for r in rows if keep(fold_of[(r["suite"], r["run"])]))
             adapted = os.path.join(tmp, f"adapted{k}.nnb")
+            loss_args = with_losses + (["--loss-summary", a.loss_summary] if a.losses else [])
             subprocess.run([a.neuneu, "adapt", paths["fit"], "-o", adapted, "--holdout", a.holdout,
-                            "--metric", a.metric], check=True, capture_output=True)
-            for label, model in (("adapted", ["--model", adapted]), ("base", [])):
+                            "--metric", a.metric] + loss_args, check=True, capture_output=True)
+            # The base network was not trained on real losses: it is scored without them.
+            for label, model in (("adapted", ["--model", adapted] + with_losses), ("base", [])):
                 report = os.path.join(tmp, f"{label}{k}.json")
                 subprocess.run([a.neuneu, "eval", paths["test"], "--json", report, "--metric", a.metric,
                                 "--context", a.context] + model, check=True, capture_output=True)

@@ -15,7 +15,9 @@ pub mod validate;
 
 use crate::error::{Error, Result};
 use crate::eval::curves::{Curve, Holdout};
-use crate::model::bundle::{Bundle, FORECASTER, TREES};
+use crate::eval::losses::CurveLosses;
+use crate::inference::summary::LossSummary;
+use crate::model::bundle::{Bundle, FORECASTER, TREES, TREES_LOSSES};
 use std::collections::BTreeSet;
 
 /// Fewest runs `adapt` accepts: enough that trees see more than one schedule and, with the
@@ -52,7 +54,7 @@ pub struct Adapted {
     pub runs_fitted: usize,
     pub runs_held_out: usize,
     /// (cut, target) rows the trees were fitted on.
-    pub rows: usize,
+    pub rows: TreeRows,
     /// Runs given but left out, none of their curves long enough to learn from (`suite/run`).
     pub left_out: Vec<String>,
     /// The band factors fitted on the held-out runs (one per level, 1 at the median); `None`
@@ -132,11 +134,18 @@ fn runs_to_learn_from(curves: &[Curve], min_context: usize) -> Result<(Vec<Curve
     Ok((kept, left_out))
 }
 
-/// Replaces `bundle`'s trees by trees fitted on every cut of `curves`; records the rows in the
-/// manifest's facts (`trees_rows`). Errors if no curve is long enough.
-pub fn with_trees(bundle: Bundle, curves: &[&Curve]) -> Result<(Bundle, usize)> {
-    use crate::inference::summary::SUMMARY_FEATURES;
-    let (x, y) = trees::training_rows(curves.iter().copied());
+/// Replaces `bundle`'s trees by trees fitted on every cut of `curves`, and its loss trees
+/// (`TREES_LOSSES`) by trees fitted on the cuts that have `losses` (dropped without them: a
+/// base's loss trees would disagree with the new trees); records the rows in the manifest's
+/// facts (`trees_rows`, `trees_losses_rows`). Errors if no curve is long enough, or if
+/// `losses` name no checkpoint of a cut.
+pub fn with_trees(
+    bundle: Bundle,
+    curves: &[&Curve],
+    losses: Option<(&CurveLosses, LossSummary)>,
+) -> Result<(Bundle, TreeRows)> {
+    use crate::inference::summary::{SUMMARY_FEATURES, SUMMARY_LAYOUT};
+    let (x, y) = trees::training_rows(curves.iter().copied(), None);
     if y.is_empty() {
         return Err(Error::InvalidSetting {
             field: "curves",
@@ -146,25 +155,66 @@ pub fn with_trees(bundle: Bundle, curves: &[&Curve]) -> Result<(Bundle, usize)> 
             ),
         });
     }
-    let fitted = trees::fit(&x, SUMMARY_FEATURES, &y, &trees::BoosterConfig::default());
+    let config = trees::BoosterConfig::default();
+    let fitted = trees::fit(&x, SUMMARY_FEATURES, &y, &config, SUMMARY_LAYOUT);
+    let mut rows = TreeRows {
+        plain: y.len(),
+        with_losses: 0,
+    };
+    let mut members = vec![(TREES.to_string(), fitted.to_json())];
+    if let Some((by_checkpoint, kind)) = losses {
+        let (x, y) = trees::training_rows(curves.iter().copied(), losses);
+        if y.is_empty() {
+            return Err(Error::InvalidSetting {
+                field: "losses",
+                reason: format!(
+                    "no loss vector of the index ({} read) belongs to the last checkpoint of a cut of the curves: \
+                     the index must name the runs and compute values of the curve files",
+                    by_checkpoint.len()
+                ),
+            });
+        }
+        let width = SUMMARY_FEATURES + kind.width();
+        let fitted = trees::fit(&x, width, &y, &config, &kind.layout());
+        rows.with_losses = y.len();
+        members.push((TREES_LOSSES.to_string(), fitted.to_json()));
+    }
     let mut manifest = bundle.manifest;
-    manifest
-        .training
-        .facts
-        .insert("trees_rows".into(), serde_json::json!(y.len()));
+    let facts = &mut manifest.training.facts;
+    facts.insert("trees_rows".into(), serde_json::json!(rows.plain));
+    facts.remove("trees_losses_rows");
+    if rows.with_losses > 0 {
+        facts.insert(
+            "trees_losses_rows".into(),
+            serde_json::json!(rows.with_losses),
+        );
+    }
     let mut graphs: Vec<(String, Vec<u8>)> = bundle
         .graphs
         .into_iter()
-        .filter(|(name, _)| name != TREES)
+        .filter(|(name, _)| name != TREES && name != TREES_LOSSES)
         .collect();
-    graphs.push((TREES.to_string(), fitted.to_json()));
-    Ok((Bundle::new(manifest, graphs), y.len()))
+    graphs.extend(members);
+    Ok((Bundle::new(manifest, graphs), rows))
+}
+
+/// The (cut, target) rows trees were fitted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeRows {
+    /// The trees of the run summary alone, on every cut.
+    pub plain: usize,
+    /// The loss trees, on the cuts with losses; 0 without losses.
+    pub with_losses: usize,
 }
 
 /// Fits one band factor per level to `bundle`'s forecasts of every cut of `curves` (the trees'
 /// cuts, each with all its later checkpoints as targets; each suite weighing the same) and
 /// writes them into its forecaster graph, multiplying the factors already there.
-fn recalibrate_bands(bundle: Bundle, curves: &[&Curve]) -> Result<(Bundle, Vec<f32>)> {
+fn recalibrate_bands(
+    bundle: Bundle,
+    curves: &[&Curve],
+    losses: Option<&CurveLosses>,
+) -> Result<(Bundle, Vec<f32>)> {
     use crate::model::onnx::export::{INCREMENT_SCALE, unfold_attention};
     use crate::model::onnx::{export_forecaster, weights_from_graph};
     let engine = crate::Engine::from_bundle(bundle.clone())?;
@@ -172,11 +222,12 @@ fn recalibrate_bands(bundle: Bundle, curves: &[&Curve]) -> Result<(Bundle, Vec<f
     let (mut target, mut suites) = (Vec::new(), Vec::new());
     for c in curves {
         for cut in trees::cuts(c) {
-            inputs.push(crate::RunInput::new(
-                &c.compute[..cut],
-                &c.accuracy[..cut],
-                &c.compute[cut..],
-            ));
+            let mut input =
+                crate::RunInput::new(&c.compute[..cut], &c.accuracy[..cut], &c.compute[cut..]);
+            if let Some(tokens) = losses.and_then(|l| l.of_context(c, cut)) {
+                input = input.with_losses(crate::Losses::Tokens(tokens));
+            }
+            inputs.push(input);
             target.extend(c.accuracy[cut..].iter().map(|&y| y as f32));
             suites.extend(std::iter::repeat_n(c.suite.as_str(), c.compute.len() - cut));
         }
@@ -227,10 +278,14 @@ fn recalibrate_bands(bundle: Bundle, curves: &[&Curve]) -> Result<(Bundle, Vec<f
 }
 
 /// Adapts `base` to `curves` (in the model's space: see `Curve::to_model`), which came from the
-/// files described by `sources` (one line each for the manifest), as `command` asked.
+/// files described by `sources` (one line each for the manifest), as `command` asked. With
+/// `losses`, loss trees are fitted too (`with_trees`), and the held-out runs are forecast with
+/// their losses where known, to recalibrate the bands and score the adapted bundle (the base
+/// is scored without them: its network was not trained on real losses).
 pub fn adapt(
     base: Bundle,
     curves: &[Curve],
+    losses: Option<(&CurveLosses, LossSummary)>,
     sources: &[String],
     command: &str,
     options: &AdaptOptions,
@@ -260,15 +315,23 @@ pub fn adapt(
     let base_name = base.manifest.name.clone();
     // The base scores the held-out runs beside the adapted bundle.
     let base_for_scores = (!held.is_empty()).then(|| base.clone());
-    let (mut bundle, rows) = with_trees(base, &fitted)?;
+    let (mut bundle, rows) = with_trees(base, &fitted, losses)?;
     let (runs_fitted, runs_held_out) = (runs(&fitted).len(), runs(&held).len());
 
     let m = &mut bundle.manifest;
     m.name = format!("{base_name}-adapted");
     let training = &mut m.training;
     training.data.extend(sources.iter().map(|s| {
-        format!("{s}: the trees for the median refitted by `neuneu adapt` (the network is {base_name}'s)")
+        format!("{s}: learned from by `neuneu adapt`, which refitted the trees for the median (the network is {base_name}'s)")
     }));
+    if let Some((_, kind)) = losses {
+        training.loss_inputs = format!(
+            "the network's: {} The trees for runs given token losses (`trees_losses`) were fitted by \
+             `neuneu adapt` on real losses, read as their {}.",
+            training.loss_inputs,
+            kind.name()
+        );
+    }
     let facts = &mut training.facts;
     // The base's trees were replaced: the command that fitted them no longer describes them.
     facts.remove("trees_command");
@@ -291,7 +354,8 @@ pub fn adapt(
     let mut base_scores = validate::Scores::new();
     let mut band_factors = None;
     if let Some(base) = base_for_scores {
-        let (recalibrated, factors) = recalibrate_bands(bundle, &held)?;
+        let given = losses.map(|(l, _)| l);
+        let (recalibrated, factors) = recalibrate_bands(bundle, &held, given)?;
         bundle = recalibrated;
         bundle.manifest.training.facts.insert(
             "adapt_band_factors".into(),
@@ -305,8 +369,8 @@ pub fn adapt(
         band_factors = Some(factors);
         let engine = crate::Engine::from_bundle(bundle.clone())?;
         let base_engine = crate::Engine::from_bundle(base)?;
-        base_scores = validate::validation_scores(&base_engine, &held, options.context)?;
-        let scores = validate::validation_scores(&engine, &held, options.context)?;
+        base_scores = validate::validation_scores(&base_engine, &held, options.context, None)?;
+        let scores = validate::validation_scores(&engine, &held, options.context, given)?;
         bundle.manifest.validation = scores;
         bundle.manifest.validation_protocol = format!(
             "neuneu adapt: {runs_held_out} of the {} runs learned from held out ({:.0}% of each \

@@ -11,7 +11,8 @@
 //! rows (the loss's own line search), shrunk by the learning rate.
 
 use crate::eval::curves::Curve;
-use crate::inference::summary::{RunSummary, SUMMARY_LAYOUT};
+use crate::eval::losses::CurveLosses;
+use crate::inference::summary::{LossSummary, RunSummary, summarize_losses};
 use crate::model::trees::{Booster, Node, leaf_of};
 
 /// Fewest points a cut (the context of a training row) has, with positive compute; a curve
@@ -44,16 +45,30 @@ pub fn cuts(c: &Curve) -> impl Iterator<Item = usize> {
 /// otherwise give 10,000 (cut, target) rows each, ScAn's 10-epoch ones about 30.
 pub const MAX_CUTS: usize = 16;
 
-/// The trees' training rows (row-major, `SUMMARY_FEATURES` wide) and labels: every (cut of at
-/// least 3 points, later target) of `curves`, the cuts thinned evenly to `MAX_CUTS` per curve;
-/// the label is the target's offset from the cut's last value.
-pub fn training_rows<'a>(curves: impl IntoIterator<Item = &'a Curve>) -> (Vec<f64>, Vec<f64>) {
+/// The trees' training rows (row-major, `SUMMARY_FEATURES` wide, plus the loss summary's
+/// width with `losses`) and labels: every (cut of at least 3 points, later target) of
+/// `curves`, the cuts thinned evenly to `MAX_CUTS` per curve; the label is the target's offset
+/// from the cut's last value. With `losses`, only the cuts whose last checkpoint has losses,
+/// their summary after the run's.
+pub fn training_rows<'a>(
+    curves: impl IntoIterator<Item = &'a Curve>,
+    losses: Option<(&CurveLosses, LossSummary)>,
+) -> (Vec<f64>, Vec<f64>) {
     let (mut x, mut y) = (Vec::new(), Vec::new());
+    let mut loss_numbers = Vec::new();
     for c in curves {
         for cut in cuts(c) {
+            loss_numbers.clear();
+            if let Some((by_checkpoint, kind)) = losses {
+                let Some(tokens) = by_checkpoint.of_context(c, cut) else {
+                    continue;
+                };
+                summarize_losses(kind, tokens, &mut loss_numbers);
+            }
             let run = RunSummary::new(&c.compute[..cut], &c.accuracy[..cut]);
             for t in cut..c.compute.len() {
                 x.extend(run.at(c.compute[t]));
+                x.extend_from_slice(&loss_numbers);
                 y.push(c.accuracy[t] - run.last());
             }
         }
@@ -84,9 +99,9 @@ impl Default for BoosterConfig {
     }
 }
 
-/// Fits the median of `y` given `x` (rows of `width` values, row-major, made with the run
-/// summary of [`SUMMARY_LAYOUT`]).
-pub fn fit(x: &[f64], width: usize, y: &[f64], cfg: &BoosterConfig) -> Booster {
+/// Fits the median of `y` given `x` (rows of `width` values, row-major, made with the summary
+/// named `layout`: [`SUMMARY_LAYOUT`], or a `LossSummary::layout`).
+pub fn fit(x: &[f64], width: usize, y: &[f64], cfg: &BoosterConfig, layout: &str) -> Booster {
     let rows = y.len();
     assert_eq!(x.len(), rows * width, "x must hold `width` values per row");
     assert!((2..=256).contains(&cfg.bins), "bins must be within 2..=256");
@@ -115,7 +130,7 @@ pub fn fit(x: &[f64], width: usize, y: &[f64], cfg: &BoosterConfig) -> Booster {
     }
     Booster {
         features,
-        summary: SUMMARY_LAYOUT.into(),
+        summary: layout.into(),
         base,
         trees,
     }
@@ -284,7 +299,7 @@ mod tests {
             min_leaf: 200,
             ..Default::default()
         };
-        let booster = fit(&x, 2, &y, &cfg);
+        let booster = fit(&x, 2, &y, &cfg, "test-layout");
         for (a, want) in [(0.2, 0.0), (0.8, 1.0)] {
             for b in [0.1, 0.9] {
                 let got = booster.predict(&[a, b]);

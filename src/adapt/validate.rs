@@ -2,6 +2,7 @@
 //! engine) against persistence, on the runs the trainer held out.
 
 use crate::eval::curves::Curve;
+use crate::eval::losses::CurveLosses;
 use crate::eval::{context_len, prefix};
 use crate::inference::forecast::Forecaster;
 use std::collections::BTreeMap;
@@ -11,21 +12,25 @@ use std::collections::BTreeMap;
 pub type Scores = BTreeMap<String, BTreeMap<String, f64>>;
 
 /// Scores of the model and of persistence: MAE of the median (mean per curve, then over
-/// curves), coverage of [q0.1, q0.9], for each suite and overall.
+/// curves), coverage of [q0.1, q0.9], for each suite and overall. With `losses`, each
+/// forecast is given the losses of its context's last checkpoint where they are known.
 pub fn validation_scores(
     model: &dyn Forecaster,
     curves: &[&Curve],
     fraction: f64,
+    losses: Option<&CurveLosses>,
 ) -> crate::Result<Scores> {
     let mut prefixes = Vec::new();
+    let mut given = Vec::new();
     let mut kept = Vec::new();
     for c in curves {
         if let Some(n) = context_len(c, fraction, 3) {
             prefixes.push(prefix(c, n));
+            given.push(losses.and_then(|l| l.of_context(c, n)));
             kept.push((c, n));
         }
     }
-    let forecasts = model.forecast_prefixes(&prefixes)?;
+    let forecasts = model.forecast_prefixes_with_losses(&prefixes, &given)?;
     let levels = model.levels();
     let (lo, mid, hi) = (
         0,

@@ -6,7 +6,6 @@ use neuneu::eval::curves::{ComputeAxis, read_curves};
 use neuneu::model::architecture::{Architecture, LossRepresentation};
 use neuneu::model::bundle::TrainingRecord;
 use neuneu::train::{LossSource, TrainConfig, add_trees, train};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -187,7 +186,7 @@ fn run() -> anyhow::Result<()> {
             LossSource::None
         }
         "synthetic" => LossSource::Synthetic { tokens: 2048 },
-        index => LossSource::Files(read_loss_index(index, &curves)?),
+        index => LossSource::Files(neuneu::eval::losses::CurveLosses::read(index, &curves)?),
     };
     if let Some(e) = arch.encoder.as_mut() {
         e.representation = match args.loss_repr {
@@ -254,7 +253,8 @@ Pass real losses only to a model trained on real losses."
     let (_, held_out) = holdout.split(&curves, seed);
     let held: Vec<&neuneu::eval::curves::Curve> = held_out.iter().map(|&i| &curves[i]).collect();
     let engine = neuneu::Engine::from_bytes(&bundle.to_bytes())?;
-    bundle.manifest.validation = neuneu::adapt::validate::validation_scores(&engine, &held, 0.2)?;
+    bundle.manifest.validation =
+        neuneu::adapt::validate::validation_scores(&engine, &held, 0.2, None)?;
     bundle.manifest.validation_protocol = format!(
         "held-out runs ({}, split by run, seed {}); context = checkpoints with compute <= 0.2 x final (at least 3), targets = the rest; MAE of the median per curve, then mean over curves",
         holdout.describe(),
@@ -269,35 +269,4 @@ Pass real losses only to a model trained on real losses."
     println!("{report}");
     println!("wrote {} ({} bytes)", args.output.display(), bytes.len());
     Ok(())
-}
-
-/// Token losses by (suite, run, compute), for the curves being trained on: each entry of the
-/// index (`neuneu::io::loss_index`: CSV `suite,run,step,path` or JSON `{run: {compute: file}}`)
-/// that names a checkpoint of one of `curves`' runs, read from its `.npy` file.
-fn read_loss_index(
-    index: &str,
-    curves: &[neuneu::eval::curves::Curve],
-) -> anyhow::Result<HashMap<(String, String, u64), Vec<f32>>> {
-    let entries = neuneu::io::loss_index::read_loss_index(index)?;
-    let mut suites: HashMap<&str, Vec<&str>> = HashMap::new();
-    for c in curves {
-        let s = suites.entry(c.run.as_str()).or_default();
-        if !s.contains(&c.suite.as_str()) {
-            s.push(c.suite.as_str());
-        }
-    }
-    let mut map = HashMap::new();
-    for e in entries {
-        let Some(run_suites) = suites.get(e.run.as_str()) else {
-            continue;
-        };
-        let values = neuneu::io::npy::read_npy_f32(&e.path)?;
-        for suite in run_suites.iter().filter(|s| e.in_suite(s)) {
-            map.insert(
-                (suite.to_string(), e.run.clone(), e.compute.to_bits()),
-                values.clone(),
-            );
-        }
-    }
-    Ok(map)
 }

@@ -34,6 +34,7 @@
 
 pub mod baselines;
 pub mod curves;
+pub mod losses;
 pub mod metrics;
 pub mod plots;
 pub mod replay;
@@ -121,14 +122,16 @@ pub fn prefix(curve: &Curve, context: usize) -> CurvePrefix<'_> {
 }
 
 /// Asks `forecaster` for every prefix, `batch_size` at a time, and checks it answered each.
+/// `losses[i]`, the token losses of `prefixes[i]`'s last checkpoint where known, go with it.
 pub(crate) fn forecast_all(
     forecaster: &dyn Forecaster,
     prefixes: &[CurvePrefix<'_>],
+    losses: &[Option<&[f32]>],
     batch_size: usize,
 ) -> Result<Vec<RunForecast>> {
     let mut out = Vec::with_capacity(prefixes.len());
-    for chunk in prefixes.chunks(batch_size) {
-        let got = forecaster.forecast_prefixes(chunk)?;
+    for (chunk, losses) in prefixes.chunks(batch_size).zip(losses.chunks(batch_size)) {
+        let got = forecaster.forecast_prefixes_with_losses(chunk, losses)?;
         if got.len() != chunk.len() {
             let reason = format!("{} forecasts for {} prefixes", got.len(), chunk.len());
             return Err(Error::invalid(
@@ -151,16 +154,31 @@ pub fn evaluate(
     forecasters: &[&dyn Forecaster],
     opts: &EvalOptions,
 ) -> Result<EvalReport> {
+    evaluate_with_losses(curves, forecasters, opts, None)
+}
+
+/// [`evaluate`], each forecast given the token losses of its context's last checkpoint where
+/// `losses` has them (forecasters that read no losses ignore them).
+pub fn evaluate_with_losses(
+    curves: &[Curve],
+    forecasters: &[&dyn Forecaster],
+    opts: &EvalOptions,
+    losses: Option<&losses::CurveLosses>,
+) -> Result<EvalReport> {
     metrics::check_options(opts)?;
     let curves = &*on_schedule(curves, opts);
     let model = in_model_space(curves, opts.metric)?;
     let cut = split(curves, opts);
     let prefixes: Vec<CurvePrefix<'_>> = cut.iter().map(|&(i, n)| prefix(&model[i], n)).collect();
+    let given: Vec<Option<&[f32]>> = cut
+        .iter()
+        .map(|&(i, n)| losses.and_then(|l| l.of_context(&curves[i], n)))
+        .collect();
     let mut reports = Vec::with_capacity(forecasters.len());
     for &f in forecasters {
         let at = metrics::LevelIndex::new(f.name(), f.levels(), opts.metric)?;
         let start = Instant::now();
-        let forecasts = forecast_all(f, &prefixes, opts.batch_size)?;
+        let forecasts = forecast_all(f, &prefixes, &given, opts.batch_size)?;
         let seconds = start.elapsed().as_secs_f64();
         let scores = cut
             .iter()

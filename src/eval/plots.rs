@@ -51,7 +51,12 @@ pub fn write_fan_charts(
     let chosen = select(curves, selection, opts)?;
     let model = super::in_model_space(curves, opts.metric)?;
     let prefixes: Vec<_> = chosen.iter().map(|&(i, n)| prefix(&model[i], n)).collect();
-    let forecasts = forecast_all(forecaster, &prefixes, opts.batch_size)?;
+    let forecasts = forecast_all(
+        forecaster,
+        &prefixes,
+        &vec![None; prefixes.len()],
+        opts.batch_size,
+    )?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut written = Vec::with_capacity(chosen.len());
     for (&(i, n), forecast) in chosen.iter().zip(&forecasts) {

@@ -46,4 +46,15 @@ pub trait Forecaster: Sync {
     fn levels(&self) -> &[f32];
     /// Forecasts every prefix; one `RunForecast` per prefix, in order.
     fn forecast_prefixes(&self, prefixes: &[CurvePrefix<'_>]) -> crate::Result<Vec<RunForecast>>;
+    /// The same, each prefix given the token losses of its last checkpoint where they are known
+    /// (`losses[i]` for `prefixes[i]`, as many). A forecaster that reads no losses (the
+    /// baselines) ignores them.
+    fn forecast_prefixes_with_losses(
+        &self,
+        prefixes: &[CurvePrefix<'_>],
+        losses: &[Option<&[f32]>],
+    ) -> crate::Result<Vec<RunForecast>> {
+        debug_assert_eq!(prefixes.len(), losses.len());
+        self.forecast_prefixes(prefixes)
+    }
 }

@@ -4,7 +4,28 @@
 
 use crate::inference::curvefit::{PowerLawFit, fit_power_law};
 
-pub use crate::model::inputs::{SUMMARY_FEATURES, SUMMARY_LAYOUT};
+pub use crate::model::inputs::{LossSummary, P_HISTOGRAM_BINS, SUMMARY_FEATURES, SUMMARY_LAYOUT};
+
+/// The numbers `kind` reads of one checkpoint's token losses (checked by
+/// `features::validate_losses`: none NaN or negative, not empty; `+inf` gives `p = 0`),
+/// appended to `out`.
+pub fn summarize_losses(kind: LossSummary, losses: &[f32], out: &mut Vec<f64>) {
+    let p = losses.iter().map(|&l| (-(l as f64)).exp());
+    let n = losses.len().max(1) as f64;
+    match kind {
+        LossSummary::MeanP => out.push(p.sum::<f64>() / n),
+        LossSummary::PHistogram => {
+            let mut counts = [0usize; P_HISTOGRAM_BINS];
+            let bins = P_HISTOGRAM_BINS as f64;
+            for p in p {
+                // Bins are (b/B, (b+1)/B]; p = 0 (an infinite loss) joins the first.
+                let b = ((p * bins).ceil() as usize).clamp(1, P_HISTOGRAM_BINS) - 1;
+                counts[b] += 1;
+            }
+            out.extend(counts.iter().map(|&c| c as f64 / n));
+        }
+    }
+}
 
 /// A context (`steps`, `accuracy`, oldest first, at least 1 point, the last step positive)
 /// prepared once for the summaries of all of its targets. A one-point context (a bundle may
@@ -90,5 +111,20 @@ mod tests {
         assert_eq!(a[5], 4.0);
         let one = RunSummary::new(&[5.0], &[0.4]).at(10.0);
         assert_eq!(one, [0.4, 0.0, 0.0, 0.0, 2f64.ln(), 1.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn loss_summaries_read_probabilities() {
+        // p = 1, 0.5, 0.25 and 0 (an infinite loss).
+        let losses = [0.0, 2f32.ln(), 4f32.ln(), f32::INFINITY];
+        let mut mean = Vec::new();
+        summarize_losses(LossSummary::MeanP, &losses, &mut mean);
+        assert_eq!(mean.len(), 1);
+        assert!((mean[0] - 1.75 / 4.0).abs() < 1e-7, "{mean:?}");
+        let mut hist = Vec::new();
+        summarize_losses(LossSummary::PHistogram, &losses, &mut hist);
+        // Bins (0, .2], (.2, .4], (.4, .6], (.6, .8], (.8, 1]; p = 0 joins the first.
+        assert_eq!(hist, [0.25, 0.25, 0.25, 0.0, 0.25]);
+        assert_eq!(hist.len(), LossSummary::PHistogram.width());
     }
 }

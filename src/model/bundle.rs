@@ -1,5 +1,6 @@
 //! The model bundle: one file holding a JSON manifest, the ONNX graphs and, optionally, the
-//! boosted trees for the median (`TREES`, JSON; stored and checked like a graph).
+//! boosted trees for the median (`TREES`, JSON; stored and checked like a graph) and trees that
+//! also read the run's token losses (`TREES_LOSSES`).
 //!
 //! ```text
 //! offset  size  content
@@ -16,7 +17,7 @@
 
 use crate::error::{BundleError, Result};
 use crate::model::architecture::Architecture;
-use crate::model::inputs::{FEATURE_SET, SUMMARY_FEATURES, SUMMARY_LAYOUT};
+use crate::model::inputs::{FEATURE_SET, LossSummary, SUMMARY_FEATURES, SUMMARY_LAYOUT};
 use crate::model::trees::Booster;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -30,6 +31,10 @@ pub const FORECASTER: &str = "forecaster";
 pub const ENCODER: &str = "loss_encoder";
 /// Optional member: boosted trees for the median (`model::trees`), JSON.
 pub const TREES: &str = "trees";
+/// Optional member beside `TREES`: trees for the median that read the run summary and a
+/// summary of the last checkpoint's token losses (`inputs::LossSummary`, named in their
+/// layout); the engine uses them for runs given token losses, `TREES` for the others.
+pub const TREES_LOSSES: &str = "trees_losses";
 
 /// Everything about a model that is not its weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -201,8 +206,40 @@ impl Bundle {
     pub fn trees(&self) -> Result<Option<Booster>> {
         self.graphs
             .get(TREES)
-            .map(|t| Ok(Booster::from_json(t, SUMMARY_LAYOUT, SUMMARY_FEATURES)?))
+            .map(|t| {
+                Ok(Booster::from_json(
+                    t,
+                    TREES,
+                    SUMMARY_LAYOUT,
+                    SUMMARY_FEATURES,
+                )?)
+            })
             .transpose()
+    }
+
+    /// The loss trees member, read and checked, with the loss summary its layout names, if
+    /// there is one.
+    pub fn loss_trees(&self) -> Result<Option<(Booster, LossSummary)>> {
+        let Some(bytes) = self.graphs.get(TREES_LOSSES) else {
+            return Ok(None);
+        };
+        let layout = Booster::layout_of(bytes, TREES_LOSSES)?;
+        let kind = LossSummary::from_layout(&layout).ok_or_else(|| BundleError::Member {
+            member: TREES_LOSSES.into(),
+            reason: format!(
+                "fitted on the layout {layout:?}; this library computes {}",
+                LossSummary::ALL
+                    .map(|k| format!("{:?}", k.layout()))
+                    .join(" or ")
+            ),
+        })?;
+        let trees = Booster::from_json(
+            bytes,
+            TREES_LOSSES,
+            &kind.layout(),
+            SUMMARY_FEATURES + kind.width(),
+        )?;
+        Ok(Some((trees, kind)))
     }
 
     fn check_consistency(&self) -> Result<()> {
@@ -232,11 +269,15 @@ impl Bundle {
                 BundleError::Manifest("encoder graph and architecture disagree".into()).into(),
             );
         }
+        // Runs without token losses need the plain trees beside the loss trees.
+        if self.loss_trees()?.is_some() && self.trees()?.is_none() {
+            return Err(BundleError::Manifest(format!("{TREES_LOSSES} without {TREES}")).into());
+        }
         self.trees()?;
         if let Some(other) = self
             .graphs
             .keys()
-            .find(|k| ![FORECASTER, ENCODER, TREES].contains(&k.as_str()))
+            .find(|k| ![FORECASTER, ENCODER, TREES, TREES_LOSSES].contains(&k.as_str()))
         {
             return Err(BundleError::Manifest(format!("unknown graph {other}")).into());
         }
@@ -292,6 +333,55 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(Bundle::from_bytes(&longer).is_err());
+    }
+
+    #[test]
+    fn loss_trees_need_plain_trees_and_a_known_layout() {
+        use crate::model::trees::Node;
+        let trees = |layout: &str, features: usize| Booster {
+            features,
+            summary: layout.into(),
+            base: 0.0,
+            trees: vec![vec![Node::Leaf(0.1)]],
+        };
+        let plain = (
+            TREES.to_string(),
+            trees(SUMMARY_LAYOUT, SUMMARY_FEATURES).to_json(),
+        );
+        let forecaster = (FORECASTER.to_string(), b"graph".to_vec());
+        let read = |members: Vec<(String, Vec<u8>)>| {
+            Bundle::from_bytes(&Bundle::new(tiny_manifest(), members).to_bytes())
+        };
+        for kind in LossSummary::ALL {
+            let loss = (
+                TREES_LOSSES.to_string(),
+                trees(&kind.layout(), SUMMARY_FEATURES + kind.width()).to_json(),
+            );
+            let b = read(vec![forecaster.clone(), plain.clone(), loss.clone()]).unwrap();
+            assert_eq!(b.loss_trees().unwrap().unwrap().1, kind);
+            let alone = read(vec![forecaster.clone(), loss])
+                .unwrap_err()
+                .to_string();
+            assert!(alone.contains("trees_losses without trees"), "{alone}");
+        }
+        for (layout, width, want) in [
+            (
+                "run-summary-v1+mean-p-v9",
+                9,
+                "fitted on the layout \"run-summary-v1+mean-p-v9\"",
+            ),
+            (
+                &LossSummary::MeanP.layout(),
+                13,
+                "trees read 13 features, not 9",
+            ),
+        ] {
+            let loss = (TREES_LOSSES.to_string(), trees(layout, width).to_json());
+            let e = read(vec![forecaster.clone(), plain.clone(), loss])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("trees_losses") && e.contains(want), "{e}");
+        }
     }
 
     #[test]

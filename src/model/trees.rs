@@ -46,9 +46,14 @@ impl Booster {
     /// Reads a bundle member, checking that it reads `layout` rows of `features` values and
     /// that every tree is well formed: finite numbers, features within `features`, children
     /// after their parent and inside the tree (so every walk ends).
-    pub fn from_json(bytes: &[u8], layout: &str, features: usize) -> Result<Booster, BundleError> {
+    pub fn from_json(
+        bytes: &[u8],
+        member: &str,
+        layout: &str,
+        features: usize,
+    ) -> Result<Booster, BundleError> {
         let bad = |reason: String| BundleError::Member {
-            member: "trees".into(),
+            member: member.into(),
             reason,
         };
         let b: Booster =
@@ -90,6 +95,21 @@ impl Booster {
             }
         }
         Ok(b)
+    }
+
+    /// The summary layout a bundle member's trees were fitted on, to choose how to read them.
+    pub fn layout_of(bytes: &[u8], member: &str) -> Result<String, BundleError> {
+        #[derive(Deserialize)]
+        struct Layout {
+            #[serde(default = "first_layout")]
+            summary: String,
+        }
+        serde_json::from_slice::<Layout>(bytes)
+            .map(|l| l.summary)
+            .map_err(|e| BundleError::Member {
+                member: member.into(),
+                reason: format!("not trees: {e}"),
+            })
     }
 
     /// The fitted median for one row of the training width.
@@ -153,9 +173,9 @@ mod tests {
     fn trees_round_trip_and_malformed_ones_are_refused() {
         let b = small_booster();
         let bytes = b.to_json();
-        assert_eq!(Booster::from_json(&bytes, LAYOUT, 1).unwrap(), b);
+        assert_eq!(Booster::from_json(&bytes, "trees", LAYOUT, 1).unwrap(), b);
         let err = |bytes: &[u8], layout: &str, width: usize| {
-            Booster::from_json(bytes, layout, width)
+            Booster::from_json(bytes, "trees", layout, width)
                 .unwrap_err()
                 .to_string()
         };
@@ -171,7 +191,10 @@ mod tests {
             .unwrap()
             .replace(",\"summary\":\"run-summary-v1\"", "");
         assert!(!old.contains("summary"), "{old}");
-        assert_eq!(Booster::from_json(old.as_bytes(), LAYOUT, 1).unwrap(), b);
+        assert_eq!(
+            Booster::from_json(old.as_bytes(), "trees", LAYOUT, 1).unwrap(),
+            b
+        );
         // A child pointing back at its parent would loop forever: refused.
         let mut cyclic = b.clone();
         if let Node::Split(_, _, left, _) = &mut cyclic.trees[0][0] {
@@ -183,6 +206,6 @@ mod tests {
         if let Node::Split(feature, _, _, _) = &mut wide.trees[0][0] {
             *feature = 1;
         }
-        assert!(Booster::from_json(&wide.to_json(), LAYOUT, 1).is_err());
+        assert!(Booster::from_json(&wide.to_json(), "trees", LAYOUT, 1).is_err());
     }
 }

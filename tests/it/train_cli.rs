@@ -237,6 +237,7 @@ fn trains_on_curves_and_loss_files_and_the_bundle_forecasts() {
         neuneu::model::bundle::Bundle::from_bytes(&std::fs::read(&with_trees).unwrap()).unwrap();
     let trees = neuneu::model::trees::Booster::from_json(
         &member.graphs[neuneu::model::bundle::TREES],
+        neuneu::model::bundle::TREES,
         neuneu::model::inputs::SUMMARY_LAYOUT,
         neuneu::model::inputs::SUMMARY_FEATURES,
     )

@@ -2,7 +2,9 @@
 
 use neuneu::adapt::{AdaptOptions, adapt};
 use neuneu::eval::curves::{ComputeAxis, check_columns, read_curves};
+use neuneu::eval::losses::CurveLosses;
 use neuneu::model::bundle::Bundle;
+use neuneu::model::inputs::LossSummary;
 use neuneu::{Error, Metric, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +32,15 @@ pub struct AdaptArgs {
     /// The held-out scores' context: checkpoints with compute <= this fraction of the final.
     #[arg(long, default_value_t = 0.2)]
     pub context: f64,
+    /// Token losses of the runs' checkpoints: an index, CSV `suite,run,step,path` or JSON
+    /// `{run: {compute: file}}` (`.npy` files, float16/32/64). Adds trees that also read a
+    /// summary of the last checkpoint's losses, used for requests that give token losses.
+    #[arg(long, value_name = "INDEX")]
+    pub losses: Option<PathBuf>,
+    /// What the loss trees read of the losses: the mean of p = exp(-loss), or the share of
+    /// tokens in five bins of p.
+    #[arg(long, default_value = "mean-p", value_parser = ["mean-p", "p-histogram"], requires = "losses")]
+    pub loss_summary: String,
 }
 
 pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
@@ -74,7 +85,32 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         seed: args.seed,
         context: args.context,
     };
-    let adapted = adapt(base, &curves, &sources, &command, &options)?;
+    let losses = match &args.losses {
+        Some(index) => {
+            let read = CurveLosses::read(index, &curves)?;
+            crate::emitln!(
+                "{}: losses of {} checkpoints of these runs",
+                index.display(),
+                read.len()
+            );
+            sources.push(format!(
+                "{}: token losses of {} checkpoints",
+                index.file_name().unwrap_or_default().to_string_lossy(),
+                read.len()
+            ));
+            Some(read)
+        }
+        None => None,
+    };
+    let kind = LossSummary::from_name(&args.loss_summary).expect("clap checked the name");
+    let adapted = adapt(
+        base,
+        &curves,
+        losses.as_ref().map(|l| (l, kind)),
+        &sources,
+        &command,
+        &options,
+    )?;
     let m = &adapted.bundle.manifest;
     if !adapted.left_out.is_empty() {
         let mut names = adapted
@@ -95,9 +131,16 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
     crate::emitln!(
         "trees for the median refitted on {} runs ({} rows); {} runs held out",
         adapted.runs_fitted,
-        adapted.rows,
+        adapted.rows.plain,
         adapted.runs_held_out
     );
+    if adapted.rows.with_losses > 0 {
+        crate::emitln!(
+            "loss trees ({}) fitted on the {} rows whose cut has losses",
+            args.loss_summary,
+            adapted.rows.with_losses
+        );
+    }
     if let Some(f) = &adapted.band_factors {
         crate::emitln!(
             "bands recalibrated on the held-out runs: factors {:?} (levels {:?})",

@@ -254,6 +254,11 @@ pub struct EvalArgs {
     /// each curve (and its last) before cutting context and targets.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_every: u32,
+    /// Token losses of the curves' checkpoints (an index, as `neuneu adapt --losses` reads):
+    /// the model's forecast from each context is given its last checkpoint's losses, where the
+    /// index names them. For a model trained or adapted on real losses.
+    #[arg(long, value_name = "INDEX")]
+    pub losses: Option<PathBuf>,
 }
 
 pub fn eval(engine: &Engine, args: &EvalArgs) -> Result<ExitCode> {
@@ -267,6 +272,7 @@ pub fn eval(engine: &Engine, args: &EvalArgs) -> Result<ExitCode> {
         plot_curves,
         heldout,
         keep_every,
+        losses,
     } = args;
     let (context, json, plots) = (*context, json.as_deref(), plots.as_deref());
     use neuneu::eval::{self, EvalOptions, Selection, baselines};
@@ -294,7 +300,20 @@ pub fn eval(engine: &Engine, args: &EvalArgs) -> Result<ExitCode> {
         baselines::PowerLaw::new(),
         baselines::Logistic::new(),
     );
-    let report = eval::evaluate(&curves, &[engine, &p, &pl, &lg], &opts)?;
+    let losses = match losses {
+        Some(index) => {
+            let read = eval::losses::CurveLosses::read(index, &curves)?;
+            eprintln!(
+                "{}: losses of {} checkpoints of these runs",
+                index.display(),
+                read.len()
+            );
+            Some(read)
+        }
+        None => None,
+    };
+    let forecasters: [&dyn neuneu::Forecaster; 4] = [engine, &p, &pl, &lg];
+    let report = eval::evaluate_with_losses(&curves, &forecasters, &opts, losses.as_ref())?;
     crate::emit!("{}", eval::render_table(&report));
     if let Some(path) = json {
         std::fs::write(path, report.to_json()?).map_err(|e| Error::io(path, e))?;

@@ -33,7 +33,7 @@ pub use rows::{ForecasterRows, RowBatching};
 use crate::error::{Error, Result};
 use crate::inference::features::{self, CONTEXT_FEATURES, InputProblem};
 use crate::inference::forecast::{CurvePrefix, Forecast, Forecaster, RunForecast};
-use crate::inference::summary::RunSummary;
+use crate::inference::summary::{LossSummary, RunSummary, summarize_losses};
 use crate::model::architecture::Architecture;
 use crate::model::bundle::{Bundle, ENCODER, FORECASTER, Manifest};
 use crate::model::onnx::{
@@ -102,6 +102,9 @@ pub struct Engine {
     throughput: std::sync::atomic::AtomicBool,
     /// The bundle's trees for the median, when it has them (`model::trees`).
     trees: Option<crate::model::trees::Booster>,
+    /// Its trees for runs given token losses (`model::bundle::TREES_LOSSES`) and the loss
+    /// summary they read, when it has them.
+    loss_trees: Option<(crate::model::trees::Booster, LossSummary)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -166,6 +169,7 @@ impl Engine {
 
     pub fn from_bundle_with_backend(bundle: Bundle, backend: crate::cuda::Backend) -> Result<Self> {
         let trees = bundle.trees()?;
+        let loss_trees = bundle.loss_trees()?;
         let m = bundle.manifest;
         let a = &m.architecture;
         let forecaster = CompiledGraph::load(
@@ -213,6 +217,7 @@ impl Engine {
             cuda_encoder,
             throughput: std::sync::atomic::AtomicBool::new(false),
             trees,
+            loss_trees,
         })
     }
 
@@ -418,6 +423,18 @@ impl Engine {
                 })
                 .collect()
         });
+        // Runs given token losses, in a bundle with loss trees: the summary of their losses.
+        let loss_numbers: Vec<Option<Vec<f64>>> = valid
+            .iter()
+            .map(|&i| match (&self.loss_trees, runs[i].losses) {
+                (Some((_, kind)), Some(Losses::Tokens(tokens))) => {
+                    let mut numbers = Vec::with_capacity(kind.width());
+                    summarize_losses(*kind, tokens, &mut numbers);
+                    Some(numbers)
+                }
+                _ => None,
+            })
+            .collect();
         let mut forecasts: Vec<Vec<Forecast>> = valid
             .iter()
             .map(|&i| Vec::with_capacity(runs[i].prefix.targets.len()))
@@ -460,8 +477,15 @@ impl Engine {
                 let mut quantiles = out.to_vec();
                 if let (Some(trees), Some(summaries)) = (&self.trees, &summaries) {
                     let run = &summaries[p];
-                    let trees_median = run.last() + trees.predict(&run.at(step));
-                    shift_to_median(&mut quantiles, median, trees_median as f32);
+                    let offset = match (&self.loss_trees, &loss_numbers[p]) {
+                        (Some((loss_trees, _)), Some(numbers)) => {
+                            let mut row = run.at(step).to_vec();
+                            row.extend_from_slice(numbers);
+                            loss_trees.predict(&row)
+                        }
+                        _ => trees.predict(&run.at(step)),
+                    };
+                    shift_to_median(&mut quantiles, median, (run.last() + offset) as f32);
                 }
                 match finalize_quantiles(&mut quantiles, median) {
                     Ok(()) => forecasts[p].push(Forecast { step, quantiles }),
@@ -499,11 +523,27 @@ impl Forecaster for Engine {
     }
 
     fn forecast_prefixes(&self, prefixes: &[CurvePrefix<'_>]) -> Result<Vec<RunForecast>> {
+        self.forecast_prefixes_with_losses(prefixes, &vec![None; prefixes.len()])
+    }
+
+    fn forecast_prefixes_with_losses(
+        &self,
+        prefixes: &[CurvePrefix<'_>],
+        losses: &[Option<&[f32]>],
+    ) -> Result<Vec<RunForecast>> {
+        if prefixes.len() != losses.len() {
+            return Err(Error::Inference(format!(
+                "{} prefixes but {} loss entries",
+                prefixes.len(),
+                losses.len()
+            )));
+        }
         let runs: Vec<RunInput> = prefixes
             .iter()
-            .map(|&prefix| RunInput {
+            .zip(losses)
+            .map(|(&prefix, &losses)| RunInput {
                 prefix,
-                losses: None,
+                losses: losses.map(Losses::Tokens),
             })
             .collect();
         self.forecast(&runs)
