@@ -43,6 +43,14 @@ fn adapt(curves: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> Str
     stdout
 }
 
+/// `neuneu ARGS` must fail with `want` in its message and write nothing at `out`.
+fn assert_refused(args: &[&str], want: &str, out: &std::path::Path) {
+    let (code, _, err) = cli_run(args, "");
+    assert_ne!(code, 0, "{args:?} was accepted");
+    assert!(err.contains(want), "{args:?}: {err}");
+    assert!(!out.exists(), "{args:?} wrote a bundle");
+}
+
 /// The rows of `sweep_csv`, without its header line.
 fn rows(runs: std::ops::Range<usize>, points: usize) -> String {
     sweep_csv(runs, points)
@@ -238,10 +246,7 @@ fn refuses_what_it_cannot_adapt_to_with_a_clear_message() {
         let mut all = vec!["adapt"];
         all.extend(args);
         all.extend(["-o", out.to_str().unwrap()]);
-        let (code, _, err) = cli_run(&all, "");
-        assert_ne!(code, 0, "{all:?} was accepted");
-        assert!(err.contains(want), "{all:?}: {err}");
-        assert!(!out.exists(), "{all:?} wrote a bundle");
+        assert_refused(&all, want, &out);
     }
 }
 
@@ -419,9 +424,6 @@ fn refuses_losses_that_name_no_checkpoint_of_the_curves() {
             out.to_str().unwrap(),
         ];
         args.extend(extra);
-        let (code, _, err) = cli_run(&args, "");
-        assert_ne!(code, 0, "{args:?} was accepted");
-        assert!(err.contains(want), "{args:?}: {err}");
-        assert!(!out.exists(), "{args:?} wrote a bundle");
+        assert_refused(&args, want, &out);
     }
 }
