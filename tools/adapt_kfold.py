@@ -33,6 +33,15 @@ def main():
     ap.add_argument("--losses", help="a loss index: neuneu adapt fits loss trees on it, and the adapted "
                                      "bundle's forecasts are given each context's last losses")
     ap.add_argument("--loss-summary", default="mean-p")
+    ap.add_argument("--train", metavar="ARGS",
+                    help="instead of neuneu adapt, train a network of its own on each fold's runs: "
+                         "neuneu-train FIT.csv --holdout H ARGS (for example \"--steps 3000 --losses none\"); "
+                         "with --losses, the trainer reads them and the bundle is scored with them")
+    ap.add_argument("--neuneu-train", default="target/release/neuneu-train")
+    ap.add_argument("--replay", action="store_true",
+                    help="score kill decisions instead of forecasts: neuneu replay (k = 3, its default "
+                         "pruners) of each fold's runs with the fold's bundle and with the base, pooled "
+                         "over the folds' sweeps")
     a = ap.parse_args()
     with_losses = ["--losses", a.losses] if a.losses else []
 
@@ -53,12 +62,31 @@ def main():
                     w.writeheader()
                     w.writerows(r for r in rows if keep(fold_of[(r["suite"], r["run"])]))
             adapted = os.path.join(tmp, f"adapted{k}.nnb")
-            loss_args = with_losses + (["--loss-summary", a.loss_summary] if a.losses else [])
-            subprocess.run([a.neuneu, "adapt", paths["fit"], "-o", adapted, "--holdout", a.holdout,
-                            "--metric", a.metric] + loss_args, check=True, capture_output=True)
+            if a.train is not None:
+                subprocess.run([a.neuneu_train, paths["fit"], "-o", adapted, "--holdout", a.holdout,
+                                "--metric", a.metric, "--quiet"] + with_losses + a.train.split(),
+                               check=True, capture_output=True)
+            else:
+                loss_args = with_losses + (["--loss-summary", a.loss_summary] if a.losses else [])
+                subprocess.run([a.neuneu, "adapt", paths["fit"], "-o", adapted, "--holdout", a.holdout,
+                                "--metric", a.metric] + loss_args, check=True, capture_output=True)
             # The base network was not trained on real losses: it is scored without them.
             for label, model in (("adapted", ["--model", adapted] + with_losses), ("base", [])):
                 report = os.path.join(tmp, f"{label}{k}.json")
+                if a.replay:
+                    subprocess.run([a.neuneu, "replay", paths["test"], "--json", report, "--metric",
+                                    a.metric] + model, check=True, capture_output=True)
+                    for r in json.load(open(report))["summaries"]:
+                        name = r["pruner"] if r["pruner"].startswith("halving") else f"{label}: {r['pruner']}"
+                        if label == "adapted" and name.startswith("halving"):
+                            continue  # successive halving once, from the base run
+                        p = pooled.setdefault(name, [0.0, 0.0, 0.0, 0])
+                        n = r["sweeps"]
+                        p[0] += r["mean_compute_fraction"] * n
+                        p[1] += r["mean_regret"] * n
+                        p[2] += r["best_survived_rate"] * n
+                        p[3] += n
+                    continue
                 subprocess.run([a.neuneu, "eval", paths["test"], "--json", report, "--metric", a.metric,
                                 "--context", a.context] + model, check=True, capture_output=True)
                 for fc in json.load(open(report))["forecasters"]:
@@ -73,6 +101,13 @@ def main():
                     p[3] += g["rank_pairs"]
                     p[4] += g["coverage80"] * g["targets"]
                     p[5] += g["targets"]
+    if a.replay:
+        print(f"{a.curves}: {len(runs)} runs, {a.folds} folds by run, neuneu replay of each fold's sweeps, pooled")
+        print("| pruner | sweeps | compute | regret | best kept |")
+        print("| --- | --- | --- | --- | --- |")
+        for name, (compute, regret, best, n) in pooled.items():
+            print(f"| {name} | {n} | {compute / n:.3f} | {regret / n:.4f} | {best / n:.3f} |")
+        return
     persistence = pooled["persistence"][0] / pooled["persistence"][1]
     print(f"{a.curves}: {len(runs)} runs, {a.folds} folds by run, context {a.context}, pooled")
     print("| forecaster | MAE | MAE / persistence | ranking accuracy | [q0.1, q0.9] coverage |")

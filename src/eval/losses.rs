@@ -55,6 +55,17 @@ impl CurveLosses {
         Ok(CurveLosses { by_checkpoint })
     }
 
+    /// Sets the losses of `curve`'s checkpoint at `compute` (losses held in memory rather than
+    /// named by an index), replacing any there; checked as [`CurveLosses::read`] checks a file's.
+    pub fn insert(&mut self, curve: &Curve, compute: f64, losses: Vec<f32>) -> Result<()> {
+        validate_losses(&losses).map_err(|p| Error::invalid(&curve.run, p.field, p.reason))?;
+        self.by_checkpoint.insert(
+            (curve.suite.clone(), curve.run.clone(), compute.to_bits()),
+            losses,
+        );
+        Ok(())
+    }
+
     /// The losses of `curve`'s checkpoint at `compute`, if the index named them.
     pub fn at(&self, curve: &Curve, compute: f64) -> Option<&[f32]> {
         self.by_checkpoint

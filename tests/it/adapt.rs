@@ -397,6 +397,25 @@ fn adapts_to_what_token_losses_announce() {
         given < 0.5 * bare,
         "eval MAE {given} with losses, {bare} without"
     );
+
+    // `neuneu replay --losses` plans with them (what its pruners are shown: `eval::replay`'s
+    // tests).
+    let (code, out, err) = cli_run(
+        &[
+            "replay",
+            new_curves.to_str().unwrap(),
+            "--model",
+            with_losses.to_str().unwrap(),
+            "--losses",
+            new_index.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("neuneu stop P(top-3) < 0.05") && err.contains("losses of 100 checkpoints"),
+        "{out}{err}"
+    );
 }
 
 #[test]

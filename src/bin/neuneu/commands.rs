@@ -141,6 +141,10 @@ pub struct ReplayArgs {
     /// Write the summaries as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Token losses of the curves' checkpoints (an index, as `neuneu adapt --losses` reads):
+    /// neuneu's plans forecast each arm with its latest checkpoint's losses, where named.
+    #[arg(long, value_name = "INDEX")]
+    pub losses: Option<PathBuf>,
 }
 
 pub fn replay(engine: &Engine, args: &ReplayArgs) -> Result<ExitCode> {
@@ -154,6 +158,7 @@ pub fn replay(engine: &Engine, args: &ReplayArgs) -> Result<ExitCode> {
         thresholds,
         budgets,
         json,
+        losses,
     } = args;
     let (k, json, metric) = (*k, json.as_deref(), *metric);
     let curves_path = curves;
@@ -170,6 +175,7 @@ pub fn replay(engine: &Engine, args: &ReplayArgs) -> Result<ExitCode> {
         metric,
         ..Default::default()
     };
+    let losses = read_losses(losses.as_deref(), &curves)?;
     let mut summaries = Vec::new();
     for eta in [2, 3] {
         summaries.push(sweeps::replay(&curves, &SuccessiveHalving::new(eta)?, &opts)?.summary);
@@ -201,7 +207,8 @@ pub fn replay(engine: &Engine, args: &ReplayArgs) -> Result<ExitCode> {
             options: PlanOptions::new(policy),
             label,
         };
-        summaries.push(sweeps::replay(&curves, &pruner, &opts)?.summary);
+        summaries
+            .push(sweeps::replay_with_losses(&curves, &pruner, &opts, losses.as_ref())?.summary);
     }
     if !metric.is_identity() {
         // An accuracy's table reads as it always has; any other metric is stated.
@@ -223,6 +230,24 @@ pub fn replay(engine: &Engine, args: &ReplayArgs) -> Result<ExitCode> {
         std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The losses an index names for checkpoints of `curves` (`--losses`), with a line saying how
+/// many were found.
+fn read_losses(
+    index: Option<&Path>,
+    curves: &[neuneu::eval::curves::Curve],
+) -> Result<Option<neuneu::eval::losses::CurveLosses>> {
+    let Some(index) = index else {
+        return Ok(None);
+    };
+    let read = neuneu::eval::losses::CurveLosses::read(index, curves)?;
+    eprintln!(
+        "{}: losses of {} checkpoints of these runs",
+        index.display(),
+        read.len()
+    );
+    Ok(Some(read))
 }
 
 /// `neuneu eval`'s options (see its help in `main.rs`).
@@ -300,18 +325,7 @@ pub fn eval(engine: &Engine, args: &EvalArgs) -> Result<ExitCode> {
         baselines::PowerLaw::new(),
         baselines::Logistic::new(),
     );
-    let losses = match losses {
-        Some(index) => {
-            let read = eval::losses::CurveLosses::read(index, &curves)?;
-            eprintln!(
-                "{}: losses of {} checkpoints of these runs",
-                index.display(),
-                read.len()
-            );
-            Some(read)
-        }
-        None => None,
-    };
+    let losses = read_losses(losses.as_deref(), &curves)?;
     let forecasters: [&dyn neuneu::Forecaster; 4] = [engine, &p, &pl, &lg];
     let report = eval::evaluate_with_losses(&curves, &forecasters, &opts, losses.as_ref())?;
     crate::emit!("{}", eval::render_table(&report));

@@ -45,6 +45,7 @@ pub use plan_pruner::PlanPruner;
 use crate::decisions::metric::{Direction, Metric, MetricKind};
 use crate::error::{Error, Result};
 use crate::eval::curves::Curve;
+use crate::eval::losses::CurveLosses;
 use crate::inference::forecast::CurvePrefix;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -127,6 +128,9 @@ pub struct ArmView<'a> {
     pub accuracy: &'a [f64],
     /// The compute this arm would spend if run to its end.
     pub planned: f64,
+    /// The token losses of its last observed checkpoint, where the replay was given them
+    /// ([`replay_with_losses`]).
+    pub losses: Option<&'a [f32]>,
 }
 
 impl<'a> ArmView<'a> {
@@ -272,6 +276,17 @@ pub struct ReplayReport {
 /// Replays `pruner` on every sweep of `curves`, whose values are in `opts.metric`'s units (see
 /// the module doc for the protocol).
 pub fn replay(curves: &[Curve], pruner: &dyn Pruner, opts: &ReplayOptions) -> Result<ReplayReport> {
+    replay_with_losses(curves, pruner, opts, None)
+}
+
+/// [`replay`], each arm shown to the pruner with the token losses of its last observed
+/// checkpoint where `losses` has them.
+pub fn replay_with_losses(
+    curves: &[Curve],
+    pruner: &dyn Pruner,
+    opts: &ReplayOptions,
+    losses: Option<&CurveLosses>,
+) -> Result<ReplayReport> {
     opts.validate()?;
     let mut sweeps: BTreeMap<(String, String, String), Vec<Arm>> = BTreeMap::new();
     for c in curves {
@@ -297,7 +312,7 @@ pub fn replay(curves: &[Curve], pruner: &dyn Pruner, opts: &ReplayOptions) -> Re
             continue;
         }
         arms.sort_by(|a, b| a.user.run.cmp(&b.user.run));
-        let mut outcome = replay_sweep(&arms, pruner, opts)?;
+        let mut outcome = replay_sweep(&arms, pruner, opts, losses)?;
         (outcome.suite, outcome.shots, outcome.task) = (suite, shots, task);
         outcomes.push(outcome);
     }
@@ -357,6 +372,7 @@ fn replay_sweep(
     arms: &[Arm<'_>],
     pruner: &dyn Pruner,
     opts: &ReplayOptions,
+    losses: Option<&CurveLosses>,
 ) -> Result<SweepOutcome> {
     let planned: Vec<f64> = arms
         .iter()
@@ -392,6 +408,7 @@ fn replay_sweep(
                 steps: &arms[i].model.compute[..seen[i]],
                 accuracy: &arms[i].model.accuracy[..seen[i]],
                 planned: planned[i],
+                losses: losses.and_then(|l| l.of_context(arms[i].user, seen[i])),
             })
             .collect();
         let rung = Rung {

@@ -4,10 +4,10 @@ use super::{ArmView, Pruner, Rung};
 use crate::decisions::distribution::QuantileDistribution;
 use crate::decisions::killplan::{Arm, PlanOptions, Policy, plan};
 use crate::error::Result;
-use crate::inference::engine::{Engine, RunInput};
+use crate::inference::engine::{Engine, Losses, RunInput};
 
 /// A replay pruner that asks neuneu for a kill plan over the alive arms at every rung, each arm
-/// forecast at its own planned end. Arms with fewer points than the model's minimum context are
+/// forecast at its own planned end (with its latest token losses, where the replay has them). Arms with fewer points than the model's minimum context are
 /// kept (there is nothing to forecast from yet).
 ///
 /// The arms come in the model's space of the replay's metric, which is what the engine and the
@@ -38,7 +38,13 @@ impl Pruner for PlanPruner<'_> {
         let runs: Vec<RunInput> = judged
             .iter()
             .zip(&targets)
-            .map(|(&i, t)| RunInput::new(arms[i].steps, arms[i].accuracy, t))
+            .map(|(&i, t)| {
+                let run = RunInput::new(arms[i].steps, arms[i].accuracy, t);
+                match arms[i].losses {
+                    Some(tokens) => run.with_losses(Losses::Tokens(tokens)),
+                    None => run,
+                }
+            })
             .collect();
         let forecasts = self.engine.forecast(&runs)?;
         let plan_arms = judged

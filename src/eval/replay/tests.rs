@@ -47,6 +47,63 @@ impl Pruner for StopRuns {
     }
 }
 
+/// Stops nothing; records the length of the losses each arm was shown with, by rung.
+struct RecordLosses(Mutex<Vec<(usize, String, Option<usize>)>>);
+
+impl Pruner for RecordLosses {
+    fn name(&self) -> String {
+        "record-losses".into()
+    }
+    fn stop(&self, rung: &Rung, arms: &[ArmView<'_>]) -> Result<Vec<bool>> {
+        let mut seen = self.0.lock().unwrap();
+        for a in arms {
+            seen.push((rung.index, a.run.to_string(), a.losses.map(<[f32]>::len)));
+        }
+        Ok(vec![false; arms.len()])
+    }
+}
+
+#[test]
+fn arms_are_shown_the_losses_of_their_last_observed_checkpoint() {
+    let curves = sweep();
+    let mut losses = crate::eval::losses::CurveLosses::default();
+    // Checkpoint c of a curve gets c + 1 losses, so the length says which one was shown;
+    // run c has none at compute 2.
+    for c in &curves {
+        for (i, &x) in c.compute.iter().enumerate() {
+            if !(c.run == "c" && x == 2.0) {
+                losses.insert(c, x, vec![0.5; i + 1]).unwrap();
+            }
+        }
+    }
+    let pruner = RecordLosses(Mutex::new(Vec::new()));
+    replay_with_losses(&curves, &pruner, &opts(&[0.25, 0.5]), Some(&losses)).unwrap();
+    let seen = pruner.0.into_inner().unwrap();
+    let shown = |rung: usize, run: &str| {
+        seen.iter()
+            .find(|(r, name, _)| *r == rung && name == run)
+            .map(|s| s.2)
+            .unwrap()
+    };
+    // Rung 0 (a quarter of each budget): a, b, c have seen compute 1, d compute 2.
+    assert_eq!(shown(0, "a"), Some(1));
+    assert_eq!(shown(0, "d"), Some(1));
+    // Rung 1 (half): a, b have seen compute 2 (their 2nd checkpoint), c has no losses there.
+    assert_eq!(shown(1, "b"), Some(2));
+    assert_eq!(shown(1, "c"), None);
+    assert_eq!(shown(1, "d"), Some(2));
+    // Without losses, none.
+    let bare = RecordLosses(Mutex::new(Vec::new()));
+    replay(&curves, &bare, &opts(&[0.25, 0.5])).unwrap();
+    assert!(bare.0.into_inner().unwrap().iter().all(|s| s.2.is_none()));
+    // Bad losses are refused with the run.
+    let e = losses
+        .insert(&curves[0], 1.0, vec![-1.0])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("a") && e.contains("negative"), "{e}");
+}
+
 fn opts(rungs: &[f64]) -> ReplayOptions {
     ReplayOptions {
         rungs: rungs.to_vec(),
@@ -145,6 +202,7 @@ fn views<'a>(runs: &'a [&'a str], values: &'a [[f64; 2]]) -> Vec<ArmView<'a>> {
             steps: &[1.0, 2.0],
             accuracy: v,
             planned: 4.0,
+            losses: None,
         })
         .collect()
 }
