@@ -525,6 +525,20 @@ int32_t neuneu_sweep_observe(struct neuneu_sweep *sweep,
                              double step,
                              double value);
 
+// Gives the token losses (`losses[0..n_losses]`, natural-log units) of `arm`'s checkpoint at
+// `step`, a point already observed at exactly that step: forecasts from a context ending there
+// read them (a bundle adapted with `neuneu adapt --losses` has trees for them). Replaces losses
+// given before for that point. Errors, which leave the sweep as it was and name the arm:
+// NULL_POINTER (also `losses` NULL with `n_losses` > 0), INVALID_ARGUMENT (`arm` not UTF-8),
+// INVALID_INPUT (unknown arm or step, an arm finished or stopped, no losses, a loss NaN or
+// negative, more than the accepted number).
+NEUNEU_API
+int32_t neuneu_sweep_observe_losses(struct neuneu_sweep *sweep,
+                                    const char *arm,
+                                    double step,
+                                    const float *losses,
+                                    size_t n_losses);
+
 // Sets the step at which `arm` ends (created if new), overriding the sweep's `end_step`.
 // Errors: NULL_POINTER, INVALID_ARGUMENT, INVALID_INPUT (not a positive finite number).
 NEUNEU_API

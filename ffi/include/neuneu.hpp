@@ -504,6 +504,14 @@ class Sweep {
   void observe(const std::string& arm, double step, double value) {
     detail::call([&] { get().observe(detail::bytes(arm), step, value); });
   }
+  // The token losses of `arm`'s checkpoint at `step` (a point already observed): forecasts from
+  // a context ending there read them. Bad losses, or an unknown arm or step, throw.
+  void observe_losses(const std::string& arm, double step, View<float> losses) {
+    detail::call([&] {
+      get().observe_losses(detail::bytes(arm), step,
+                           rust::Slice<const float>(losses.data(), losses.size()));
+    });
+  }
   void set_end(const std::string& arm, double end_step) {
     detail::call([&] { get().set_end(detail::bytes(arm), end_step); });
   }

@@ -150,6 +150,8 @@ mod ffi {
         ) -> Result<Box<CxxSweep>>;
         fn sweep_load(engine: &CxxEngine, saved: &[u8]) -> Result<Box<CxxSweep>>;
         fn observe(self: &mut CxxSweep, arm: &[u8], step: f64, value: f64) -> Result<()>;
+        fn observe_losses(self: &mut CxxSweep, arm: &[u8], step: f64, losses: &[f32])
+        -> Result<()>;
         fn set_end(self: &mut CxxSweep, arm: &[u8], end_step: f64) -> Result<()>;
         fn finish(self: &mut CxxSweep, arm: &[u8]) -> Result<()>;
         fn stop(self: &mut CxxSweep, arm: &[u8]) -> Result<()>;
@@ -403,6 +405,10 @@ fn action_code(a: Action) -> i32 {
 impl CxxSweep {
     fn observe(&mut self, arm: &[u8], step: f64, value: f64) -> Result<(), String> {
         guarded(|| Ok(self.0.observe(utf8(arm, "arm")?, step, value)?))
+    }
+
+    fn observe_losses(&mut self, arm: &[u8], step: f64, losses: &[f32]) -> Result<(), String> {
+        guarded(|| Ok(self.0.observe_losses(utf8(arm, "arm")?, step, losses)?))
     }
 
     fn set_end(&mut self, arm: &[u8], end_step: f64) -> Result<(), String> {

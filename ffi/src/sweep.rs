@@ -140,6 +140,28 @@ pub unsafe extern "C" fn neuneu_sweep_observe(
     })
 }
 
+/// Gives the token losses (`losses[0..n_losses]`, natural-log units) of `arm`'s checkpoint at
+/// `step`, a point already observed at exactly that step: forecasts from a context ending there
+/// read them (a bundle adapted with `neuneu adapt --losses` has trees for them). Replaces losses
+/// given before for that point. Errors, which leave the sweep as it was and name the arm:
+/// NULL_POINTER (also `losses` NULL with `n_losses` > 0), INVALID_ARGUMENT (`arm` not UTF-8),
+/// INVALID_INPUT (unknown arm or step, an arm finished or stopped, no losses, a loss NaN or
+/// negative, more than the accepted number).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn neuneu_sweep_observe_losses(
+    sweep: *mut neuneu_sweep,
+    arm: *const c_char,
+    step: f64,
+    losses: *const f32,
+    n_losses: usize,
+) -> i32 {
+    guard(|| {
+        let arm = unsafe { text(arm, "arm")? };
+        let losses = unsafe { slice(losses, n_losses, "losses")? };
+        Ok(lock(sweep)?.observe_losses(arm, step, losses)?)
+    })
+}
+
 /// Sets the step at which `arm` ends (created if new), overriding the sweep's `end_step`.
 /// Errors: NULL_POINTER, INVALID_ARGUMENT, INVALID_INPUT (not a positive finite number).
 #[unsafe(no_mangle)]

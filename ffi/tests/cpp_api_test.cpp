@@ -200,6 +200,18 @@ int main(int argc, char** argv) {
   sweep.set_end("a", 64000);
   expect_error("step back", [&] { sweep.observe("a", 10, 1.0); }, {"a", "before"},
                neuneu::Status::InvalidInput);
+  {
+    // Token losses of a's last point reach its forecast (the band); an unknown step throws.
+    neuneu::Sweep probe = neuneu::Sweep::load(engine, sweep.save());
+    neuneu::Decision before = probe.decide({"a"});
+    std::vector<float> tokens(64);
+    for (std::size_t i = 0; i < tokens.size(); i++) tokens[i] = 0.5f + 0.1f * static_cast<float>(i % 9);
+    probe.observe_losses("a", ls.back(), tokens);
+    neuneu::Decision after = probe.decide({"a"});
+    CHECK(after.arms[0].q90 != before.arms[0].q90);
+    expect_error("losses at no point", [&] { probe.observe_losses("a", 12345, tokens); },
+                 {"a", "no value observed at step 12345"}, neuneu::Status::InvalidInput);
+  }
   neuneu::Decision d0 = sweep.decide();
   CHECK(d0.index == 0 && d0.k == 1 && d0.arms.size() == 3);
   CHECK(d0.arms[0].id == "a" && d0.arms[0].action == neuneu::Action::Continue);

@@ -95,6 +95,22 @@ int main(void) {
     CHECK(neuneu_sweep_forecast(sweep, ARMS[0], at, 2, q, 9) == NEUNEU_ERR_BUFFER_TOO_SMALL);
     CHECK(neuneu_sweep_forecast(sweep, "nobody", at, 2, q, 10) == NEUNEU_ERR_INVALID_INPUT);
 
+    /* Token losses of an arm's last checkpoint reach its forecast (its band: the default
+       model's median is its trees', which read no losses); refusals name what is wrong. */
+    float tokens[64];
+    for (int i = 0; i < 64; i++) tokens[i] = 0.5f + 0.1f * (float)(i % 9);
+    double r[10];
+    CHECK(neuneu_sweep_observe_losses(sweep, ARMS[0], 4000, tokens, 64) == NEUNEU_OK);
+    CHECK(neuneu_sweep_forecast(sweep, ARMS[0], at, 2, r, 10) == NEUNEU_OK);
+    CHECK(memcmp(q, r, sizeof q) != 0);
+    CHECK(neuneu_sweep_observe_losses(sweep, ARMS[0], 3500, tokens, 64) == NEUNEU_ERR_INVALID_INPUT);
+    CHECK(strstr(neuneu_last_error(), "no value observed at step 3500") != NULL);
+    CHECK(neuneu_sweep_observe_losses(sweep, ARMS[0], 4000, NULL, 64) == NEUNEU_ERR_NULL_POINTER);
+    CHECK(neuneu_sweep_observe_losses(sweep, ARMS[0], 4000, tokens, 0) == NEUNEU_ERR_INVALID_INPUT);
+    tokens[3] = -1.0f;
+    CHECK(neuneu_sweep_observe_losses(sweep, ARMS[0], 4000, tokens, 64) == NEUNEU_ERR_INVALID_INPUT);
+    CHECK(strstr(neuneu_last_error(), "negative") != NULL);
+
     /* Save; go on with the original; load the copy; both make the same next decisions. */
     size_t need = 0;
     CHECK(neuneu_sweep_save(sweep, NULL, 0, &need) == NEUNEU_ERR_BUFFER_TOO_SMALL && need > 100);

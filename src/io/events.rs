@@ -5,6 +5,8 @@
 //! {"create": {"policy": {"kind": "keep_top_k", "k": 3}, "end_step": 10000,
 //!             "metric": {"kind": "loss", "direction": "minimize"}}}
 //! {"observe": {"arm": "a", "step": 1000, "value": 2.31}}
+//! {"losses": {"arm": "a", "step": 1000, "token_losses": [2.1, 0.3, ...]}}
+//!                                     (or "token_losses_npy": "a-1000.npy"; see Sweep::observe_losses)
 //! {"set_end": {"arm": "a", "end_step": 20000}}
 //! {"finish": {"arm": "a"}}
 //! {"stop": {"arm": "b"}}
@@ -40,6 +42,14 @@ enum Event {
         arm: String,
         step: f64,
         value: f64,
+    },
+    Losses {
+        arm: String,
+        step: f64,
+        #[serde(default)]
+        token_losses: Option<Vec<f32>>,
+        #[serde(default)]
+        token_losses_npy: Option<String>,
     },
     SetEnd {
         arm: String,
@@ -169,6 +179,25 @@ impl EventStream {
                 std::fs::write(&file, sweep.save()).map_err(|e| Error::io(&file, e))?;
             }
             Event::Observe { arm, step, value } => sweep.observe(&arm, step, value)?,
+            Event::Losses {
+                arm,
+                step,
+                token_losses,
+                token_losses_npy,
+            } => {
+                let losses = match (token_losses, token_losses_npy) {
+                    (Some(l), None) => l,
+                    (None, Some(p)) => crate::io::npy::read_npy_f32(path(&p))?,
+                    _ => {
+                        return Err(Error::invalid(
+                            &arm,
+                            "token_losses",
+                            "give token_losses or token_losses_npy (one of them)",
+                        ));
+                    }
+                };
+                sweep.observe_losses(&arm, step, &losses)?
+            }
             Event::SetEnd { arm, end_step } => sweep.set_end(&arm, end_step)?,
             Event::Finish { arm } => sweep.finish(&arm)?,
             Event::Stop { arm } => sweep.stop(&arm)?,
@@ -250,5 +279,50 @@ mod tests {
             5
         );
         assert!(out[4]["error"].as_str().unwrap().contains("invalid event"));
+    }
+
+    #[test]
+    fn losses_events_reach_the_forecast_inline_or_from_npy() {
+        let dir = std::env::temp_dir().join(format!("neuneu-events-losses-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let losses: Vec<f32> = (0..128).map(|i| 0.2 + (i % 5) as f32 * 0.4).collect();
+        crate::io::npy::write_npy_f32(dir.join("a3.npy"), &losses).unwrap();
+        let inline = serde_json::to_string(&losses).unwrap();
+        let head = r#"{"create": {"policy": {"kind": "keep_top_k", "k": 1}, "end_step": 100}}
+{"observe": {"arm": "a", "step": 1, "value": 0.2}}
+{"observe": {"arm": "a", "step": 2, "value": 0.25}}
+{"observe": {"arm": "a", "step": 3, "value": 0.27}}
+"#;
+        let ask = "{\"forecast\": {\"arm\": \"a\", \"steps\": [50]}}\n";
+        let engine = Arc::new(Engine::embedded().unwrap());
+        let run = |middle: &str| -> Vec<serde_json::Value> {
+            run_events(engine.clone(), &format!("{head}{middle}{ask}"), &dir)
+                .iter()
+                .map(|a| serde_json::from_str(&a.to_json()).unwrap())
+                .collect()
+        };
+        let bare = run("");
+        let from_npy =
+            run("{\"losses\": {\"arm\": \"a\", \"step\": 3, \"token_losses_npy\": \"a3.npy\"}}\n");
+        let given = run(&format!(
+            "{{\"losses\": {{\"arm\": \"a\", \"step\": 3, \"token_losses\": {inline}}}}}\n"
+        ));
+        assert_eq!(from_npy, given);
+        assert_ne!(given, bare);
+        let wrong = run(
+            "{\"losses\": {\"arm\": \"a\", \"step\": 3}}\n{\"losses\": {\"arm\": \"a\", \"step\": 9, \"token_losses\": [1.0]}}\n",
+        );
+        assert!(
+            wrong[0]["error"].as_str().unwrap().contains("one of them"),
+            "{wrong:?}"
+        );
+        assert!(
+            wrong[1]["error"]
+                .as_str()
+                .unwrap()
+                .contains("no value observed at step 9"),
+            "{wrong:?}"
+        );
+        assert_eq!(wrong[2]["forecast"], bare[0]["forecast"]);
     }
 }

@@ -51,7 +51,7 @@ use crate::decisions::distribution::QuantileDistribution;
 use crate::decisions::killplan::{Arm, PlanOptions, Policy, needs_points, plan_capped};
 use crate::decisions::metric::Metric;
 use crate::error::{Error, Result};
-use crate::inference::engine::{Engine, RunInput};
+use crate::inference::engine::{Engine, Losses, RunInput};
 use crate::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -174,6 +174,8 @@ struct ArmState {
     values: Vec<f64>,
     /// The same in the model's space.
     model: Vec<f64>,
+    /// Token losses given for each point (`observe_losses`), in step.
+    losses: Vec<Option<Arc<[f32]>>>,
     end: Option<f64>,
     status: ArmStatus,
     /// The model-space forecast at the end, with the points and end it was made from.
@@ -299,6 +301,36 @@ impl Sweep {
         a.steps.push(step);
         a.values.push(value);
         a.model.push(model);
+        a.losses.push(None);
+        Ok(())
+    }
+
+    /// Gives the token losses of `arm`'s checkpoint at `step`, a point already observed (exactly
+    /// that step): forecasts made from a context that ends there read them (a bundle adapted
+    /// with `neuneu adapt --losses` has trees for them), including the forecasts of finished
+    /// arms' prefixes that calibration makes. Replaces losses given before for that point. The
+    /// losses are checked as a request's are; an unknown arm or step, or an arm that is finished
+    /// or stopped, is an error naming the arm, and leaves the sweep as it was.
+    pub fn observe_losses(&mut self, arm: &str, step: f64, losses: &[f32]) -> Result<()> {
+        let i = self.known(arm)?;
+        let bad = |field, reason: String| Err(Error::invalid(arm, field, reason));
+        let a = &mut self.arms[i];
+        if a.status != ArmStatus::Live {
+            return bad("arm", format!("the arm is {}", status_word(a.status)));
+        }
+        let Some(point) = a.steps.iter().position(|&s| s == step) else {
+            return bad(
+                "step",
+                format!("no value observed at step {step}: observe it first"),
+            );
+        };
+        if let Err(p) = crate::inference::features::validate_losses(losses) {
+            return bad(p.field, p.reason);
+        }
+        a.losses[point] = Some(Arc::from(losses));
+        if point + 1 == a.steps.len() {
+            a.cached = None;
+        }
         Ok(())
     }
 
@@ -345,7 +377,7 @@ impl Sweep {
     /// quantiles per step, at [`Engine::levels`].
     pub fn forecast(&self, arm: &str, steps: &[f64]) -> Result<Vec<Vec<f64>>> {
         let a = &self.arms[self.known(arm)?];
-        let run = RunInput::new(&a.steps, &a.model, steps);
+        let run = a.input(a.steps.len(), steps);
         let forecast = self
             .engine
             .forecast(&[run])
@@ -533,7 +565,7 @@ impl Sweep {
             let runs: Vec<RunInput> = stale
                 .iter()
                 .zip(&targets)
-                .map(|(&(i, _), t)| RunInput::new(&self.arms[i].steps, &self.arms[i].model, t))
+                .map(|(&(i, _), t)| self.arms[i].input(self.arms[i].steps.len(), t))
                 .collect();
             let results = self.engine.forecast_each(&runs);
             let levels = self.engine.levels().to_vec();
@@ -618,10 +650,7 @@ impl Sweep {
             let runs: Vec<RunInput> = wanted
                 .iter()
                 .zip(&targets)
-                .map(|(&(c, n), t)| {
-                    let a = &self.arms[c];
-                    RunInput::new(&a.steps[..n], &a.model[..n], t)
-                })
+                .map(|(&(c, n), t)| self.arms[c].input(n, t))
                 .collect();
             let results = self.engine.forecast_each(&runs);
             let levels = self.engine.levels().to_vec();
@@ -678,6 +707,7 @@ impl Sweep {
             steps: Vec::new(),
             values: Vec::new(),
             model: Vec::new(),
+            losses: Vec::new(),
             end: None,
             status: ArmStatus::Live,
             cached: None,
@@ -692,6 +722,21 @@ impl Sweep {
             .get(arm)
             .copied()
             .ok_or_else(|| Error::invalid(arm, "arm", "no such arm in the sweep"))
+    }
+}
+
+impl ArmState {
+    /// The engine's input for the arm's first `n` points (in the model's space) at `targets`,
+    /// with the losses of its `n`-th point if it has them.
+    fn input<'a>(&'a self, n: usize, targets: &'a [f64]) -> RunInput<'a> {
+        let run = RunInput::new(&self.steps[..n], &self.model[..n], targets);
+        match n
+            .checked_sub(1)
+            .and_then(|last| self.losses[last].as_deref())
+        {
+            Some(tokens) => run.with_losses(Losses::Tokens(tokens)),
+            None => run,
+        }
     }
 }
 

@@ -10,6 +10,10 @@
 //!            "status": "live"}]}
 //! ```
 //!
+//! An arm given token losses (`Sweep::observe_losses`) also has `"losses"`: one entry per
+//! point, the vector or `null`; arms without losses have no such field (and a library that
+//! predates it refuses a sweep that has one, rather than drop the losses).
+//!
 //! Cached forecasts are not saved: they are recomputed, bit-identically (the engine's exact
 //! row mode), on the next decision. A sweep saved with one model is refused by an engine with
 //! another (`model` is the manifest's name), since its decisions would not continue the same.
@@ -44,6 +48,8 @@ struct SavedArm {
     values: Vec<f64>,
     end_step: Option<f64>,
     status: ArmStatus,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    losses: Vec<Option<Vec<f32>>>,
 }
 
 impl Sweep {
@@ -64,6 +70,14 @@ impl Sweep {
                     values: a.values.clone(),
                     end_step: a.end,
                     status: a.status,
+                    losses: if a.losses.iter().any(Option::is_some) {
+                        a.losses
+                            .iter()
+                            .map(|l| l.as_deref().map(<[f32]>::to_vec))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
                 })
                 .collect(),
         };
@@ -107,8 +121,21 @@ impl Sweep {
             if sweep.index.contains_key(&arm.id) {
                 return Err(parse(format!("arm {:?} appears twice", arm.id)));
             }
+            if !arm.losses.is_empty() && arm.losses.len() != arm.steps.len() {
+                return Err(parse(format!(
+                    "arm {:?}: {} steps and {} loss entries",
+                    arm.id,
+                    arm.steps.len(),
+                    arm.losses.len()
+                )));
+            }
             for (&s, &v) in arm.steps.iter().zip(&arm.values) {
                 sweep.observe(&arm.id, s, v)?;
+            }
+            for (&s, losses) in arm.steps.iter().zip(&arm.losses) {
+                if let Some(losses) = losses {
+                    sweep.observe_losses(&arm.id, s, losses)?;
+                }
             }
             let i = sweep.arm_index(&arm.id);
             if let Some(end) = arm.end_step {

@@ -521,3 +521,74 @@ fn calibrated_decisions_do_not_depend_on_the_order_arms_arrived() {
         assert_eq!(x.reason, y.reason);
     }
 }
+
+/// Token losses reach the forecasts made from the point they were given for, invalidate the
+/// cached forecast, survive save and load, and are refused where they cannot belong.
+#[test]
+fn losses_given_for_the_last_point_reach_its_forecast() {
+    let mut sweep = Sweep::new(engine(), options(Policy::KeepTopK { k: 1 })).unwrap();
+    for t in 0..4 {
+        sweep.observe("a", step(t), value(0, t)).unwrap();
+        sweep.observe("b", step(t), value(1, t)).unwrap();
+    }
+    // The band (the default model's median is its trees', which read no losses).
+    let median = |s: &mut Sweep| {
+        let d = s.decide(Some(&["a"])).unwrap();
+        (
+            d.arms[0].q10.unwrap(),
+            d.arms[0].median,
+            d.arms[0].q90.unwrap(),
+        )
+    };
+    let at_end = |s: &Sweep| s.forecast("a", &[2000.0]).unwrap()[0].clone();
+    let (before, forecast_before) = (median(&mut sweep), at_end(&sweep));
+    let losses: Vec<f32> = (0..256).map(|i| 0.5 + (i % 7) as f32 * 0.3).collect();
+    // Losses of an earlier point do not change a forecast from the last one.
+    sweep.observe_losses("a", step(2), &losses).unwrap();
+    assert_eq!(median(&mut sweep), before);
+    // Losses of the last point do (the default model's encoder reads them), cached or not.
+    sweep.observe_losses("a", step(3), &losses).unwrap();
+    let (after, forecast_after) = (median(&mut sweep), at_end(&sweep));
+    assert_ne!(after, before);
+    assert_ne!(forecast_after, forecast_before);
+    // A new point without losses forecasts without them.
+    let mut without = Sweep::load(engine(), &sweep.save()).unwrap();
+    without.observe("a", step(4), value(0, 4)).unwrap();
+    let mut reference = Sweep::new(engine(), options(Policy::KeepTopK { k: 1 })).unwrap();
+    for t in 0..5 {
+        reference.observe("a", step(t), value(0, t)).unwrap();
+    }
+    assert_eq!(
+        without.forecast("a", &[2000.0]).unwrap(),
+        reference.forecast("a", &[2000.0]).unwrap()
+    );
+    // Saved and loaded, the losses are still there.
+    let saved = sweep.save();
+    assert!(String::from_utf8_lossy(&saved).contains("\"losses\""));
+    let mut loaded = Sweep::load(engine(), &saved).unwrap();
+    assert_eq!(at_end(&loaded), forecast_after);
+    assert_eq!(median(&mut loaded), after);
+    // A sweep without losses saves as it always has.
+    assert!(!String::from_utf8_lossy(&reference.save()).contains("losses"));
+
+    for (arm, at, given, want) in [
+        ("nobody", step(0), losses.clone(), "no such arm"),
+        ("a", 150.0, losses.clone(), "no value observed at step 150"),
+        ("a", step(3), vec![], "empty loss vector"),
+        ("a", step(3), vec![f32::NAN], "NaN or negative"),
+    ] {
+        let e = sweep
+            .observe_losses(arm, at, &given)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{e}");
+    }
+    sweep.finish("b").unwrap();
+    let e = sweep
+        .observe_losses("b", step(3), &losses)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("finished"), "{e}");
+    // The refusals changed nothing.
+    assert_eq!(median(&mut sweep), after);
+}

@@ -1077,6 +1077,10 @@ fn sweep_errors_through_the_rust_api_and_the_cli() {
         ),
         (msg(sweep.finish("nobody")), "no such arm in the sweep"),
         (
+            msg(sweep.observe_losses("a", 7.0, &[1.0])),
+            ": observe it first",
+        ),
+        (
             msg(sweep.set_end("a", 0.0)),
             "is not a positive finite number",
         ),

@@ -192,6 +192,19 @@ impl PySweep {
         self.lock()?.observe(arm, step, value).py_err()
     }
 
+    /// The token losses (natural-log units) of `arm`'s checkpoint at `step`, a point already
+    /// observed: forecasts from a context ending there read them (a bundle adapted with
+    /// `neuneu adapt --losses` has trees for them). An unknown arm or step, an arm finished or
+    /// stopped, or bad losses is an `InvalidInputError` and changes nothing.
+    fn observe_losses(&self, arm: &str, step: f64, losses: Bound<'_, PyAny>) -> PyResult<()> {
+        // The engine reads f32 losses; doubles beyond f32's range become infinities.
+        let losses: Vec<f32> = convert::floats(&losses, "losses")?
+            .into_iter()
+            .map(|x| x as f32)
+            .collect();
+        self.lock()?.observe_losses(arm, step, &losses).py_err()
+    }
+
     /// `observe` for each point of a curve, in order; stops at the first refused point.
     fn observe_curve(
         &self,

@@ -111,6 +111,22 @@ def test_sweep_errors_leave_it_as_it_was():
     assert s.arms == ["a", "b"] and len(s) == 2
 
 
+def test_token_losses_of_the_last_point_reach_the_forecast_and_pickle():
+    s = make_sweep()
+    before = s.forecast("a", [10])
+    losses = np.array([0.5 + 0.1 * (i % 9) for i in range(64)], dtype=np.float32)
+    s.observe_losses("a", 4, losses)
+    after = s.forecast("a", [10])
+    # The band moves (the default model's median is its trees', which read no losses).
+    assert not np.array_equal(before, after)
+    assert np.array_equal(pickle.loads(pickle.dumps(s)).forecast("a", [10]), after)
+    with pytest.raises(neuneu.InvalidInputError, match="no value observed at step 2.5"):
+        s.observe_losses("a", 2.5, losses)
+    with pytest.raises(neuneu.InvalidInputError, match="negative"):
+        s.observe_losses("a", 4, [-1.0])
+    assert np.array_equal(s.forecast("a", [10]), after)
+
+
 def test_calibrated_sweeps_judge_young_arms_from_finished_ones():
     s = Sweep(end_step=10, calibrate=True)
     for a in range(6):
