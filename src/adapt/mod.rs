@@ -397,3 +397,57 @@ pub fn adapt(
         base_scores,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::architecture::Architecture;
+
+    /// A bundle with no loss encoder reads token losses with its loss trees alone: requests with
+    /// losses take the loss trees' median, requests without them the plain trees'.
+    #[test]
+    fn loss_trees_serve_a_model_without_a_loss_encoder() {
+        let arch = Architecture {
+            encoder: None,
+            ..Architecture::small()
+        };
+        let base = crate::testing::random_bundle(&arch, 3, "no-encoder").unwrap();
+        // Twelve runs that jump at their 6th checkpoint by what their losses' p announces.
+        let quality = |r: usize| 0.3 + 0.1 * (r % 5) as f64;
+        let tokens = |r: usize| vec![-(quality(r) as f32).ln(); 32];
+        let compute: Vec<f64> = (1..=8).map(|k| k as f64 * 100.0).collect();
+        let curve = |r: usize| {
+            let acc: Vec<f64> = (1..=8)
+                .map(|k| 0.2 + 0.01 * k as f64 + if k >= 6 { 0.5 * quality(r) } else { 0.0 })
+                .collect();
+            Curve::synthetic(&format!("r{r}"), "t", &compute, &acc)
+        };
+        let curves: Vec<Curve> = (0..12).map(curve).collect();
+        let mut losses = CurveLosses::default();
+        for (r, c) in curves.iter().enumerate() {
+            for &x in &compute {
+                losses.insert(c, x, tokens(r)).unwrap();
+            }
+        }
+        let refs: Vec<&Curve> = curves.iter().collect();
+        let (bundle, rows) = with_trees(base, &refs, Some((&losses, LossSummary::MeanP))).unwrap();
+        assert!(rows.with_losses > 0 && rows.plain >= rows.with_losses);
+        let engine = crate::Engine::from_bundle(bundle).unwrap();
+        assert!(engine.reads_losses());
+        let (r, targets) = (20, [700.0]);
+        let new = curve(r);
+        let bare = crate::RunInput::new(&new.compute[..4], &new.accuracy[..4], &targets);
+        let given_tokens = tokens(r);
+        let given = bare.with_losses(crate::Losses::Tokens(&given_tokens));
+        let median = |run: crate::RunInput<'_>| {
+            f64::from(engine.forecast(&[run]).unwrap()[0].forecasts[0].quantiles[2])
+        };
+        let truth = new.accuracy[6];
+        assert!(
+            (median(given) - truth).abs() < 0.5 * (median(bare) - truth).abs(),
+            "with losses {}, without {}, truth {truth}",
+            median(given),
+            median(bare)
+        );
+    }
+}

@@ -234,9 +234,10 @@ impl Engine {
         &self.manifest.architecture.quantile_levels
     }
 
-    /// Whether this model reads token losses (has a loss encoder).
+    /// Whether this model reads token losses: it has a loss encoder, or loss trees (a bundle
+    /// from `neuneu adapt --losses`), or both.
     pub fn reads_losses(&self) -> bool {
-        self.encoder.is_some()
+        self.encoder.is_some() || self.loss_trees.is_some()
     }
 
     /// Encodes several checkpoints' token losses at once; one embedding per vector. Vectors are
@@ -284,7 +285,7 @@ impl Engine {
         features::validate_prefix(&run.prefix, self.manifest.preparation.min_context)?;
         match run.losses {
             Some(Losses::Tokens(l)) => {
-                if self.encoder.is_none() {
+                if !self.reads_losses() {
                     return Err(InputProblem::new(
                         "token_losses",
                         "this model has no loss encoder",
@@ -379,9 +380,11 @@ impl Engine {
         let q = a.quantile_levels.len();
         let mut failed: Vec<Option<Error>> = (0..valid.len()).map(|_| None).collect();
 
-        // Token losses are encoded once per run, the chunk's runs in one batch.
+        // Token losses are encoded once per run, the chunk's runs in one batch; a model with loss
+        // trees but no encoder reads them with its trees only.
         let token_pos: Vec<usize> = (0..valid.len())
             .filter(|&p| matches!(runs[valid[p]].losses, Some(Losses::Tokens(_))))
+            .filter(|_| self.encoder.is_some())
             .collect();
         let token_slices: Vec<&[f32]> = token_pos
             .iter()
