@@ -303,15 +303,19 @@ pub fn adapt(
         });
     }
     let min_context = base.manifest.preparation.min_context;
-    let (curves, left_out) = runs_to_learn_from(curves, min_context)?;
-    let curves = &curves[..];
-    let (fit_idx, held_idx) = if options.holdout > 0.0 {
-        Holdout::Fraction(options.holdout).split(curves, options.seed)
+    let (teaching, left_out) = runs_to_learn_from(curves, min_context)?;
+    // The hold-out is drawn over every run given, left out or not, so that `Holdout::of_bundle`
+    // draws it again from the same file (`neuneu eval --heldout`, `neuneu heldout`).
+    let held_runs: BTreeSet<(String, String)> = if options.holdout > 0.0 {
+        let (_, held_idx) = Holdout::Fraction(options.holdout).split(curves, options.seed);
+        runs(&held_idx.iter().map(|&i| &curves[i]).collect::<Vec<_>>())
     } else {
-        ((0..curves.len()).collect(), Vec::new())
+        BTreeSet::new()
     };
-    let fitted: Vec<&Curve> = fit_idx.iter().map(|&i| &curves[i]).collect();
-    let held: Vec<&Curve> = held_idx.iter().map(|&i| &curves[i]).collect();
+    let curves = teaching;
+    let (held, fitted): (Vec<&Curve>, Vec<&Curve>) = curves
+        .iter()
+        .partition(|c| held_runs.contains(&(c.suite.clone(), c.run.clone())));
     let base_name = base.manifest.name.clone();
     // The base scores the held-out runs beside the adapted bundle.
     let base_for_scores = (!held.is_empty()).then(|| base.clone());

@@ -10,6 +10,7 @@
 
 use crate::decisions::metric::Metric;
 use crate::error::{Error, Result};
+use crate::model::bundle::Manifest;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -304,8 +305,11 @@ impl Holdout {
             let n = names.len();
             let range = match *self {
                 Holdout::Fraction(fraction) => {
+                    // At least one run held out where the fraction is positive, and at least
+                    // one kept: a suite of one run holds out nothing.
+                    let most = n.saturating_sub(1);
                     let k = ((n as f64 * fraction).round() as usize)
-                        .clamp(usize::from(fraction > 0.0), n.saturating_sub(1));
+                        .clamp(usize::from(fraction > 0.0).min(most), most);
                     0..k
                 }
                 Holdout::Fold { index, count } => {
@@ -362,6 +366,28 @@ impl Holdout {
                 serde_json::json!(format!("{index}/{count}")),
             ),
         }
+    }
+
+    /// The runs a bundle held out, and the seed of their draw (`neuneu eval --heldout`,
+    /// `neuneu heldout`): for a bundle made by `neuneu adapt`, the share of the user's runs adapt
+    /// held out (its trees never saw them; an error if it held out none), else the split its
+    /// trainer records.
+    pub fn of_bundle(manifest: &Manifest) -> Result<(Holdout, u64)> {
+        let facts = &manifest.training.facts;
+        if let Some(share) = facts.get("adapt_holdout").and_then(|v| v.as_f64()) {
+            let seed = facts.get("adapt_seed").and_then(|v| v.as_u64());
+            return match seed {
+                Some(seed) if share > 0.0 => Ok((Holdout::Fraction(share), seed)),
+                _ => Err(Error::Parse(
+                    "this bundle was adapted with --holdout 0: every run it learned from was fitted, none held out"
+                        .into(),
+                )),
+            };
+        }
+        let holdout = Holdout::from_facts(facts).ok_or_else(|| {
+            Error::Parse("this model's manifest records no validation split".into())
+        })?;
+        Ok((holdout, manifest.training.seed))
     }
 
     /// Reads back what [`fact`](Self::fact) recorded.
@@ -478,6 +504,15 @@ mod tests {
         assert_eq!(val.len(), 4);
         for &v in &val {
             assert!(train.iter().all(|&t| curves[t].run != curves[v].run));
+        }
+    }
+
+    #[test]
+    fn a_suite_of_one_run_holds_out_nothing() {
+        let one = Curve::synthetic("only", "t", &[1.0, 2.0], &[0.1, 0.2]);
+        for f in [0.2, 0.9] {
+            let (train, val) = split_by_run(std::slice::from_ref(&one), f, 5);
+            assert_eq!((train, val), (vec![0], vec![]));
         }
     }
 

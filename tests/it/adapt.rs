@@ -122,6 +122,35 @@ fn adapts_to_a_sweeps_schedule_and_records_it() {
     assert_eq!(all_facts["adapt_runs_fitted"], 12);
     assert!(!all_facts.contains_key("adapt_band_factors"));
 
+    // `neuneu heldout` gives the runs adapt held out; with none held out, it says so.
+    let (code, rows, err) = cli_run(
+        &[
+            "heldout",
+            curves.to_str().unwrap(),
+            "--model",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let held_runs: std::collections::BTreeSet<&str> = rows
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(held_runs.len() as u64, held, "{rows}");
+    let (code, _, err) = cli_run(
+        &[
+            "heldout",
+            curves.to_str().unwrap(),
+            "--model",
+            all.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("adapted with --holdout 0"), "{err}");
+
     // A new run of the same sweep, six points in: the adapted bundle expects the jump.
     let (r, steps): (usize, Vec<f64>) = (20, (1..=6).map(|k| (k * 1000) as f64).collect());
     let acc: Vec<f64> = (1..=6).map(|k| accuracy(r, k)).collect();
@@ -184,6 +213,26 @@ fn leaves_out_runs_too_short_to_learn_from() {
     let used = facts["adapt_runs_fitted"].as_u64().unwrap()
         + facts["adapt_runs_held_out"].as_u64().unwrap();
     assert_eq!(used, 6);
+
+    // A suite of one run beside them is learned from, never held out (its share rounds to 0).
+    let mixed = dir.join("mixed.csv");
+    std::fs::write(
+        &mixed,
+        sweep_csv(0..6, 8) + &rows(0..1, 8).replace("toy,", "other,"),
+    )
+    .unwrap();
+    adapt(&mixed, &out, &[]);
+    let facts = Engine::from_path(&out)
+        .unwrap()
+        .manifest()
+        .training
+        .facts
+        .clone();
+    assert_eq!(
+        facts["adapt_runs_fitted"].as_u64().unwrap()
+            + facts["adapt_runs_held_out"].as_u64().unwrap(),
+        7
+    );
 }
 
 #[test]

@@ -272,7 +272,8 @@ pub struct EvalArgs {
     #[arg(long, value_delimiter = ',')]
     pub plot_curves: Vec<String>,
     /// Score only the runs the model's trainer held out (its manifest's split: fraction and
-    /// seed), so that no training run is scored.
+    /// seed; for a bundle from `neuneu adapt`, the runs adapt held out), so that no training
+    /// run is scored.
     #[arg(long)]
     pub heldout: bool,
     /// Score on a sparser checkpoint schedule than the file's: keep every K-th checkpoint of
@@ -406,20 +407,15 @@ pub fn upgrade(input: &Path, output: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The (suite, run) pairs the model's trainer held out, by the split its manifest records.
+/// The (suite, run) pairs the model held out (`Holdout::of_bundle`).
 /// `curves` must hold every run of their suites, as the trainer saw them, since the split is
 /// drawn per suite.
 fn heldout_runs(
     engine: &Engine,
     curves: &[neuneu::eval::curves::Curve],
 ) -> Result<(HashSet<(String, String)>, neuneu::eval::curves::Holdout)> {
-    let facts = &engine.manifest().training.facts;
-    let Some(holdout) = neuneu::eval::curves::Holdout::from_facts(facts) else {
-        return Err(Error::Parse(
-            "this model's manifest records no validation split".into(),
-        ));
-    };
-    let (_, held) = holdout.split(curves, engine.manifest().training.seed);
+    let (holdout, seed) = neuneu::eval::curves::Holdout::of_bundle(engine.manifest())?;
+    let (_, held) = holdout.split(curves, seed);
     let runs = held
         .into_iter()
         .map(|i| (curves[i].suite.clone(), curves[i].run.clone()))

@@ -126,9 +126,9 @@ enum Command {
         model: ModelArg,
     },
     /// Print the rows of a curve file whose runs the model's trainer held out (its manifest's
-    /// split), as CSV on stdout: replay, eval and tools/optuna_replay.py can then be run on
-    /// runs the model never saw. Give the whole file the model was trained on: the split is
-    /// drawn per suite.
+    /// split; for a bundle from `neuneu adapt`, the runs adapt held out), as CSV on stdout:
+    /// replay, eval and tools/optuna_replay.py can then be run on runs the model never saw.
+    /// Give the whole file the model was trained (or adapted) on: the split is drawn per suite.
     ///
     /// Example:
     ///   neuneu heldout ../shared/data/scan-vlm-dev.csv > scan-heldout.csv
