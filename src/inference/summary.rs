@@ -4,7 +4,9 @@
 
 use crate::inference::curvefit::{PowerLawFit, fit_power_law};
 
-pub use crate::model::inputs::{LossSummary, P_HISTOGRAM_BINS, SUMMARY_FEATURES, SUMMARY_LAYOUT};
+pub use crate::model::inputs::{
+    LossSummary, MAX_LOSS_SUMMARY, P_HISTOGRAM_BINS, SUMMARY_FEATURES, SUMMARY_LAYOUT,
+};
 
 /// The numbers `kind` reads of one checkpoint's token losses (checked by
 /// `features::validate_losses`: none NaN or negative, not empty; `+inf` gives `p = 0`),
@@ -126,5 +128,7 @@ mod tests {
         // Bins (0, .2], (.2, .4], (.4, .6], (.6, .8], (.8, 1]; p = 0 joins the first.
         assert_eq!(hist, [0.25, 0.25, 0.25, 0.0, 0.25]);
         assert_eq!(hist.len(), LossSummary::PHistogram.width());
+        // The engine builds a loss-trees row on the stack, MAX_LOSS_SUMMARY wide at most.
+        assert!(LossSummary::ALL.iter().all(|k| k.width() <= MAX_LOSS_SUMMARY));
     }
 }

@@ -27,6 +27,8 @@ pub enum LossSummary {
 
 /// Bins of [`LossSummary::PHistogram`].
 pub const P_HISTOGRAM_BINS: usize = 5;
+/// The widest loss summary ([`LossSummary::width`] of any kind).
+pub const MAX_LOSS_SUMMARY: usize = P_HISTOGRAM_BINS;
 
 impl LossSummary {
     pub const ALL: [LossSummary; 2] = [LossSummary::MeanP, LossSummary::PHistogram];
@@ -43,7 +45,7 @@ impl LossSummary {
         Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// How many numbers it adds to the run summary.
+    /// How many numbers it adds to the run summary (at most [`MAX_LOSS_SUMMARY`]).
     pub fn width(self) -> usize {
         match self {
             LossSummary::MeanP => 1,

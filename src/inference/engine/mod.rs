@@ -33,7 +33,9 @@ pub use rows::{ForecasterRows, RowBatching};
 use crate::error::{Error, Result};
 use crate::inference::features::{self, CONTEXT_FEATURES, InputProblem};
 use crate::inference::forecast::{CurvePrefix, Forecast, Forecaster, RunForecast};
-use crate::inference::summary::{LossSummary, RunSummary, summarize_losses};
+use crate::inference::summary::{
+    LossSummary, MAX_LOSS_SUMMARY, RunSummary, SUMMARY_FEATURES, summarize_losses,
+};
 use crate::model::architecture::Architecture;
 use crate::model::bundle::{Bundle, ENCODER, FORECASTER, Manifest};
 use crate::model::onnx::{
@@ -426,18 +428,22 @@ impl Engine {
                 })
                 .collect()
         });
-        // Runs given token losses, in a bundle with loss trees: the summary of their losses.
-        let loss_numbers: Vec<Option<Vec<f64>>> = valid
-            .iter()
-            .map(|&i| match (&self.loss_trees, runs[i].losses) {
-                (Some((_, kind)), Some(Losses::Tokens(tokens))) => {
-                    let mut numbers = Vec::with_capacity(kind.width());
-                    summarize_losses(*kind, tokens, &mut numbers);
-                    Some(numbers)
-                }
-                _ => None,
-            })
-            .collect();
+        // Runs given token losses, in a bundle with loss trees: the summary of their losses
+        // (nothing is computed or allocated for a bundle without loss trees).
+        let loss_numbers: Option<Vec<Option<Vec<f64>>>> =
+            self.loss_trees.as_ref().map(|(_, kind)| {
+                valid
+                    .iter()
+                    .map(|&i| match runs[i].losses {
+                        Some(Losses::Tokens(tokens)) => {
+                            let mut numbers = Vec::with_capacity(kind.width());
+                            summarize_losses(*kind, tokens, &mut numbers);
+                            Some(numbers)
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            });
         let mut forecasts: Vec<Vec<Forecast>> = valid
             .iter()
             .map(|&i| Vec::with_capacity(runs[i].prefix.targets.len()))
@@ -480,11 +486,15 @@ impl Engine {
                 let mut quantiles = out.to_vec();
                 if let (Some(trees), Some(summaries)) = (&self.trees, &summaries) {
                     let run = &summaries[p];
-                    let offset = match (&self.loss_trees, &loss_numbers[p]) {
+                    let given = loss_numbers.as_ref().and_then(|n| n[p].as_deref());
+                    let offset = match (&self.loss_trees, given) {
                         (Some((loss_trees, _)), Some(numbers)) => {
-                            let mut row = run.at(step).to_vec();
-                            row.extend_from_slice(numbers);
-                            loss_trees.predict(&row)
+                            // The run summary, then the loss summary, on the stack.
+                            let mut row = [0.0; SUMMARY_FEATURES + MAX_LOSS_SUMMARY];
+                            let width = SUMMARY_FEATURES + numbers.len();
+                            row[..SUMMARY_FEATURES].copy_from_slice(&run.at(step));
+                            row[SUMMARY_FEATURES..width].copy_from_slice(numbers);
+                            loss_trees.predict(&row[..width])
                         }
                         _ => trees.predict(&run.at(step)),
                     };
