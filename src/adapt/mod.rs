@@ -137,7 +137,7 @@ fn runs_to_learn_from(curves: &[Curve], min_context: usize) -> Result<(Vec<Curve
 /// Replaces `bundle`'s trees by trees fitted on every cut of `curves`, and its loss trees
 /// (`TREES_LOSSES`) by trees fitted on the cuts that have `losses` (dropped without them: a
 /// base's loss trees would disagree with the new trees); records the rows in the manifest's
-/// facts (`trees_rows`, `trees_losses_rows`). Errors if no curve is long enough, or if
+/// facts (`trees_rows`, `trees_losses_rows`) and what the loss trees read (`trees_losses`). Errors if no curve is long enough, or if
 /// `losses` name no checkpoint of a cut.
 pub fn with_trees(
     bundle: Bundle,
@@ -183,10 +183,19 @@ pub fn with_trees(
     let facts = &mut manifest.training.facts;
     facts.insert("trees_rows".into(), serde_json::json!(rows.plain));
     facts.remove("trees_losses_rows");
-    if rows.with_losses > 0 {
+    facts.remove("trees_losses");
+    if let Some((_, kind)) = losses {
         facts.insert(
             "trees_losses_rows".into(),
             serde_json::json!(rows.with_losses),
+        );
+        // The manifest's `loss_inputs` describes the network; this, the loss trees.
+        facts.insert(
+            "trees_losses".into(),
+            serde_json::json!(format!(
+                "{}: fitted on real token losses; a request that gives token losses takes its median from these trees",
+                kind.name()
+            )),
         );
     }
     let mut graphs: Vec<(String, Vec<u8>)> = bundle
@@ -328,14 +337,6 @@ pub fn adapt(
     training.data.extend(sources.iter().map(|s| {
         format!("{s}: learned from by `neuneu adapt`, which refitted the trees for the median (the network is {base_name}'s)")
     }));
-    if let Some((_, kind)) = losses {
-        training.loss_inputs = format!(
-            "the network's: {} The trees for runs given token losses (`trees_losses`) were fitted by \
-             `neuneu adapt` on real losses, read as their {}.",
-            training.loss_inputs,
-            kind.name()
-        );
-    }
     let facts = &mut training.facts;
     // The base's trees were replaced: the command that fitted them no longer describes them.
     facts.remove("trees_command");

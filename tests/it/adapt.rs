@@ -378,6 +378,20 @@ fn adapts_to_what_token_losses_announce() {
     let m = adapted.manifest();
     assert!(m.training.facts["trees_losses_rows"].as_u64().unwrap() > 0);
     assert!(
+        m.training.facts["trees_losses"]
+            .as_str()
+            .unwrap()
+            .starts_with("mean-p: fitted on real token losses")
+    );
+    // Adapted again without losses, the loss trees and what described them are gone.
+    let again = dir.join("again.nnb");
+    adapt(&curves, &again, &["--from", with_losses.to_str().unwrap()]);
+    let bundle =
+        neuneu::model::bundle::Bundle::from_bytes(&std::fs::read(&again).unwrap()).unwrap();
+    assert!(bundle.loss_trees().unwrap().is_none());
+    let facts = &bundle.manifest.training.facts;
+    assert!(!facts.contains_key("trees_losses") && !facts.contains_key("trees_losses_rows"));
+    assert!(
         m.training
             .data
             .iter()
