@@ -129,6 +129,10 @@ mod tests {
         assert_eq!(hist, [0.25, 0.25, 0.25, 0.0, 0.25]);
         assert_eq!(hist.len(), LossSummary::PHistogram.width());
         // The engine builds a loss-trees row on the stack, MAX_LOSS_SUMMARY wide at most.
-        assert!(LossSummary::ALL.iter().all(|k| k.width() <= MAX_LOSS_SUMMARY));
+        assert!(
+            LossSummary::ALL
+                .iter()
+                .all(|k| k.width() <= MAX_LOSS_SUMMARY)
+        );
     }
 }
