@@ -42,6 +42,8 @@ def main():
                     help="score kill decisions instead of forecasts: neuneu replay (k = 3, its default "
                          "pruners) of each fold's runs with the fold's bundle and with the base, pooled "
                          "over the folds' sweeps")
+    ap.add_argument("--replay-args", metavar="ARGS", default="",
+                    help="more arguments for neuneu replay, for example \"--in-sweep\"")
     a = ap.parse_args()
     with_losses = ["--losses", a.losses] if a.losses else []
 
@@ -75,7 +77,7 @@ def main():
                 report = os.path.join(tmp, f"{label}{k}.json")
                 if a.replay:
                     subprocess.run([a.neuneu, "replay", paths["test"], "--json", report, "--metric",
-                                    a.metric] + model, check=True, capture_output=True)
+                                    a.metric] + model + a.replay_args.split(), check=True, capture_output=True)
                     for r in json.load(open(report))["summaries"]:
                         name = r["pruner"] if r["pruner"].startswith("halving") else f"{label}: {r['pruner']}"
                         if label == "adapted" and name.startswith("halving"):
