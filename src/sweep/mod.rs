@@ -40,7 +40,6 @@
 //! the sweep's seed and its count of decisions only, and [`Sweep::save`] keeps both: a resumed
 //! sweep makes the same decisions as one that never stopped.
 
-pub mod backtest;
 mod calibration;
 mod state;
 

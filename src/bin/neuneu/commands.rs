@@ -145,11 +145,6 @@ pub struct ReplayArgs {
     /// neuneu's plans forecast each arm with its latest checkpoint's losses, where named.
     #[arg(long, value_name = "INDEX")]
     pub losses: Option<PathBuf>,
-    /// Also replay each neuneu policy with in-sweep forecasts (every forecast pulled toward its
-    /// arm's last value by how well the model forecast the sweep's own recent past), one row
-    /// beside each plain one.
-    #[arg(long)]
-    pub in_sweep: bool,
 }
 
 pub fn replay(engine: &Engine, args: &ReplayArgs) -> Result<ExitCode> {
@@ -164,7 +159,6 @@ pub fn replay(engine: &Engine, args: &ReplayArgs) -> Result<ExitCode> {
         budgets,
         json,
         losses,
-        in_sweep,
     } = args;
     let (k, json, metric) = (*k, json.as_deref(), *metric);
     let curves_path = curves;
@@ -207,22 +201,14 @@ pub fn replay(engine: &Engine, args: &ReplayArgs) -> Result<ExitCode> {
             Policy::StopWithinBudget { k, budget: b },
         ));
     }
-    let modes: &[bool] = if *in_sweep { &[false, true] } else { &[false] };
     for (label, policy) in policies {
-        for &in_sweep in modes {
-            let pruner = PlanPruner {
-                engine,
-                options: PlanOptions::new(policy),
-                label: if in_sweep {
-                    format!("{label}, in-sweep")
-                } else {
-                    label.clone()
-                },
-                in_sweep,
-            };
-            let replayed = sweeps::replay_with_losses(&curves, &pruner, &opts, losses.as_ref())?;
-            summaries.push(replayed.summary);
-        }
+        let pruner = PlanPruner {
+            engine,
+            options: PlanOptions::new(policy),
+            label,
+        };
+        summaries
+            .push(sweeps::replay_with_losses(&curves, &pruner, &opts, losses.as_ref())?.summary);
     }
     if !metric.is_identity() {
         // An accuracy's table reads as it always has; any other metric is stated.

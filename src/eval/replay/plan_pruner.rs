@@ -5,7 +5,6 @@ use crate::decisions::distribution::QuantileDistribution;
 use crate::decisions::killplan::{Arm, PlanOptions, Policy, plan};
 use crate::error::Result;
 use crate::inference::engine::{Engine, Losses, RunInput};
-use crate::sweep::backtest::{History, backtests, model_weight, pull};
 
 /// A replay pruner that asks neuneu for a kill plan over the alive arms at every rung, each arm
 /// forecast at its own planned end (with its latest token losses, where the replay has them). Arms with fewer points than the model's minimum context are
@@ -19,10 +18,6 @@ pub struct PlanPruner<'e> {
     /// The policy and knobs of every plan; its `metric` is the replay's (see above).
     pub options: PlanOptions,
     pub label: String,
-    /// In-sweep forecasts ([`crate::sweep::backtest`]): every forecast pulled toward its arm's
-    /// last value by the model's weight on the alive arms' backtests (made without token
-    /// losses: an arm view has only its latest checkpoint's).
-    pub in_sweep: bool,
 }
 
 impl Pruner for PlanPruner<'_> {
@@ -52,32 +47,17 @@ impl Pruner for PlanPruner<'_> {
             })
             .collect();
         let forecasts = self.engine.forecast(&runs)?;
-        let weight = if self.in_sweep {
-            let no_losses = |_: usize| None;
-            let histories: Vec<History> = arms
-                .iter()
-                .map(|a| History {
-                    steps: a.steps,
-                    values: a.accuracy,
-                    losses: &no_losses,
-                })
-                .collect();
-            model_weight(&backtests(self.engine, &histories))
-        } else {
-            1.0
-        };
         let plan_arms = judged
             .iter()
             .zip(&forecasts)
             .map(|(&i, f)| {
-                let forecast = QuantileDistribution::from_f32(
-                    i,
-                    self.engine.levels(),
-                    &f.forecasts[0].quantiles,
-                )?;
                 Ok(Arm {
                     id: arms[i].run.to_string(),
-                    forecast: pull(&forecast, arms[i].last(), weight)?,
+                    forecast: QuantileDistribution::from_f32(
+                        i,
+                        self.engine.levels(),
+                        &f.forecasts[0].quantiles,
+                    )?,
                     observations: arms[i].steps.len(),
                     last_value: arms[i].last(),
                 })
