@@ -10,6 +10,7 @@
 //! them beside other data, give those curve files too.
 
 pub mod calibration;
+pub mod input;
 pub mod trees;
 pub mod validate;
 
@@ -335,7 +336,7 @@ pub fn adapt(
     m.name = format!("{base_name}-adapted");
     let training = &mut m.training;
     training.data.extend(sources.iter().map(|s| {
-        format!("{s}: learned from by `neuneu adapt`, which refitted the trees for the median (the network is {base_name}'s)")
+        format!("{s}: learned from by adapt (`neuneu adapt`, `neuneu.adapt`), which refitted the trees for the median (the network is {base_name}'s)")
     }));
     let facts = &mut training.facts;
     // The base's trees were replaced: the command that fitted them no longer describes them.

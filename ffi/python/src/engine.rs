@@ -4,6 +4,7 @@ use crate::convert;
 use crate::errors::{IntoPy, setting};
 use neuneu::cuda::Backend;
 use neuneu::decisions::{SweepArm, plan_sweep};
+use neuneu::model::bundle::Bundle;
 use neuneu::{Engine, Error, Losses, PlanOptions, RunInput};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2};
@@ -73,6 +74,23 @@ impl PyEngine {
             source,
             backend,
         })
+    }
+
+    /// A bundle's bytes (`neuneu.adapt`'s result) loaded on the default backend.
+    pub fn from_bundle_bytes(py: Python<'_>, bytes: Vec<u8>) -> PyResult<PyEngine> {
+        PyEngine::load(py, Source::Bytes(Arc::new(bytes)), Backend::Auto)
+    }
+
+    /// The bundle this engine was loaded from (read again from its source), for `neuneu.adapt`.
+    pub fn bundle(&self) -> Result<Bundle, Error> {
+        match &self.source {
+            Source::Embedded => Bundle::from_bytes(neuneu::inference::engine::DEFAULT_BUNDLE),
+            Source::Path(p) => {
+                let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+                Bundle::from_bytes(&bytes)
+            }
+            Source::Bytes(b) => Bundle::from_bytes(b),
+        }
     }
 
     pub fn clone_ref(&self) -> PyEngine {

@@ -5,6 +5,7 @@
 //! of `neuneu.errors` (defined in Python so that they can derive from both `NeuNeuError` and
 //! the matching built-in: `ValueError` for bad input, `OSError` for files).
 
+mod adapt;
 mod convert;
 mod engine;
 mod errors;
@@ -14,6 +15,8 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(adapt::adapt, m)?)?;
+    m.add_class::<adapt::PyAdapted>()?;
     m.add_class::<engine::PyEngine>()?;
     m.add_class::<engine::PyRanking>()?;
     m.add_class::<engine::PyPlan>()?;

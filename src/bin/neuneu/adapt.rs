@@ -1,8 +1,7 @@
 //! `neuneu adapt`: a bundle fitted to the user's finished runs (`neuneu::adapt`).
 
+use neuneu::adapt::input::AdaptInput;
 use neuneu::adapt::{AdaptOptions, adapt};
-use neuneu::eval::curves::{ComputeAxis, check_columns, read_curves};
-use neuneu::eval::losses::CurveLosses;
 use neuneu::model::bundle::Bundle;
 use neuneu::model::inputs::LossSummary;
 use neuneu::{Error, Metric, Result};
@@ -51,30 +50,9 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         }
         None => Bundle::from_bytes(neuneu::inference::engine::DEFAULT_BUNDLE)?,
     };
-    let mut curves = Vec::new();
-    let mut sources = Vec::new();
+    let mut input = AdaptInput::default();
     for path in &args.curves {
-        check_columns(path)?;
-        let read = read_curves(path, ComputeAxis::Tokens, args.metric)?;
-        let runs: std::collections::BTreeSet<_> = read.iter().map(|c| (&c.suite, &c.run)).collect();
-        let mapped = if args.metric.is_identity() {
-            String::new()
-        } else {
-            format!(
-                ", {} as {}",
-                args.metric.describe(),
-                args.metric.model_map()
-            )
-        };
-        sources.push(format!(
-            "{} ({} curves of {} runs{mapped})",
-            path.file_name().unwrap_or_default().to_string_lossy(),
-            read.len(),
-            runs.len()
-        ));
-        for c in &read {
-            curves.push(c.to_model(args.metric)?);
-        }
+        input.add_file(path, args.metric)?;
     }
     let command = std::iter::once("neuneu".to_string())
         .chain(std::env::args().skip(1))
@@ -85,29 +63,19 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         seed: args.seed,
         context: args.context,
     };
-    let losses = match &args.losses {
-        Some(index) => {
-            let read = CurveLosses::read(index, &curves)?;
-            crate::emitln!(
-                "{}: losses of {} checkpoints of these runs",
-                index.display(),
-                read.len()
-            );
-            sources.push(format!(
-                "{}: token losses of {} checkpoints",
-                index.file_name().unwrap_or_default().to_string_lossy(),
-                read.len()
-            ));
-            Some(read)
-        }
-        None => None,
-    };
+    if let Some(index) = &args.losses {
+        let n = input.read_losses(index)?;
+        crate::emitln!(
+            "{}: losses of {n} checkpoints of these runs",
+            index.display()
+        );
+    }
     let kind = LossSummary::from_name(&args.loss_summary).expect("clap checked the name");
     let adapted = adapt(
         base,
-        &curves,
-        losses.as_ref().map(|l| (l, kind)),
-        &sources,
+        &input.curves,
+        input.losses.as_ref().map(|l| (l, kind)),
+        &input.sources,
         &command,
         &options,
     )?;

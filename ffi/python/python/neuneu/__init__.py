@@ -7,6 +7,8 @@ partial curve, with quantiles; on those forecasts neuneu ranks runs and plans wh
   ``rank``, ``plan``.
 * :class:`Sweep`: the online sweep handle a scheduler feeds result by result (``observe``,
   ``finish``, ``stop``, ``decide``); picklable.
+* :func:`adapt`: a model fitted to your finished runs (curve files or runs in memory), as
+  ``neuneu adapt`` does; :class:`Adapted` holds it and what the fit measured.
 * :mod:`neuneu.optuna`: :class:`~neuneu.optuna.NeuNeuPruner`, an Optuna pruner.
 * :mod:`neuneu.ray`: :class:`~neuneu.ray.NeuNeuScheduler`, a Ray Tune trial scheduler.
 """
@@ -14,6 +16,7 @@ partial curve, with quantiles; on those forecasts neuneu ranks runs and plans wh
 from neuneu._native import (
     SWEEP_SAVE_FORMAT,
     SWEEP_SAVE_VERSION,
+    Adapted,
     ArmDecision,
     Decision,
     Engine,
@@ -22,6 +25,7 @@ from neuneu._native import (
     Sweep,
     Verdict,
     __version__,
+    adapt,
 )
 from neuneu.errors import (
     BundleError,
@@ -35,6 +39,8 @@ from neuneu.errors import (
 
 __all__ = [
     "Engine",
+    "adapt",
+    "Adapted",
     "Sweep",
     "Decision",
     "Verdict",

@@ -9,6 +9,8 @@ import numpy.typing as npt
 
 __all__ = [
     "Engine",
+    "adapt",
+    "Adapted",
     "Sweep",
     "Decision",
     "Verdict",
@@ -180,3 +182,43 @@ class Sweep:
     def forecast(self, arm: str, steps: _Floats) -> npt.NDArray[np.float64]: ...
     def __len__(self) -> int: ...
     def __contains__(self, arm: str, /) -> bool: ...
+
+def adapt(
+    runs: Union[
+        str,
+        PathLike[str],
+        Sequence[Union[str, PathLike[str]]],
+        Mapping[Any, tuple[_Floats, _Floats]],
+    ],
+    *,
+    base: Optional[Engine] = None,
+    losses: Optional[Union[str, PathLike[str]]] = None,
+    loss_summary: Literal["mean-p", "p-histogram"] = "mean-p",
+    metric: _MetricKind = "bounded",
+    direction: Optional[_Direction] = None,
+    holdout: float = 0.2,
+    seed: int = 17,
+    context: float = 0.2,
+    suite: str = "runs",
+    task: str = "metric",
+) -> Adapted: ...
+@final
+class Adapted:
+    @property
+    def engine(self) -> Engine: ...
+    def to_bytes(self) -> bytes: ...
+    def save(self, path: Union[str, PathLike[str]]) -> None: ...
+    @property
+    def runs_fitted(self) -> int: ...
+    @property
+    def runs_held_out(self) -> int: ...
+    @property
+    def rows(self) -> int: ...
+    @property
+    def loss_rows(self) -> int: ...
+    @property
+    def left_out(self) -> list[str]: ...
+    @property
+    def band_factors(self) -> Optional[list[float]]: ...
+    @property
+    def scores(self) -> dict[str, dict[str, dict[str, float]]]: ...

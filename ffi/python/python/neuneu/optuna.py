@@ -41,10 +41,10 @@ from optuna.pruners import BasePruner
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from neuneu._native import Engine, Sweep
+from neuneu._native import Adapted, Engine, Sweep, adapt
 from neuneu.errors import InvalidArgumentError
 
-__all__ = ["NeuNeuPruner"]
+__all__ = ["NeuNeuPruner", "adapt_to_study"]
 
 _READ = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 
@@ -176,6 +176,57 @@ class NeuNeuPruner(BasePruner):
         return float(max(lasts)) if lasts else None
 
 
+def adapt_to_study(
+    study: optuna.study.Study,
+    *,
+    max_resource: Optional[float] = None,
+    metric_kind: Optional[Literal["bounded", "loss"]] = None,
+    base: Optional[Engine] = None,
+    holdout: float = 0.2,
+    seed: int = 17,
+) -> Adapted:
+    """Fits a model to a finished study's complete trials (:func:`neuneu.adapt`), for the
+    pruner of a later study of the same kind: ``NeuNeuPruner(engine=adapted.engine)``.
+
+    Each complete trial is a run: its reports at positive steps, and its objective at
+    ``max_resource`` where it reported nothing there (as the pruner reads it). The metric's
+    direction is the study's; ``metric_kind`` as :class:`NeuNeuPruner`'s. Needs at least 5
+    complete trials with 4 reports or more (``neuneu.adapt`` says so otherwise); ``holdout`` of
+    them recalibrate the bands and score the fit (``adapted.scores``).
+    """
+    if len(study.directions) > 1:
+        raise InvalidArgumentError("adapt_to_study does not support multi-objective studies")
+    runs: dict[str, tuple[list[float], list[float]]] = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        steps, values = _curve(t)
+        objective = t.value
+        if (
+            max_resource is not None
+            and isinstance(objective, (int, float))
+            and math.isfinite(objective)
+            and (not steps or steps[-1] < max_resource)
+        ):
+            steps, values = steps + [float(max_resource)], values + [float(objective)]
+        if steps:
+            runs[str(t.number)] = (steps, values)
+    kind: Literal["bounded", "loss"] = metric_kind or _kind_of(
+        [v for _, vs in runs.values() for v in vs]
+    )
+    direction: Literal["minimize", "maximize"] = (
+        "minimize" if study.direction == StudyDirection.MINIMIZE else "maximize"
+    )
+    return adapt(
+        runs,
+        base=base,
+        metric=kind,
+        direction=direction,
+        holdout=holdout,
+        seed=seed,
+        suite=study.study_name,
+        task="objective",
+    )
+
+
 def _curve(trial: FrozenTrial) -> tuple[list[float], list[float]]:
     """The trial's reports at positive steps with finite values, in step order."""
     points = sorted(
@@ -190,7 +241,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def _kind_of(values: list[float]) -> str:
+def _kind_of(values: list[float]) -> Literal["bounded", "loss"]:
     if any(v < 0 for v in values):
         raise InvalidArgumentError(
             "NeuNeuPruner: the study reported negative values; neuneu forecasts a bounded "

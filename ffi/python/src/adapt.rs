@@ -1,0 +1,262 @@
+//! `neuneu.adapt`: a bundle fitted to a user's finished runs (`neuneu::adapt`, the recipe of
+//! `neuneu adapt`), from curve files or from runs held in memory.
+
+use crate::convert;
+use crate::engine::PyEngine;
+use crate::errors::{IntoPy, setting};
+use neuneu::adapt::input::{AdaptInput, RunCurve};
+use neuneu::adapt::validate::Scores;
+use neuneu::adapt::{AdaptOptions, adapt as adapt_bundle};
+use neuneu::model::inputs::LossSummary;
+use neuneu::{Error, Metric};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyMapping, PyString};
+use std::path::PathBuf;
+
+/// What `adapt` was given: curve files, or runs in memory as (id, steps, values).
+enum Given {
+    Files(Vec<PathBuf>),
+    Runs(Vec<(String, Vec<f64>, Vec<f64>)>),
+}
+
+/// `runs` as Python passes it: a path, a sequence of paths, or a mapping of run id to
+/// (steps, values).
+fn given(runs: &Bound<'_, PyAny>) -> PyResult<Given> {
+    if let Ok(mapping) = runs.cast::<PyMapping>() {
+        let mut out = Vec::new();
+        for item in mapping.items()?.iter() {
+            let (id, curve): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+            let id = id.str()?.to_string();
+            let (steps, values): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
+                curve.extract().map_err(|_| {
+                    setting(
+                        "runs",
+                        format!("run {id:?}: expected a (steps, values) pair"),
+                    )
+                })?;
+            out.push((
+                id,
+                convert::floats(&steps, "steps")?,
+                convert::floats(&values, "values")?,
+            ));
+        }
+        return Ok(Given::Runs(out));
+    }
+    let is_path = |o: &Bound<'_, PyAny>| -> PyResult<bool> {
+        let fspath = o.py().import("os")?.getattr("PathLike")?;
+        Ok(o.is_instance_of::<PyString>() || o.is_instance(&fspath)?)
+    };
+    if is_path(runs)? {
+        return Ok(Given::Files(vec![runs.extract()?]));
+    }
+    let mut files = Vec::new();
+    for item in runs.try_iter().map_err(|_| {
+        setting(
+            "runs",
+            "expected a curve file, a list of curve files, or a mapping of run id to (steps, values)",
+        )
+    })? {
+        let item = item?;
+        if !is_path(&item)? {
+            return Err(setting(
+                "runs",
+                format!("{}: not a path to a curve file", item.repr()?),
+            ));
+        }
+        files.push(item.extract()?);
+    }
+    Ok(Given::Files(files))
+}
+
+/// Fits a bundle to finished runs: the trees for the median are refitted on them (the network is
+/// kept), less a held-out share (`holdout`, by run) on which the bands are recalibrated and the
+/// base and the adapted bundle are scored. The same recipe as `neuneu adapt`.
+///
+/// `runs`: a long-format curve file (or several), or a mapping of run id to (steps, values) of
+/// one metric (a finished study's trials, say; they form one suite, `suite`, of task `task`).
+/// `base`: the engine to adapt (its bundle; the default model if None). `losses`: an index of the
+/// runs' token losses (as `neuneu adapt --losses`), which adds loss trees. The GIL is released
+/// while fitting.
+#[pyfunction]
+#[pyo3(signature = (
+    runs, *, base=None, losses=None, loss_summary="mean-p", metric="bounded", direction=None,
+    holdout=0.2, seed=17, context=0.2, suite="runs", task="metric"
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn adapt(
+    py: Python<'_>,
+    runs: &Bound<'_, PyAny>,
+    base: Option<PyRef<'_, PyEngine>>,
+    losses: Option<PathBuf>,
+    loss_summary: &str,
+    metric: &str,
+    direction: Option<&str>,
+    holdout: f64,
+    seed: u64,
+    context: f64,
+    suite: &str,
+    task: &str,
+) -> PyResult<PyAdapted> {
+    let metric: Metric = convert::metric(metric, direction)?;
+    let summary = LossSummary::from_name(loss_summary).ok_or_else(|| {
+        setting(
+            "loss_summary",
+            format!("unknown loss summary {loss_summary:?} (mean-p or p-histogram)"),
+        )
+    })?;
+    let given = given(runs)?;
+    let base_engine = match base {
+        Some(e) => e.clone_ref(),
+        None => PyEngine::default_engine()?,
+    };
+    let options = AdaptOptions {
+        holdout,
+        seed,
+        context,
+    };
+    let command = format!(
+        "neuneu.adapt (Python): metric {}, holdout {holdout}, seed {seed}, context {context}{}",
+        metric.name(),
+        if losses.is_some() {
+            ", with losses"
+        } else {
+            ""
+        }
+    );
+    let adapted = py
+        .detach(|| -> neuneu::Result<_> {
+            let base = base_engine.bundle()?;
+            let mut input = AdaptInput::default();
+            match &given {
+                Given::Files(paths) => {
+                    if paths.is_empty() {
+                        return Err(Error::InvalidSetting {
+                            field: "runs",
+                            reason: "no curve file given".into(),
+                        });
+                    }
+                    for p in paths {
+                        input.add_file(p, metric)?;
+                    }
+                }
+                Given::Runs(runs) => {
+                    let curves: Vec<RunCurve> = runs
+                        .iter()
+                        .map(|(run, steps, values)| RunCurve { run, steps, values })
+                        .collect();
+                    input.add_runs(suite, task, &curves, metric)?;
+                }
+            }
+            if let Some(index) = &losses {
+                input.read_losses(index)?;
+            }
+            let adapted = adapt_bundle(
+                base,
+                &input.curves,
+                input.losses.as_ref().map(|l| (l, summary)),
+                &input.sources,
+                &command,
+                &options,
+            )?;
+            let bytes = adapted.bundle.to_bytes();
+            Ok((adapted, bytes))
+        })
+        .py_err()?;
+    let (adapted, bytes) = adapted;
+    let engine = PyEngine::from_bundle_bytes(py, bytes.clone())?;
+    Ok(PyAdapted {
+        engine,
+        bytes,
+        runs_fitted: adapted.runs_fitted,
+        runs_held_out: adapted.runs_held_out,
+        rows: adapted.rows.plain,
+        loss_rows: adapted.rows.with_losses,
+        left_out: adapted.left_out,
+        band_factors: adapted
+            .band_factors
+            // Through the f32's shortest decimal, so that 0.14 reads 0.14.
+            .map(|f| {
+                f.iter()
+                    .map(|v| v.to_string().parse().expect("a float's decimal parses"))
+                    .collect()
+            }),
+        scores: adapted.bundle.manifest.validation.clone(),
+        base_scores: adapted.base_scores,
+    })
+}
+
+/// The result of `neuneu.adapt`: the adapted model (`engine`, `to_bytes`, `save`) and what the
+/// fit did.
+#[pyclass(name = "Adapted", module = "neuneu._native", frozen)]
+pub struct PyAdapted {
+    engine: PyEngine,
+    bytes: Vec<u8>,
+    /// Runs the trees were fitted on, and runs held out to recalibrate the bands and score.
+    #[pyo3(get)]
+    runs_fitted: usize,
+    #[pyo3(get)]
+    runs_held_out: usize,
+    /// (cut, target) rows the trees were fitted on; rows of the loss trees (0 without losses).
+    #[pyo3(get)]
+    rows: usize,
+    #[pyo3(get)]
+    loss_rows: usize,
+    /// Runs given but left out, none of their curves long enough to learn from.
+    #[pyo3(get)]
+    left_out: Vec<String>,
+    /// The band factors fitted on the held-out runs (one per level); None with no hold-out.
+    #[pyo3(get)]
+    band_factors: Option<Vec<f64>>,
+    scores: Scores,
+    base_scores: Scores,
+}
+
+#[pymethods]
+impl PyAdapted {
+    /// The adapted model, ready to forecast (pass it to `NeuNeuPruner(engine=...)`).
+    #[getter]
+    fn engine(&self) -> PyEngine {
+        self.engine.clone_ref()
+    }
+
+    /// The adapted bundle's bytes (`Engine.from_bytes` loads them).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.bytes)
+    }
+
+    /// Writes the adapted bundle (`.nnb`) to `path`.
+    fn save(&self, path: PathBuf) -> PyResult<()> {
+        std::fs::write(&path, &self.bytes)
+            .map_err(|e| Error::io(&path, e))
+            .py_err()
+    }
+
+    /// Held-out scores, in the model's space: `{"adapted": ..., "base": ...}`, each keyed by
+    /// `"neuneu/<suite or all>"` and `"persistence/<...>"` with `mae` and `coverage_80`; empty
+    /// with no hold-out.
+    #[getter]
+    fn scores<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("adapted", convert::to_python(py, &self.scores)?)?;
+        d.set_item("base", convert::to_python(py, &self.base_scores)?)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        let mae = |s: &Scores, key: &str| s.get(key).and_then(|r| r.get("mae")).copied();
+        let held = match (
+            mae(&self.scores, "neuneu/all"),
+            mae(&self.base_scores, "neuneu/all"),
+            mae(&self.scores, "persistence/all"),
+        ) {
+            (Some(a), Some(b), Some(p)) => {
+                format!(", held-out MAE {a:.4} (base {b:.4}, persistence {p:.4})")
+            }
+            _ => String::new(),
+        };
+        format!(
+            "Adapted(runs_fitted={}, runs_held_out={}{held})",
+            self.runs_fitted, self.runs_held_out
+        )
+    }
+}

@@ -1,0 +1,161 @@
+"""neuneu.adapt (a model fitted to finished runs, from curve files or runs in memory) and
+neuneu.optuna.adapt_to_study."""
+
+import csv
+import math
+import pickle
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import neuneu
+from neuneu import Engine
+
+DATA = Path(__file__).parent / "data"
+VAL_LOSS = DATA / "shakespeare-val-loss.csv"
+# A run's first three checkpoints of the validation loss (tokens, nats), to forecast.
+STEPS, VALUES = [61440.0, 122880.0, 184320.0], [4.8, 4.0, 3.5]
+
+
+def runs_of(path):
+    runs = defaultdict(lambda: ([], []))
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            runs[r["run"]][0].append(float(r["tokens"]))
+            runs[r["run"]][1].append(float(r["acc"]))
+    return dict(runs)
+
+
+def test_adapting_to_a_curve_file_beats_the_base_on_its_held_out_runs(tmp_path):
+    a = neuneu.adapt(VAL_LOSS, metric="loss")
+    assert (a.runs_fitted, a.runs_held_out, a.left_out) == (36, 9, [])
+    assert a.rows > 0 and a.loss_rows == 0
+    assert len(a.band_factors) == len(a.engine.levels)
+    adapted, base = a.scores["adapted"]["neuneu/all"], a.scores["base"]["neuneu/all"]
+    # A sweep the default model never saw: its own runs teach the trees its schedule.
+    assert adapted["mae"] < 0.5 * base["mae"], a.scores
+    assert "held-out MAE" in repr(a)
+    manifest = a.engine.manifest()
+    assert manifest["name"].endswith("-adapted")
+    assert any("shakespeare-val-loss.csv" in line for line in manifest["training"]["data"])
+    # The bundle saved, read back and pickled forecasts what the engine does.
+    f = a.engine.forecast(STEPS, VALUES, [1e6], metric="loss")
+    a.save(tmp_path / "adapted.nnb")
+    for e in (Engine(tmp_path / "adapted.nnb"), Engine.from_bytes(a.to_bytes()),
+              pickle.loads(pickle.dumps(a.engine))):
+        np.testing.assert_array_equal(e.forecast(STEPS, VALUES, [1e6], metric="loss"), f)
+    assert not np.array_equal(Engine().forecast(STEPS, VALUES, [1e6], metric="loss"), f)
+
+
+def test_runs_in_memory_fit_the_same_model_as_their_file():
+    from_file = neuneu.adapt([str(VAL_LOSS)], metric="loss", holdout=0.3, seed=3)
+    in_memory = neuneu.adapt(
+        runs_of(VAL_LOSS), metric="loss", holdout=0.3, seed=3, suite="shakespeare-lm",
+        task="val_loss",
+    )
+    assert (in_memory.runs_fitted, in_memory.runs_held_out) == (
+        from_file.runs_fitted, from_file.runs_held_out)
+    assert in_memory.band_factors == from_file.band_factors
+    for e in (from_file, in_memory):
+        assert e.scores == from_file.scores
+    np.testing.assert_array_equal(
+        in_memory.engine.forecast(STEPS, VALUES, [1e6], metric="loss"),
+        from_file.engine.forecast(STEPS, VALUES, [1e6], metric="loss"),
+    )
+    data = in_memory.engine.manifest()["training"]["data"]
+    assert any("45 runs of shakespeare-lm/val_loss given in memory" in line for line in data)
+
+
+def test_no_holdout_fits_every_run_and_scores_nothing():
+    a = neuneu.adapt(VAL_LOSS, metric="loss", holdout=0)
+    assert (a.runs_fitted, a.runs_held_out, a.band_factors) == (45, 0, None)
+    assert a.scores == {"adapted": {}, "base": {}}
+
+
+def test_another_base_is_adapted(tmp_path):
+    first = neuneu.adapt(VAL_LOSS, metric="loss")
+    again = neuneu.adapt(VAL_LOSS, metric="loss", base=first.engine)
+    assert again.engine.manifest()["training"]["facts"]["adapted_from"] == first.engine.name
+
+
+def test_bad_input_is_refused_with_clear_errors(tmp_path):
+    runs = runs_of(VAL_LOSS)
+    few = dict(list(runs.items())[:4])
+    with pytest.raises(neuneu.InvalidArgumentError, match="at least 5 finished runs"):
+        neuneu.adapt(few, metric="loss")
+    bad = dict(runs)
+    bad["lm000"] = ([2.0, 1.0], [3.0, 2.5])
+    with pytest.raises(neuneu.InvalidInputError, match="lm000.*not strictly increasing"):
+        neuneu.adapt(bad, metric="loss")
+    with pytest.raises(neuneu.InvalidInputError, match="lm000"):
+        neuneu.adapt(runs, metric="bounded")  # losses above 1 are not a bounded metric
+    with pytest.raises(neuneu.InvalidArgumentError, match="pair"):
+        neuneu.adapt({"a": [1.0, 2.0, 3.0]}, metric="loss")
+    with pytest.raises(neuneu.InvalidArgumentError, match="curve file"):
+        neuneu.adapt(42)
+    with pytest.raises(neuneu.InvalidArgumentError, match="not a path"):
+        neuneu.adapt([VAL_LOSS, 3])
+    with pytest.raises(neuneu.InvalidArgumentError, match="no curve file"):
+        neuneu.adapt([])
+    with pytest.raises(neuneu.NeuNeuIOError, match="missing.csv"):
+        neuneu.adapt(tmp_path / "missing.csv")
+    with pytest.raises(neuneu.InvalidArgumentError, match="loss summary"):
+        neuneu.adapt(VAL_LOSS, metric="loss", loss_summary="median")
+    with pytest.raises(neuneu.InvalidArgumentError, match="holdout"):
+        neuneu.adapt(VAL_LOSS, metric="loss", holdout=1.5)
+    (tmp_path / "typo.csv").write_text("suite,run,task,tokenz,acc\ns,r,t,1,0.5\n")
+    with pytest.raises(neuneu.InvalidArgumentError, match="tokenz"):
+        neuneu.adapt(tmp_path / "typo.csv")
+
+
+optuna = pytest.importorskip("optuna")
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_a_finished_study_teaches_the_pruner_of_the_next():
+    from neuneu.optuna import NeuNeuPruner, adapt_to_study
+
+    def curve(x, step):
+        floor = 2.7 - 1.5 * x
+        return floor + 2.0 * math.exp(-0.4 * step)
+
+    def objective(trial):
+        x = trial.suggest_float("x", 0.0, 1.0)
+        for step in range(1, 11):
+            trial.report(curve(x, step), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return curve(x, 10)
+
+    sampler = optuna.samplers.RandomSampler(seed=0)
+    first = optuna.create_study(
+        study_name="first", direction="minimize", sampler=sampler,
+        pruner=optuna.pruners.NopPruner(),
+    )
+    first.optimize(objective, n_trials=12)
+    adapted = adapt_to_study(first)
+    assert adapted.runs_fitted + adapted.runs_held_out == 12
+    assert adapted.scores["adapted"]["neuneu/all"]["mae"] < adapted.scores["base"]["neuneu/all"]["mae"]
+    facts = adapted.engine.manifest()["training"]
+    assert any("12 runs of first/objective" in line for line in facts["data"])
+    assert "loss:minimize" in facts["facts"]["adapt_command"]
+
+    second = optuna.create_study(
+        direction="minimize", sampler=optuna.samplers.RandomSampler(seed=1),
+        pruner=NeuNeuPruner(max_resource=10, engine=adapted.engine),
+    )
+    second.optimize(objective, n_trials=20)
+    states = [t.state for t in second.trials]
+    assert states.count(optuna.trial.TrialState.PRUNED) >= 5, states
+    best = max(second.trials, key=lambda t: t.params["x"])
+    assert best.state == optuna.trial.TrialState.COMPLETE
+
+
+def test_adapt_to_study_needs_finished_trials():
+    from neuneu.optuna import adapt_to_study
+
+    study = optuna.create_study()
+    with pytest.raises(neuneu.InvalidArgumentError, match="at least 5 finished runs"):
+        adapt_to_study(study)
