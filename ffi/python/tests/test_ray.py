@@ -275,3 +275,38 @@ def test_docstring_example(tmp_path, monkeypatch):
     epochs = {r.config["lr"]: r.metrics["epoch"] for r in results}
     assert results.get_best_result().config["lr"] == 1e-3 and epochs[1e-3] == 30
     assert sum(e < 30 for e in epochs.values()) >= 2, epochs
+
+
+def test_a_finished_experiment_teaches_the_scheduler_of_the_next(tmp_path):
+    """Six trials run to their end (no scheduler); the model adapted to them stops the bad
+    trials of a second experiment and keeps the best."""
+    first = run(
+        replay_accuracy,
+        {"final": tune.grid_search([0.3, 0.45, 0.55, 0.65, 0.75, 0.8])},
+        tune.schedulers.FIFOScheduler(),
+        tmp_path / "first",
+    )
+    assert not first.errors
+    adapted = neuneu.ray.adapt_to_results(
+        first, metric="acc", mode="max", time_attr="epoch", max_t=MAX_T
+    )
+    assert adapted.runs_fitted + adapted.runs_held_out == 6
+    facts = adapted.engine.manifest()["training"]
+    assert any("6 runs of ray-tune/acc" in line for line in facts["data"])
+
+    scheduler = NeuNeuScheduler(
+        time_attr="epoch", max_t=MAX_T, grace_period=3, n_startup_trials=0,
+        engine=adapted.engine,
+    )
+    second = run(
+        replay_accuracy, {"final": tune.grid_search(FINALS)}, scheduler, tmp_path / "second"
+    )
+    epochs = {r.config["final"]: r.metrics["epoch"] for r in second}
+    assert epochs[0.85] == MAX_T, epochs
+    assert sum(epochs[f] < MAX_T for f in (0.35, 0.4, 0.45, 0.5)) >= 3, epochs
+    # Trials short of max_t are not finished runs: with max_t beyond every trial, none is.
+    with pytest.raises(neuneu.InvalidArgumentError, match="at least 5 finished runs"):
+        neuneu.ray.adapt_to_results(first, metric="acc", mode="max", time_attr="epoch",
+                                    max_t=MAX_T + 1)
+    with pytest.raises(ValueError, match="mode"):
+        neuneu.ray.adapt_to_results(first, metric="acc", mode="up", max_t=MAX_T)

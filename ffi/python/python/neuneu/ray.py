@@ -44,6 +44,7 @@ through ``Tuner.restore``, pass ``scheduler.checkpoint_callback()`` in ``RunConf
 from __future__ import annotations
 
 import math
+import numbers
 import pickle
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional
@@ -53,12 +54,13 @@ from ray.tune.experiment import Trial
 from ray.tune.result import DEFAULT_METRIC
 from ray.tune.schedulers.trial_scheduler import FIFOScheduler, TrialScheduler
 
-from neuneu._native import Engine, Sweep
+from neuneu._native import Adapted, Engine, Sweep, adapt
 
 if TYPE_CHECKING:
+    from ray.tune import ResultGrid
     from ray.tune.execution.tune_controller import TuneController
 
-__all__ = ["NeuNeuScheduler"]
+__all__ = ["NeuNeuScheduler", "adapt_to_results"]
 
 _DIRECTIONS = {"max": "maximize", "min": "minimize"}
 
@@ -311,6 +313,63 @@ class NeuNeuScheduler(FIFOScheduler):
         # A trial that failed or was removed takes no part in later plans.
         if arm in self._sweep and self._sweep.status(arm) == "live":
             self._sweep.stop(arm)
+
+
+def adapt_to_results(
+    results: ResultGrid,
+    *,
+    metric: str,
+    mode: str,
+    max_t: float,
+    time_attr: str = "training_iteration",
+    metric_kind: Optional[str] = None,
+    base: Optional[Engine] = None,
+    holdout: float = 0.2,
+    seed: int = 17,
+) -> Adapted:
+    """Fits a model to a finished experiment's trials (:func:`neuneu.adapt`), for the scheduler
+    of a later experiment of the same kind: ``NeuNeuScheduler(..., engine=adapted.engine)``.
+
+    The trials that reached ``max_t`` (in ``time_attr`` units) are the finished runs: each
+    one's ``metric`` at every result with a positive ``time_attr`` (from
+    ``Result.metrics_dataframe``). ``mode`` and ``metric_kind`` as :class:`NeuNeuScheduler`'s.
+    Needs at least 5 such trials with 4 results or more (``neuneu.adapt`` says so otherwise).
+    """
+    if mode not in _DIRECTIONS:
+        raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
+    if metric_kind not in (None, "bounded", "loss"):
+        raise ValueError(f"metric_kind must be 'bounded' or 'loss', not {metric_kind!r}")
+    runs: dict[str, tuple[list[float], list[float]]] = {}
+    for i in range(len(results)):
+        result = results[i]
+        frame = result.metrics_dataframe
+        if frame is None or time_attr not in frame or metric not in frame:
+            continue
+        points: dict[float, float] = {}
+        for t, v in zip(frame[time_attr], frame[metric]):
+            if _is_number(t) and _is_number(v) and t > 0:
+                points[float(t)] = float(v)  # a repeated step keeps its last value
+        if not points or max(points) < max_t:
+            continue
+        steps = sorted(points)
+        trial_id = (result.metrics or {}).get("trial_id", str(i))
+        runs[str(trial_id)] = (steps, [points[t] for t in steps])
+    kind = metric_kind or ("bounded" if mode == "max" else "loss")
+    return adapt(
+        runs,
+        base=base,
+        metric=kind,  # type: ignore[arg-type]
+        direction=_DIRECTIONS[mode],  # type: ignore[arg-type]
+        holdout=holdout,
+        seed=seed,
+        suite="ray-tune",
+        task=metric,
+    )
+
+
+def _is_number(value: Any) -> bool:
+    # numbers.Real: pandas gives NumPy scalars (an int64 step is not an `int`).
+    return isinstance(value, numbers.Real) and math.isfinite(value)
 
 
 class _SchedulerState(Callback):
