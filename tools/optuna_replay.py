@@ -164,10 +164,16 @@ OPTUNA_PRUNERS = {
     ),
 }
 
+# `--engine BUNDLE`: the bundle the NeuNeuPruner rows forecast with (the default model if None).
+ENGINE_PATH = None
+
 
 def _neuneu_pruner(**kwargs):
-    from neuneu.optuna import NeuNeuPruner  # only when asked for: the rest runs without it
+    import neuneu  # only when asked for: the rest runs without it
+    from neuneu.optuna import NeuNeuPruner
 
+    if ENGINE_PATH is not None:
+        kwargs["engine"] = neuneu.Engine(ENGINE_PATH)
     return NeuNeuPruner(**kwargs)
 
 
@@ -319,11 +325,17 @@ def main():
         "--pruners",
         help="comma-separated substrings: replay only the Optuna pruners whose name has one",
     )
+    ap.add_argument(
+        "--engine", metavar="BUNDLE",
+        help="the NeuNeuPruner rows forecast with this bundle (neuneu adapt's, say)",
+    )
     ap.add_argument("--json", help="write the summaries here")
     ap.add_argument(
         "--merge", action="append", default=[], help="summaries JSON of the Rust replay"
     )
     args = ap.parse_args()
+    global ENGINE_PATH
+    ENGINE_PATH = args.engine
 
     rungs = [float(x) for x in args.rungs.split(",")]
     if not rungs or any(not 0 < f <= 1 for f in rungs) or rungs != sorted(set(rungs)):
