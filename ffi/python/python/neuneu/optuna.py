@@ -185,8 +185,10 @@ def adapt_to_study(
     holdout: float = 0.2,
     seed: int = 17,
 ) -> Adapted:
-    """Fits a model to a finished study's complete trials (:func:`neuneu.adapt`), for the
-    pruner of a later study of the same kind: ``NeuNeuPruner(engine=adapted.engine)``.
+    """Fits a model to a finished study's complete trials (:func:`neuneu.adapt`), to forecast
+    the trials of a later study of the same kind (``adapted.engine``, which
+    ``NeuNeuPruner(engine=...)`` also takes; with the pruner's calibration on, its decisions
+    barely change: docs/results/adapt-to-study-2026-12-06.md).
 
     Each complete trial is a run: its reports at positive steps, and its objective at
     ``max_resource`` where it reported nothing there (as the pruner reads it). The metric's
