@@ -130,7 +130,7 @@ class NeuNeuPruner(BasePruner):
         curves[trial.number] = _curve(trial)  # the caller's copy has its latest report
         # Every value the sweep will see, the complete trials' objectives included.
         values = [v for _, vs in curves.values() for v in vs] + [
-            t.value for t in complete if _is_number(t.value)
+            o for o in (_objective(t) for t in complete) if o is not None
         ]
         sweep = Sweep(
             self._engine,
@@ -154,9 +154,10 @@ class NeuNeuPruner(BasePruner):
             if steps[-1] > end:
                 sweep.set_end(arm, steps[-1])
             if t.state == TrialState.COMPLETE:
-                if steps[-1] < end and _is_number(t.value):
+                objective = _objective(t)
+                if steps[-1] < end and objective is not None:
                     # Its objective is its value at its end when it reported none there.
-                    sweep.observe(arm, end, t.value)
+                    sweep.observe(arm, end, objective)
                 sweep.finish(arm)
             elif t.state == TrialState.PRUNED:
                 sweep.stop(arm)
@@ -201,14 +202,11 @@ def adapt_to_study(
     runs: dict[str, tuple[list[float], list[float]]] = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         steps, values = _curve(t)
-        objective = t.value
-        if (
-            max_resource is not None
-            and isinstance(objective, (int, float))
-            and math.isfinite(objective)
-            and (not steps or steps[-1] < max_resource)
+        objective = _objective(t)
+        if max_resource is not None and objective is not None and (
+            not steps or steps[-1] < max_resource
         ):
-            steps, values = steps + [float(max_resource)], values + [float(objective)]
+            steps, values = steps + [float(max_resource)], values + [objective]
         if steps:
             runs[str(t.number)] = (steps, values)
     kind: Literal["bounded", "loss"] = metric_kind or _kind_of(
@@ -239,8 +237,12 @@ def _curve(trial: FrozenTrial) -> tuple[list[float], list[float]]:
     return [s for s, _ in points], [v for _, v in points]
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
+def _objective(trial: FrozenTrial) -> Optional[float]:
+    """The trial's objective value, if it is a finite number."""
+    value = trial.value
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def _kind_of(values: list[float]) -> Literal["bounded", "loss"]:

@@ -47,7 +47,7 @@ import math
 import numbers
 import pickle
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from ray.tune.callback import Callback
 from ray.tune.experiment import Trial
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NeuNeuScheduler", "adapt_to_results"]
 
-_DIRECTIONS = {"max": "maximize", "min": "minimize"}
+_DIRECTIONS: dict[str, Literal["maximize", "minimize"]] = {"max": "maximize", "min": "minimize"}
 
 
 class NeuNeuScheduler(FIFOScheduler):
@@ -281,7 +281,7 @@ class NeuNeuScheduler(FIFOScheduler):
                 f"NeuNeuScheduler has no valid `metric` ({self._metric}) or `mode` "
                 f"({self._mode}): pass them to NeuNeuScheduler or to tune.TuneConfig()"
             )
-        kind = self._metric_kind or ("bounded" if self._mode == "max" else "loss")
+        kind = _kind(self._metric_kind, self._mode)
         self._sweep = Sweep(
             self._engine,
             policy=self._policy,
@@ -297,7 +297,7 @@ class NeuNeuScheduler(FIFOScheduler):
         # Non-positive steps carry no progress; a step the arm has passed (a trial restarted
         # from an earlier checkpoint) is not observed again.
         if step > 0 and step > self._last_step.get(arm, 0.0):
-            self._sweep.observe(arm, step, value)
+            self._ensure_sweep().observe(arm, step, value)
             self._last_step[arm] = step
 
     def _stop(self, trial_id: str, reason: str) -> str:
@@ -311,8 +311,9 @@ class NeuNeuScheduler(FIFOScheduler):
 
     def _drop_arm(self, arm: str) -> None:
         # A trial that failed or was removed takes no part in later plans.
-        if arm in self._sweep and self._sweep.status(arm) == "live":
-            self._sweep.stop(arm)
+        sweep = self._sweep
+        if sweep is not None and arm in sweep and sweep.status(arm) == "live":
+            sweep.stop(arm)
 
 
 def adapt_to_results(
@@ -354,17 +355,23 @@ def adapt_to_results(
         steps = sorted(points)
         trial_id = (result.metrics or {}).get("trial_id", str(i))
         runs[str(trial_id)] = (steps, [points[t] for t in steps])
-    kind = metric_kind or ("bounded" if mode == "max" else "loss")
     return adapt(
         runs,
         base=base,
-        metric=kind,  # type: ignore[arg-type]
-        direction=_DIRECTIONS[mode],  # type: ignore[arg-type]
+        metric=_kind(metric_kind, mode),
+        direction=_DIRECTIONS[mode],
         holdout=holdout,
         seed=seed,
         suite="ray-tune",
         task=metric,
     )
+
+
+def _kind(metric_kind: Optional[str], mode: str) -> Literal["bounded", "loss"]:
+    """The metric's kind: as given, else bounded when maximized and a loss when minimized."""
+    if metric_kind == "bounded" or (metric_kind is None and mode == "max"):
+        return "bounded"
+    return "loss"
 
 
 def _is_number(value: Any) -> bool:
