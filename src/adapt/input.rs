@@ -3,10 +3,13 @@
 //! in one line for the manifest; and the token losses of their checkpoints. `neuneu adapt` and
 //! the Python package's `neuneu.adapt` both read their input here.
 
+use super::{AdaptOptions, Adapted};
 use crate::decisions::metric::Metric;
 use crate::error::{Error, Result};
 use crate::eval::curves::{ComputeAxis, Curve, check_columns, read_curves};
 use crate::eval::losses::CurveLosses;
+use crate::inference::summary::LossSummary;
+use crate::model::bundle::Bundle;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -116,6 +119,25 @@ impl AdaptInput {
         ));
         self.curves.extend(added);
         Ok(())
+    }
+
+    /// Adapts `base` to these curves ([`adapt`](super::adapt)); where losses were read, its
+    /// loss trees read `summary` of them.
+    pub fn adapt(
+        &self,
+        base: Bundle,
+        summary: LossSummary,
+        command: &str,
+        options: &AdaptOptions,
+    ) -> Result<Adapted> {
+        super::adapt(
+            base,
+            &self.curves,
+            self.losses.as_ref().map(|l| (l, summary)),
+            &self.sources,
+            command,
+            options,
+        )
     }
 
     /// Reads the token losses of the curves' checkpoints from an index (see [`CurveLosses`]);

@@ -4,9 +4,9 @@
 use crate::convert;
 use crate::engine::PyEngine;
 use crate::errors::{IntoPy, setting};
+use neuneu::adapt::AdaptOptions;
 use neuneu::adapt::input::{AdaptInput, RunCurve};
 use neuneu::adapt::validate::Scores;
-use neuneu::adapt::{AdaptOptions, adapt as adapt_bundle};
 use neuneu::model::inputs::LossSummary;
 use neuneu::{Error, Metric};
 use pyo3::prelude::*;
@@ -150,14 +150,7 @@ pub fn adapt(
             if let Some(index) = &losses {
                 input.read_losses(index)?;
             }
-            let adapted = adapt_bundle(
-                base,
-                &input.curves,
-                input.losses.as_ref().map(|l| (l, summary)),
-                &input.sources,
-                &command,
-                &options,
-            )?;
+            let adapted = input.adapt(base, summary, &command, &options)?;
             let bytes = adapted.bundle.to_bytes();
             Ok((adapted, bytes))
         })

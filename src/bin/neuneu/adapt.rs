@@ -1,7 +1,7 @@
 //! `neuneu adapt`: a bundle fitted to the user's finished runs (`neuneu::adapt`).
 
+use neuneu::adapt::AdaptOptions;
 use neuneu::adapt::input::AdaptInput;
-use neuneu::adapt::{AdaptOptions, adapt};
 use neuneu::model::bundle::Bundle;
 use neuneu::model::inputs::LossSummary;
 use neuneu::{Error, Metric, Result};
@@ -71,14 +71,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         );
     }
     let kind = LossSummary::from_name(&args.loss_summary).expect("clap checked the name");
-    let adapted = adapt(
-        base,
-        &input.curves,
-        input.losses.as_ref().map(|l| (l, kind)),
-        &input.sources,
-        &command,
-        &options,
-    )?;
+    let adapted = input.adapt(base, kind, &command, &options)?;
     let m = &adapted.bundle.manifest;
     if !adapted.left_out.is_empty() {
         let mut names = adapted
