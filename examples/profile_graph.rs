@@ -7,6 +7,9 @@
 //!
 //! SHOW=1 prints the plan's nodes and their input shapes first; SHOW=info adds what each op
 //! says of itself (for a matrix product: its m, k, n and the kernel tract chose).
+//! TRANSFORMS=a,b applies tract's registered model transforms by name (for example
+//! `transformers_detect_all`, from tract-transformers) to the decluttered model before
+//! optimising it, printing the node count before and after each.
 
 use neuneu::ForecasterRows;
 use neuneu::inference::features;
@@ -60,8 +63,19 @@ fn main() -> TractResult<()> {
             TDim::Val(points as i64 + 2),
         );
     }
+    let mut model = model.set_symbols(&subs)?;
+    if let Ok(names) = std::env::var("TRANSFORMS") {
+        for name in names.split(',') {
+            let before = model.nodes.len();
+            let t = tract_onnx::tract_core::transform::get_transform(name)?
+                .ok_or_else(|| anyhow::anyhow!("no transform {name}"))?;
+            t.transform(&mut model)?;
+            model = model.into_decluttered()?;
+            eprintln!("transform {name}: {before} -> {} nodes", model.nodes.len());
+        }
+    }
     // Optimised as the engine does it (tract's optimisation, then neuneu's own softmax op).
-    let opt = neuneu::inference::engine::graph::optimize(model.set_symbols(&subs)?)?;
+    let opt = neuneu::inference::engine::graph::optimize(model)?;
     if std::env::var("SHOW").is_ok() {
         for n in &opt.nodes {
             let ins: Vec<String> = n
