@@ -25,6 +25,10 @@ use std::collections::BTreeSet;
 /// default hold-out, that at least one run checks them.
 pub const MIN_RUNS: usize = 5;
 
+/// Fewest runs the trees may be fitted on once the hold-out is drawn: what the default hold-out
+/// leaves of [`MIN_RUNS`] runs.
+pub const MIN_FITTED: usize = 4;
+
 /// How [`adapt`] splits and scores.
 #[derive(Debug, Clone)]
 pub struct AdaptOptions {
@@ -327,10 +331,19 @@ pub fn adapt(
         .iter()
         .partition(|c| held_runs.contains(&(c.suite.clone(), c.run.clone())));
     let base_name = base.manifest.name.clone();
+    let (runs_fitted, runs_held_out) = (runs(&fitted).len(), runs(&held).len());
+    if runs_fitted < MIN_FITTED {
+        return Err(Error::InvalidSetting {
+            field: "holdout",
+            reason: format!(
+                "holding out {runs_held_out} of the {} runs to learn from leaves {runs_fitted} to fit the trees on; at least {MIN_FITTED} are needed: lower the hold-out or give more runs",
+                runs_fitted + runs_held_out
+            ),
+        });
+    }
     // The base scores the held-out runs beside the adapted bundle.
     let base_for_scores = (!held.is_empty()).then(|| base.clone());
     let (mut bundle, rows) = with_trees(base, &fitted, losses)?;
-    let (runs_fitted, runs_held_out) = (runs(&fitted).len(), runs(&held).len());
 
     let m = &mut bundle.manifest;
     m.name = format!("{base_name}-adapted");

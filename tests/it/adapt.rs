@@ -284,6 +284,10 @@ fn refuses_what_it_cannot_adapt_to_with_a_clear_message() {
             "holdout: 1 is not in [0, 1)",
         ),
         (
+            vec![good.as_str(), "--holdout", "0.5"],
+            "holding out 3 of the 6 runs to learn from leaves 3 to fit the trees on; at least 4",
+        ),
+        (
             vec![good.as_str(), "--context", "0"],
             "context: 0 is not in (0, 1)",
         ),
