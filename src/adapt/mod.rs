@@ -70,6 +70,28 @@ pub struct Adapted {
     pub base_scores: validate::Scores,
 }
 
+/// Held-out MAE of the median, overall (the model's space): the adapted bundle's, the base's and
+/// persistence's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeldOutMae {
+    pub adapted: f64,
+    pub base: f64,
+    pub persistence: f64,
+}
+
+impl Adapted {
+    /// The held-out MAEs; `None` with no hold-out.
+    pub fn held_out_mae(&self) -> Option<HeldOutMae> {
+        let mae = |s: &validate::Scores, key: &str| s.get(key)?.get("mae").copied();
+        let v = &self.bundle.manifest.validation;
+        Some(HeldOutMae {
+            adapted: mae(v, "neuneu/all")?,
+            base: mae(&self.base_scores, "neuneu/all")?,
+            persistence: mae(v, "persistence/all")?,
+        })
+    }
+}
+
 /// The (suite, run) pairs of `curves`.
 fn runs(curves: &[&Curve]) -> BTreeSet<(String, String)> {
     curves

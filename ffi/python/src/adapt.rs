@@ -4,9 +4,9 @@
 use crate::convert;
 use crate::engine::PyEngine;
 use crate::errors::{IntoPy, setting};
-use neuneu::adapt::AdaptOptions;
 use neuneu::adapt::input::{AdaptInput, RunCurve};
 use neuneu::adapt::validate::Scores;
+use neuneu::adapt::{AdaptOptions, HeldOutMae};
 use neuneu::model::inputs::LossSummary;
 use neuneu::{Error, Metric};
 use pyo3::prelude::*;
@@ -156,6 +156,7 @@ pub fn adapt(
         })
         .py_err()?;
     let (adapted, bytes) = adapted;
+    let held_out_mae = adapted.held_out_mae();
     let engine = PyEngine::from_bundle_bytes(py, bytes.clone())?;
     Ok(PyAdapted {
         engine,
@@ -175,6 +176,7 @@ pub fn adapt(
             }),
         scores: adapted.bundle.manifest.validation.clone(),
         base_scores: adapted.base_scores,
+        held_out_mae,
     })
 }
 
@@ -202,6 +204,7 @@ pub struct PyAdapted {
     band_factors: Option<Vec<f64>>,
     scores: Scores,
     base_scores: Scores,
+    held_out_mae: Option<HeldOutMae>,
 }
 
 #[pymethods]
@@ -224,6 +227,21 @@ impl PyAdapted {
             .py_err()
     }
 
+    /// Held-out MAE of the median, overall, in the model's space: `{"adapted": .., "base": ..,
+    /// "persistence": ..}`; None with no hold-out. An adapted MAE above the base's says the
+    /// runs were too few (or too unlike each other) to learn from: the base may serve better.
+    #[getter]
+    fn held_out_mae<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(m) = self.held_out_mae else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("adapted", m.adapted)?;
+        d.set_item("base", m.base)?;
+        d.set_item("persistence", m.persistence)?;
+        Ok(Some(d))
+    }
+
     /// Held-out scores, in the model's space: `{"adapted": ..., "base": ...}`, each keyed by
     /// `"neuneu/<suite or all>"` and `"persistence/<...>"` with `mae` and `coverage_80`; empty
     /// with no hold-out.
@@ -236,16 +254,12 @@ impl PyAdapted {
     }
 
     fn __repr__(&self) -> String {
-        let mae = |s: &Scores, key: &str| s.get(key).and_then(|r| r.get("mae")).copied();
-        let held = match (
-            mae(&self.scores, "neuneu/all"),
-            mae(&self.base_scores, "neuneu/all"),
-            mae(&self.scores, "persistence/all"),
-        ) {
-            (Some(a), Some(b), Some(p)) => {
-                format!(", held-out MAE {a:.4} (base {b:.4}, persistence {p:.4})")
-            }
-            _ => String::new(),
+        let held = match self.held_out_mae {
+            Some(m) => format!(
+                ", held-out MAE {:.4} (base {:.4}, persistence {:.4})",
+                m.adapted, m.base, m.persistence
+            ),
+            None => String::new(),
         };
         format!(
             "Adapted(runs_fitted={}, runs_held_out={}{held})",

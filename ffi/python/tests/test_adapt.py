@@ -37,6 +37,11 @@ def test_adapting_to_a_curve_file_beats_the_base_on_its_held_out_runs(tmp_path):
     # A sweep the default model never saw: its own runs teach the trees its schedule.
     assert adapted["mae"] < 0.5 * base["mae"], a.scores
     assert "held-out MAE" in repr(a)
+    assert a.held_out_mae == {
+        "adapted": adapted["mae"],
+        "base": base["mae"],
+        "persistence": a.scores["adapted"]["persistence/all"]["mae"],
+    }
     manifest = a.engine.manifest()
     assert manifest["name"].endswith("-adapted")
     assert any("shakespeare-val-loss.csv" in line for line in manifest["training"]["data"])
@@ -72,6 +77,7 @@ def test_no_holdout_fits_every_run_and_scores_nothing():
     a = neuneu.adapt(VAL_LOSS, metric="loss", holdout=0)
     assert (a.runs_fitted, a.runs_held_out, a.band_factors) == (45, 0, None)
     assert a.scores == {"adapted": {}, "base": {}}
+    assert a.held_out_mae is None
 
 
 def test_another_base_is_adapted(tmp_path):

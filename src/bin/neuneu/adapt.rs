@@ -111,21 +111,21 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
             m.architecture.quantile_levels
         );
     }
-    if adapted.runs_held_out > 0 {
-        let mae = |s: &neuneu::adapt::validate::Scores, key: &str| {
-            s.get(key)
-                .and_then(|r| r.get("mae"))
-                .copied()
-                .unwrap_or(f64::NAN)
-        };
+    if let Some(mae) = adapted.held_out_mae() {
+        let base = m.training.facts["adapted_from"].as_str().unwrap_or("base");
         crate::emitln!(
-            "held-out MAE of the median (the model's space, context {}): adapted {:.4}, {} {:.4}, persistence {:.4}",
+            "held-out MAE of the median (the model's space, context {}): adapted {:.4}, {base} {:.4}, persistence {:.4}",
             args.context,
-            mae(&m.validation, "neuneu/all"),
-            m.training.facts["adapted_from"].as_str().unwrap_or("base"),
-            mae(&adapted.base_scores, "neuneu/all"),
-            mae(&m.validation, "persistence/all"),
+            mae.adapted,
+            mae.base,
+            mae.persistence,
         );
+        if mae.adapted > mae.base {
+            crate::emitln!(
+                "note: the adapted bundle forecasts the held-out runs worse than {base}: with {} runs to fit on, the trees may not have enough to learn from; more runs, or {base} itself, may serve better",
+                adapted.runs_fitted
+            );
+        }
     }
     let bytes = adapted.bundle.to_bytes();
     std::fs::write(&args.output, &bytes).map_err(|e| Error::io(&args.output, e))?;
