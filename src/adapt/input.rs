@@ -121,6 +121,37 @@ impl AdaptInput {
         Ok(())
     }
 
+    /// Gives the token losses of checkpoints of runs added with [`add_runs`](Self::add_runs) to
+    /// suite `suite`: `(run, step, losses)`, each step exactly one of the run's, each vector
+    /// checked as a request's. Losses already given for a checkpoint are replaced. Errors name
+    /// the run, and leave the input as it was.
+    pub fn add_run_losses(&mut self, suite: &str, losses: &[(&str, f64, Vec<f32>)]) -> Result<()> {
+        let mut read = self.losses.clone().unwrap_or_default();
+        for (run, step, values) in losses {
+            let curve = self
+                .curves
+                .iter()
+                .find(|c| c.suite == suite && c.run == *run)
+                .ok_or_else(|| {
+                    Error::invalid(*run, "losses", format!("no run {run:?} in suite {suite:?}"))
+                })?;
+            if !curve.compute.contains(step) {
+                return Err(Error::invalid(
+                    *run,
+                    "losses",
+                    format!("no checkpoint at step {step}"),
+                ));
+            }
+            read.insert(curve, *step, values.clone())?;
+        }
+        self.sources.push(format!(
+            "token losses of {} checkpoints of {suite} given in memory",
+            losses.len()
+        ));
+        self.losses = Some(read);
+        Ok(())
+    }
+
     /// Adapts `base` to these curves ([`adapt`](super::adapt)); where losses were read, its
     /// loss trees read `summary` of them.
     pub fn adapt(
@@ -193,6 +224,37 @@ mod tests {
         );
         assert!((a.accuracy[1] - (-1.0f64).exp()).abs() < 1e-12);
         assert!(input.sources[0].starts_with("2 runs of study/val_loss given in memory, "));
+    }
+
+    #[test]
+    fn losses_in_memory_belong_to_checkpoints_of_the_runs() {
+        let mut input = AdaptInput::default();
+        let acc = Metric::ACCURACY;
+        input
+            .add_runs("s", "t", &[run("a", &[1.0, 2.0], &[0.2, 0.3])], acc)
+            .unwrap();
+        input
+            .add_run_losses("s", &[("a", 2.0, vec![1.0, 2.0])])
+            .unwrap();
+        let a = &input.curves[0];
+        assert_eq!(
+            input.losses.as_ref().unwrap().at(a, 2.0),
+            Some(&[1.0f32, 2.0][..])
+        );
+        for (losses, want) in [
+            (("b", 2.0, vec![1.0]), "no run \"b\" in suite \"s\""),
+            (("a", 3.0, vec![1.0]), "no checkpoint at step 3"),
+            (("a", 1.0, vec![]), "empty loss vector"),
+        ] {
+            let e = input
+                .add_run_losses("s", &[losses])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        // Refusals left the input as it was.
+        assert_eq!(input.losses.as_ref().unwrap().len(), 1);
+        assert_eq!(input.sources.len(), 2);
     }
 
     #[test]

@@ -19,6 +19,49 @@ enum Given {
     Runs(Vec<(String, Vec<f64>, Vec<f64>)>),
 }
 
+/// What `adapt` was given as token losses: an index file, or (run, step, losses) in memory.
+enum GivenLosses {
+    Index(PathBuf),
+    InMemory(Vec<(String, f64, Vec<f32>)>),
+}
+
+/// `losses` as Python passes it: a path to an index, or (with runs in memory) a mapping of run
+/// id to a mapping of step to losses.
+fn given_losses(losses: &Bound<'_, PyAny>, runs_in_memory: bool) -> PyResult<GivenLosses> {
+    let Ok(mapping) = losses.cast::<PyMapping>() else {
+        return Ok(GivenLosses::Index(losses.extract()?));
+    };
+    if !runs_in_memory {
+        return Err(setting(
+            "losses",
+            "losses held in memory need runs given in memory (a mapping); with curve files, give an index file",
+        ));
+    }
+    let mut out = Vec::new();
+    for item in mapping.items()?.iter() {
+        let (run, by_step): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+        let run = run.str()?.to_string();
+        let by_step = by_step.cast::<PyMapping>().map_err(|_| {
+            setting(
+                "losses",
+                format!("run {run:?}: expected a mapping of step to losses"),
+            )
+        })?;
+        for entry in by_step.items()?.iter() {
+            let (step, values): (f64, Bound<'_, PyAny>) = entry
+                .extract()
+                .map_err(|_| setting("losses", format!("run {run:?}: steps must be numbers")))?;
+            // The engine reads f32 losses, as `Sweep.observe_losses` takes them.
+            let values = convert::floats(&values, "losses")?
+                .into_iter()
+                .map(|x| x as f32)
+                .collect();
+            out.push((run.clone(), step, values));
+        }
+    }
+    Ok(GivenLosses::InMemory(out))
+}
+
 /// `runs` as Python passes it: a path, a sequence of paths, or a mapping of run id to
 /// (steps, values).
 fn given(runs: &Bound<'_, PyAny>) -> PyResult<Given> {
@@ -74,9 +117,10 @@ fn given(runs: &Bound<'_, PyAny>) -> PyResult<Given> {
 ///
 /// `runs`: a long-format curve file (or several), or a mapping of run id to (steps, values) of
 /// one metric (a finished study's trials, say; they form one suite, `suite`, of task `task`).
-/// `base`: the engine to adapt (its bundle; the default model if None). `losses`: an index of the
-/// runs' token losses (as `neuneu adapt --losses`), which adds loss trees. The GIL is released
-/// while fitting.
+/// `base`: the engine to adapt (its bundle; the default model if None). `losses`: the runs'
+/// token losses, which add loss trees: an index file (as `neuneu adapt --losses`), or, for runs
+/// in memory, a mapping of run id to a mapping of step to the checkpoint's losses. The GIL is
+/// released while fitting.
 #[pyfunction]
 #[pyo3(signature = (
     runs, *, base=None, losses=None, loss_summary="mean-p", metric="bounded", direction=None,
@@ -87,7 +131,7 @@ pub fn adapt(
     py: Python<'_>,
     runs: &Bound<'_, PyAny>,
     base: Option<PyRef<'_, PyEngine>>,
-    losses: Option<PathBuf>,
+    losses: Option<Bound<'_, PyAny>>,
     loss_summary: &str,
     metric: &str,
     direction: Option<&str>,
@@ -105,6 +149,10 @@ pub fn adapt(
         )
     })?;
     let given = given(runs)?;
+    let losses = match losses {
+        None => None,
+        Some(l) => Some(given_losses(&l, matches!(given, Given::Runs(_)))?),
+    };
     let base_engine = match base {
         Some(e) => e.clone_ref(),
         None => PyEngine::default_engine()?,
@@ -147,8 +195,18 @@ pub fn adapt(
                     input.add_runs(suite, task, &curves, metric)?;
                 }
             }
-            if let Some(index) = &losses {
-                input.read_losses(index)?;
+            match &losses {
+                Some(GivenLosses::Index(index)) => {
+                    input.read_losses(index)?;
+                }
+                Some(GivenLosses::InMemory(list)) => {
+                    let list: Vec<(&str, f64, Vec<f32>)> = list
+                        .iter()
+                        .map(|(run, step, l)| (run.as_str(), *step, l.clone()))
+                        .collect();
+                    input.add_run_losses(suite, &list)?;
+                }
+                None => {}
             }
             let adapted = input.adapt(base, summary, &command, &options)?;
             let bytes = adapted.bundle.to_bytes();

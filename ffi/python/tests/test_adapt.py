@@ -165,3 +165,58 @@ def test_adapt_to_study_needs_finished_trials():
     study = optuna.create_study()
     with pytest.raises(neuneu.InvalidArgumentError, match="at least 5 finished runs"):
         adapt_to_study(study)
+
+
+def jumping_runs(n=12, points=8, seed=0):
+    """Runs that jump at their 6th point by as much as their losses' mean p announces, with
+    each point's token losses: what only loss trees can learn."""
+    rng = np.random.default_rng(seed)
+    runs, losses = {}, {}
+    for i in range(n):
+        jump = 0.3 * (i % 4) / 3
+        steps = [float(s) for s in range(1, points + 1)]
+        values = [0.2 + 0.02 * s + (jump if s >= 6 else 0.0) for s in range(1, points + 1)]
+        p = 0.2 + jump + 0.05 * rng.random(64)
+        runs[f"r{i}"] = (steps, values)
+        losses[f"r{i}"] = {s: (-np.log(p)).astype(np.float32) for s in steps}
+    return runs, losses
+
+
+def test_token_losses_held_in_memory_fit_the_same_loss_trees_as_an_index(tmp_path):
+    runs, losses = jumping_runs()
+    in_memory = neuneu.adapt(runs, losses=losses, holdout=0)
+    assert in_memory.loss_rows > 0
+    facts = in_memory.engine.manifest()["training"]["facts"]
+    assert "trees_losses" in facts
+    # The same losses as .npy files named by a JSON index.
+    index = {}
+    for run, by_step in losses.items():
+        index[run] = {}
+        for step, values in by_step.items():
+            name = f"{run}-{step:g}.npy"
+            np.save(tmp_path / name, values)
+            index[run][f"{step:g}"] = name
+    (tmp_path / "index.json").write_text(__import__("json").dumps(index))
+    from_index = neuneu.adapt(runs, losses=tmp_path / "index.json", holdout=0)
+    assert from_index.loss_rows == in_memory.loss_rows
+    steps, values = runs["r3"][0][:3], runs["r3"][1][:3]
+    tokens = losses["r3"][3.0]
+    want = in_memory.engine.forecast(steps, values, [8.0], token_losses=tokens)
+    np.testing.assert_array_equal(
+        from_index.engine.forecast(steps, values, [8.0], token_losses=tokens), want)
+    # The loss trees, not the plain ones, gave that median.
+    assert want[0, 2] != in_memory.engine.forecast(steps, values, [8.0])[0, 2]
+
+
+def test_token_losses_in_memory_are_checked():
+    runs, losses = jumping_runs()
+    with pytest.raises(neuneu.InvalidInputError, match="r0.*no checkpoint at step 99"):
+        neuneu.adapt(runs, losses={"r0": {99.0: [1.0, 2.0]}})
+    with pytest.raises(neuneu.InvalidInputError, match="no run \"nope\""):
+        neuneu.adapt(runs, losses={"nope": {1.0: [1.0]}})
+    with pytest.raises(neuneu.InvalidInputError, match="r0.*NaN or negative"):
+        neuneu.adapt(runs, losses={"r0": {1.0: [-1.0]}})
+    with pytest.raises(neuneu.InvalidArgumentError, match="mapping of step to losses"):
+        neuneu.adapt(runs, losses={"r0": [1.0]})
+    with pytest.raises(neuneu.InvalidArgumentError, match="need runs given in memory"):
+        neuneu.adapt(VAL_LOSS, metric="loss", losses={"lm000": {0.0: [1.0]}})

@@ -192,7 +192,7 @@ def adapt(
     ],
     *,
     base: Optional[Engine] = None,
-    losses: Optional[Union[str, PathLike[str]]] = None,
+    losses: Optional[Union[str, PathLike[str], Mapping[Any, Mapping[float, _Floats]]]] = None,
     loss_summary: Literal["mean-p", "p-histogram"] = "mean-p",
     metric: _MetricKind = "bounded",
     direction: Optional[_Direction] = None,
