@@ -125,30 +125,38 @@ impl AdaptInput {
     /// suite `suite`: `(run, step, losses)`, each step exactly one of the run's, each vector
     /// checked as a request's. Losses already given for a checkpoint are replaced. Errors name
     /// the run, and leave the input as it was.
-    pub fn add_run_losses(&mut self, suite: &str, losses: &[(&str, f64, Vec<f32>)]) -> Result<()> {
-        let mut read = self.losses.clone().unwrap_or_default();
-        for (run, step, values) in losses {
-            let curve = self
+    pub fn add_run_losses(
+        &mut self,
+        suite: &str,
+        losses: Vec<(String, f64, Vec<f32>)>,
+    ) -> Result<()> {
+        // Every entry is checked before any is kept.
+        let mut curves = Vec::with_capacity(losses.len());
+        for (run, step, values) in &losses {
+            let bad = |reason: String| Err(Error::invalid(run, "losses", reason));
+            let Some(i) = self
                 .curves
                 .iter()
-                .find(|c| c.suite == suite && c.run == *run)
-                .ok_or_else(|| {
-                    Error::invalid(*run, "losses", format!("no run {run:?} in suite {suite:?}"))
-                })?;
-            if !curve.compute.contains(step) {
-                return Err(Error::invalid(
-                    *run,
-                    "losses",
-                    format!("no checkpoint at step {step}"),
-                ));
+                .position(|c| c.suite == suite && &c.run == run)
+            else {
+                return bad(format!("no run {run:?} in suite {suite:?}"));
+            };
+            if !self.curves[i].compute.contains(step) {
+                return bad(format!("no checkpoint at step {step}"));
             }
-            read.insert(curve, *step, values.clone())?;
+            if let Err(p) = crate::inference::features::validate_losses(values) {
+                return Err(Error::invalid(run, p.field, p.reason));
+            }
+            curves.push(i);
+        }
+        let n = losses.len();
+        let read = self.losses.get_or_insert_with(CurveLosses::default);
+        for (i, (_, step, values)) in curves.into_iter().zip(losses) {
+            read.insert(&self.curves[i], step, values)?;
         }
         self.sources.push(format!(
-            "token losses of {} checkpoints of {suite} given in memory",
-            losses.len()
+            "token losses of {n} checkpoints of {suite} given in memory"
         ));
-        self.losses = Some(read);
         Ok(())
     }
 
@@ -234,7 +242,7 @@ mod tests {
             .add_runs("s", "t", &[run("a", &[1.0, 2.0], &[0.2, 0.3])], acc)
             .unwrap();
         input
-            .add_run_losses("s", &[("a", 2.0, vec![1.0, 2.0])])
+            .add_run_losses("s", vec![("a".into(), 2.0, vec![1.0, 2.0])])
             .unwrap();
         let a = &input.curves[0];
         assert_eq!(
@@ -246,8 +254,9 @@ mod tests {
             (("a", 3.0, vec![1.0]), "no checkpoint at step 3"),
             (("a", 1.0, vec![]), "empty loss vector"),
         ] {
+            let (run, step, values) = losses;
             let e = input
-                .add_run_losses("s", &[losses])
+                .add_run_losses("s", vec![(run.into(), step, values)])
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(want), "{e}");

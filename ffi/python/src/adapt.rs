@@ -149,7 +149,7 @@ pub fn adapt(
         )
     })?;
     let given = given(runs)?;
-    let losses = match losses {
+    let mut losses = match losses {
         None => None,
         Some(l) => Some(given_losses(&l, matches!(given, Given::Runs(_)))?),
     };
@@ -195,16 +195,12 @@ pub fn adapt(
                     input.add_runs(suite, task, &curves, metric)?;
                 }
             }
-            match &losses {
+            match &mut losses {
                 Some(GivenLosses::Index(index)) => {
                     input.read_losses(index)?;
                 }
                 Some(GivenLosses::InMemory(list)) => {
-                    let list: Vec<(&str, f64, Vec<f32>)> = list
-                        .iter()
-                        .map(|(run, step, l)| (run.as_str(), *step, l.clone()))
-                        .collect();
-                    input.add_run_losses(suite, &list)?;
+                    input.add_run_losses(suite, std::mem::take(list))?;
                 }
                 None => {}
             }
