@@ -159,6 +159,33 @@ def test_a_finished_study_teaches_the_pruner_of_the_next():
     assert best.state == optuna.trial.TrialState.COMPLETE
 
 
+def test_the_pruner_decides_with_the_engine_it_is_given(crossing_engine):
+    """A trial that starts low and will end best: the default model's pruner (calibrated on
+    the study's complete trials, as by default) prunes it, the pruner given a model adapted to
+    such runs keeps it. Both judge the same study and the same reports."""
+    from conftest import crossing
+    from neuneu.optuna import NeuNeuPruner
+
+    def objective(trial):
+        x = trial.suggest_float("x", 0.0, 1.0)
+        for step in range(1, 11):
+            trial.report(crossing(x, step), step)
+        return crossing(x, 10)
+
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    for x in (0.05, 0.15, 0.25, 0.35, 0.45, 0.5):
+        study.enqueue_trial({"x": x})
+    study.optimize(objective, n_trials=6)
+    study.enqueue_trial({"x": 0.9})
+    trial = study.ask()
+    trial.suggest_float("x", 0.0, 1.0)
+    for step in range(1, 5):
+        trial.report(crossing(0.9, step), step)
+    frozen = study.trials[-1]
+    assert NeuNeuPruner(max_resource=10).prune(study, frozen)
+    assert not NeuNeuPruner(max_resource=10, engine=crossing_engine).prune(study, frozen)
+
+
 def test_adapt_to_study_needs_finished_trials():
     from neuneu.optuna import adapt_to_study
 

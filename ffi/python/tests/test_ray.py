@@ -310,3 +310,32 @@ def test_a_finished_experiment_teaches_the_scheduler_of_the_next(tmp_path):
                                     max_t=MAX_T + 1)
     with pytest.raises(ValueError, match="mode"):
         neuneu.ray.adapt_to_results(first, metric="acc", mode="up", max_t=MAX_T)
+
+
+def test_the_scheduler_decides_with_the_engine_it_is_given(crossing_engine):
+    """As the pruner's test: six finished trials, then one that starts low and will end best;
+    the default model's scheduler stops it, the scheduler given a model adapted to such runs
+    lets it run. The scheduler is driven as Tune drives it, result by result."""
+    from conftest import crossing
+
+    def decisions(engine):
+        scheduler = NeuNeuScheduler(
+            metric="acc", mode="max", time_attr="epoch", max_t=10, grace_period=3,
+            budget=0.1, engine=engine,
+        )
+        for i, x in enumerate((0.05, 0.15, 0.25, 0.35, 0.45, 0.5)):
+            trial = SimpleNamespace(trial_id=f"done{i}")
+            scheduler.on_trial_add(None, trial)
+            for step in range(1, 11):
+                result = {"epoch": step, "acc": crossing(x, step)}
+                scheduler.on_trial_result(None, trial, result)
+            scheduler.on_trial_complete(None, trial, result)
+        trial = SimpleNamespace(trial_id="late")
+        scheduler.on_trial_add(None, trial)
+        return [
+            scheduler.on_trial_result(None, trial, {"epoch": s, "acc": crossing(0.9, s)})
+            for s in range(1, 5)
+        ]
+
+    assert NeuNeuScheduler.STOP in decisions(None)
+    assert decisions(crossing_engine) == [NeuNeuScheduler.CONTINUE] * 4
