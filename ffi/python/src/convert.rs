@@ -26,6 +26,11 @@ pub fn floats(obj: &Bound<'_, PyAny>, field: &'static str) -> PyResult<Vec<f64>>
     Ok(array.as_array().to_vec())
 }
 
+/// Token losses as the engine reads them: f32 (doubles beyond f32's range become infinities).
+pub fn losses(obj: &Bound<'_, PyAny>, field: &'static str) -> PyResult<Vec<f32>> {
+    Ok(floats(obj, field)?.into_iter().map(|x| x as f32).collect())
+}
+
 /// `kind` is "bounded" (alias "accuracy": in [0, 1]) or "loss" (non-negative); `direction`
 /// "maximize"/"minimize" (or "max"/"min"), else the kind's usual one.
 pub fn metric(kind: &str, direction: Option<&str>) -> PyResult<Metric> {

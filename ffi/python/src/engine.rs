@@ -1,7 +1,7 @@
 //! `neuneu.Engine`: a loaded model, and the one-shot calls (forecast, rank, plan).
 
 use crate::convert;
-use crate::errors::{IntoPy, setting};
+use crate::errors::{IntoPy, setting, to_py};
 use neuneu::cuda::Backend;
 use neuneu::decisions::{SweepArm, plan_sweep};
 use neuneu::model::bundle::Bundle;
@@ -260,11 +260,9 @@ impl PyEngine {
             .values_to_model(0, &convert::floats(&values, "values")?)
             .py_err()?;
         let targets = convert::floats(&targets, "targets")?;
-        // The engine reads f32 losses; doubles beyond f32's range become infinities.
-        let losses: Option<Vec<f32>> = token_losses
-            .map(|l| convert::floats(&l, "token_losses"))
-            .transpose()?
-            .map(|l| l.into_iter().map(|x| x as f32).collect());
+        let losses = token_losses
+            .map(|l| convert::losses(&l, "token_losses"))
+            .transpose()?;
         let engine = self.inner.clone();
         let forecast = py.detach(|| {
             let mut run = RunInput::new(&steps, &model, &targets);
@@ -474,4 +472,31 @@ pub struct PyArmDecision {
     q10: f64,
     q90: f64,
     reason: String,
+}
+
+/// A checkpoint's token losses as the engine reads them (float32), checked as a forecast checks
+/// them: not empty, at most the accepted count, none NaN or negative (`inf`: a token given
+/// probability 0). For code that keeps losses to hand to the engine later (the Optuna pruner's
+/// `report_losses`): a bad vector is refused when it is kept, not at every later decision.
+/// Refusals name `run` when it is given (`InvalidInputError`), else only the field
+/// (`InvalidArgumentError`).
+#[pyfunction]
+#[pyo3(signature = (losses, *, run=None))]
+pub fn token_losses<'py>(
+    py: Python<'py>,
+    losses: Bound<'py, PyAny>,
+    run: Option<String>,
+) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    let losses = convert::losses(&losses, "token_losses")?;
+    if let Err(p) = neuneu::inference::features::validate_losses(&losses) {
+        return Err(match run {
+            Some(run) => to_py(Error::InvalidInput {
+                run,
+                field: p.field,
+                reason: p.reason,
+            }),
+            None => setting(p.field, p.reason),
+        });
+    }
+    Ok(losses.into_pyarray(py))
 }

@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(adapt::adapt, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::token_losses, m)?)?;
     m.add_class::<adapt::PyAdapted>()?;
     m.add_class::<engine::PyEngine>()?;
     m.add_class::<engine::PyRanking>()?;

@@ -197,11 +197,7 @@ impl PySweep {
     /// `neuneu adapt --losses` has trees for them). An unknown arm or step, an arm finished or
     /// stopped, or bad losses is an `InvalidInputError` and changes nothing.
     fn observe_losses(&self, arm: &str, step: f64, losses: Bound<'_, PyAny>) -> PyResult<()> {
-        // The engine reads f32 losses; doubles beyond f32's range become infinities.
-        let losses: Vec<f32> = convert::floats(&losses, "losses")?
-            .into_iter()
-            .map(|x| x as f32)
-            .collect();
+        let losses = convert::losses(&losses, "losses")?;
         self.lock()?.observe_losses(arm, step, &losses).py_err()
     }
 

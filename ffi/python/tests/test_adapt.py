@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import neuneu
+from conftest import crossing, jump_losses, jumping
 from neuneu import Engine
 
 DATA = Path(__file__).parent / "data"
@@ -163,7 +164,6 @@ def test_the_pruner_decides_with_the_engine_it_is_given(crossing_engine):
     """A trial that starts low and will end best: the default model's pruner (calibrated on
     the study's complete trials, as by default) prunes it, the pruner given a model adapted to
     such runs keeps it. Both judge the same study and the same reports."""
-    from conftest import crossing
     from neuneu.optuna import NeuNeuPruner
 
     def objective(trial):
@@ -202,10 +202,9 @@ def jumping_runs(n=12, points=8, seed=0):
     for i in range(n):
         jump = 0.3 * (i % 4) / 3
         steps = [float(s) for s in range(1, points + 1)]
-        values = [0.2 + 0.02 * s + (jump if s >= 6 else 0.0) for s in range(1, points + 1)]
-        p = 0.2 + jump + 0.05 * rng.random(64)
-        runs[f"r{i}"] = (steps, values)
-        losses[f"r{i}"] = {s: (-np.log(p)).astype(np.float32) for s in steps}
+        runs[f"r{i}"] = (steps, [jumping(jump, s) for s in steps])
+        tokens = jump_losses(jump, rng)
+        losses[f"r{i}"] = {s: tokens for s in steps}
     return runs, losses
 
 
@@ -247,3 +246,67 @@ def test_token_losses_in_memory_are_checked():
         neuneu.adapt(runs, losses={"r0": [1.0]})
     with pytest.raises(neuneu.InvalidArgumentError, match="need runs given in memory"):
         neuneu.adapt(VAL_LOSS, metric="loss", losses={"lm000": {0.0: [1.0]}})
+
+
+def test_token_losses_kept_with_trials_reach_the_pruner_and_the_adapted_model():
+    """Trials keep each checkpoint's losses (report_losses); adapt_to_study fits loss trees on
+    them, and the pruner gives them to its sweep: two trials with the same reports are judged
+    by what their losses announce."""
+    from neuneu.optuna import NeuNeuPruner, adapt_to_study, report_losses
+
+    rng = np.random.default_rng(0)
+
+    def objective(trial):
+        jump = trial.suggest_float("jump", 0.0, 0.3)
+        for step in range(1, 9):
+            trial.report(jumping(jump, step), step)
+            report_losses(trial, step, jump_losses(jump, rng))
+        return jumping(jump, 8)
+
+    first = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    for i in range(12):
+        first.enqueue_trial({"jump": (0.0, 0.1, 0.2, 0.3)[i % 4]})
+    first.optimize(objective, n_trials=12)
+    adapted = adapt_to_study(first)
+    assert adapted.loss_rows > 0
+    assert "trees_losses" in adapted.engine.manifest()["training"]["facts"]
+
+    second = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    for jump in (0.0, 0.05, 0.1, 0.15, 0.2, 0.2):
+        second.enqueue_trial({"jump": jump})
+    second.optimize(objective, n_trials=6)
+    pruner = NeuNeuPruner(max_resource=8, engine=adapted.engine)
+
+    def judged(jump, steps):
+        """The pruner's decision on a new trial's reports, without then with its losses."""
+        second.enqueue_trial({"jump": jump})
+        trial = second.ask()
+        trial.suggest_float("jump", 0.0, 0.3)
+        for step in range(1, steps + 1):
+            trial.report(jumping(jump, step), step)
+        without = pruner.prune(second, second.trials[-1])
+        for step in range(1, steps + 1):
+            report_losses(trial, step, jump_losses(jump, rng))
+        with_losses = pruner.prune(second, second.trials[-1])
+        second.tell(trial, state=optuna.trial.TrialState.FAIL)
+        return without, with_losses
+
+    # Losses that announce the largest jump save a trial its reports alone would lose...
+    assert judged(0.3, 2) == (True, False)
+    # ...and losses that announce none doom one its reports alone would keep.
+    assert judged(0.0, 4) == (False, True)
+
+
+def test_report_losses_refuses_what_the_engine_would():
+    from neuneu.optuna import report_losses
+
+    study = optuna.create_study()
+    trial = study.ask()
+    trial.report(0.5, 1)
+    with pytest.raises(neuneu.InvalidInputError, match=r"run 0: token_losses.*NaN or negative"):
+        report_losses(trial, 1, [0.5, float("nan")])
+    with pytest.raises(neuneu.InvalidInputError, match="empty"):
+        report_losses(trial, 1, [])
+    assert trial.user_attrs == {}
+    report_losses(trial, 1, np.array([0.5, np.inf]))  # inf: a token given probability 0
+    assert list(trial.user_attrs) == ["neuneu.losses.1"]

@@ -14,17 +14,21 @@ import textwrap
 import time
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray")
 tune = pytest.importorskip("ray.tune")
 
+import conftest  # noqa: E402
 import neuneu.ray  # noqa: E402
+from conftest import crossing, jump_losses, jumping  # noqa: E402
 from neuneu.ray import NeuNeuScheduler  # noqa: E402
 
 MAX_T = 20
 # Ray's workers do not see this directory: send the trainables defined here by value.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+ray.cloudpickle.register_pickle_by_value(conftest)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -316,7 +320,6 @@ def test_the_scheduler_decides_with_the_engine_it_is_given(crossing_engine):
     """As the pruner's test: six finished trials, then one that starts low and will end best;
     the default model's scheduler stops it, the scheduler given a model adapted to such runs
     lets it run. The scheduler is driven as Tune drives it, result by result."""
-    from conftest import crossing
 
     def decisions(engine):
         scheduler = NeuNeuScheduler(
@@ -339,3 +342,63 @@ def test_the_scheduler_decides_with_the_engine_it_is_given(crossing_engine):
 
     assert NeuNeuScheduler.STOP in decisions(None)
     assert decisions(crossing_engine) == [NeuNeuScheduler.CONTINUE] * 4
+
+
+def replay_jumping(config):
+    """A curve that jumps at epoch 6 by as much as its token losses announce from epoch 1."""
+    rng = np.random.default_rng(config["seed"])
+    for t in range(1, 9):
+        tune.report(
+            {"acc": jumping(config["jump"], t), "epoch": t,
+             "token_losses": jump_losses(config["jump"], rng)}
+        )
+
+
+def test_token_losses_in_results_reach_the_scheduler_and_the_adapted_model(tmp_path):
+    """An experiment whose trials report token losses teaches a model loss trees
+    (adapt_to_results with losses_attr); a scheduler reading that key judges two trials with
+    the same accuracies by what their losses announce, one that ignores it cannot."""
+    first = run(
+        replay_jumping,
+        {"jump": tune.grid_search([0.0, 0.1, 0.2, 0.3]), "seed": tune.grid_search([0, 1, 2])},
+        tune.schedulers.FIFOScheduler(),
+        tmp_path / "first",
+    )
+    assert not first.errors
+    adapted = neuneu.ray.adapt_to_results(
+        first, metric="acc", mode="max", time_attr="epoch", max_t=8,
+        losses_attr="token_losses",
+    )
+    assert adapted.loss_rows > 0
+    assert "trees_losses" in adapted.engine.manifest()["training"]["facts"]
+    plain = neuneu.ray.adapt_to_results(first, metric="acc", mode="max", time_attr="epoch",
+                                        max_t=8)
+    assert plain.loss_rows == 0
+
+    def decisions(losses_attr, jump, epochs):
+        rng = np.random.default_rng(7)
+        scheduler = NeuNeuScheduler(
+            metric="acc", mode="max", time_attr="epoch", max_t=8, grace_period=1,
+            budget=0.1, engine=adapted.engine, losses_attr=losses_attr,
+        )
+        for i, j in enumerate((0.0, 0.05, 0.1, 0.15, 0.2, 0.2)):
+            trial = SimpleNamespace(trial_id=f"done{i}")
+            scheduler.on_trial_add(None, trial)
+            for step in range(1, 9):
+                result = {"epoch": step, "acc": jumping(j, step),
+                          "token_losses": jump_losses(j, rng)}
+                scheduler.on_trial_result(None, trial, result)
+            scheduler.on_trial_complete(None, trial, result)
+        trial = SimpleNamespace(trial_id="new")
+        scheduler.on_trial_add(None, trial)
+        return [
+            scheduler.on_trial_result(
+                None, trial,
+                {"epoch": s, "acc": jumping(jump, s), "token_losses": jump_losses(jump, rng)},
+            )
+            for s in range(1, epochs + 1)
+        ]
+
+    # Losses announcing no jump stop a trial that its accuracies alone would keep.
+    assert NeuNeuScheduler.STOP not in decisions(None, 0.0, 4)
+    assert NeuNeuScheduler.STOP in decisions("token_losses", 0.0, 4)

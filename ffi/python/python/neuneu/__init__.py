@@ -9,6 +9,7 @@ partial curve, with quantiles; on those forecasts neuneu ranks runs and plans wh
   ``finish``, ``stop``, ``decide``); picklable.
 * :func:`adapt`: a model fitted to your finished runs (curve files or runs in memory), as
   ``neuneu adapt`` does; :class:`Adapted` holds it and what the fit measured.
+* :func:`token_losses`: a checkpoint's token losses checked as the engine reads them.
 * :mod:`neuneu.optuna`: :class:`~neuneu.optuna.NeuNeuPruner`, an Optuna pruner.
 * :mod:`neuneu.ray`: :class:`~neuneu.ray.NeuNeuScheduler`, a Ray Tune trial scheduler.
 """
@@ -26,6 +27,7 @@ from neuneu._native import (
     Verdict,
     __version__,
     adapt,
+    token_losses,
 )
 from neuneu.errors import (
     BundleError,
@@ -41,6 +43,7 @@ __all__ = [
     "Engine",
     "adapt",
     "Adapted",
+    "token_losses",
     "Sweep",
     "Decision",
     "Verdict",

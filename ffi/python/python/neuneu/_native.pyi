@@ -11,6 +11,7 @@ __all__ = [
     "Engine",
     "adapt",
     "Adapted",
+    "token_losses",
     "Sweep",
     "Decision",
     "Verdict",
@@ -202,6 +203,7 @@ def adapt(
     suite: str = "runs",
     task: str = "metric",
 ) -> Adapted: ...
+def token_losses(losses: _Floats, *, run: Optional[str] = None) -> npt.NDArray[np.float32]: ...
 @final
 class Adapted:
     @property

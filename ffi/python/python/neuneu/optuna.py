@@ -28,25 +28,50 @@ Example::
 Steps are Optuna's (``trial.report(value, step)``) and are the compute axis of the forecast: a
 trial ends at step ``max_resource``. Step 0 carries no compute and is not read (as in Optuna's
 Hyperband pruner, whose first rung is at step 1).
+
+A language model's trial can also keep each checkpoint's token losses with
+:func:`report_losses` (after ``trial.report``): a model adapted to studies that kept them
+(:func:`adapt_to_study`) reads them, as ``neuneu adapt --losses`` models do.
 """
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Mapping
 from typing import Any, Literal, Optional, Union
 
+import numpy as np
+import numpy.typing as npt
 import optuna
 from optuna.pruners import BasePruner
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from neuneu._native import Adapted, Engine, Sweep, adapt
+from neuneu._native import Adapted, Engine, Sweep, adapt, token_losses
 from neuneu.errors import InvalidArgumentError
 
-__all__ = ["NeuNeuPruner", "adapt_to_study"]
+__all__ = ["NeuNeuPruner", "adapt_to_study", "report_losses"]
 
 _READ = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+# The user attribute that keeps a checkpoint's token losses: this prefix and the step.
+_LOSSES = "neuneu.losses."
+
+
+def report_losses(trial: optuna.trial.BaseTrial, step: int, losses: npt.ArrayLike) -> None:
+    """Keeps the token losses of the checkpoint that ``trial.report(value, step)`` reported.
+
+    ``losses`` are that checkpoint's per-token validation losses (natural log; a sample of a few
+    hundred tokens does), checked as the engine checks them (:func:`neuneu.token_losses`). They
+    are stored with the trial as the user attribute ``neuneu.losses.<step>`` (base64 of
+    little-endian float32), so that every worker sharing the study's storage reads them.
+    :class:`NeuNeuPruner` gives them to its sweep (``Sweep.observe_losses``) and
+    :func:`adapt_to_study` fits loss trees on them; a model without loss trees (the default
+    one) forecasts the same with or without them. Losses of a step the trial did not report
+    are not read.
+    """
+    checked = token_losses(losses, run=str(trial.number)).astype("<f4", copy=False)
+    trial.set_user_attr(f"{_LOSSES}{int(step)}", base64.b64encode(checked.tobytes()).decode())
 
 
 class NeuNeuPruner(BasePruner):
@@ -150,7 +175,7 @@ class NeuNeuPruner(BasePruner):
             if not steps:
                 continue
             arm = str(t.number)
-            sweep.observe_curve(arm, steps, vals)
+            _observe(sweep, arm, steps, vals, t)
             if steps[-1] > end:
                 sweep.set_end(arm, steps[-1])
             if t.state == TrialState.COMPLETE:
@@ -165,7 +190,7 @@ class NeuNeuPruner(BasePruner):
         if not steps:
             return False
         arm = str(trial.number)
-        sweep.observe_curve(arm, steps, vals)
+        _observe(sweep, arm, steps, vals, trial)
         if steps[-1] >= end:
             return False  # at its end: nothing left to save
         return sweep.decide([arm])[arm].stop
@@ -192,7 +217,9 @@ def adapt_to_study(
     barely change: docs/results/adapt-to-study-2026-12-06.md).
 
     Each complete trial is a run: its reports at positive steps, and its objective at
-    ``max_resource`` where it reported nothing there (as the pruner reads it). The metric's
+    ``max_resource`` where it reported nothing there (as the pruner reads it); the token losses
+    it kept (:func:`report_losses`) give the model loss trees (``neuneu.adapt``'s ``losses``,
+    the mean of p = exp(-loss)). The metric's
     direction is the study's; ``metric_kind`` as :class:`NeuNeuPruner`'s. Needs at least 5
     complete trials with 4 reports or more (``neuneu.adapt`` says so otherwise); ``holdout`` of
     them recalibrate the bands and score the fit (``adapted.scores``).
@@ -200,8 +227,12 @@ def adapt_to_study(
     if len(study.directions) > 1:
         raise InvalidArgumentError("adapt_to_study does not support multi-objective studies")
     runs: dict[str, tuple[list[float], list[float]]] = {}
+    losses: dict[str, dict[float, npt.NDArray[np.float32]]] = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         steps, values = _curve(t)
+        kept = {s: l for s, l in _losses(t).items() if s in steps}
+        if kept:
+            losses[str(t.number)] = kept
         objective = _objective(t)
         if max_resource is not None and objective is not None and (
             not steps or steps[-1] < max_resource
@@ -218,6 +249,7 @@ def adapt_to_study(
     return adapt(
         runs,
         base=base,
+        losses=losses or None,
         metric=kind,
         direction=direction,
         holdout=holdout,
@@ -235,6 +267,33 @@ def _curve(trial: FrozenTrial) -> tuple[list[float], list[float]]:
         if s > 0 and v is not None and math.isfinite(v)
     )
     return [s for s, _ in points], [v for _, v in points]
+
+
+def _losses(trial: FrozenTrial) -> dict[float, npt.NDArray[np.float32]]:
+    """The token losses the trial kept (:func:`report_losses`), by step."""
+    kept = {}
+    for key, value in trial.user_attrs.items():
+        if key.startswith(_LOSSES):
+            try:
+                kept[float(key[len(_LOSSES) :])] = np.frombuffer(
+                    base64.b64decode(value, validate=True), dtype="<f4"
+                )
+            except (ValueError, TypeError) as e:
+                raise InvalidArgumentError(
+                    f"trial {trial.number}: user attribute {key!r} is not what "
+                    f"neuneu.optuna.report_losses writes ({e})"
+                ) from e
+    return kept
+
+
+def _observe(
+    sweep: Sweep, arm: str, steps: list[float], values: list[float], trial: FrozenTrial
+) -> None:
+    """The trial's curve into the sweep, with the token losses of its reported steps."""
+    sweep.observe_curve(arm, steps, values)
+    for step, losses in _losses(trial).items():
+        if step in steps:
+            sweep.observe_losses(arm, step, losses)
 
 
 def _objective(trial: FrozenTrial) -> Optional[float]:

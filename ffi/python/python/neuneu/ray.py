@@ -37,6 +37,10 @@ is stopped there, as ASHA does. Steps must increase within a trial and be positi
 metric is read as an accuracy-like value in [0, 1], a minimized one as a non-negative loss
 (``metric_kind`` overrides either).
 
+A trial that trains a language model can report each checkpoint's token losses under a result
+key of its own (``losses_attr``): a model adapted to experiments that reported them
+(:func:`adapt_to_results`) reads them, as ``neuneu adapt --losses`` models do.
+
 Tune 2.x checkpoints an experiment without calling a scheduler's ``save``; to carry the sweep
 through ``Tuner.restore``, pass ``scheduler.checkpoint_callback()`` in ``RunConfig(callbacks=...)``.
 """
@@ -91,6 +95,10 @@ class NeuNeuScheduler(FIFOScheduler):
             ``"bounded"`` when ``mode`` is ``"max"`` and ``"loss"`` when it is ``"min"``.
         engine: The forecasting model; the embedded default when None.
         seed: Seed of the sweep's decisions (they are deterministic given the results).
+        losses_attr: The result key, if any, that carries the checkpoint's token losses (a
+            sequence of per-token validation losses, natural log): given to the sweep with the
+            result (``Sweep.observe_losses``). A model without loss trees (the default one)
+            forecasts the same with or without them.
     """
 
     # One decision per result: Tune must not let a trial run ahead of the scheduler.
@@ -111,6 +119,7 @@ class NeuNeuScheduler(FIFOScheduler):
         metric_kind: Optional[str] = None,
         engine: Optional[Engine] = None,
         seed: int = 0,
+        losses_attr: Optional[str] = None,
     ):
         if not max_t > 0:
             raise ValueError(f"max_t must be positive, not {max_t}")
@@ -138,6 +147,7 @@ class NeuNeuScheduler(FIFOScheduler):
         self._metric_kind = metric_kind
         self._engine = engine
         self._seed = seed
+        self._losses_attr = losses_attr
         self._sweep: Optional[Sweep] = None  # made once metric and mode are known
         self._arms: dict[str, str] = {}  # trial id -> its arm (a new one if it restarts)
         self._last_step: dict[str, float] = {}  # per arm, the last step observed
@@ -183,7 +193,7 @@ class NeuNeuScheduler(FIFOScheduler):
         step, value = float(result[self._time_attr]), float(result[self._metric])
         if not math.isfinite(value):
             return self._stop(trial.trial_id, f"the metric is {value}")
-        self._observe(arm, step, value)
+        self._observe(arm, step, value, result)
         if step >= self._max_t:
             return TrialScheduler.STOP  # at its budget; on_trial_complete finishes it
         if (
@@ -208,7 +218,7 @@ class NeuNeuScheduler(FIFOScheduler):
         if result and self._time_attr in result and self._metric in result:
             value = float(result[self._metric])
             if math.isfinite(value):
-                self._observe(arm, float(result[self._time_attr]), value)
+                self._observe(arm, float(result[self._time_attr]), value, result)
         if arm in self._last_step:
             sweep.finish(arm)
             self._finished += 1
@@ -293,12 +303,15 @@ class NeuNeuScheduler(FIFOScheduler):
         )
         return self._sweep
 
-    def _observe(self, arm: str, step: float, value: float) -> None:
+    def _observe(self, arm: str, step: float, value: float, result: dict) -> None:
         # Non-positive steps carry no progress; a step the arm has passed (a trial restarted
         # from an earlier checkpoint) is not observed again.
         if step > 0 and step > self._last_step.get(arm, 0.0):
-            self._ensure_sweep().observe(arm, step, value)
+            sweep = self._ensure_sweep()
+            sweep.observe(arm, step, value)
             self._last_step[arm] = step
+            if self._losses_attr is not None and self._losses_attr in result:
+                sweep.observe_losses(arm, step, result[self._losses_attr])
 
     def _stop(self, trial_id: str, reason: str) -> str:
         self._stopped[trial_id] = reason
@@ -327,13 +340,16 @@ def adapt_to_results(
     base: Optional[Engine] = None,
     holdout: float = 0.2,
     seed: int = 17,
+    losses_attr: Optional[str] = None,
 ) -> Adapted:
     """Fits a model to a finished experiment's trials (:func:`neuneu.adapt`), for the scheduler
     of a later experiment of the same kind: ``NeuNeuScheduler(..., engine=adapted.engine)``.
 
     The trials that reached ``max_t`` (in ``time_attr`` units) are the finished runs: each
     one's ``metric`` at every result with a positive ``time_attr`` (from
-    ``Result.metrics_dataframe``). ``mode`` and ``metric_kind`` as :class:`NeuNeuScheduler`'s.
+    ``Result.metrics_dataframe``); with ``losses_attr``, the token losses its results carried
+    under that key give the model loss trees (``neuneu.adapt``'s ``losses``, the mean of
+    p = exp(-loss)). ``mode`` and ``metric_kind`` as :class:`NeuNeuScheduler`'s.
     Needs at least 5 such trials with 4 results or more (``neuneu.adapt`` says so otherwise).
     """
     if mode not in _DIRECTIONS:
@@ -341,23 +357,37 @@ def adapt_to_results(
     if metric_kind not in (None, "bounded", "loss"):
         raise ValueError(f"metric_kind must be 'bounded' or 'loss', not {metric_kind!r}")
     runs: dict[str, tuple[list[float], list[float]]] = {}
+    losses: dict[str, dict[float, Any]] = {}
     for i in range(len(results)):
         result = results[i]
         frame = result.metrics_dataframe
         if frame is None or time_attr not in frame or metric not in frame:
             continue
         points: dict[float, float] = {}
-        for t, v in zip(frame[time_attr], frame[metric]):
+        kept: dict[float, Any] = {}
+        carried = (
+            frame[losses_attr]
+            if losses_attr is not None and losses_attr in frame
+            else [None] * len(frame)
+        )
+        for t, v, l in zip(frame[time_attr], frame[metric], carried):
             if _is_number(t) and _is_number(v) and t > 0:
                 points[float(t)] = float(v)  # a repeated step keeps its last value
+                kept.pop(float(t), None)
+                # pandas fills a result without the key with NaN.
+                if not (l is None or (isinstance(l, numbers.Real) and math.isnan(l))):
+                    kept[float(t)] = l
         if not points or max(points) < max_t:
             continue
         steps = sorted(points)
-        trial_id = (result.metrics or {}).get("trial_id", str(i))
-        runs[str(trial_id)] = (steps, [points[t] for t in steps])
+        trial_id = str((result.metrics or {}).get("trial_id", str(i)))
+        runs[trial_id] = (steps, [points[t] for t in steps])
+        if kept:
+            losses[trial_id] = kept
     return adapt(
         runs,
         base=base,
+        losses=losses or None,
         metric=_kind(metric_kind, mode),
         direction=_DIRECTIONS[mode],
         holdout=holdout,
