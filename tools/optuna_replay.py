@@ -62,7 +62,7 @@ that the two replays implement the same protocol.
 Usage:
     python tools/optuna_replay.py CURVES.csv [--task imagenet1k_acc1] [--rungs 0.2,0.4,0.6,0.8]
         [--k 3] [--min-arms 4] [--order both|sequential|interleaved] [--seeds 1] [--json out.json]
-        [--merge rust.json]
+        [--merge rust.json] [--engine BUNDLE] [--losses INDEX.json]
 
 --merge takes the JSON that `neuneu replay CURVES.csv --json rust.json` writes
 for the same file and options, and puts its rows (neuneu / successive halving) at the top of the
@@ -72,8 +72,10 @@ table, so that one table compares them.
 import argparse
 import bisect
 import csv
+import functools
 import json
 import math
+import os
 import random
 import statistics
 import sys
@@ -166,6 +168,28 @@ OPTUNA_PRUNERS = {
 
 # `--engine BUNDLE`: the bundle the NeuNeuPruner rows forecast with (the default model if None).
 ENGINE_PATH = None
+# `--losses INDEX`: run -> compute -> .npy file of that checkpoint's token losses; each report
+# of a checkpoint that has them also keeps them (`neuneu.optuna.report_losses`).
+LOSSES = None
+
+
+def read_loss_index(path):
+    """A JSON loss index ({run: {compute: file}}, files relative to it, as
+    shakespeare-lm-dev/losses/index.json) as {run: {compute: path}}."""
+    base = os.path.dirname(os.path.abspath(path))
+    with open(path) as f:
+        index = json.load(f)
+    return {
+        run: {float(c): os.path.join(base, file) for c, file in by_compute.items()}
+        for run, by_compute in index.items()
+    }
+
+
+@functools.lru_cache(maxsize=None)
+def _load_losses(path):
+    import numpy as np
+
+    return np.load(path).astype(np.float32)
 
 
 def _neuneu_pruner(**kwargs):
@@ -198,6 +222,12 @@ def replay_optuna(arms, make_pruner, rungs, order, seed, direction="maximize"):
         if seen[i] == 0:
             return False
         trial.report(arms[i]["accuracy"][seen[i] - 1], step=r + 1)
+        if LOSSES is not None:
+            path = LOSSES.get(arms[i]["run"], {}).get(arms[i]["compute"][seen[i] - 1])
+            if path is not None:
+                from neuneu.optuna import report_losses
+
+                report_losses(trial, r + 1, _load_losses(path))
         start = time.perf_counter()
         prune = trial.should_prune()
         timings.append(time.perf_counter() - start)
@@ -329,13 +359,19 @@ def main():
         "--engine", metavar="BUNDLE",
         help="the NeuNeuPruner rows forecast with this bundle (neuneu adapt's, say)",
     )
+    ap.add_argument(
+        "--losses", metavar="INDEX",
+        help="JSON loss index ({run: {compute: .npy}}): trials keep each reported "
+        "checkpoint's token losses for the NeuNeuPruner rows",
+    )
     ap.add_argument("--json", help="write the summaries here")
     ap.add_argument(
         "--merge", action="append", default=[], help="summaries JSON of the Rust replay"
     )
     args = ap.parse_args()
-    global ENGINE_PATH
+    global ENGINE_PATH, LOSSES
     ENGINE_PATH = args.engine
+    LOSSES = read_loss_index(args.losses) if args.losses else None
 
     rungs = [float(x) for x in args.rungs.split(",")]
     if not rungs or any(not 0 < f <= 1 for f in rungs) or rungs != sorted(set(rungs)):

@@ -27,7 +27,12 @@ pub fn floats(obj: &Bound<'_, PyAny>, field: &'static str) -> PyResult<Vec<f64>>
 }
 
 /// Token losses as the engine reads them: f32 (doubles beyond f32's range become infinities).
+/// A 1-D float32 array is copied as it is: losses are long, and kept as float32 by callers
+/// that store them (`neuneu.optuna.report_losses`).
 pub fn losses(obj: &Bound<'_, PyAny>, field: &'static str) -> PyResult<Vec<f32>> {
+    if let Ok(array) = obj.extract::<PyReadonlyArray1<'_, f32>>() {
+        return Ok(array.as_array().to_vec());
+    }
     Ok(floats(obj, field)?.into_iter().map(|x| x as f32).collect())
 }
 

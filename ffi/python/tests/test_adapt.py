@@ -288,13 +288,16 @@ def test_token_losses_kept_with_trials_reach_the_pruner_and_the_adapted_model():
         for step in range(1, steps + 1):
             report_losses(trial, step, jump_losses(jump, rng))
         with_losses = pruner.prune(second, second.trials[-1])
+        # Losses reported again replace the ones the pruner read before (not a stale copy).
+        report_losses(trial, steps, jump_losses(0.3 - jump, rng))
+        replaced = pruner.prune(second, second.trials[-1])
         second.tell(trial, state=optuna.trial.TrialState.FAIL)
-        return without, with_losses
+        return without, with_losses, replaced
 
     # Losses that announce the largest jump save a trial its reports alone would lose...
-    assert judged(0.3, 2) == (True, False)
+    assert judged(0.3, 2) == (True, False, True)
     # ...and losses that announce none doom one its reports alone would keep.
-    assert judged(0.0, 4) == (False, True)
+    assert judged(0.0, 4) == (False, True, False)
 
 
 def test_report_losses_refuses_what_the_engine_would():

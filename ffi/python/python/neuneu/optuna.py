@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Optional, Union
 
 import numpy as np
@@ -66,9 +66,9 @@ def report_losses(trial: optuna.trial.BaseTrial, step: int, losses: npt.ArrayLik
     are stored with the trial as the user attribute ``neuneu.losses.<step>`` (base64 of
     little-endian float32), so that every worker sharing the study's storage reads them.
     :class:`NeuNeuPruner` gives them to its sweep (``Sweep.observe_losses``) and
-    :func:`adapt_to_study` fits loss trees on them; a model without loss trees (the default
-    one) forecasts the same with or without them. Losses of a step the trial did not report
-    are not read.
+    :func:`adapt_to_study` fits loss trees on them. They pay with such a model; the default
+    model reads them only through its loss encoder, trained on generated losses (they move its
+    bands a little, not its median). Losses of a step the trial did not report are not read.
     """
     checked = token_losses(losses, run=str(trial.number)).astype("<f4", copy=False)
     trial.set_user_attr(f"{_LOSSES}{int(step)}", base64.b64encode(checked.tobytes()).decode())
@@ -134,6 +134,7 @@ class NeuNeuPruner(BasePruner):
         self._engine = engine if engine is not None else Engine.default()
         self._calibrate = calibrate
         self._seed = seed
+        self._decoded: _Decoded = {}
         # Refuse a bad policy now rather than at the first report.
         Sweep(self._engine, policy=self._policy)
 
@@ -175,7 +176,7 @@ class NeuNeuPruner(BasePruner):
             if not steps:
                 continue
             arm = str(t.number)
-            _observe(sweep, arm, steps, vals, t)
+            _observe(sweep, arm, steps, vals, t, self._decoded)
             if steps[-1] > end:
                 sweep.set_end(arm, steps[-1])
             if t.state == TrialState.COMPLETE:
@@ -190,7 +191,7 @@ class NeuNeuPruner(BasePruner):
         if not steps:
             return False
         arm = str(trial.number)
-        _observe(sweep, arm, steps, vals, trial)
+        _observe(sweep, arm, steps, vals, trial, self._decoded)
         if steps[-1] >= end:
             return False  # at its end: nothing left to save
         return sweep.decide([arm])[arm].stop
@@ -230,7 +231,7 @@ def adapt_to_study(
     losses: dict[str, dict[float, npt.NDArray[np.float32]]] = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         steps, values = _curve(t)
-        kept = {s: l for s, l in _losses(t).items() if s in steps}
+        kept = _losses(t, steps)
         if kept:
             losses[str(t.number)] = kept
         objective = _objective(t)
@@ -269,31 +270,55 @@ def _curve(trial: FrozenTrial) -> tuple[list[float], list[float]]:
     return [s for s, _ in points], [v for _, v in points]
 
 
-def _losses(trial: FrozenTrial) -> dict[float, npt.NDArray[np.float32]]:
-    """The token losses the trial kept (:func:`report_losses`), by step."""
+# Decoded losses by (trial number, step), with the attribute they came from: a complete trial's
+# losses are read at every decision, and decoding them again would be most of its time.
+_Decoded = dict[tuple[int, float], tuple[str, npt.NDArray[np.float32]]]
+
+
+def _losses(
+    trial: FrozenTrial, steps: Sequence[float], decoded: Optional[_Decoded] = None
+) -> dict[float, npt.NDArray[np.float32]]:
+    """The token losses the trial kept (:func:`report_losses`) at these steps."""
     kept = {}
     for key, value in trial.user_attrs.items():
-        if key.startswith(_LOSSES):
-            try:
-                kept[float(key[len(_LOSSES) :])] = np.frombuffer(
-                    base64.b64decode(value, validate=True), dtype="<f4"
-                )
-            except (ValueError, TypeError) as e:
-                raise InvalidArgumentError(
-                    f"trial {trial.number}: user attribute {key!r} is not what "
-                    f"neuneu.optuna.report_losses writes ({e})"
-                ) from e
+        if not key.startswith(_LOSSES):
+            continue
+        try:
+            step = float(key[len(_LOSSES) :])
+            if step not in steps:
+                continue
+            known = decoded.get((trial.number, step)) if decoded is not None else None
+            if known is not None and known[0] == value:
+                kept[step] = known[1]
+                continue
+            kept[step] = np.frombuffer(base64.b64decode(value, validate=True), dtype="<f4")
+        except (ValueError, TypeError) as e:
+            raise InvalidArgumentError(
+                f"trial {trial.number}: user attribute {key!r} is not what "
+                f"neuneu.optuna.report_losses writes ({e})"
+            ) from e
+        if decoded is not None:
+            decoded[(trial.number, step)] = (value, kept[step])
     return kept
 
 
 def _observe(
-    sweep: Sweep, arm: str, steps: list[float], values: list[float], trial: FrozenTrial
+    sweep: Sweep,
+    arm: str,
+    steps: list[float],
+    values: list[float],
+    trial: FrozenTrial,
+    decoded: _Decoded,
 ) -> None:
-    """The trial's curve into the sweep, with the token losses of its reported steps."""
+    """The trial's curve into the sweep, with the token losses the sweep reads: a complete
+    trial's at every reported step (calibration forecasts it from each), a running one's at
+    its last (its forecast starts there), a pruned one's none (it is not forecast)."""
     sweep.observe_curve(arm, steps, values)
-    for step, losses in _losses(trial).items():
-        if step in steps:
-            sweep.observe_losses(arm, step, losses)
+    if trial.state == TrialState.PRUNED or not steps:
+        return
+    read = steps if trial.state == TrialState.COMPLETE else steps[-1:]
+    for step, losses in _losses(trial, read, decoded).items():
+        sweep.observe_losses(arm, step, losses)
 
 
 def _objective(trial: FrozenTrial) -> Optional[float]:

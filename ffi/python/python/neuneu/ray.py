@@ -97,8 +97,9 @@ class NeuNeuScheduler(FIFOScheduler):
         seed: Seed of the sweep's decisions (they are deterministic given the results).
         losses_attr: The result key, if any, that carries the checkpoint's token losses (a
             sequence of per-token validation losses, natural log): given to the sweep with the
-            result (``Sweep.observe_losses``). A model without loss trees (the default one)
-            forecasts the same with or without them.
+            result (``Sweep.observe_losses``). They pay with a model adapted with losses
+            (:func:`adapt_to_results`); the default model reads them only through its loss
+            encoder, trained on generated losses (they move its bands, not its median).
     """
 
     # One decision per result: Tune must not let a trial run ahead of the scheduler.
