@@ -301,7 +301,7 @@ def test_token_losses_kept_with_trials_reach_the_pruner_and_the_adapted_model():
 
 
 def test_report_losses_refuses_what_the_engine_would():
-    from neuneu.optuna import report_losses
+    from neuneu.optuna import MAX_REPORTED_LOSSES, report_losses
 
     study = optuna.create_study()
     trial = study.ask()
@@ -310,6 +310,11 @@ def test_report_losses_refuses_what_the_engine_would():
         report_losses(trial, 1, [0.5, float("nan")])
     with pytest.raises(neuneu.InvalidInputError, match="empty"):
         report_losses(trial, 1, [])
+    with pytest.raises(neuneu.InvalidInputError, match="16385 values.*random sample"):
+        report_losses(trial, 1, np.ones(MAX_REPORTED_LOSSES + 1))
     assert trial.user_attrs == {}
     report_losses(trial, 1, np.array([0.5, np.inf]))  # inf: a token given probability 0
-    assert list(trial.user_attrs) == ["neuneu.losses.1"]
+    # The most a checkpoint keeps fits in the 64 KiB of a MySQL TEXT attribute.
+    report_losses(trial, 2, np.full(MAX_REPORTED_LOSSES, 2.5))
+    assert sorted(trial.user_attrs) == ["neuneu.losses.1", "neuneu.losses.2"]
+    assert len(trial.user_attrs["neuneu.losses.2"]) < 65_535

@@ -49,29 +49,41 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from neuneu._native import Adapted, Engine, Sweep, adapt, token_losses
-from neuneu.errors import InvalidArgumentError
+from neuneu.errors import InvalidArgumentError, InvalidInputError
 
-__all__ = ["NeuNeuPruner", "adapt_to_study", "report_losses"]
+__all__ = ["NeuNeuPruner", "adapt_to_study", "report_losses", "MAX_REPORTED_LOSSES"]
 
 _READ = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 # The user attribute that keeps a checkpoint's token losses: this prefix and the step.
 _LOSSES = "neuneu.losses."
+# Losses are kept as float16: 16,384 of them encode to 43,692 characters, under the 64 KiB an
+# attribute may hold in Optuna's RDB storage on MySQL (a TEXT column). float16 keeps a loss
+# to 3 significant digits, the precision of the losses shakespeare-lm-dev ships.
+MAX_REPORTED_LOSSES = 16_384
 
 
 def report_losses(trial: optuna.trial.BaseTrial, step: int, losses: npt.ArrayLike) -> None:
     """Keeps the token losses of the checkpoint that ``trial.report(value, step)`` reported.
 
-    ``losses`` are that checkpoint's per-token validation losses (natural log; a sample of a few
-    hundred tokens does), checked as the engine checks them (:func:`neuneu.token_losses`). They
+    ``losses`` are that checkpoint's per-token validation losses (natural log), at most
+    :data:`MAX_REPORTED_LOSSES` of them (a random sample of a larger set does: the model reads
+    their distribution), checked as the engine checks them (:func:`neuneu.token_losses`). They
     are stored with the trial as the user attribute ``neuneu.losses.<step>`` (base64 of
-    little-endian float32), so that every worker sharing the study's storage reads them.
+    little-endian float16), so that every worker sharing the study's storage reads them.
     :class:`NeuNeuPruner` gives them to its sweep (``Sweep.observe_losses``) and
     :func:`adapt_to_study` fits loss trees on them. They pay with such a model; the default
     model reads them only through its loss encoder, trained on generated losses (they move its
     bands a little, not its median). Losses of a step the trial did not report are not read.
     """
-    checked = token_losses(losses, run=str(trial.number)).astype("<f4", copy=False)
-    trial.set_user_attr(f"{_LOSSES}{int(step)}", base64.b64encode(checked.tobytes()).decode())
+    checked = token_losses(losses, run=str(trial.number))
+    if checked.size > MAX_REPORTED_LOSSES:
+        raise InvalidInputError(
+            f"run {trial.number}: token_losses: {checked.size} values, more than the "
+            f"{MAX_REPORTED_LOSSES} report_losses keeps per checkpoint (an Optuna attribute "
+            "must fit in 64 KiB on MySQL); report a random sample of them"
+        )
+    half = checked.astype("<f2")  # beyond float16's range is an infinite loss: probability 0
+    trial.set_user_attr(f"{_LOSSES}{int(step)}", base64.b64encode(half.tobytes()).decode())
 
 
 class NeuNeuPruner(BasePruner):
@@ -291,7 +303,8 @@ def _losses(
             if known is not None and known[0] == value:
                 kept[step] = known[1]
                 continue
-            kept[step] = np.frombuffer(base64.b64decode(value, validate=True), dtype="<f4")
+            raw = base64.b64decode(value, validate=True)
+            kept[step] = np.frombuffer(raw, dtype="<f2").astype(np.float32)
         except (ValueError, TypeError) as e:
             raise InvalidArgumentError(
                 f"trial {trial.number}: user attribute {key!r} is not what "
