@@ -99,7 +99,10 @@ class NeuNeuScheduler(FIFOScheduler):
             sequence of per-token validation losses, natural log): given to the sweep with the
             result (``Sweep.observe_losses``). They pay with a model adapted with losses
             (:func:`adapt_to_results`); the default model reads them only through its loss
-            encoder, trained on generated losses (they move its bands, not its median).
+            encoder, trained on generated losses (they move its bands, not its median). The
+            sweep keeps every result's losses (calibration forecasts finished trials from each
+            of their points) and the scheduler's saved state holds them: report a sample of a
+            few thousand tokens, not a whole validation set.
     """
 
     # One decision per result: Tune must not let a trial run ahead of the scheduler.
