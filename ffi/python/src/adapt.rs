@@ -136,11 +136,12 @@ pub fn adapt(
     metric: &str,
     direction: Option<&str>,
     holdout: f64,
-    seed: u64,
+    seed: i128,
     context: f64,
     suite: &str,
     task: &str,
 ) -> PyResult<PyAdapted> {
+    let seed: u64 = convert::unsigned(seed, "seed")?;
     let metric: Metric = convert::metric(metric, direction)?;
     let summary = LossSummary::from_name(loss_summary).ok_or_else(|| {
         setting(

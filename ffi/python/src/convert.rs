@@ -26,6 +26,13 @@ pub fn floats(obj: &Bound<'_, PyAny>, field: &'static str) -> PyResult<Vec<f64>>
     Ok(array.as_array().to_vec())
 }
 
+/// A non-negative integer setting (a seed, a count), taken from Python's unbounded `int`: out
+/// of range is an `InvalidArgumentError` naming `field` (a `u64` argument would raise a bare
+/// `OverflowError` that names nothing).
+pub fn unsigned<T: TryFrom<i128>>(value: i128, field: &'static str) -> PyResult<T> {
+    T::try_from(value).map_err(|_| setting(field, format!("{value} is negative or too large")))
+}
+
 /// Token losses as the engine reads them: f32 (doubles beyond f32's range become infinities).
 /// A 1-D float32 array is copied as it is: losses are long, and kept as float32 by callers
 /// that store them (`neuneu.optuna.report_losses`).

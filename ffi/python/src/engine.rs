@@ -332,7 +332,7 @@ impl PyEngine {
     /// (steps, values)) pairs), each forecast at its end
     /// (`end_steps[id]`, else `end_step`). `policy` as the library's JSON, e.g.
     /// `{"kind": "keep_top_k", "k": 3}` (default: stop within a budget of 0.1 of P(best)).
-    #[pyo3(signature = (arms, end_step, *, policy=None, metric="bounded", direction=None, end_steps=None, min_observations=0, samples=neuneu::decisions::killplan::DEFAULT_SAMPLES, seed=0))]
+    #[pyo3(signature = (arms, end_step, *, policy=None, metric="bounded", direction=None, end_steps=None, min_observations=0, samples=neuneu::decisions::killplan::DEFAULT_SAMPLES as i128, seed=0))]
     #[allow(clippy::too_many_arguments)]
     fn plan(
         &self,
@@ -343,10 +343,13 @@ impl PyEngine {
         metric: &str,
         direction: Option<&str>,
         end_steps: Option<std::collections::HashMap<String, f64>>,
-        min_observations: usize,
-        samples: usize,
-        seed: u64,
+        min_observations: i128,
+        samples: i128,
+        seed: i128,
     ) -> PyResult<PyPlan> {
+        let min_observations = convert::unsigned(min_observations, "min_observations")?;
+        let samples = convert::unsigned(samples, "samples")?;
+        let seed = convert::unsigned(seed, "seed")?;
         let metric = convert::metric(metric, direction)?;
         let policy = convert::policy(py, policy.as_ref())?;
         // A mapping of id -> curve, or a sequence of (id, curve) pairs.

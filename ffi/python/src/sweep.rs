@@ -56,7 +56,7 @@ impl PySweep {
     /// `min_observations`: points an arm needs before it can be stopped; `calibrate`: correct
     /// live arms' forecasts by the model's errors on the sweep's finished arms (from 5 of them).
     #[new]
-    #[pyo3(signature = (engine=None, *, policy=None, metric="bounded", direction=None, end_step=None, min_observations=0, samples=neuneu::decisions::killplan::DEFAULT_SAMPLES, seed=0, calibrate=false))]
+    #[pyo3(signature = (engine=None, *, policy=None, metric="bounded", direction=None, end_step=None, min_observations=0, samples=neuneu::decisions::killplan::DEFAULT_SAMPLES as i128, seed=0, calibrate=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -65,9 +65,9 @@ impl PySweep {
         metric: &str,
         direction: Option<&str>,
         end_step: Option<f64>,
-        min_observations: usize,
-        samples: usize,
-        seed: u64,
+        min_observations: i128,
+        samples: i128,
+        seed: i128,
         calibrate: bool,
     ) -> PyResult<PySweep> {
         let engine = Self::engine_or_default(engine.as_deref())?;
@@ -75,9 +75,9 @@ impl PySweep {
             metric: convert::metric(metric, direction)?,
             policy: convert::policy(py, policy.as_ref())?,
             end_step,
-            min_observations,
-            samples,
-            seed,
+            min_observations: convert::unsigned(min_observations, "min_observations")?,
+            samples: convert::unsigned(samples, "samples")?,
+            seed: convert::unsigned(seed, "seed")?,
             calibrate,
         };
         let sweep = Sweep::new(engine.inner.clone(), options).py_err()?;

@@ -55,6 +55,14 @@ def test_bad_input_raises_value_errors_naming_the_field():
         e.forecast([1, 2], ["a", "b"], [5])
     with pytest.raises(neuneu.InvalidArgumentError, match="targets"):
         e.forecast([1, 2], [0.1, 0.2], 5)
+    # Integer settings out of range name the setting (not a bare OverflowError).
+    with pytest.raises(neuneu.InvalidArgumentError, match="seed: -1 is negative or too large"):
+        neuneu.Sweep(seed=-1)
+    with pytest.raises(neuneu.InvalidArgumentError, match="samples: -3"):
+        e.plan({"a": ([1, 2], [0.1, 0.2])}, 10, samples=-3)
+    with pytest.raises(neuneu.InvalidArgumentError, match=f"seed: {2**64}"):
+        neuneu.adapt({"a": ([1, 2], [0.1, 0.2])}, seed=2**64)
+    assert neuneu.Sweep(seed=2**64 - 1).options["seed"] == 2**64 - 1
     # Any numeric sequence or dtype is read as float64.
     ints = e.forecast(np.array([1, 2], dtype=np.int32), (0.1, 0.2), [5])
     assert np.array_equal(ints, e.forecast([1.0, 2.0], [0.1, 0.2], [5.0]))

@@ -156,6 +156,8 @@ def test_bad_settings_are_refused_with_clear_errors():
         NeuNeuPruner(max_resource=10, metric_kind="probability")
     with pytest.raises(ValueError, match="k: must be at least 1|policy"):
         NeuNeuPruner(max_resource=10, policy={"kind": "keep_top_k", "k": 0})
+    with pytest.raises(InvalidArgumentError, match="seed: -1"):  # now, not at the first report
+        NeuNeuPruner(max_resource=10, seed=-1)
 
     def negative(trial):
         for step in range(1, 4):

@@ -264,6 +264,8 @@ def test_bad_settings_are_clear_errors():
     assert math.isclose(scheduler.sweep.options["end_step"], 10.0)
     with pytest.raises(ValueError, match="policy"):
         NeuNeuScheduler(policy={"kind": "nope"})
+    with pytest.raises(ValueError, match="seed: -1"):  # now, not at the first trial
+        NeuNeuScheduler(seed=-1)
 
 
 def test_docstring_example(tmp_path, monkeypatch):

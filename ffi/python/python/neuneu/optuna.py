@@ -147,8 +147,8 @@ class NeuNeuPruner(BasePruner):
         self._calibrate = calibrate
         self._seed = seed
         self._decoded: _Decoded = {}
-        # Refuse a bad policy now rather than at the first report.
-        Sweep(self._engine, policy=self._policy)
+        # Refuse a bad policy or seed now rather than at the first report.
+        Sweep(self._engine, policy=self._policy, seed=seed)
 
     def prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step

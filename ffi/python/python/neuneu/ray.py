@@ -144,7 +144,7 @@ class NeuNeuScheduler(FIFOScheduler):
             if policy is not None
             else {"kind": "stop_within_budget", "k": 1, "budget": float(budget)}
         )
-        Sweep(engine, policy=self._policy)  # refuses a bad policy now, not at the first trial
+        Sweep(engine, policy=self._policy, seed=seed)  # a bad policy or seed fails now
         self._n_startup_trials = n_startup_trials
         self._calibrate = calibrate
         self._finished = 0  # trials that ran to their end
