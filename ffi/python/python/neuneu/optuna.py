@@ -232,10 +232,10 @@ def adapt_to_study(
     Each complete trial is a run: its reports at positive steps, and its objective at
     ``max_resource`` where it reported nothing there (as the pruner reads it); the token losses
     it kept (:func:`report_losses`) give the model loss trees (``neuneu.adapt``'s ``losses``,
-    the mean of p = exp(-loss)). The metric's
-    direction is the study's; ``metric_kind`` as :class:`NeuNeuPruner`'s. Needs at least 5
-    complete trials with 4 reports or more (``neuneu.adapt`` says so otherwise); ``holdout`` of
-    them recalibrate the bands and score the fit (``adapted.scores``).
+    the mean of p = exp(-loss)). The metric's direction is the study's; ``metric_kind`` as
+    :class:`NeuNeuPruner`'s. Needs at least 5 complete trials with 4 reports or more
+    (``neuneu.adapt`` says so otherwise); ``holdout`` of them recalibrate the bands and score
+    the fit (``adapted.scores``).
     """
     if len(study.directions) > 1:
         raise InvalidArgumentError("adapt_to_study does not support multi-objective studies")
