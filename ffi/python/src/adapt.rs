@@ -235,8 +235,22 @@ pub fn adapt(
     })
 }
 
+/// `PyAdapted::__reduce__`'s arguments of `Adapted._restore`.
+type Saved<'py> = (
+    Bound<'py, PyBytes>,
+    usize,
+    usize,
+    usize,
+    usize,
+    Vec<String>,
+    Option<Vec<f64>>,
+    Scores,
+    Scores,
+    Option<(f64, f64, f64)>,
+);
+
 /// The result of `neuneu.adapt`: the adapted model (`engine`, `to_bytes`, `save`) and what the
-/// fit did.
+/// fit did; picklable.
 #[pyclass(name = "Adapted", module = "neuneu._native", frozen)]
 pub struct PyAdapted {
     engine: PyEngine,
@@ -306,6 +320,68 @@ impl PyAdapted {
         d.set_item("adapted", convert::to_python(py, &self.scores)?)?;
         d.set_item("base", convert::to_python(py, &self.base_scores)?)?;
         Ok(d)
+    }
+
+    /// Pickled as its bundle and what the fit measured (`pickle`, `copy`, Ray's object store).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, Saved<'py>)> {
+        let py = slf.py();
+        let this = slf.get();
+        let restore = py
+            .import("neuneu._native")?
+            .getattr("Adapted")?
+            .getattr("_restore")?;
+        let held = this
+            .held_out_mae
+            .map(|m| (m.adapted, m.base, m.persistence));
+        Ok((
+            restore,
+            (
+                PyBytes::new(py, &this.bytes),
+                this.runs_fitted,
+                this.runs_held_out,
+                this.rows,
+                this.loss_rows,
+                this.left_out.clone(),
+                this.band_factors.clone(),
+                this.scores.clone(),
+                this.base_scores.clone(),
+                held,
+            ),
+        ))
+    }
+
+    #[staticmethod]
+    #[allow(clippy::too_many_arguments)]
+    fn _restore(
+        py: Python<'_>,
+        bytes: Vec<u8>,
+        runs_fitted: usize,
+        runs_held_out: usize,
+        rows: usize,
+        loss_rows: usize,
+        left_out: Vec<String>,
+        band_factors: Option<Vec<f64>>,
+        scores: Scores,
+        base_scores: Scores,
+        held_out_mae: Option<(f64, f64, f64)>,
+    ) -> PyResult<PyAdapted> {
+        Ok(PyAdapted {
+            engine: PyEngine::from_bundle_bytes(py, bytes.clone())?,
+            bytes,
+            runs_fitted,
+            runs_held_out,
+            rows,
+            loss_rows,
+            left_out,
+            band_factors,
+            scores,
+            base_scores,
+            held_out_mae: held_out_mae.map(|(adapted, base, persistence)| HeldOutMae {
+                adapted,
+                base,
+                persistence,
+            }),
+        })
     }
 
     fn __repr__(&self) -> String {

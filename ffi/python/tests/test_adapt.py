@@ -53,6 +53,16 @@ def test_adapting_to_a_curve_file_beats_the_base_on_its_held_out_runs(tmp_path):
               pickle.loads(pickle.dumps(a.engine))):
         np.testing.assert_array_equal(e.forecast(STEPS, VALUES, [1e6], metric="loss"), f)
     assert not np.array_equal(Engine().forecast(STEPS, VALUES, [1e6], metric="loss"), f)
+    # The result pickles whole: its model and what the fit measured.
+    b = pickle.loads(pickle.dumps(a))
+    assert b.to_bytes() == a.to_bytes() and repr(b) == repr(a)
+    for field in ("runs_fitted", "runs_held_out", "rows", "loss_rows", "left_out",
+                  "band_factors", "scores", "held_out_mae"):
+        assert getattr(b, field) == getattr(a, field), field
+    np.testing.assert_array_equal(b.engine.forecast(STEPS, VALUES, [1e6], metric="loss"), f)
+    no_holdout = neuneu.adapt(VAL_LOSS, metric="loss", holdout=0)
+    c = pickle.loads(pickle.dumps(no_holdout))
+    assert c.held_out_mae is None and c.band_factors is None and c.scores == no_holdout.scores
 
 
 def test_runs_in_memory_fit_the_same_model_as_their_file():
