@@ -137,6 +137,31 @@ def test_two_worker_processes_share_an_sqlite_study(tmp_path):
     check_pruned_the_worse(study, 30)
 
 
+def test_token_losses_round_trip_through_an_sqlite_storage(tmp_path):
+    """The most losses a checkpoint keeps, written through one connection to an SQLite storage
+    and read through another, reach the pruner's sweep as they were given (to float16)."""
+    import numpy as np
+
+    from neuneu.optuna import MAX_REPORTED_LOSSES, _losses, report_losses
+
+    storage = f"sqlite:///{tmp_path / 'losses.db'}"
+    writer = optuna.create_study(study_name="losses", storage=storage, direction="maximize")
+    given = np.random.default_rng(0).gamma(2.0, 1.0, MAX_REPORTED_LOSSES).astype(np.float32)
+    for number in range(6):
+        trial = writer.ask()
+        for step in range(1, MAX_RESOURCE + 1):
+            trial.report(accuracy(number / 5, step), step)
+            report_losses(trial, step, given)
+        if number < 5:
+            writer.tell(trial, accuracy(number / 5, MAX_RESOURCE))
+    reader = optuna.load_study(study_name="losses", storage=storage)
+    running = reader.trials[-1]
+    read = _losses(running, [float(MAX_RESOURCE)])[float(MAX_RESOURCE)]
+    np.testing.assert_array_equal(read, given.astype(np.float16).astype(np.float32))
+    # The pruner reads them from the stored study (the best trial, one step before its end).
+    assert not NeuNeuPruner(max_resource=MAX_RESOURCE + 1).prune(reader, running)
+
+
 def test_the_readme_example_prunes_trials():
     """The README's Optuna example, as printed there (its `train_one_epoch` is a stand-in)."""
     text = README.read_text()
