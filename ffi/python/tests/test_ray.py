@@ -377,6 +377,24 @@ def test_token_losses_in_results_reach_the_scheduler_and_the_adapted_model(tmp_p
                                         max_t=8)
     assert plain.loss_rows == 0
 
+    # A second experiment, its results read as Tune delivers them: the trials whose losses
+    # announce no jump are stopped before it would show, the one that will jump most is kept.
+    scheduler = NeuNeuScheduler(
+        time_attr="epoch", max_t=8, grace_period=2, n_startup_trials=0, budget=0.1,
+        engine=adapted.engine, losses_attr="token_losses",
+    )
+    jumps = [0.3, 0.0, 0.0, 0.1, 0.0, 0.0, 0.2, 0.0]
+    second = run(
+        replay_jumping,
+        {"jump": tune.grid_search(jumps), "seed": 5},
+        scheduler,
+        tmp_path / "second",
+    )
+    assert not second.errors
+    epochs = sorted((r.config["jump"], r.metrics["epoch"]) for r in second)
+    assert epochs[-1] == (0.3, 8), epochs
+    assert sum(e < 6 for j, e in epochs if j == 0.0) >= 3, epochs  # of 5: results interleave
+
     def decisions(losses_attr, jump, epochs):
         rng = np.random.default_rng(7)
         scheduler = NeuNeuScheduler(
