@@ -326,10 +326,7 @@ impl PyAdapted {
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, Saved<'py>)> {
         let py = slf.py();
         let this = slf.get();
-        let restore = py
-            .import("neuneu._native")?
-            .getattr("Adapted")?
-            .getattr("_restore")?;
+        let restore = slf.get_type().getattr("_restore")?;
         let held = this
             .held_out_mae
             .map(|m| (m.adapted, m.base, m.persistence));

@@ -167,10 +167,7 @@ impl PyEngine {
         slf: &Bound<'py, Self>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let py = slf.py();
-        let restore = py
-            .import("neuneu._native")?
-            .getattr("Engine")?
-            .getattr("_restore")?;
+        let restore = slf.get_type().getattr("_restore")?;
         Ok((restore, slf.get().reload_args(py)?))
     }
 

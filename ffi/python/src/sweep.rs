@@ -115,10 +115,7 @@ impl PySweep {
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let py = slf.py();
         let this = slf.get();
-        let restore = py
-            .import("neuneu._native")?
-            .getattr("Sweep")?
-            .getattr("_restore")?;
+        let restore = slf.get_type().getattr("_restore")?;
         let data = PyBytes::new(py, &this.lock()?.save()).into_any();
         let engine = this.engine.reload_args(py)?;
         Ok((restore, PyTuple::new(py, [data, engine.into_any()])?))
@@ -127,8 +124,7 @@ impl PySweep {
     #[staticmethod]
     fn _restore(py: Python<'_>, data: Vec<u8>, engine: Bound<'_, PyTuple>) -> PyResult<PySweep> {
         let engine: Bound<'_, PyEngine> = py
-            .import("neuneu._native")?
-            .getattr("Engine")?
+            .get_type::<PyEngine>()
             .getattr("_restore")?
             .call1(engine)?
             .cast_into()?;

@@ -158,7 +158,8 @@ def test_token_losses_round_trip_through_an_sqlite_storage(tmp_path):
     running = reader.trials[-1]
     read = _losses(running, [float(MAX_RESOURCE)])[float(MAX_RESOURCE)]
     np.testing.assert_array_equal(read, given.astype(np.float16).astype(np.float32))
-    # The pruner reads them from the stored study (the best trial, one step before its end).
+    # A decision on the stored study hands the pruner's sweep these losses and keeps the best
+    # trial (whether the losses change decisions: test_adapt's judged trials).
     assert not NeuNeuPruner(max_resource=MAX_RESOURCE + 1).prune(reader, running)
 
 
