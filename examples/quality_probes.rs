@@ -20,9 +20,10 @@
 //! pass the held-out runs (`neuneu heldout FILE > held.csv`) to score only unseen runs.
 
 use neuneu::adapt::calibration::{equal_group_weights, fit_increment_scales};
+use neuneu::curves::{Curve, context_len, prefix};
 use neuneu::eval::baselines::{Persistence, PowerLaw};
-use neuneu::eval::curves::{ComputeAxis, Curve, read_curves};
-use neuneu::eval::{EvalOptions, context_len, evaluate, prefix, render_table, split};
+use neuneu::eval::curves::{ComputeAxis, read_curves};
+use neuneu::eval::{EvalOptions, evaluate, render_table, split};
 use neuneu::inference::forecast::{CurvePrefix, RunForecast};
 use neuneu::{Engine, Error, Forecaster, Result};
 

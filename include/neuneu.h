@@ -67,6 +67,9 @@
 // Version of `neuneu_sweep_options` this header describes (2 adds `calibrate`).
 #define NEUNEU_SWEEP_OPTIONS_VERSION 2
 
+// Version of `neuneu_adapt_options` this header describes.
+#define NEUNEU_ADAPT_OPTIONS_VERSION 1
+
 // Version of `neuneu_arm_decision` this header describes.
 #define NEUNEU_ARM_DECISION_VERSION 1
 
@@ -153,6 +156,19 @@ typedef enum neuneu_action {
   NEUNEU_ACTION_STOPPED = 3,
 } neuneu_action;
 
+// What trees fitted on token losses read of them (`loss_summary`, as `int32_t`).
+typedef enum neuneu_loss_summary {
+  // The mean of p = exp(-loss) over the tokens.
+  NEUNEU_LOSS_SUMMARY_MEAN_P = 0,
+  // The share of tokens in five bins of p = exp(-loss).
+  NEUNEU_LOSS_SUMMARY_P_HISTOGRAM = 1,
+} neuneu_loss_summary;
+
+// A model adapted to a sweep's finished arms: its bundle (the `.nnb` bytes `neuneu adapt`
+// writes), an engine made from it, and how it scored. Immutable; free it with
+// `neuneu_adapted_free`. It does not borrow the sweep.
+typedef struct neuneu_adapted neuneu_adapted;
+
 // The answer of `neuneu_sweep_decide`: one verdict per arm asked about. Immutable; free it
 // with `neuneu_decision_free`. It does not borrow the sweep.
 typedef struct neuneu_decision neuneu_decision;
@@ -170,6 +186,20 @@ typedef struct neuneu_plan_result neuneu_plan_result;
 // An online sweep: the arms' points so far, their ends and states, and the decisions made.
 // Calls on one sweep may come from any thread; they take turns (an internal lock).
 typedef struct neuneu_sweep neuneu_sweep;
+
+// Options of `neuneu_sweep_adapt`. Initialise with
+// `neuneu_adapt_options_init(&opts, NEUNEU_ADAPT_OPTIONS_VERSION)`, then set what differs.
+typedef struct neuneu_adapt_options {
+  // The version the caller allocated: `NEUNEU_ADAPT_OPTIONS_VERSION`.
+  uint32_t version;
+  // Share of the finished arms held out (by arm) to recalibrate the bands on and score the
+  // result, in [0, 1); 0 fits on every arm, keeps the base's bands and scores nothing.
+  double holdout;
+  // Seed of the hold-out draw.
+  uint64_t seed;
+  // A `neuneu_loss_summary`: what trees fitted on the arms' token losses read of them.
+  int32_t loss_summary;
+} neuneu_adapt_options;
 
 // Options of `neuneu_plan` and `neuneu_plan_new`. Initialise with
 // `neuneu_plan_options_init(&opts, NEUNEU_PLAN_OPTIONS_VERSION)`, then set what differs.
@@ -289,6 +319,72 @@ NEUNEU_API const char *neuneu_status_string(int32_t status);
 // The message of the last error on this thread ("" if none). Never NULL. The pointer stays
 // valid until the next neuneu call on the same thread.
 NEUNEU_API const char *neuneu_last_error(void);
+
+// Adapts a model to `sweep`'s finished arms, the recipe of `neuneu adapt`: the trees for the
+// median fitted again on the arms' points (and, where `neuneu_sweep_observe_losses` gave
+// token losses, trees that read them), the bands recalibrated on a held-out share of the arms,
+// which also scores the result against the base (`neuneu_adapted_held_out_mae`). `base` is the
+// bundle to start from (NULL and `base_len` 0: the embedded default model); `options` NULL
+// takes `neuneu_adapt_options_init`'s defaults. Live and stopped arms are not learned from,
+// nor finished arms with fewer points than the model's minimum context. The sweep is locked
+// only while its arms are copied; the fit (seconds for a few dozen arms) runs outside the lock.
+// Go on with the result through `neuneu_adapted_engine` and `neuneu_sweep_set_engine`. On
+// success `*out` owns the result (free with `neuneu_adapted_free`); on error it is NULL.
+// Errors: NULL_POINTER, INVALID_ARGUMENT (options; fewer than 5 finished arms to learn from, or
+// a hold-out that leaves fewer than 4 to fit on: the message says how many there are), BUNDLE
+// (`base` corrupt or of another version).
+NEUNEU_API
+int32_t neuneu_sweep_adapt(const struct neuneu_sweep *sweep,
+                           const uint8_t *base,
+                           size_t base_len,
+                           const struct neuneu_adapt_options *options,
+                           struct neuneu_adapted **out);
+
+// The adapted bundle's bytes (what `neuneu adapt -o` would write: save them to load the model
+// later with `neuneu_engine_new_from_path` or `_from_memory`): `*data` points into `adapted`,
+// valid until it is freed; `*len` is their count. Errors: NULL_POINTER.
+NEUNEU_API
+int32_t neuneu_adapted_bundle(const struct neuneu_adapted *adapted,
+                              const uint8_t **data,
+                              size_t *len);
+
+// An engine of the adapted model, with the loss encoder on `backend` (a `neuneu_backend`). On
+// success `*out` owns it (free with `neuneu_engine_free`); on error it is NULL.
+// Errors: NULL_POINTER, INVALID_ARGUMENT (`backend`), CUDA.
+NEUNEU_API
+int32_t neuneu_adapted_engine(const struct neuneu_adapted *adapted,
+                              int32_t backend,
+                              struct neuneu_engine **out);
+
+// How many arms the trees were fitted on (0 if `adapted` is NULL).
+NEUNEU_API size_t neuneu_adapted_runs_fitted(const struct neuneu_adapted *adapted);
+
+// How many arms were held out to recalibrate the bands and score the result (0 if `adapted`
+// is NULL).
+NEUNEU_API size_t neuneu_adapted_runs_held_out(const struct neuneu_adapted *adapted);
+
+// The mean absolute error of the median on the held-out arms (context: their first 20% of
+// compute, at least the model's minimum; targets: the rest; in the model's space) of the
+// adapted model, of the base model and of persistence (each arm's last value): a scheduler
+// goes on with the adapted model where `*adapted_mae` is below `*base_mae`. All three are NaN
+// when nothing was held out (`holdout` 0). Any output pointer may be NULL.
+// Errors: NULL_POINTER (`adapted`).
+NEUNEU_API
+int32_t neuneu_adapted_held_out_mae(const struct neuneu_adapted *adapted,
+                                    double *adapted_mae,
+                                    double *base_mae,
+                                    double *persistence_mae);
+
+// Frees an adapted model. NULL is a no-op. Engines made from it stay valid.
+NEUNEU_API void neuneu_adapted_free(struct neuneu_adapted *adapted);
+
+// Makes `sweep` go on with `engine`'s model (an adapted one, say): the next decisions and
+// forecasts use it, forecasts cached under the old model are dropped; the arms and the
+// decision count stay. A sweep saved from then on loads with that engine. The engine is
+// shared: it may be freed first. Errors: NULL_POINTER.
+NEUNEU_API
+int32_t neuneu_sweep_set_engine(struct neuneu_sweep *sweep,
+                                const struct neuneu_engine *engine);
 
 // Creates an engine from a bundle in memory (`bundle` NULL and `len` 0: the embedded default
 // model) with the loss encoder on `backend`, a `neuneu_backend` value. On success `*out` owns
@@ -425,6 +521,13 @@ NEUNEU_API struct neuneu_plan_options neuneu_plan_options_default(void);
 // Errors: NULL_POINTER, INVALID_ARGUMENT (a version this library does not know).
 NEUNEU_API
 int32_t neuneu_sweep_options_init(struct neuneu_sweep_options *options,
+                                  uint32_t version);
+
+// Fills `*options` with the defaults of `version` (1): `neuneu adapt`'s, a hold-out of 0.2
+// drawn with seed 17, loss trees on the mean of p. Errors: NULL_POINTER, INVALID_ARGUMENT (a
+// version this library does not know).
+NEUNEU_API
+int32_t neuneu_adapt_options_init(struct neuneu_adapt_options *options,
                                   uint32_t version);
 
 // A kill plan for a sweep of `n_arms` arms (observed curves laid out as in `neuneu_forecast`,

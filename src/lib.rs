@@ -21,14 +21,16 @@
 //! - [`sweep`]: the online sweep handle a scheduler feeds result by result;
 //! - [`io`]: the request formats the CLI and the C ABI read, and `.npy` token losses;
 //! - [`cuda`]: the loss encoder on CUDA kernels (feature `cuda`), with its CPU reference;
+//! - [`curves`]: training curves in memory, their context/target cut, held-out runs, the
+//!   token losses of their checkpoints;
 //! - [`eval`] (feature `eval`): curve files, the evaluation protocol, baselines, replays;
-//! - [`adapt`] (feature `eval`): a bundle fitted to a user's own runs without candle (the
-//!   trees, held-out scores; `neuneu adapt`);
+//! - [`adapt`]: a bundle fitted to a user's own runs without candle (the trees, held-out
+//!   scores; `neuneu adapt`, or a sweep's finished arms: `adapt::sweep`);
 //! - `train` (feature `train`): the companion trainer.
 
-#[cfg(feature = "eval")]
 pub mod adapt;
 pub mod cuda;
+pub mod curves;
 pub mod decisions;
 pub mod error;
 #[cfg(feature = "eval")]

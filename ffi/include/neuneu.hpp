@@ -220,6 +220,29 @@ struct SweepOptions : PlanOptions {
   bool calibrate = false;
 };
 
+// What trees fitted on token losses read of them (neuneu_loss_summary).
+enum class LossSummary : std::int32_t { MeanP = 0, PHistogram = 1 };
+
+// Options of Sweep::adapt (see neuneu_sweep_adapt in neuneu.h).
+struct AdaptOptions {
+  // Share of the finished arms held out to recalibrate the bands on and score the result, in
+  // [0, 1); 0 fits on every arm and scores nothing.
+  double holdout = 0.2;
+  std::uint64_t seed = 17;  // of the hold-out draw
+  LossSummary loss_summary = LossSummary::MeanP;
+  std::vector<std::uint8_t> base;  // the bundle to start from; empty: the default model
+};
+
+// A model adapted to a sweep's finished arms.
+struct Adapted {
+  std::vector<std::uint8_t> bundle;  // a .nnb: Engine::from_memory(bundle) loads it
+  std::size_t runs_fitted = 0, runs_held_out = 0;
+  // MAE of the median on the held-out arms: the adapted model's, the base's, persistence's
+  // (each arm's last value); NaN when nothing was held out. Go on with the adapted model
+  // where held_out_mae < base_held_out_mae.
+  double held_out_mae = 0, base_held_out_mae = 0, persistence_held_out_mae = 0;
+};
+
 // What a sweep's decision says to do with an arm (neuneu_action).
 enum class Action : std::int32_t { Continue = 0, Stop = 1, Finished = 2, Stopped = 3 };
 
@@ -548,6 +571,26 @@ class Sweep {
     rust::Vec<std::uint8_t> bytes = get().save();
     return std::string(bytes.begin(), bytes.end());
   }
+
+  // A model adapted to the sweep's finished arms (neuneu adapt's recipe: see
+  // neuneu_sweep_adapt). Throws with fewer than 5 finished arms to learn from, saying how many
+  // there are. Seconds for a few dozen arms.
+  Adapted adapt(const AdaptOptions& options = AdaptOptions()) const {
+    bridge::AdaptedOutput a = detail::call([&] {
+      return get().adapt(detail::slice(options.base), options.holdout, options.seed,
+                         static_cast<std::int32_t>(options.loss_summary));
+    });
+    return Adapted{std::vector<std::uint8_t>(a.bundle.begin(), a.bundle.end()),
+                   a.runs_fitted,
+                   a.runs_held_out,
+                   a.held_out_mae,
+                   a.base_held_out_mae,
+                   a.persistence_held_out_mae};
+  }
+
+  // Goes on with `engine`'s model (an adapted one, say): the next decisions and forecasts use
+  // it; the arms and the decision count stay. A sweep saved from then on loads with it.
+  void set_engine(const Engine& engine) { get().set_engine(engine.get()); }
 
  private:
   explicit Sweep(rust::Box<bridge::CxxSweep> inner) : inner_(std::move(inner)) {}

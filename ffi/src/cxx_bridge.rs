@@ -11,9 +11,10 @@
 //! an `Err` too, and leaves the error's status code (a `neuneu_status`) for `last_status` on
 //! the calling thread, where the header reads it into `neuneu::Error::status()`.
 
+use super::adapt::adapt_arms;
 use super::engine::backend;
 use super::flat::{self, FlatLosses, FlatRuns, PlanSettings};
-use super::options::metric;
+use super::options::{self, metric};
 use super::{AbiError, invalid, neuneu_status};
 use neuneu::inference::engine::{DEFAULT_BUNDLE, Engine};
 use neuneu::sweep::{Action, Sweep};
@@ -84,6 +85,17 @@ mod ffi {
         k: usize,
         k_requested: usize,
         arms: Vec<Verdict>,
+    }
+
+    /// A model adapted to a sweep's finished arms (`neuneu_sweep_adapt`); the MAEs are NaN
+    /// when nothing was held out.
+    struct AdaptedOutput {
+        bundle: Vec<u8>,
+        runs_fitted: usize,
+        runs_held_out: usize,
+        held_out_mae: f64,
+        base_held_out_mae: f64,
+        persistence_held_out_mae: f64,
     }
 
     extern "Rust" {
@@ -165,6 +177,15 @@ mod ffi {
         /// Quantiles flat (`[step][level]`), in the sweep's units.
         fn forecast(self: &CxxSweep, arm: &[u8], steps: &[f64]) -> Result<Vec<f64>>;
         fn save(self: &CxxSweep) -> Vec<u8>;
+        /// `base` empty: the embedded default model; `loss_summary`: a `neuneu_loss_summary`.
+        fn adapt(
+            self: &CxxSweep,
+            base: &[u8],
+            holdout: f64,
+            seed: u64,
+            loss_summary: i32,
+        ) -> Result<AdaptedOutput>;
+        fn set_engine(self: &mut CxxSweep, engine: &CxxEngine);
 
         /// Test hook (feature `test_hooks`): the C++ test's proof that a panic becomes an
         /// exception.
@@ -482,5 +503,37 @@ impl CxxSweep {
 
     fn save(&self) -> Vec<u8> {
         self.0.save()
+    }
+
+    fn adapt(
+        &self,
+        base: &[u8],
+        holdout: f64,
+        seed: u64,
+        loss_summary: i32,
+    ) -> Result<ffi::AdaptedOutput, String> {
+        guarded(|| {
+            let options = neuneu::adapt::AdaptOptions {
+                holdout,
+                seed,
+                ..Default::default()
+            };
+            let arms = neuneu::adapt::sweep::FinishedArms::of(&self.0);
+            let a = adapt_arms(&arms, base, options::loss_summary(loss_summary)?, &options)?;
+            let mae = a.held_out_mae();
+            let nan = |f: fn(&neuneu::adapt::HeldOutMae) -> f64| mae.as_ref().map_or(f64::NAN, f);
+            Ok(ffi::AdaptedOutput {
+                bundle: a.bundle.to_bytes(),
+                runs_fitted: a.runs_fitted,
+                runs_held_out: a.runs_held_out,
+                held_out_mae: nan(|m| m.adapted),
+                base_held_out_mae: nan(|m| m.base),
+                persistence_held_out_mae: nan(|m| m.persistence),
+            })
+        })
+    }
+
+    fn set_engine(&mut self, engine: &CxxEngine) {
+        self.0.set_engine(engine.0.clone());
     }
 }

@@ -16,6 +16,7 @@
 // them say. It is not repeated in a `# Safety` section on each.
 #![allow(clippy::missing_safety_doc)]
 
+mod adapt;
 mod buffers;
 #[cfg(feature = "cpp")]
 mod cxx_bridge;
@@ -26,6 +27,7 @@ mod options;
 mod plan;
 mod sweep;
 
+pub use adapt::*;
 pub use engine::*;
 pub use forecast::*;
 pub use options::*;

@@ -5,7 +5,9 @@
 
 use super::flat::{self, PlanSettings};
 use super::{AbiError, invalid, null};
+use neuneu::adapt::AdaptOptions;
 use neuneu::decisions::metric::Metric;
+use neuneu::model::inputs::LossSummary;
 use neuneu::sweep::SweepOptions;
 
 /// How a kill plan chooses the arms to stop (`policy` fields, as `int32_t`).
@@ -47,6 +49,34 @@ pub enum neuneu_direction {
 pub const NEUNEU_PLAN_OPTIONS_VERSION: u32 = 3;
 /// Version of `neuneu_sweep_options` this header describes (2 adds `calibrate`).
 pub const NEUNEU_SWEEP_OPTIONS_VERSION: u32 = 2;
+/// Version of `neuneu_adapt_options` this header describes.
+pub const NEUNEU_ADAPT_OPTIONS_VERSION: u32 = 1;
+
+/// What trees fitted on token losses read of them (`loss_summary`, as `int32_t`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum neuneu_loss_summary {
+    /// The mean of p = exp(-loss) over the tokens.
+    NEUNEU_LOSS_SUMMARY_MEAN_P = 0,
+    /// The share of tokens in five bins of p = exp(-loss).
+    NEUNEU_LOSS_SUMMARY_P_HISTOGRAM = 1,
+}
+
+/// Options of `neuneu_sweep_adapt`. Initialise with
+/// `neuneu_adapt_options_init(&opts, NEUNEU_ADAPT_OPTIONS_VERSION)`, then set what differs.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct neuneu_adapt_options {
+    /// The version the caller allocated: `NEUNEU_ADAPT_OPTIONS_VERSION`.
+    pub version: u32,
+    /// Share of the finished arms held out (by arm) to recalibrate the bands on and score the
+    /// result, in [0, 1); 0 fits on every arm, keeps the base's bands and scores nothing.
+    pub holdout: f64,
+    /// Seed of the hold-out draw.
+    pub seed: u64,
+    /// A `neuneu_loss_summary`: what trees fitted on the arms' token losses read of them.
+    pub loss_summary: i32,
+}
 
 /// Options of `neuneu_plan` and `neuneu_plan_new`. Initialise with
 /// `neuneu_plan_options_init(&opts, NEUNEU_PLAN_OPTIONS_VERSION)`, then set what differs.
@@ -344,6 +374,80 @@ pub(crate) unsafe fn read_plan_options(
         seed: v1.seed,
         metric,
     })
+}
+
+/// Fills `*options` with the defaults of `version` (1): `neuneu adapt`'s, a hold-out of 0.2
+/// drawn with seed 17, loss trees on the mean of p. Errors: NULL_POINTER, INVALID_ARGUMENT (a
+/// version this library does not know).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn neuneu_adapt_options_init(
+    options: *mut neuneu_adapt_options,
+    version: u32,
+) -> i32 {
+    super::guard(|| {
+        if options.is_null() {
+            return Err(null("options"));
+        }
+        if version != NEUNEU_ADAPT_OPTIONS_VERSION {
+            return Err(unknown_version(
+                "neuneu_adapt_options",
+                version,
+                NEUNEU_ADAPT_OPTIONS_VERSION,
+            ));
+        }
+        let d = AdaptOptions::default();
+        // SAFETY: checked non-NULL; a version-1 caller allocated the whole struct.
+        unsafe {
+            options.write(neuneu_adapt_options {
+                version,
+                holdout: d.holdout,
+                seed: d.seed,
+                loss_summary: neuneu_loss_summary::NEUNEU_LOSS_SUMMARY_MEAN_P as i32,
+            })
+        };
+        Ok(())
+    })
+}
+
+/// Reads adapt options (NULL: the defaults) into the library's; the hold-out itself is checked
+/// by `adapt`.
+pub(crate) unsafe fn read_adapt_options(
+    options: *const neuneu_adapt_options,
+) -> Result<(AdaptOptions, LossSummary), AbiError> {
+    let defaults = AdaptOptions::default();
+    if options.is_null() {
+        return Ok((defaults, LossSummary::MeanP));
+    }
+    // SAFETY: non-NULL; the version is read first, before anything past it.
+    let version = unsafe { std::ptr::addr_of!((*options).version).read() };
+    if version != NEUNEU_ADAPT_OPTIONS_VERSION {
+        return Err(unknown_version(
+            "options",
+            version,
+            NEUNEU_ADAPT_OPTIONS_VERSION,
+        ));
+    }
+    // SAFETY: a version-1 caller allocated the whole struct.
+    let o = unsafe { options.read() };
+    Ok((
+        AdaptOptions {
+            holdout: o.holdout,
+            seed: o.seed,
+            ..defaults
+        },
+        loss_summary(o.loss_summary)?,
+    ))
+}
+
+/// The loss summary a `neuneu_loss_summary` code means; out of range is INVALID_ARGUMENT.
+pub(crate) fn loss_summary(code: i32) -> Result<LossSummary, AbiError> {
+    match code {
+        0 => Ok(LossSummary::MeanP),
+        1 => Ok(LossSummary::PHistogram),
+        other => Err(invalid(format!(
+            "loss_summary {other} is unknown (0 mean of p, 1 histogram of p)"
+        ))),
+    }
 }
 
 /// Reads sweep options (version 1 or 2) into the library's.

@@ -63,7 +63,7 @@ pub struct neuneu_arm_verdict {
     pub reason: *const c_char,
 }
 
-fn lock<'a>(sweep: *const neuneu_sweep) -> Result<MutexGuard<'a, Sweep>, AbiError> {
+pub(crate) fn lock<'a>(sweep: *const neuneu_sweep) -> Result<MutexGuard<'a, Sweep>, AbiError> {
     // SAFETY: a non-NULL handle comes from `neuneu_sweep_new` or `_load` and is not yet freed.
     let s = unsafe { sweep.as_ref() }.ok_or_else(|| null("sweep"))?;
     // A panic inside a call was reported as NEUNEU_ERR_PANIC; every update checks its input

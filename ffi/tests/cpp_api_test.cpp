@@ -254,6 +254,42 @@ int main(int argc, char** argv) {
   neuneu::Decision dc = calibrated.decide({"young"});
   CHECK(!std::isnan(dc.arms[0].p_top_k) && dc.arms[0].action == neuneu::Action::Stop);
   CHECK(dc.arms[0].reason.find("gains of 5 finished arms") != std::string::npos);
+
+  // Adapted to its finished arms: ten runs whose loss drops by 0.4 at their 6th point, which
+  // nothing in their first five announces; the sweep goes on with the adapted model, which
+  // forecasts a live arm with the drop.
+  auto dropping = [](int a, int t) { return 1.0 + 0.05 * a + 1.0 / (1.0 + t) - (t >= 5 ? 0.4 : 0.0); };
+  co.calibrate = false;
+  neuneu::Sweep learning(engine, co);
+  for (int a = 0; a < 10; a++) {
+    const std::string id = "done-" + std::to_string(a);
+    for (int t = 0; t < 8; t++) learning.observe(id, 1000.0 * (t + 1), dropping(a, t));
+    learning.finish(id);
+  }
+  for (int t = 0; t < 5; t++) learning.observe("live", 1000.0 * (t + 1), dropping(3, t));
+  const double before = learning.forecast("live", {8000})[0][2];
+  const neuneu::Adapted adapted = learning.adapt();
+  CHECK(adapted.runs_fitted + adapted.runs_held_out == 10);
+  CHECK(adapted.held_out_mae < adapted.base_held_out_mae);
+  neuneu::Engine tuned = neuneu::Engine::from_memory(adapted.bundle);
+  learning.set_engine(tuned);
+  const double after = learning.forecast("live", {8000})[0][2];
+  CHECK(std::fabs(after - dropping(3, 7)) < 0.5 * std::fabs(before - dropping(3, 7)));
+  neuneu::AdaptOptions whole;
+  whole.holdout = 0;
+  const neuneu::Adapted unscored = learning.adapt(whole);
+  CHECK(unscored.runs_held_out == 0 && std::isnan(unscored.held_out_mae));
+  neuneu::AdaptOptions bad_adapt;
+  bad_adapt.loss_summary = static_cast<neuneu::LossSummary>(7);
+  expect_error("adapt loss summary 7", [&] { learning.adapt(bad_adapt); }, {"loss_summary 7"});
+  bad_adapt = neuneu::AdaptOptions();
+  bad_adapt.base = {1, 2, 3};
+  expect_error("adapt from a corrupt base", [&] { learning.adapt(bad_adapt); }, {},
+               neuneu::Status::Bundle);
+  bad_adapt = neuneu::AdaptOptions();
+  bad_adapt.holdout = 0.5;
+  expect_error("adapt holding out half of 5 finished arms", [&] { calibrated.adapt(bad_adapt); },
+               {"of the 5 runs", "at least 4", "lower the hold-out"});
   expect_error("budget 1", [&] { engine.plan(arms, 64000, neuneu::PlanOptions::stop_within_budget(1, 1.0)); },
                {"budget"});
   neuneu::PlanOptions bad_policy;

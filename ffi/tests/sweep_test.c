@@ -14,6 +14,8 @@
 /* Four arms of a validation loss (minimized), one point per step of 1000. */
 static const char *ARMS[] = {"lr=1e-3", "lr=3e-3", "lr=1e-2", "lr=3e-2"};
 static double loss(int arm, int t) { return 1.2 + 0.4 * arm + 2.0 / (1.0 + t); }
+/* A loss that drops by 0.4 at the 6th point (t = 5): a learning-rate decay, say. */
+static double dropping(int arm, int t) { return 1.0 + 0.05 * arm + 1.0 / (1.0 + t) - (t >= 5 ? 0.4 : 0.0); }
 
 /* Copies a decision's verdicts into a string, to compare two decisions exactly. */
 static void describe(const neuneu_decision *d, char *out, size_t cap) {
@@ -208,8 +210,80 @@ int main(void) {
     CHECK(!isnan(v.p_top_k) && strstr(v.reason, "gains of 5 finished arms") != NULL);
     /* Its final loss, forecast from the others' gains, is far above the best finished one. */
     CHECK(v.action == NEUNEU_ACTION_STOP && v.median > 1.5);
+    CHECK(neuneu_decision_k_requested(judged) == 1 && neuneu_decision_k_requested(NULL) == 0);
     neuneu_decision_free(judged);
     neuneu_sweep_free(calibrated);
+
+    /* Adapted to its finished arms: ten runs whose loss drops by 0.4 at their 6th point, which
+     * nothing in their first five announces; a live arm five points in is then forecast with
+     * the drop. */
+    neuneu_sweep *learning = NULL;
+    o.calibrate = 0;
+    CHECK(neuneu_sweep_new(engine, &o, &learning) == NEUNEU_OK);
+    for (int a = 0; a < 10; a++) {
+        char id[16];
+        snprintf(id, sizeof id, "done-%d", a);
+        for (int t = 0; t < 8; t++)
+            CHECK(neuneu_sweep_observe(learning, id, 1000.0 * (t + 1), dropping(a, t)) == NEUNEU_OK);
+        CHECK(neuneu_sweep_finish(learning, id) == NEUNEU_OK);
+    }
+    for (int t = 0; t < 5; t++)
+        CHECK(neuneu_sweep_observe(learning, "live", 1000.0 * (t + 1), dropping(3, t)) == NEUNEU_OK);
+    const double end[] = {8000};
+    double before[16], after[16];
+    size_t levels = neuneu_engine_num_levels(engine), median = levels / 2;
+    CHECK(neuneu_sweep_forecast(learning, "live", end, 1, before, levels) == NEUNEU_OK);
+    neuneu_adapt_options ao;
+    CHECK(neuneu_adapt_options_init(&ao, NEUNEU_ADAPT_OPTIONS_VERSION) == NEUNEU_OK);
+    CHECK(ao.holdout == 0.2 && ao.loss_summary == NEUNEU_LOSS_SUMMARY_MEAN_P);
+    neuneu_adapted *adapted = NULL;
+    CHECK(neuneu_sweep_adapt(learning, NULL, 0, &ao, &adapted) == NEUNEU_OK && adapted != NULL);
+    CHECK(neuneu_adapted_runs_fitted(adapted) + neuneu_adapted_runs_held_out(adapted) == 10);
+    double mae_adapted = NAN, mae_base = NAN;
+    CHECK(neuneu_adapted_held_out_mae(adapted, &mae_adapted, &mae_base, NULL) == NEUNEU_OK);
+    CHECK(mae_adapted < mae_base);
+    /* Its bytes are a bundle an engine loads; the sweep goes on with it. */
+    const uint8_t *bytes = NULL;
+    size_t n_bytes = 0;
+    CHECK(neuneu_adapted_bundle(adapted, &bytes, &n_bytes) == NEUNEU_OK && n_bytes > 0);
+    neuneu_engine *reloaded = NULL;
+    CHECK(neuneu_engine_new_from_memory(&reloaded, bytes, n_bytes) == NEUNEU_OK);
+    neuneu_engine_free(reloaded);
+    neuneu_engine *tuned = NULL;
+    CHECK(neuneu_adapted_engine(adapted, NEUNEU_BACKEND_CPU, &tuned) == NEUNEU_OK);
+    CHECK(neuneu_sweep_set_engine(learning, tuned) == NEUNEU_OK);
+    neuneu_engine_free(tuned);
+    neuneu_adapted_free(adapted);
+    CHECK(neuneu_sweep_forecast(learning, "live", end, 1, after, levels) == NEUNEU_OK);
+    double truth = dropping(3, 7);
+    CHECK(fabs(after[median] - truth) < 0.5 * fabs(before[median] - truth));
+    /* Bad input: NULL handles, an unknown version or summary, a corrupt base, too few arms. */
+    CHECK(neuneu_sweep_adapt(NULL, NULL, 0, NULL, &adapted) == NEUNEU_ERR_NULL_POINTER && adapted == NULL);
+    CHECK(neuneu_sweep_adapt(learning, NULL, 0, NULL, NULL) == NEUNEU_ERR_NULL_POINTER);
+    CHECK(neuneu_adapt_options_init(&ao, 99) == NEUNEU_ERR_INVALID_ARGUMENT);
+    CHECK(neuneu_adapt_options_init(&ao, NEUNEU_ADAPT_OPTIONS_VERSION) == NEUNEU_OK);
+    ao.loss_summary = 7;
+    CHECK(neuneu_sweep_adapt(learning, NULL, 0, &ao, &adapted) == NEUNEU_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(neuneu_last_error(), "loss_summary") != NULL);
+    ao.loss_summary = NEUNEU_LOSS_SUMMARY_MEAN_P;
+    ao.holdout = 1.5;
+    CHECK(neuneu_sweep_adapt(learning, NULL, 0, &ao, &adapted) == NEUNEU_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(neuneu_last_error(), "holdout") != NULL);
+    const uint8_t junk[] = {1, 2, 3};
+    CHECK(neuneu_sweep_adapt(learning, junk, sizeof junk, NULL, &adapted) == NEUNEU_ERR_BUNDLE);
+    CHECK(neuneu_sweep_set_engine(learning, NULL) == NEUNEU_ERR_NULL_POINTER);
+    CHECK(neuneu_adapted_bundle(NULL, &bytes, &n_bytes) == NEUNEU_ERR_NULL_POINTER);
+    CHECK(neuneu_adapted_runs_fitted(NULL) == 0);
+    neuneu_adapted_free(NULL);
+    neuneu_sweep *few = NULL;
+    CHECK(neuneu_sweep_new(engine, &o, &few) == NEUNEU_OK);
+    for (int t = 0; t < 8; t++)
+        CHECK(neuneu_sweep_observe(few, "only", 1000.0 * (t + 1), dropping(0, t)) == NEUNEU_OK);
+    CHECK(neuneu_sweep_finish(few, "only") == NEUNEU_OK);
+    CHECK(neuneu_sweep_adapt(few, NULL, 0, NULL, &adapted) == NEUNEU_ERR_INVALID_ARGUMENT && adapted == NULL);
+    CHECK(strstr(neuneu_last_error(), "1 finished arm(s)") != NULL);
+    neuneu_sweep_free(few);
+    neuneu_sweep_free(learning);
 
     CHECK(neuneu_decision_len(NULL) == 0 && neuneu_decision_k(NULL) == 0);
     neuneu_decision_free(NULL);

@@ -11,7 +11,7 @@
 //! factor, so the grid minimum is the minimum to within the grid step). Each suite gets an equal
 //! total weight, as in training, so one large sweep does not set the bands of every other suite.
 
-use crate::eval::metrics::pinball;
+use crate::inference::forecast::pinball;
 
 /// The factors searched: 0.05 to 3.0 in steps of 0.01. The loss is convex in the factor, so a
 /// minimum inside a narrower range is unchanged by the wider one.

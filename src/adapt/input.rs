@@ -4,10 +4,12 @@
 //! the Python package's `neuneu.adapt` both read their input here.
 
 use super::{AdaptOptions, Adapted};
+use crate::curves::Curve;
+use crate::curves::losses::CurveLosses;
 use crate::decisions::metric::Metric;
 use crate::error::{Error, Result};
-use crate::eval::curves::{ComputeAxis, Curve, check_columns, read_curves};
-use crate::eval::losses::CurveLosses;
+#[cfg(feature = "eval")]
+use crate::eval::curves::{ComputeAxis, check_columns, read_curves};
 use crate::inference::summary::LossSummary;
 use crate::model::bundle::Bundle;
 use std::collections::BTreeSet;
@@ -33,7 +35,9 @@ pub struct AdaptInput {
 
 impl AdaptInput {
     /// Reads a long-format curve file whose `acc` column holds values of `metric`; a column the
-    /// format does not have is refused (a fit must not silently ignore one).
+    /// format does not have is refused (a fit must not silently ignore one). Feature `eval`
+    /// (the CSV reader).
+    #[cfg(feature = "eval")]
     pub fn add_file(&mut self, path: &Path, metric: Metric) -> Result<()> {
         check_columns(path)?;
         let read = read_curves(path, ComputeAxis::Tokens, metric)?;

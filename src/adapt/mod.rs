@@ -11,12 +11,13 @@
 
 pub mod calibration;
 pub mod input;
+pub mod sweep;
 pub mod trees;
 pub mod validate;
 
+use crate::curves::losses::CurveLosses;
+use crate::curves::{Curve, Holdout};
 use crate::error::{Error, Result};
-use crate::eval::curves::{Curve, Holdout};
-use crate::eval::losses::CurveLosses;
 use crate::inference::summary::LossSummary;
 use crate::model::bundle::{Bundle, FORECASTER, TREES, TREES_LOSSES};
 use std::collections::BTreeSet;

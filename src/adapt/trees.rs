@@ -10,8 +10,8 @@
 //! residuals (the absolute loss's gradient), each leaf then set to the median residual of its
 //! rows (the loss's own line search), shrunk by the learning rate.
 
-use crate::eval::curves::Curve;
-use crate::eval::losses::CurveLosses;
+use crate::curves::Curve;
+use crate::curves::losses::CurveLosses;
 use crate::inference::summary::{LossSummary, RunSummary, summarize_losses};
 use crate::model::trees::{Booster, Node, leaf_of};
 

@@ -1,9 +1,9 @@
 //! Held-out scores recorded in a bundle's manifest: the exported bundle itself (through the
 //! engine) against persistence, on the runs the trainer held out.
 
-use crate::eval::curves::Curve;
-use crate::eval::losses::CurveLosses;
-use crate::eval::{context_len, prefix};
+use crate::curves::Curve;
+use crate::curves::losses::CurveLosses;
+use crate::curves::{context_len, prefix};
 use crate::inference::forecast::Forecaster;
 use std::collections::BTreeMap;
 

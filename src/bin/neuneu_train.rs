@@ -60,8 +60,8 @@ struct Args {
     seed: u64,
     /// Runs held out for validation, always whole runs: a share of each suite's runs (`0.2`) or
     /// one fold of a k-fold split (`2/5`: fold 2 of 5; train once per fold for k-fold over runs).
-    #[arg(long, default_value = "0.2", value_parser = neuneu::eval::curves::Holdout::parse)]
-    holdout: neuneu::eval::curves::Holdout,
+    #[arg(long, default_value = "0.2", value_parser = neuneu::curves::Holdout::parse)]
+    holdout: neuneu::curves::Holdout,
     /// Where the data comes from and its licence, recorded in the manifest (repeatable), e.g.
     /// "pythia-dev.csv: EleutherAI Pythia evaluations, Apache-2.0".
     #[arg(long)]
@@ -186,7 +186,7 @@ fn run() -> anyhow::Result<()> {
             LossSource::None
         }
         "synthetic" => LossSource::Synthetic { tokens: 2048 },
-        index => LossSource::Files(neuneu::eval::losses::CurveLosses::read(index, &curves)?),
+        index => LossSource::Files(neuneu::curves::losses::CurveLosses::read(index, &curves)?),
     };
     if let Some(e) = arch.encoder.as_mut() {
         e.representation = match args.loss_repr {
@@ -247,11 +247,11 @@ Pass real losses only to a model trained on real losses."
     };
     // Score the exported bundle itself, through the engine, on the held-out runs (the split its
     // manifest records: with --trees-for, the base bundle's).
-    let holdout = neuneu::eval::curves::Holdout::from_facts(&bundle.manifest.training.facts)
+    let holdout = neuneu::curves::Holdout::from_facts(&bundle.manifest.training.facts)
         .context("the bundle's manifest records no validation split")?;
     let seed = bundle.manifest.training.seed;
     let (_, held_out) = holdout.split(&curves, seed);
-    let held: Vec<&neuneu::eval::curves::Curve> = held_out.iter().map(|&i| &curves[i]).collect();
+    let held: Vec<&neuneu::curves::Curve> = held_out.iter().map(|&i| &curves[i]).collect();
     let engine = neuneu::Engine::from_bytes(&bundle.to_bytes())?;
     bundle.manifest.validation =
         neuneu::adapt::validate::validation_scores(&engine, &held, 0.2, None)?;

@@ -8,10 +8,11 @@
 //! space, are mapped back by the metric before they meet the truth.
 
 use super::EvalOptions;
+use crate::curves::{Curve, curve_id};
 use crate::decisions::metric::Metric;
 use crate::error::{Error, Result};
-use crate::eval::curves::Curve;
 use crate::inference::forecast::RunForecast;
+use crate::inference::forecast::pinball;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -21,24 +22,6 @@ const HALF_NORMAL_MEAN: f64 = 0.797_884_560_802_865_4;
 
 /// Upper edges of the horizon bins, as target compute / last context compute.
 pub const HORIZON_EDGES: [f64; 4] = [1.5, 2.0, 4.0, 8.0];
-
-/// A stable name for a curve, used in errors and to select curves to plot.
-pub fn curve_id(c: &Curve) -> String {
-    format!("{}/{}/{}/{}", c.suite, c.run, c.shots, c.task)
-}
-
-/// How many leading checkpoints of `curve` are context, or `None` if nothing would be left to
-/// forecast.
-///
-/// Context is every checkpoint whose compute is at most `context_fraction` times the final
-/// compute, and at least `min_context` checkpoints.
-pub fn context_len(curve: &Curve, context_fraction: f64, min_context: usize) -> Option<usize> {
-    let last = *curve.compute.last()?;
-    let cutoff = context_fraction * last;
-    let within = curve.compute.iter().take_while(|&&x| x <= cutoff).count();
-    let n = within.max(min_context);
-    (n < curve.compute.len()).then_some(n)
-}
 
 /// The scores of one forecaster on one curve.
 #[derive(Debug, Clone)]
@@ -104,12 +87,6 @@ impl LevelIndex {
             band50: pair(0.25, 0.75),
         })
     }
-}
-
-/// Pinball (quantile) loss of quantile `q` at level `tau` against the truth `y`.
-pub fn pinball(tau: f64, q: f64, y: f64) -> f64 {
-    let d = y - q;
-    (tau * d).max((tau - 1.0) * d)
 }
 
 /// Which horizon bin a target falls in; `None` when the context ends at zero compute.
@@ -404,24 +381,6 @@ mod tests {
                 })
                 .collect(),
         }
-    }
-
-    #[test]
-    fn context_is_the_cutoff_or_at_least_min_points() {
-        let c = curve(
-            "r",
-            "t",
-            &[0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 100.0],
-            &[0.0; 7],
-        );
-        // 0.4 * 100 = 40: five points at or below the cutoff (inclusive).
-        assert_eq!(context_len(&c, 0.4, 3), Some(5));
-        // 0.1 * 100 = 10: two points, lifted to the minimum of three.
-        assert_eq!(context_len(&c, 0.1, 3), Some(3));
-        // Nothing left to forecast.
-        assert_eq!(context_len(&c, 1.0, 3), None);
-        let short = curve("r", "t", &[1.0, 2.0, 3.0], &[0.0; 3]);
-        assert_eq!(context_len(&short, 0.2, 3), None);
     }
 
     #[test]

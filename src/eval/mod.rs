@@ -34,19 +34,18 @@
 
 pub mod baselines;
 pub mod curves;
-pub mod losses;
 pub mod metrics;
 pub mod plots;
 pub mod replay;
 pub mod report;
 
-pub use metrics::{GroupMetrics, HorizonBin, context_len, curve_id};
+pub use metrics::{GroupMetrics, HorizonBin};
 pub use plots::{Selection, write_fan_charts};
 pub use report::{EvalReport, ForecasterReport, render_table};
 
+use crate::curves::{Curve, context_len, prefix};
 use crate::decisions::metric::Metric;
 use crate::error::{Error, Result};
-use crate::eval::curves::Curve;
 use crate::inference::forecast::{CurvePrefix, Forecaster, RunForecast};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -112,15 +111,6 @@ pub fn split(curves: &[Curve], opts: &EvalOptions) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// The prefix of `curve` with `context` observed points and the rest as targets.
-pub fn prefix(curve: &Curve, context: usize) -> CurvePrefix<'_> {
-    CurvePrefix {
-        steps: &curve.compute[..context],
-        accuracy: &curve.accuracy[..context],
-        targets: &curve.compute[context..],
-    }
-}
-
 /// Asks `forecaster` for every prefix, `batch_size` at a time, and checks it answered each.
 /// `losses[i]`, the token losses of `prefixes[i]`'s last checkpoint where known, go with it.
 pub(crate) fn forecast_all(
@@ -163,7 +153,7 @@ pub fn evaluate_with_losses(
     curves: &[Curve],
     forecasters: &[&dyn Forecaster],
     opts: &EvalOptions,
-    losses: Option<&losses::CurveLosses>,
+    losses: Option<&crate::curves::losses::CurveLosses>,
 ) -> Result<EvalReport> {
     metrics::check_options(opts)?;
     let curves = &*on_schedule(curves, opts);

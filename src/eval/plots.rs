@@ -4,11 +4,11 @@
 //! sans-serif font. Compute is on a log axis; checkpoints at zero compute cannot be placed on
 //! it and are not drawn.
 
-use super::metrics::{LevelIndex, curve_id};
-use super::{EvalOptions, forecast_all, prefix, split};
+use super::metrics::LevelIndex;
+use super::{EvalOptions, forecast_all, split};
+use crate::curves::{Curve, curve_id, prefix};
 use crate::decisions::metric::{Metric, MetricKind};
 use crate::error::{Error, Result};
-use crate::eval::curves::Curve;
 use crate::inference::forecast::{Forecaster, RunForecast};
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::types::RangedCoordf64;

@@ -58,3 +58,9 @@ pub trait Forecaster: Sync {
         self.forecast_prefixes(prefixes)
     }
 }
+
+/// Pinball (quantile) loss of quantile `q` at level `tau` against the truth `y`.
+pub fn pinball(tau: f64, q: f64, y: f64) -> f64 {
+    let d = y - q;
+    (tau * d).max((tau - 1.0) * d)
+}

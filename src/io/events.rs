@@ -13,15 +13,28 @@
 //! {"decide": {}}                      (or {"decide": {"arms": ["a", "c"]}})
 //! {"forecast": {"arm": "c", "steps": [5000, 10000]}}
 //! {"save": {"path": "sweep.json"}}    (and {"load": {"path": "sweep.json"}} in place of create)
+//! {"adapt": {"save": "adapted.nnb"}}  (all optional: "holdout": 0.2, "seed": 17,
+//!                                      "loss_summary": "mean-p", "switch": true)
 //! ```
 //!
-//! Questions (`decide`, `forecast`) are answered with one line each: `{"line": N, "decide":
-//! {...}}` (a [`Decision`](crate::sweep::Decision)) or `{"line": N, "forecast": {"arm", "levels",
-//! "steps", "quantiles"}}`. A refused event is answered `{"line": N, "error": "..."}` and the
-//! stream goes on; other events are silent. Paths are relative to the event file's folder.
+//! Questions (`decide`, `forecast`, `adapt`) are answered with one line each: `{"line": N,
+//! "decide": {...}}` (a [`Decision`](crate::sweep::Decision)), `{"line": N, "forecast": {"arm",
+//! "levels", "steps", "quantiles"}}` or `{"line": N, "adapt": {...}}` ([`AdaptAnswer`]). A
+//! refused event is answered `{"line": N, "error": "..."}` and the stream goes on; other events
+//! are silent. Paths are relative to the event file's folder.
+//!
+//! `adapt` fits a model to the sweep's finished arms ([`crate::adapt::sweep`]) from the
+//! stream's model ([`EventStream::with_bundle`]), writes it to `save` if given, and, unless
+//! `switch` is false, goes on with it: later decisions, forecasts, `create`s and `load`s use it
+//! (a sweep saved from then on loads with it: `neuneu sweep --model adapted.nnb`).
 
+use crate::adapt::AdaptOptions;
+use crate::adapt::sweep::FinishedArms;
+use crate::cuda::Backend;
 use crate::error::{Error, Result};
 use crate::inference::engine::Engine;
+use crate::model::bundle::Bundle;
+use crate::model::inputs::LossSummary;
 use crate::sweep::{Decision, Sweep, SweepOptions};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -69,6 +82,39 @@ enum Event {
         arm: String,
         steps: Vec<f64>,
     },
+    Adapt(AdaptEvent),
+}
+
+/// The settings of an `adapt` event.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdaptEvent {
+    #[serde(default = "default_holdout")]
+    holdout: f64,
+    #[serde(default = "default_seed")]
+    seed: u64,
+    #[serde(default = "default_loss_summary")]
+    loss_summary: String,
+    #[serde(default)]
+    save: Option<String>,
+    #[serde(default = "default_switch")]
+    switch: bool,
+}
+
+fn default_holdout() -> f64 {
+    AdaptOptions::default().holdout
+}
+
+fn default_seed() -> u64 {
+    AdaptOptions::default().seed
+}
+
+fn default_loss_summary() -> String {
+    LossSummary::MeanP.name().to_string()
+}
+
+fn default_switch() -> bool {
+    true
 }
 
 /// The answer to one line of the stream.
@@ -82,6 +128,10 @@ pub enum Answer {
     Forecast {
         line: usize,
         forecast: ForecastAnswer,
+    },
+    Adapt {
+        line: usize,
+        adapt: AdaptAnswer,
     },
     Error {
         line: usize,
@@ -109,9 +159,36 @@ pub struct ForecastAnswer {
     pub quantiles: Vec<Vec<f64>>,
 }
 
+/// An `adapt` event's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AdaptAnswer {
+    /// Finished arms the trees were fitted on, and held out to recalibrate and score.
+    pub runs_fitted: usize,
+    pub runs_held_out: usize,
+    /// Finished arms not learned from (too few points), `sweep/ID`.
+    pub left_out: Vec<String>,
+    /// MAE of the median on the held-out arms (the model's space): the adapted model's, the
+    /// base's and persistence's; absent when nothing was held out.
+    pub held_out_mae: Option<HeldOutMaeAnswer>,
+    /// Whether the stream goes on with the adapted model.
+    pub switched: bool,
+    /// Where the bundle was written, if asked.
+    pub saved: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HeldOutMaeAnswer {
+    pub adapted: f64,
+    pub base: f64,
+    pub persistence: f64,
+}
+
 /// A sweep driven by events (see the module docs).
 pub struct EventStream {
     engine: Arc<Engine>,
+    /// The bytes of the bundle `engine` was loaded from (what `adapt` starts from) and the
+    /// backend it was loaded on (what an adapted model is loaded on).
+    bundle: Option<(Arc<[u8]>, Backend)>,
     base: PathBuf,
     sweep: Option<Sweep>,
     line: usize,
@@ -122,10 +199,19 @@ impl EventStream {
     pub fn new(engine: Arc<Engine>, base: impl Into<PathBuf>) -> Self {
         EventStream {
             engine,
+            bundle: None,
             base: base.into(),
             sweep: None,
             line: 0,
         }
+    }
+
+    /// Gives the bytes of the bundle the stream's engine was loaded from, and the backend it
+    /// was loaded on: `adapt` events start from them (without them, an `adapt` event is
+    /// refused).
+    pub fn with_bundle(mut self, bundle: impl Into<Arc<[u8]>>, backend: Backend) -> Self {
+        self.bundle = Some((bundle.into(), backend));
+        self
     }
 
     /// The sweep, once created or loaded.
@@ -145,6 +231,7 @@ impl EventStream {
             Ok(None) => None,
             Ok(Some(Reply::Decide(decide))) => Some(Answer::Decide { line, decide }),
             Ok(Some(Reply::Forecast(forecast))) => Some(Answer::Forecast { line, forecast }),
+            Ok(Some(Reply::Adapt(adapt))) => Some(Answer::Adapt { line, adapt }),
             Err(e) => Some(Answer::Error {
                 line,
                 error: e.to_string(),
@@ -216,14 +303,63 @@ impl EventStream {
                     quantiles,
                 })));
             }
+            Event::Adapt(event) => return self.adapt(event).map(|a| Some(Reply::Adapt(a))),
         }
         Ok(None)
+    }
+
+    fn adapt(&mut self, event: AdaptEvent) -> Result<AdaptAnswer> {
+        let summary =
+            LossSummary::from_name(&event.loss_summary).ok_or_else(|| Error::InvalidSetting {
+                field: "loss_summary",
+                reason: format!(
+                    "unknown loss summary {:?} (mean-p or p-histogram)",
+                    event.loss_summary
+                ),
+            })?;
+        let (bytes, backend) = self.bundle.clone().ok_or_else(|| {
+            Error::Parse("this stream was not given its model's bundle to adapt".into())
+        })?;
+        let sweep = self.sweep.as_mut().expect("checked by apply");
+        let options = AdaptOptions {
+            holdout: event.holdout,
+            seed: event.seed,
+            ..AdaptOptions::default()
+        };
+        let adapted =
+            FinishedArms::of(sweep).adapt(Bundle::from_bytes(&bytes)?, summary, &options)?;
+        let out = adapted.bundle.to_bytes();
+        if let Some(p) = &event.save {
+            let file = self.base.join(p);
+            std::fs::write(&file, &out).map_err(|e| Error::io(&file, e))?;
+        }
+        let held_out_mae = adapted.held_out_mae().map(|m| HeldOutMaeAnswer {
+            adapted: m.adapted,
+            base: m.base,
+            persistence: m.persistence,
+        });
+        if event.switch {
+            let engine = Engine::from_bundle_with_backend(adapted.bundle, backend)?;
+            engine.set_row_batching(self.engine.row_batching());
+            self.engine = Arc::new(engine);
+            self.bundle = Some((out.into(), backend));
+            sweep.set_engine(self.engine.clone());
+        }
+        Ok(AdaptAnswer {
+            runs_fitted: adapted.runs_fitted,
+            runs_held_out: adapted.runs_held_out,
+            left_out: adapted.left_out,
+            held_out_mae,
+            switched: event.switch,
+            saved: event.save,
+        })
     }
 }
 
 enum Reply {
     Decide(Decision),
     Forecast(ForecastAnswer),
+    Adapt(AdaptAnswer),
 }
 
 /// Runs every line of `text` (an event file in `base`): the answers, in order.
@@ -324,5 +460,120 @@ mod tests {
             "{wrong:?}"
         );
         assert_eq!(wrong[2]["forecast"], bare[0]["forecast"]);
+    }
+
+    /// Ten arms whose value jumps by 0.3 at their 6th point, finished; a live arm five points
+    /// in. The lines of the stream, and the live arm's truth at its end.
+    fn jumping_sweep() -> (String, f64) {
+        let value = |a: usize, t: usize| {
+            0.2 + 0.01 * a as f64 + 0.02 * t as f64 + if t >= 5 { 0.3 } else { 0.0 }
+        };
+        let mut text = String::from(
+            "{\"create\": {\"policy\": {\"kind\": \"keep_top_k\", \"k\": 2}, \"end_step\": 8}}\n",
+        );
+        for a in 0..10 {
+            for t in 0..8 {
+                text.push_str(&format!(
+                    "{{\"observe\": {{\"arm\": \"a{a}\", \"step\": {}, \"value\": {}}}}}\n",
+                    t + 1,
+                    value(a, t)
+                ));
+            }
+            text.push_str(&format!("{{\"finish\": {{\"arm\": \"a{a}\"}}}}\n"));
+        }
+        for t in 0..5 {
+            text.push_str(&format!(
+                "{{\"observe\": {{\"arm\": \"live\", \"step\": {}, \"value\": {}}}}}\n",
+                t + 1,
+                value(3, t)
+            ));
+        }
+        (text, value(3, 7))
+    }
+
+    #[test]
+    fn an_adapt_event_learns_from_the_finished_arms_and_the_stream_goes_on_with_it() {
+        let dir = std::env::temp_dir().join(format!("neuneu-events-adapt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let engine = Arc::new(Engine::embedded().unwrap());
+        let (head, truth) = jumping_sweep();
+        let ask = "{\"forecast\": {\"arm\": \"live\", \"steps\": [8]}}\n";
+        let text = format!(
+            "{head}{ask}{{\"adapt\": {{\"switch\": false}}}}\n{ask}{{\"adapt\": {{\"save\": \"adapted.nnb\"}}}}\n{ask}\
+             {{\"adapt\": {{\"loss_summary\": \"mode\"}}}}\n{{\"adapt\": {{\"holdout\": 0.9}}}}\n"
+        );
+        let mut stream = EventStream::new(engine.clone(), &dir).with_bundle(
+            crate::inference::engine::DEFAULT_BUNDLE,
+            crate::cuda::Backend::Cpu,
+        );
+        let out: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| stream.handle(l))
+            .map(|a| serde_json::from_str(&a.to_json()).unwrap())
+            .collect();
+        assert_eq!(out.len(), 7, "{out:?}");
+        let median = |i: usize| out[i]["forecast"]["quantiles"][0][2].as_f64().unwrap();
+        // Not switched: the same forecast; switched: the jump the finished arms showed.
+        let report = &out[1]["adapt"];
+        assert_eq!(report["switched"], false);
+        assert_eq!(
+            report["runs_fitted"].as_u64().unwrap() + report["runs_held_out"].as_u64().unwrap(),
+            10
+        );
+        let mae = &report["held_out_mae"];
+        assert!(
+            mae["adapted"].as_f64().unwrap() < mae["base"].as_f64().unwrap(),
+            "{mae}"
+        );
+        assert_eq!(median(2), median(0));
+        assert_eq!(out[3]["adapt"]["saved"], "adapted.nnb");
+        let adapted = Engine::from_path(dir.join("adapted.nnb")).unwrap();
+        assert_eq!(adapted.manifest().name, stream.engine.manifest().name);
+        assert!(
+            (median(4) - truth).abs() < 0.3 * (median(0) - truth).abs(),
+            "{} then {} for {truth}",
+            median(0),
+            median(4)
+        );
+        assert!(
+            out[5]["error"]
+                .as_str()
+                .unwrap()
+                .contains("unknown loss summary")
+        );
+        assert!(
+            out[6]["error"]
+                .as_str()
+                .unwrap()
+                .contains("lower the hold-out"),
+            "{}",
+            out[6]
+        );
+
+        // A stream not given its model's bundle cannot adapt; a sweep with too few finished
+        // arms says how many it has.
+        let bare = run_events(
+            engine.clone(),
+            &format!("{head}{{\"adapt\": {{}}}}\n"),
+            &dir,
+        );
+        assert!(bare[0].to_json().contains("not given its model's bundle"));
+        let mut few = EventStream::new(engine, &dir).with_bundle(
+            crate::inference::engine::DEFAULT_BUNDLE,
+            crate::cuda::Backend::Cpu,
+        );
+        let short: String = head
+            .lines()
+            .take(1 + 2 * 9)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let answers: Vec<Answer> = format!("{short}{{\"adapt\": {{}}}}\n")
+            .lines()
+            .filter_map(|l| few.handle(l))
+            .collect();
+        assert!(
+            answers[0].to_json().contains("2 finished arm(s)"),
+            "{answers:?}"
+        );
     }
 }

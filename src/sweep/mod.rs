@@ -246,6 +246,18 @@ impl Sweep {
         &self.engine
     }
 
+    /// Goes on with `engine` (a model adapted to this sweep's finished arms, say): the next
+    /// decisions and forecasts use it; forecasts cached under the old model are dropped. The
+    /// arms, their points and losses, and the decision count stay; a sweep saved from now on
+    /// loads with `engine`.
+    pub fn set_engine(&mut self, engine: Arc<Engine>) {
+        for a in &mut self.arms {
+            a.cached = None;
+            a.prefix_medians.clear();
+        }
+        self.engine = engine;
+    }
+
     /// The arms' ids, in the order they were first seen.
     pub fn arm_ids(&self) -> impl Iterator<Item = &str> {
         self.arms.iter().map(|a| a.id.as_str())
@@ -254,6 +266,26 @@ impl Sweep {
     /// An arm's status, if the sweep knows it.
     pub fn status(&self, arm: &str) -> Option<ArmStatus> {
         self.index.get(arm).map(|&i| self.arms[i].status)
+    }
+
+    /// An arm's observed steps and values (in the user's units), if the sweep knows it.
+    pub fn points(&self, arm: &str) -> Option<(&[f64], &[f64])> {
+        let a = &self.arms[*self.index.get(arm)?];
+        Some((&a.steps, &a.values))
+    }
+
+    /// The token losses given for an arm's points (`observe_losses`): (step, losses), in step
+    /// order; empty for an unknown arm.
+    pub fn losses(&self, arm: &str) -> Vec<(f64, &[f32])> {
+        let Some(&i) = self.index.get(arm) else {
+            return Vec::new();
+        };
+        let a = &self.arms[i];
+        a.steps
+            .iter()
+            .zip(&a.losses)
+            .filter_map(|(&step, l)| Some((step, l.as_deref()?)))
+            .collect()
     }
 
     /// How many decisions the sweep has made.

@@ -8,6 +8,6 @@ pub mod samples;
 pub mod synthetic;
 pub mod trainer;
 
-pub use crate::eval::curves::{Holdout, split_by_run};
+pub use crate::curves::{Holdout, split_by_run};
 pub use error::TrainError;
 pub use trainer::{LossSource, TrainConfig, Trained, add_trees, export_bundle, train};

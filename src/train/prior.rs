@@ -4,7 +4,7 @@
 //! then a decline), and evaluation noise of every size, on Pythia-like doubling-then-linear,
 //! epoch-like evenly spaced, and irregular schedules, in any compute unit.
 
-use crate::eval::curves::Curve;
+use crate::curves::Curve;
 use rand::Rng;
 use rand::rngs::StdRng;
 

@@ -4,7 +4,7 @@
 //! early in the curve, where a scheduler makes its decisions (`EARLY_CONTEXT_SHARE`). Rows are prepared by the same
 //! `features::write_row` the engine uses.
 
-use crate::eval::curves::Curve;
+use crate::curves::Curve;
 use crate::inference::features::{self, CONTEXT_FEATURES};
 use rand::Rng;
 use rand::rngs::StdRng;

@@ -1129,6 +1129,44 @@ fn sweep_errors_through_the_rust_api_and_the_cli() {
     assert!(out.contains("invalid event: "), "{out}");
     documented("`no sweep yet: start");
     documented("`invalid event: <serde error>`");
+
+    // Adapting to the sweep's finished arms: "b" finished after one point, "a" was stopped.
+    let few = neuneu::adapt::sweep::adapt_to_sweep(
+        neuneu::model::bundle::Bundle::from_bytes(neuneu::inference::engine::DEFAULT_BUNDLE)
+            .unwrap(),
+        &sweep,
+        neuneu::model::inputs::LossSummary::MeanP,
+        &neuneu::adapt::AdaptOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    let min = engine_min_context();
+    assert_eq!(
+        few,
+        format!(
+            "sweep: 0 finished arm(s) with at least {min} points (the model's minimum context), 1 more finished with fewer; adapting needs at least 5"
+        )
+    );
+    documented("`<n> finished arm(s) with at least <c> points (the model's minimum context)");
+    let events = "{\"create\": {\"policy\": {\"kind\": \"keep_top_k\", \"k\": 1}}}\n\
+                  {\"adapt\": {\"loss_summary\": \"mode\"}}\n{\"adapt\": {}}\n";
+    let (code, out, _) = cli_run(&["sweep", "-"], events);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("loss_summary: unknown loss summary \\\"mode\\\" (mean-p or p-histogram)"),
+        "{out}"
+    );
+    assert!(out.contains("0 finished arm(s) with at least"), "{out}");
+    documented("`unknown loss summary \"<s>\" (mean-p or p-histogram)`");
+    documented("`this stream was not given its model's bundle to adapt`");
+}
+
+fn engine_min_context() -> usize {
+    Engine::embedded()
+        .unwrap()
+        .manifest()
+        .preparation
+        .min_context
 }
 
 #[test]

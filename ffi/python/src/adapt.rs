@@ -143,12 +143,7 @@ pub fn adapt(
 ) -> PyResult<PyAdapted> {
     let seed: u64 = convert::unsigned(seed, "seed")?;
     let metric: Metric = convert::metric(metric, direction)?;
-    let summary = LossSummary::from_name(loss_summary).ok_or_else(|| {
-        setting(
-            "loss_summary",
-            format!("unknown loss summary {loss_summary:?} (mean-p or p-histogram)"),
-        )
-    })?;
+    let summary = self::loss_summary(loss_summary)?;
     let given = given(runs)?;
     let mut losses = match losses {
         None => None,
@@ -211,27 +206,16 @@ pub fn adapt(
         })
         .py_err()?;
     let (adapted, bytes) = adapted;
-    let held_out_mae = adapted.held_out_mae();
-    let engine = PyEngine::from_bundle_bytes(py, bytes.clone())?;
-    Ok(PyAdapted {
-        engine,
-        bytes,
-        runs_fitted: adapted.runs_fitted,
-        runs_held_out: adapted.runs_held_out,
-        rows: adapted.rows.plain,
-        loss_rows: adapted.rows.with_losses,
-        left_out: adapted.left_out,
-        band_factors: adapted
-            .band_factors
-            // Through the f32's shortest decimal, so that 0.14 reads 0.14.
-            .map(|f| {
-                f.iter()
-                    .map(|v| v.to_string().parse().expect("a float's decimal parses"))
-                    .collect()
-            }),
-        scores: adapted.bundle.manifest.validation.clone(),
-        base_scores: adapted.base_scores,
-        held_out_mae,
+    PyAdapted::new(py, adapted, bytes)
+}
+
+/// The loss summary `name` means, or `InvalidArgumentError` naming `loss_summary`.
+pub(crate) fn loss_summary(name: &str) -> PyResult<LossSummary> {
+    LossSummary::from_name(name).ok_or_else(|| {
+        setting(
+            "loss_summary",
+            format!("unknown loss summary {name:?} (mean-p or p-histogram)"),
+        )
     })
 }
 
@@ -274,6 +258,38 @@ pub struct PyAdapted {
     scores: Scores,
     base_scores: Scores,
     held_out_mae: Option<HeldOutMae>,
+}
+
+impl PyAdapted {
+    /// The result of a fit, its bundle's `bytes` made once.
+    pub(crate) fn new(
+        py: Python<'_>,
+        adapted: neuneu::adapt::Adapted,
+        bytes: Vec<u8>,
+    ) -> PyResult<PyAdapted> {
+        let held_out_mae = adapted.held_out_mae();
+        let engine = PyEngine::from_bundle_bytes(py, bytes.clone())?;
+        Ok(PyAdapted {
+            engine,
+            bytes,
+            runs_fitted: adapted.runs_fitted,
+            runs_held_out: adapted.runs_held_out,
+            rows: adapted.rows.plain,
+            loss_rows: adapted.rows.with_losses,
+            left_out: adapted.left_out,
+            band_factors: adapted
+                .band_factors
+                // Through the f32's shortest decimal, so that 0.14 reads 0.14.
+                .map(|f| {
+                    f.iter()
+                        .map(|v| v.to_string().parse().expect("a float's decimal parses"))
+                        .collect()
+                }),
+            scores: adapted.bundle.manifest.validation.clone(),
+            base_scores: adapted.base_scores,
+            held_out_mae,
+        })
+    }
 }
 
 #[pymethods]

@@ -328,3 +328,49 @@ def test_report_losses_refuses_what_the_engine_would():
     report_losses(trial, 2, np.full(MAX_REPORTED_LOSSES, 2.5))
     assert sorted(trial.user_attrs) == ["neuneu.losses.1", "neuneu.losses.2"]
     assert len(trial.user_attrs["neuneu.losses.2"]) < 65_535
+
+
+def test_a_sweep_adapts_to_its_finished_arms_and_goes_on_with_the_result():
+    # Twelve finished runs that jump at their 6th point by what their token losses announce;
+    # one finished after its first point; a live run five points in, its losses given.
+    rng = np.random.default_rng(3)
+    sweep = neuneu.Sweep(end_step=10)
+    steps = list(range(1, 11))
+    for i, jump in enumerate(rng.uniform(0.0, 0.4, 12)):
+        for s in steps:
+            sweep.observe(f"r{i}", s, jumping(jump, s))
+            sweep.observe_losses(f"r{i}", s, jump_losses(jump, rng))
+        sweep.finish(f"r{i}")
+    sweep.observe("early", 1, 0.5)
+    sweep.finish("early")
+    for s in range(1, 6):
+        sweep.observe("live", s, jumping(0.35, s))
+    sweep.observe_losses("live", 5, jump_losses(0.35, rng))
+    before = sweep.forecast("live", [10])[0, 2]
+
+    a = sweep.adapt()
+    assert a.runs_fitted + a.runs_held_out == 12 and a.left_out == ["sweep/early"]
+    assert a.loss_rows > 0
+    assert a.held_out_mae["adapted"] < a.held_out_mae["base"], a.held_out_mae
+    sweep.set_engine(a.engine)
+    after = sweep.forecast("live", [10])[0, 2]
+    truth = jumping(0.35, 10)
+    # Measured: 0.32 before, 0.72 after, for 0.75.
+    assert abs(after - truth) < 0.3 * abs(before - truth), (before, after, truth)
+    # A pickled sweep comes back with the adapted model, and forecasts the same.
+    again = pickle.loads(pickle.dumps(sweep))
+    assert again.engine.manifest() == a.engine.manifest()
+    assert np.array_equal(again.forecast("live", [10]), sweep.forecast("live", [10]))
+
+    # Too few finished arms, or a bad setting: a clear error.
+    few = neuneu.Sweep(end_step=10)
+    for i in range(3):
+        for s in steps:
+            few.observe(f"r{i}", s, jumping(0.1, s))
+        few.finish(f"r{i}")
+    with pytest.raises(neuneu.InvalidArgumentError, match="3 finished arm"):
+        few.adapt()
+    with pytest.raises(neuneu.InvalidArgumentError, match="loss_summary"):
+        sweep.adapt(loss_summary="median")
+    with pytest.raises(neuneu.InvalidArgumentError, match="seed"):
+        sweep.adapt(seed=-1)

@@ -236,12 +236,12 @@ pub fn replay(engine: &Engine, args: &ReplayArgs) -> Result<ExitCode> {
 /// many were found.
 fn read_losses(
     index: Option<&Path>,
-    curves: &[neuneu::eval::curves::Curve],
-) -> Result<Option<neuneu::eval::losses::CurveLosses>> {
+    curves: &[neuneu::curves::Curve],
+) -> Result<Option<neuneu::curves::losses::CurveLosses>> {
     let Some(index) = index else {
         return Ok(None);
     };
-    let read = neuneu::eval::losses::CurveLosses::read(index, curves)?;
+    let read = neuneu::curves::losses::CurveLosses::read(index, curves)?;
     eprintln!(
         "{}: losses of {} checkpoints of these runs",
         index.display(),
@@ -412,9 +412,9 @@ pub fn upgrade(input: &Path, output: &Path) -> Result<ExitCode> {
 /// drawn per suite.
 fn heldout_runs(
     engine: &Engine,
-    curves: &[neuneu::eval::curves::Curve],
-) -> Result<(HashSet<(String, String)>, neuneu::eval::curves::Holdout)> {
-    let (holdout, seed) = neuneu::eval::curves::Holdout::of_bundle(engine.manifest())?;
+    curves: &[neuneu::curves::Curve],
+) -> Result<(HashSet<(String, String)>, neuneu::curves::Holdout)> {
+    let (holdout, seed) = neuneu::curves::Holdout::of_bundle(engine.manifest())?;
     let (_, held) = holdout.split(curves, seed);
     let runs = held
         .into_iter()
@@ -461,7 +461,12 @@ pub fn heldout(engine: &Engine, path: &Path, metric: Metric) -> Result<ExitCode>
 }
 
 /// `neuneu sweep`: events in, one answer per question out, flushed as it is written.
-pub fn sweep(engine: Engine, events: &str) -> Result<ExitCode> {
+pub fn sweep(
+    engine: Engine,
+    bundle: Vec<u8>,
+    backend: neuneu::cuda::Backend,
+    events: &str,
+) -> Result<ExitCode> {
     use std::io::{BufRead, Write};
     let stream_in: Box<dyn BufRead> = if events == "-" {
         Box::new(std::io::stdin().lock())
@@ -472,7 +477,8 @@ pub fn sweep(engine: Engine, events: &str) -> Result<ExitCode> {
     let mut stream = neuneu::io::events::EventStream::new(
         std::sync::Arc::new(engine),
         crate::request_base(events),
-    );
+    )
+    .with_bundle(bundle, backend);
     let mut failed = false;
     let mut out = std::io::stdout().lock();
     for line in stream_in.lines() {

@@ -77,8 +77,12 @@ enum Command {
     /// "calibrate": true (learn from the finished arms, from 5 of them)}},
     /// {"observe": {"arm", "step", "value"}}, {"set_end": {"arm", "end_step"}},
     /// {"finish": {"arm"}}, {"stop": {"arm"}}, {"decide": {}} or {"decide": {"arms": [...]}},
-    /// {"forecast": {"arm", "steps": [...]}}, {"save": {"path"}}, {"load": {"path"}}.
-    /// Answers: {"line": N, "decide": {...}}, {"line": N, "forecast": {...}}, and
+    /// {"forecast": {"arm", "steps": [...]}}, {"save": {"path"}}, {"load": {"path"}},
+    /// {"adapt": {"save": "adapted.nnb"}} (fit a model to the finished arms, from 5 of them,
+    /// and go on with it; optional "holdout": 0.2, "seed": 17, "loss_summary": "mean-p",
+    /// "switch": false to only report and save).
+    /// Answers: {"line": N, "decide": {...}}, {"line": N, "forecast": {...}},
+    /// {"line": N, "adapt": {"runs_fitted", "runs_held_out", "held_out_mae", ...}}, and
     /// {"line": N, "error": "..."} for a refused event (the stream goes on; exit status 1).
     ///
     /// Example:
@@ -202,18 +206,19 @@ struct ModelArg {
 
 impl ModelArg {
     fn load(&self) -> neuneu::Result<Engine> {
-        let engine = match &self.model {
-            Some(p) => {
-                let bytes = std::fs::read(p).map_err(|e| neuneu::Error::io(p, e))?;
-                Engine::from_bytes_with_backend(&bytes, self.backend)?
-            }
-            None => Engine::from_bytes_with_backend(
-                neuneu::inference::engine::DEFAULT_BUNDLE,
-                self.backend,
-            )?,
+        Ok(self.load_with_bytes()?.0)
+    }
+
+    /// The engine and the bundle bytes it was loaded from (what `neuneu sweep`'s `adapt`
+    /// events start from).
+    fn load_with_bytes(&self) -> neuneu::Result<(Engine, Vec<u8>)> {
+        let bytes = match &self.model {
+            Some(p) => std::fs::read(p).map_err(|e| neuneu::Error::io(p, e))?,
+            None => neuneu::inference::engine::DEFAULT_BUNDLE.to_vec(),
         };
+        let engine = Engine::from_bytes_with_backend(&bytes, self.backend)?;
         engine.set_row_batching(self.row_batching);
-        Ok(engine)
+        Ok((engine, bytes))
     }
 }
 
@@ -282,7 +287,10 @@ fn run(command: Command) -> neuneu::Result<ExitCode> {
         }
         Command::Rank { requests, model } => commands::rank(&model.load()?, &requests),
         Command::Plan { sweep, model } => commands::plan(&model.load()?, &sweep),
-        Command::Sweep { events, model } => commands::sweep(model.load()?, &events),
+        Command::Sweep { events, model } => {
+            let (engine, bytes) = model.load_with_bytes()?;
+            commands::sweep(engine, bytes, model.backend, &events)
+        }
         Command::Replay { args, model } => commands::replay(&model.load()?, &args),
         Command::Eval { args, model } => commands::eval(&model.load()?, &args),
         Command::Heldout {

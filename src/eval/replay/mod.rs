@@ -42,10 +42,10 @@ mod plan_pruner;
 
 pub use plan_pruner::PlanPruner;
 
+use crate::curves::Curve;
+use crate::curves::losses::CurveLosses;
 use crate::decisions::metric::{Direction, Metric, MetricKind};
 use crate::error::{Error, Result};
-use crate::eval::curves::Curve;
-use crate::eval::losses::CurveLosses;
 use crate::inference::forecast::CurvePrefix;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

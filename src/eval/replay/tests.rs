@@ -66,7 +66,7 @@ impl Pruner for RecordLosses {
 #[test]
 fn arms_are_shown_the_losses_of_their_last_observed_checkpoint() {
     let curves = sweep();
-    let mut losses = crate::eval::losses::CurveLosses::default();
+    let mut losses = crate::curves::losses::CurveLosses::default();
     // Checkpoint c of a curve gets c + 1 losses, so the length says which one was shown;
     // run c has none at compute 2.
     for c in &curves {

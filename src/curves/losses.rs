@@ -2,8 +2,8 @@
 //! `neuneu eval --losses`, `neuneu adapt --losses` and `neuneu-train --losses` read. A
 //! checkpoint is matched by its curve's suite and run and its exact compute.
 
+use super::Curve;
 use crate::error::{Error, Result};
-use crate::eval::curves::Curve;
 use crate::inference::features::validate_losses;
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,0 +1,135 @@
+//! Adapting to the finished arms of a running sweep ([`Sweep`]), in process: what the C ABI,
+//! the C++ API and the Python package's `Sweep.adapt` call. A scheduler whose sweep has
+//! finished arms gets a model fitted to them without writing a curve file, and can go on with
+//! it in the same sweep ([`Sweep::set_engine`]) or start the next sweep on it.
+
+use super::input::{AdaptInput, RunCurve};
+use super::{AdaptOptions, Adapted, MIN_RUNS};
+use crate::error::{Error, Result};
+use crate::model::bundle::Bundle;
+use crate::model::inputs::LossSummary;
+use crate::sweep::{ArmStatus, Sweep};
+
+/// The suite the sweep's arms form in the adapted bundle's record (one suite: the hold-out is
+/// drawn among them).
+pub const SWEEP_SUITE: &str = "sweep";
+
+/// A sweep's finished arms, copied out of it: their points in the sweep's metric and the token
+/// losses given for them. Taking them is quick, so a sweep shared by threads is locked only
+/// while they are copied, not while a model is fitted to them.
+#[derive(Debug, Clone)]
+pub struct FinishedArms {
+    metric: crate::decisions::metric::Metric,
+    arms: Vec<FinishedArm>,
+}
+
+#[derive(Debug, Clone)]
+struct FinishedArm {
+    id: String,
+    steps: Vec<f64>,
+    values: Vec<f64>,
+    losses: Vec<(f64, Vec<f32>)>,
+}
+
+impl FinishedArms {
+    /// The finished arms of `sweep`, in its order. Live and stopped arms are not taken: a
+    /// stopped arm's curve ends where the scheduler cut it, not where the run would have ended.
+    pub fn of(sweep: &Sweep) -> Self {
+        let arms = sweep
+            .arm_ids()
+            .filter(|id| sweep.status(id) == Some(ArmStatus::Finished))
+            .map(|id| {
+                let (steps, values) = sweep.points(id).expect("a listed arm");
+                FinishedArm {
+                    id: id.to_string(),
+                    steps: steps.to_vec(),
+                    values: values.to_vec(),
+                    losses: sweep
+                        .losses(id)
+                        .into_iter()
+                        .map(|(step, l)| (step, l.to_vec()))
+                        .collect(),
+                }
+            })
+            .collect();
+        FinishedArms {
+            metric: sweep.options().metric,
+            arms,
+        }
+    }
+
+    /// How many finished arms were taken.
+    pub fn len(&self) -> usize {
+        self.arms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.arms.is_empty()
+    }
+
+    /// Adapts `base` to these arms ([`super::adapt`]'s recipe); loss trees read `summary` of
+    /// the losses given. Arms with fewer points than `base` needs as context (a trial that
+    /// ended after one report) are not learned from and are named in the result's `left_out`.
+    /// Fewer than [`MIN_RUNS`] arms to learn from is an error saying how many there are.
+    pub fn adapt(
+        &self,
+        base: Bundle,
+        summary: LossSummary,
+        options: &AdaptOptions,
+    ) -> Result<Adapted> {
+        let min_points = base.manifest.preparation.min_context;
+        let (long, short): (Vec<&FinishedArm>, Vec<&FinishedArm>) =
+            self.arms.iter().partition(|a| a.steps.len() >= min_points);
+        if long.len() < MIN_RUNS {
+            return Err(Error::InvalidSetting {
+                field: "sweep",
+                reason: format!(
+                    "{} finished arm(s) with at least {min_points} points (the model's minimum context){}; adapting needs at least {MIN_RUNS}",
+                    long.len(),
+                    if short.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} more finished with fewer", short.len())
+                    }
+                ),
+            });
+        }
+        let runs: Vec<RunCurve<'_>> = long
+            .iter()
+            .map(|a| RunCurve {
+                run: &a.id,
+                steps: &a.steps,
+                values: &a.values,
+            })
+            .collect();
+        let mut input = AdaptInput::default();
+        input.add_runs(SWEEP_SUITE, &self.metric.name(), &runs, self.metric)?;
+        let losses: Vec<(String, f64, Vec<f32>)> = long
+            .iter()
+            .flat_map(|a| {
+                a.losses
+                    .iter()
+                    .map(|(step, l)| (a.id.clone(), *step, l.clone()))
+            })
+            .collect();
+        if !losses.is_empty() {
+            input.add_run_losses(SWEEP_SUITE, losses)?;
+        }
+        let mut adapted = input.adapt(base, summary, "Sweep::adapt", options)?;
+        adapted
+            .left_out
+            .extend(short.iter().map(|a| format!("{SWEEP_SUITE}/{}", a.id)));
+        Ok(adapted)
+    }
+}
+
+/// Adapts `base` to `sweep`'s finished arms: [`FinishedArms::of`], then
+/// [`FinishedArms::adapt`].
+pub fn adapt_to_sweep(
+    base: Bundle,
+    sweep: &Sweep,
+    summary: LossSummary,
+    options: &AdaptOptions,
+) -> Result<Adapted> {
+    FinishedArms::of(sweep).adapt(base, summary, options)
+}
