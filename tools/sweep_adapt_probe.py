@@ -9,15 +9,21 @@ default model, by the adapted one, and by the adapted one only where its held-ou
 base's (the rule the README suggests), beside persistence (the last value). Reported per K,
 pooled over tasks and orders: MAE of the final's median (the file's units) and pairwise ranking
 accuracy of the live runs' finals (ties in the truth skipped), each as a mean over sweeps.
+With `--losses INDEX` (a JSON loss index, as shakespeare-lm-dev ships), a second model is
+adapted with the finished runs' token losses at every checkpoint (what `observe_losses` gives a
+sweep) and forecasts each live run given its context's last checkpoint's losses.
 
     PYTHONPATH=ffi/python/python python tools/sweep_adapt_probe.py \\
         ../shared/data/shakespeare-lm-dev/curves.csv --out tools/replay-results/sweep-adapt-acc.json
     ... ../shared/data/shakespeare-lm-dev/val-loss.csv --metric loss
+    ... --losses ../shared/data/shakespeare-lm-dev/losses/index.json
 """
 
 import argparse
 import csv
+import functools
 import json
+import os
 from collections import defaultdict
 
 import numpy as np
@@ -40,6 +46,22 @@ def read(path):
     return out
 
 
+def read_loss_index(path):
+    """{run: {compute: path}} from a JSON loss index, files relative to it."""
+    base = os.path.dirname(os.path.abspath(path))
+    with open(path) as f:
+        index = json.load(f)
+    return {
+        run: {float(c): os.path.join(base, file) for c, file in by_compute.items()}
+        for run, by_compute in index.items()
+    }
+
+
+@functools.lru_cache(maxsize=None)
+def load_losses(path):
+    return np.load(path).astype(np.float32)
+
+
 def ranking_accuracy(pred, truth):
     right = total = 0
     for i in range(len(truth)):
@@ -59,12 +81,14 @@ def main():
     ap.add_argument("--live", type=int, default=15)
     ap.add_argument("--context", type=float, default=0.2)
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--losses", metavar="INDEX")
     ap.add_argument("--out")
     args = ap.parse_args()
     base = neuneu.Engine()
     sweeps = read(args.curves)
     ks = [int(k) for k in args.finished.split(",")]
     higher_better = args.metric == "bounded"
+    losses = read_loss_index(args.losses) if args.losses else None
     rows = {k: defaultdict(list) for k in ks}
     for task, runs in sorted(sweeps.items()):
         names = sorted(runs)
@@ -78,6 +102,19 @@ def main():
                 )
                 mae = adapted.held_out_mae
                 switch = mae is not None and mae["adapted"] < mae["base"]
+                with_losses = None
+                if losses is not None:
+                    given = {
+                        r: {
+                            s: load_losses(losses[r][s])
+                            for s in runs[r][0]
+                            if s in losses.get(r, {})
+                        }
+                        for r in finished
+                    }
+                    with_losses = neuneu.adapt(
+                        {r: runs[r] for r in finished}, metric=args.metric, seed=17, losses=given
+                    )
                 preds = defaultdict(list)
                 truth = []
                 for r in live:
@@ -96,6 +133,14 @@ def main():
                     preds["default"].append(b)
                     preds["adapted"].append(a)
                     preds["adapted if better"].append(a if switch else b)
+                    if with_losses is not None:
+                        last = losses.get(r, {}).get(ctx_s[-1])
+                        tokens = load_losses(last) if last is not None else None
+                        preds["adapted + losses"].append(
+                            with_losses.engine.forecast(
+                                ctx_s, ctx_v, [steps[-1]], metric=args.metric, token_losses=tokens
+                            )[0, median]
+                        )
                 sign = 1 if higher_better else -1
                 for name, p in preds.items():
                     rows[k][name + " mae"].append(
@@ -109,6 +154,8 @@ def main():
         k: {name: float(np.nanmean(v)) for name, v in cols.items()} for k, cols in rows.items()
     }
     names = ["persistence", "default", "adapted", "adapted if better"]
+    if losses is not None:
+        names.append("adapted + losses")
     print(f"{args.curves} ({args.metric}), {args.seeds} orders, {args.live} live runs per sweep")
     print("K finished | " + " | ".join(f"{n} MAE / ranking" for n in names) + " | switched")
     for k in ks:

@@ -576,6 +576,42 @@ fn adapts_to_a_sweeps_finished_arms_and_the_sweep_goes_on_with_it() {
         "{data:?}"
     );
 
+    // The same model as `neuneu adapt` (Python `neuneu.adapt`) fits to the same runs given in
+    // memory: the trees, the loss trees and the recalibrated forecaster are byte for byte equal.
+    {
+        use neuneu::adapt::input::{AdaptInput, RunCurve};
+        let ids: Vec<String> = (0..20).map(|r| format!("r{r}")).collect();
+        let runs: Vec<RunCurve<'_>> = ids
+            .iter()
+            .map(|id| {
+                let (steps, values) = sweep.points(id).unwrap();
+                RunCurve {
+                    run: id,
+                    steps,
+                    values,
+                }
+            })
+            .collect();
+        let mut input = AdaptInput::default();
+        input
+            .add_runs("runs", "metric", &runs, sweep.options().metric)
+            .unwrap();
+        let losses = ids
+            .iter()
+            .flat_map(|id| {
+                sweep
+                    .losses(id)
+                    .into_iter()
+                    .map(|(s, l)| (id.clone(), s, l.to_vec()))
+            })
+            .collect();
+        input.add_run_losses("runs", losses).unwrap();
+        let direct = input
+            .adapt(base(), LossSummary::MeanP, "test", &AdaptOptions::default())
+            .unwrap();
+        assert_eq!(direct.bundle.graphs, adapted.bundle.graphs);
+    }
+
     // The live arm (run 44, six points) jumps at its 7th point by what its losses announce:
     // the default model cannot know, the adapted one learned it from the finished arms.
     let truth = hidden_jump(44, 10);
