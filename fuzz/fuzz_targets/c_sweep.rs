@@ -1,8 +1,9 @@
 //! The C sweep handle (`neuneu_sweep_*`, `neuneu_decision_*`) driven by a stream of calls
 //! decoded from the fuzz bytes: options with any integers in the enum fields, arm names that
 //! may be unknown, empty, not UTF-8 or NULL, steps and values of any bit pattern, decisions
-//! over all arms or a named subset, forecasts with short buffers, and a save and load at any
-//! point. Every call must return a status (never NEUNEU_ERR_PANIC, never a crash); a decision
+//! over all arms or a named subset, forecasts with short buffers, adapting to the finished
+//! arms with any hold-out and loss summary code (and going on with the result), and a save and
+//! load at any point. Every call must return a status (never NEUNEU_ERR_PANIC, never a crash); a decision
 //! has one verdict per arm asked about, with a known action and a reason; a loaded sweep
 //! saves to the same bytes as the one it was saved from.
 #![no_main]
@@ -30,12 +31,13 @@ impl Calls for Bytes<'_> {
             _ => self.u8() as f64 / 255.0 * 4.0,
         }
     }
-    /// One of four arm names, or an odd one (not UTF-8, empty).
+    /// One of six arm names (enough for an adapt to find 5 finished arms), or an odd one (not
+    /// UTF-8, empty).
     fn arm(&mut self) -> CString {
         match self.u8() % 8 {
             6 => CString::new(vec![0xff, 0xfe]).unwrap(),
             7 => CString::default(),
-            a => CString::new(format!("arm-{}", a % 4)).unwrap(),
+            a => CString::new(format!("arm-{a}")).unwrap(),
         }
     }
 }
@@ -104,7 +106,7 @@ fuzz_target!(|data: &[u8]| {
     let mut steps = [0.0f64; 4];
     for _ in 0..(b.u8() % 48) {
         let arm = b.arm();
-        let rc = match b.u8() % 10 {
+        let rc = match b.u8() % 11 {
             0..=4 => {
                 let a = arm.as_bytes().last().copied().unwrap_or(0) as usize % 4;
                 steps[a] += b.u8() as f64 * 10.0 - 200.0;
@@ -131,6 +133,37 @@ fuzz_target!(|data: &[u8]| {
                     assert!(d.is_null());
                 }
                 unsafe { neuneu_decision_free(d) };
+                rc
+            }
+            9 => {
+                let mut o = unsafe { std::mem::zeroed::<neuneu_adapt_options>() };
+                assert_eq!(
+                    unsafe { neuneu_adapt_options_init(&mut o, NEUNEU_ADAPT_OPTIONS_VERSION) },
+                    0
+                );
+                o.holdout = b.f64() / 4.0;
+                o.loss_summary = i32::from(b.u8() % 3);
+                let mut adapted = std::ptr::null_mut();
+                let rc =
+                    unsafe { neuneu_sweep_adapt(sweep, std::ptr::null(), 0, &o, &mut adapted) };
+                if rc == 0 {
+                    let (mut data, mut len) = (std::ptr::null(), 0usize);
+                    assert_eq!(
+                        unsafe { neuneu_adapted_bundle(adapted, &mut data, &mut len) },
+                        0
+                    );
+                    assert!(len > 0 && !data.is_null());
+                    // The adapted model's name differs from the default's, and the save and
+                    // load below reload with the default engine: the sweep goes back to it.
+                    let mut tuned = std::ptr::null_mut();
+                    assert_eq!(unsafe { neuneu_adapted_engine(adapted, 1, &mut tuned) }, 0);
+                    assert_eq!(unsafe { neuneu_sweep_set_engine(sweep, tuned) }, 0);
+                    unsafe { neuneu_engine_free(tuned) };
+                    assert_eq!(unsafe { neuneu_sweep_set_engine(sweep, engine()) }, 0);
+                } else {
+                    assert!(adapted.is_null());
+                }
+                unsafe { neuneu_adapted_free(adapted) };
                 rc
             }
             _ => {

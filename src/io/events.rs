@@ -23,10 +23,12 @@
 //! refused event is answered `{"line": N, "error": "..."}` and the stream goes on; other events
 //! are silent. Paths are relative to the event file's folder.
 //!
-//! `adapt` fits a model to the sweep's finished arms ([`crate::adapt::sweep`]) from the
-//! stream's model ([`EventStream::with_bundle`]), writes it to `save` if given, and, unless
-//! `switch` is false, goes on with it: later decisions, forecasts, `create`s and `load`s use it
-//! (a sweep saved from then on loads with it: `neuneu sweep --model adapted.nnb`).
+//! `adapt` fits a model to the sweep's finished arms ([`crate::adapt::sweep`]), always from the
+//! model the stream was started with ([`EventStream::with_bundle`]: a second `adapt` refits it
+//! to the arms finished by then, rather than adapting an adapted model), writes it to `save` if
+//! given, and, unless `switch` is false, goes on with it: later decisions, forecasts, `create`s
+//! and `load`s use it (a sweep saved from then on loads with it: `neuneu sweep --model
+//! adapted.nnb`).
 
 use crate::adapt::AdaptOptions;
 use crate::adapt::sweep::FinishedArms;
@@ -328,10 +330,9 @@ impl EventStream {
         };
         let adapted =
             FinishedArms::of(sweep).adapt(Bundle::from_bytes(&bytes)?, summary, &options)?;
-        let out = adapted.bundle.to_bytes();
         if let Some(p) = &event.save {
             let file = self.base.join(p);
-            std::fs::write(&file, &out).map_err(|e| Error::io(&file, e))?;
+            std::fs::write(&file, adapted.bundle.to_bytes()).map_err(|e| Error::io(&file, e))?;
         }
         let held_out_mae = adapted.held_out_mae().map(|m| HeldOutMaeAnswer {
             adapted: m.adapted,
@@ -342,7 +343,6 @@ impl EventStream {
             let engine = Engine::from_bundle_with_backend(adapted.bundle, backend)?;
             engine.set_row_batching(self.engine.row_batching());
             self.engine = Arc::new(engine);
-            self.bundle = Some((out.into(), backend));
             sweep.set_engine(self.engine.clone());
         }
         Ok(AdaptAnswer {
@@ -500,7 +500,8 @@ mod tests {
         let ask = "{\"forecast\": {\"arm\": \"live\", \"steps\": [8]}}\n";
         let text = format!(
             "{head}{ask}{{\"adapt\": {{\"switch\": false}}}}\n{ask}{{\"adapt\": {{\"save\": \"adapted.nnb\"}}}}\n{ask}\
-             {{\"adapt\": {{\"loss_summary\": \"mode\"}}}}\n{{\"adapt\": {{\"holdout\": 0.9}}}}\n"
+             {{\"adapt\": {{\"loss_summary\": \"mode\"}}}}\n{{\"adapt\": {{\"holdout\": 0.9}}}}\n\
+             {{\"adapt\": {{\"save\": \"again.nnb\"}}}}\n"
         );
         let mut stream = EventStream::new(engine.clone(), &dir).with_bundle(
             crate::inference::engine::DEFAULT_BUNDLE,
@@ -511,7 +512,7 @@ mod tests {
             .filter_map(|l| stream.handle(l))
             .map(|a| serde_json::from_str(&a.to_json()).unwrap())
             .collect();
-        assert_eq!(out.len(), 7, "{out:?}");
+        assert_eq!(out.len(), 8, "{out:?}");
         let median = |i: usize| out[i]["forecast"]["quantiles"][0][2].as_f64().unwrap();
         // Not switched: the same forecast; switched: the jump the finished arms showed.
         let report = &out[1]["adapt"];
@@ -529,6 +530,12 @@ mod tests {
         assert_eq!(out[3]["adapt"]["saved"], "adapted.nnb");
         let adapted = Engine::from_path(dir.join("adapted.nnb")).unwrap();
         assert_eq!(adapted.manifest().name, stream.engine.manifest().name);
+        // Adapting again starts from the stream's model, not from the adapted one: the same
+        // arms make the same bundle.
+        assert_eq!(
+            std::fs::read(dir.join("again.nnb")).unwrap(),
+            std::fs::read(dir.join("adapted.nnb")).unwrap()
+        );
         assert!(
             (median(4) - truth).abs() < 0.3 * (median(0) - truth).abs(),
             "{} then {} for {truth}",

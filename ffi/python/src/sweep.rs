@@ -170,7 +170,8 @@ impl PySweep {
 
     /// A model adapted to the sweep's finished arms: `neuneu.adapt`'s recipe on their points,
     /// and on the token losses given for them (`observe_losses`), which add loss trees reading
-    /// `loss_summary` of them. `base`: the engine to adapt (default: the sweep's own). Live and
+    /// `loss_summary` of them. `base`: the engine to adapt (default: the default model, as for
+    /// `neuneu.adapt`; not the sweep's engine, which may be an adapted one already). Live and
     /// stopped arms are not learned from, nor finished arms with fewer points than the model's
     /// minimum context (`left_out` names them); fewer than 5 finished arms to learn from raise
     /// `InvalidArgumentError` saying how many there are. The sweep is locked only while its
@@ -191,10 +192,7 @@ impl PySweep {
             ..Default::default()
         };
         let summary = crate::adapt::loss_summary(loss_summary)?;
-        let base = match base {
-            Some(e) => e.clone_ref(),
-            None => self.engine_ref(),
-        };
+        let base = Self::engine_or_default(base.as_deref())?;
         let arms = py.detach(|| {
             self.lock()
                 .map(|s| neuneu::adapt::sweep::FinishedArms::of(&s))
