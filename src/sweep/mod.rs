@@ -39,6 +39,10 @@
 //! Determinism: the plan of the `n`-th decision is seeded by [`decision_seed`]`(seed, n)`, from
 //! the sweep's seed and its count of decisions only, and [`Sweep::save`] keeps both: a resumed
 //! sweep makes the same decisions as one that never stopped.
+//!
+//! Learning from itself: with `calibrate`, live arms' forecasts are corrected by what the
+//! finished arms did from the same point (`calibration.rs`); and once arms finish, a model fitted
+//! to them (`crate::adapt::sweep`) replaces the sweep's with [`Sweep::set_engine`].
 
 mod calibration;
 mod state;
