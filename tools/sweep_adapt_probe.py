@@ -21,14 +21,14 @@ sweep) and forecasts each live run given its context's last checkpoint's losses.
 
 import argparse
 import csv
-import functools
 import json
-import os
 from collections import defaultdict
 
 import numpy as np
 
 import neuneu
+from optuna_replay import _load_losses as load_losses
+from optuna_replay import read_loss_index
 
 
 def read(path):
@@ -44,22 +44,6 @@ def read(path):
             pts.sort()
             out[task][run] = ([p[0] for p in pts], [p[1] for p in pts])
     return out
-
-
-def read_loss_index(path):
-    """{run: {compute: path}} from a JSON loss index, files relative to it."""
-    base = os.path.dirname(os.path.abspath(path))
-    with open(path) as f:
-        index = json.load(f)
-    return {
-        run: {float(c): os.path.join(base, file) for c, file in by_compute.items()}
-        for run, by_compute in index.items()
-    }
-
-
-@functools.lru_cache(maxsize=None)
-def load_losses(path):
-    return np.load(path).astype(np.float32)
 
 
 def ranking_accuracy(pred, truth):
