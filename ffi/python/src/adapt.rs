@@ -12,6 +12,7 @@ use neuneu::{Error, Metric};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMapping, PyString};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// What `adapt` was given: curve files, or runs in memory as (id, steps, values).
 enum Given {
@@ -238,7 +239,8 @@ type Saved<'py> = (
 #[pyclass(name = "Adapted", module = "neuneu._native", frozen)]
 pub struct PyAdapted {
     engine: PyEngine,
-    bytes: Vec<u8>,
+    /// The bundle's bytes, shared with `engine` (its source).
+    bytes: Arc<Vec<u8>>,
     /// Runs the trees were fitted on, and runs held out to recalibrate the bands and score.
     #[pyo3(get)]
     runs_fitted: usize,
@@ -268,6 +270,7 @@ impl PyAdapted {
         bytes: Vec<u8>,
     ) -> PyResult<PyAdapted> {
         let held_out_mae = adapted.held_out_mae();
+        let bytes = Arc::new(bytes);
         let engine = PyEngine::from_bundle_bytes(py, bytes.clone())?;
         Ok(PyAdapted {
             engine,
@@ -307,7 +310,7 @@ impl PyAdapted {
 
     /// Writes the adapted bundle (`.nnb`) to `path`.
     fn save(&self, path: PathBuf) -> PyResult<()> {
-        std::fs::write(&path, &self.bytes)
+        std::fs::write(&path, self.bytes.as_slice())
             .map_err(|e| Error::io(&path, e))
             .py_err()
     }
@@ -378,6 +381,7 @@ impl PyAdapted {
         base_scores: Scores,
         held_out_mae: Option<(f64, f64, f64)>,
     ) -> PyResult<PyAdapted> {
+        let bytes = Arc::new(bytes);
         Ok(PyAdapted {
             engine: PyEngine::from_bundle_bytes(py, bytes.clone())?,
             bytes,

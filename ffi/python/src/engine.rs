@@ -76,9 +76,10 @@ impl PyEngine {
         })
     }
 
-    /// A bundle's bytes (`neuneu.adapt`'s result) loaded on the default backend.
-    pub fn from_bundle_bytes(py: Python<'_>, bytes: Vec<u8>) -> PyResult<PyEngine> {
-        PyEngine::load(py, Source::Bytes(Arc::new(bytes)), Backend::Auto)
+    /// A bundle's bytes (`neuneu.adapt`'s result) loaded on the default backend; the engine
+    /// keeps them as its source, shared with the caller.
+    pub fn from_bundle_bytes(py: Python<'_>, bytes: Arc<Vec<u8>>) -> PyResult<PyEngine> {
+        PyEngine::load(py, Source::Bytes(bytes), Backend::Auto)
     }
 
     /// The bundle this engine was loaded from (read again from its source), for `neuneu.adapt`.
