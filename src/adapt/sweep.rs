@@ -115,7 +115,17 @@ impl FinishedArms {
         if !losses.is_empty() {
             input.add_run_losses(SWEEP_SUITE, losses)?;
         }
-        let mut adapted = input.adapt(base, summary, "Sweep::adapt", options)?;
+        let command = format!(
+            "adapt to a sweep's finished arms: holdout {}, seed {}{}",
+            options.holdout,
+            options.seed,
+            if input.losses.is_some() {
+                format!(", loss summary {}", summary.name())
+            } else {
+                String::new()
+            }
+        );
+        let mut adapted = input.adapt(base, summary, &command, options)?;
         adapted
             .left_out
             .extend(short.iter().map(|a| format!("{SWEEP_SUITE}/{}", a.id)));

@@ -575,6 +575,10 @@ fn adapts_to_a_sweeps_finished_arms_and_the_sweep_goes_on_with_it() {
                 .any(|d| d.contains("token losses of 200 checkpoints")),
         "{data:?}"
     );
+    assert_eq!(
+        adapted.bundle.manifest.training.facts["adapt_command"],
+        "adapt to a sweep's finished arms: holdout 0.2, seed 17, loss summary mean-p"
+    );
 
     // The same model as `neuneu adapt` (Python `neuneu.adapt`) fits to the same runs given in
     // memory: the trees, the loss trees and the recalibrated forecaster are byte for byte equal.
