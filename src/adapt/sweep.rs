@@ -32,10 +32,11 @@ struct FinishedArm {
 }
 
 impl FinishedArms {
-    /// The finished arms of `sweep`, in its order. Live and stopped arms are not taken: a
-    /// stopped arm's curve ends where the scheduler cut it, not where the run would have ended.
+    /// The finished arms of `sweep`, by id (so that the model fitted to them does not depend on
+    /// the order the arms arrived in). Live and stopped arms are not taken: a stopped arm's curve
+    /// ends where the scheduler cut it, not where the run would have ended.
     pub fn of(sweep: &Sweep) -> Self {
-        let arms = sweep
+        let mut arms: Vec<FinishedArm> = sweep
             .arm_ids()
             .filter(|id| sweep.status(id) == Some(ArmStatus::Finished))
             .map(|id| {
@@ -52,6 +53,7 @@ impl FinishedArms {
                 }
             })
             .collect();
+        arms.sort_by(|a, b| a.id.cmp(&b.id));
         FinishedArms {
             metric: sweep.options().metric,
             arms,

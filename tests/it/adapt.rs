@@ -581,7 +581,8 @@ fn adapts_to_a_sweeps_finished_arms_and_the_sweep_goes_on_with_it() {
     );
 
     // The same model as `neuneu adapt` (Python `neuneu.adapt`) fits to the same runs given in
-    // memory: the trees, the loss trees and the recalibrated forecaster are byte for byte equal.
+    // memory, in another order (r0, r1, r2, ... against the sweep's by id, r0, r1, r10, ...): the
+    // trees, the loss trees and the recalibrated forecaster are byte for byte equal.
     {
         use neuneu::adapt::input::{AdaptInput, RunCurve};
         let ids: Vec<String> = (0..20).map(|r| format!("r{r}")).collect();
