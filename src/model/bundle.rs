@@ -52,6 +52,21 @@ pub struct Manifest {
     pub graphs: Vec<GraphEntry>,
 }
 
+impl Manifest {
+    /// The SHA-256 (hex) of the members' names and checksums: two bundles with the same weights
+    /// and trees have the same one whatever their names and records say, and two models adapted
+    /// from one base to different runs, which share a name, do not.
+    pub fn weights_sha256(&self) -> String {
+        let mut entries: Vec<&GraphEntry> = self.graphs.iter().collect();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        let text: String = entries
+            .iter()
+            .map(|g| format!("{} {}\n", g.name, g.sha256))
+            .collect();
+        sha256_hex(text.as_bytes())
+    }
+}
+
 /// How requests are turned into graph inputs; the engine refuses bundles it cannot honour.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Preparation {

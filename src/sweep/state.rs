@@ -2,6 +2,7 @@
 //!
 //! ```json
 //! {"format": "neuneu-sweep", "version": 1, "model": "<manifest name>",
+//!  "model_sha256": "<Manifest::weights_sha256>",
 //!  "options": {"metric": {"kind": "loss", "direction": "minimize"},
 //!              "policy": {"kind": "keep_top_k", "k": 3}, "end_step": 100.0,
 //!              "min_observations": 0, "samples": 4000, "seed": 7},
@@ -16,7 +17,9 @@
 //!
 //! Cached forecasts are not saved: they are recomputed, bit-identically (the engine's exact
 //! row mode), on the next decision. A sweep saved with one model is refused by an engine with
-//! another (`model` is the manifest's name), since its decisions would not continue the same.
+//! another (`model` is the manifest's name; `model_sha256` tells apart models of one name, such
+//! as two adapted from the same base; a saved sweep without it is checked by name), since its
+//! decisions would not continue the same.
 
 use super::{ArmState, ArmStatus, Sweep, SweepOptions};
 use crate::error::{Error, Result};
@@ -35,6 +38,8 @@ struct Saved {
     format: String,
     version: u32,
     model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    model_sha256: Option<String>,
     options: SweepOptions,
     decisions: u64,
     arms: Vec<SavedArm>,
@@ -59,6 +64,7 @@ impl Sweep {
             format: SAVE_FORMAT.into(),
             version: SAVE_VERSION,
             model: self.engine.manifest().name.clone(),
+            model_sha256: Some(self.engine.manifest().weights_sha256()),
             options: self.options.clone(),
             decisions: self.decisions,
             arms: self
@@ -106,6 +112,12 @@ impl Sweep {
             return Err(parse(format!(
                 "saved with the model {:?}, not this engine's {model:?}",
                 saved.model
+            )));
+        }
+        let weights = engine.manifest().weights_sha256();
+        if saved.model_sha256.as_ref().is_some_and(|s| *s != weights) {
+            return Err(parse(format!(
+                "saved with other weights of the model {model:?} (an adapted model, say) than this engine's"
             )));
         }
         let mut sweep = Sweep::new(engine, saved.options)?;

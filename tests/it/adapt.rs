@@ -635,6 +635,26 @@ fn adapts_to_a_sweeps_finished_arms_and_the_sweep_goes_on_with_it() {
     sweep.decide(None).unwrap();
     let saved = sweep.save();
     assert!(neuneu::sweep::Sweep::load(engine, &saved).is_ok());
+    // A model adapted from the same base to other arms has the same name, not the same
+    // weights: the saved sweep refuses it. A save without `model_sha256` is checked by name.
+    let mut other_options = AdaptOptions::default();
+    other_options.seed = 3;
+    let other = adapt_to_sweep(base(), &sweep, LossSummary::MeanP, &other_options).unwrap();
+    let other = Arc::new(Engine::from_bundle(other.bundle).unwrap());
+    let refused = neuneu::sweep::Sweep::load(other.clone(), &saved)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("saved with other weights of the model \"neuneu-default-adapted\""),
+        "{refused}"
+    );
+    let mut by_name: serde_json::Value = serde_json::from_slice(&saved).unwrap();
+    by_name
+        .as_object_mut()
+        .unwrap()
+        .remove("model_sha256")
+        .unwrap();
+    assert!(neuneu::sweep::Sweep::load(other, by_name.to_string().as_bytes()).is_ok());
 
     // Too few finished arms: refused, with the count and what is needed.
     let mut few = neuneu::sweep::Sweep::new(
