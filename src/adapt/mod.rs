@@ -73,7 +73,7 @@ pub struct Adapted {
 
 /// Held-out MAE of the median, overall (the model's space): the adapted bundle's, the base's and
 /// persistence's.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct HeldOutMae {
     pub adapted: f64,
     pub base: f64,

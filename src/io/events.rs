@@ -30,8 +30,8 @@
 //! and `load`s use it (a sweep saved from then on loads with it: `neuneu sweep --model
 //! adapted.nnb`).
 
-use crate::adapt::AdaptOptions;
 use crate::adapt::sweep::FinishedArms;
+use crate::adapt::{AdaptOptions, HeldOutMae};
 use crate::cuda::Backend;
 use crate::error::{Error, Result};
 use crate::inference::engine::Engine;
@@ -171,18 +171,11 @@ pub struct AdaptAnswer {
     pub left_out: Vec<String>,
     /// MAE of the median on the held-out arms (the model's space): the adapted model's, the
     /// base's and persistence's; absent when nothing was held out.
-    pub held_out_mae: Option<HeldOutMaeAnswer>,
+    pub held_out_mae: Option<HeldOutMae>,
     /// Whether the stream goes on with the adapted model.
     pub switched: bool,
     /// Where the bundle was written, if asked.
     pub saved: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct HeldOutMaeAnswer {
-    pub adapted: f64,
-    pub base: f64,
-    pub persistence: f64,
 }
 
 /// A sweep driven by events (see the module docs).
@@ -334,11 +327,7 @@ impl EventStream {
             let file = self.base.join(p);
             std::fs::write(&file, adapted.bundle.to_bytes()).map_err(|e| Error::io(&file, e))?;
         }
-        let held_out_mae = adapted.held_out_mae().map(|m| HeldOutMaeAnswer {
-            adapted: m.adapted,
-            base: m.base,
-            persistence: m.persistence,
-        });
+        let held_out_mae = adapted.held_out_mae();
         if event.switch {
             let engine = Engine::from_bundle_with_backend(adapted.bundle, backend)?;
             engine.set_row_batching(self.engine.row_batching());
