@@ -637,8 +637,10 @@ fn adapts_to_a_sweeps_finished_arms_and_the_sweep_goes_on_with_it() {
     assert!(neuneu::sweep::Sweep::load(engine, &saved).is_ok());
     // A model adapted from the same base to other arms has the same name, not the same
     // weights: the saved sweep refuses it. A save without `model_sha256` is checked by name.
-    let mut other_options = AdaptOptions::default();
-    other_options.seed = 3;
+    let other_options = AdaptOptions {
+        seed: 3,
+        ..AdaptOptions::default()
+    };
     let other = adapt_to_sweep(base(), &sweep, LossSummary::MeanP, &other_options).unwrap();
     let other = Arc::new(Engine::from_bundle(other.bundle).unwrap());
     let refused = neuneu::sweep::Sweep::load(other.clone(), &saved)
