@@ -164,6 +164,9 @@ OPTUNA_PRUNERS = {
     "neuneu NeuNeuPruner(max_resource=10, calibrate=False)": lambda n_rungs: _neuneu_pruner(
         max_resource=10, calibrate=False
     ),
+    "neuneu NeuNeuPruner(max_resource=10) adapted every 5 complete trials": (
+        lambda n_rungs: _adapting_pruner(5, max_resource=10)
+    ),
 }
 
 # `--engine BUNDLE`: the bundle the NeuNeuPruner rows forecast with (the default model if None).
@@ -199,6 +202,42 @@ def _neuneu_pruner(**kwargs):
     if ENGINE_PATH is not None:
         kwargs["engine"] = neuneu.Engine(ENGINE_PATH)
     return NeuNeuPruner(**kwargs)
+
+
+# How often the adapting pruner fitted a model, and went on with it (printed at the end).
+ADAPTS = {"fitted": 0, "switched": 0}
+
+
+def _adapting_pruner(every, **kwargs):
+    """A NeuNeuPruner whose model is adapted to the study's complete trials
+    (`neuneu.optuna.adapt_to_study`, from `--engine` or the default model) each time `every`
+    more of them have completed, kept only where its held-out MAE beats the base's: what a
+    user adapting in the middle of a study would do."""
+    import neuneu
+    from neuneu.optuna import NeuNeuPruner, adapt_to_study
+
+    class Adapting(optuna.pruners.BasePruner):
+        def __init__(self):
+            self.inner = _neuneu_pruner(**kwargs)
+            self.fitted = 0
+
+        def prune(self, study, trial):
+            n = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+            if n >= max(every, 5) and n >= self.fitted + every:
+                self.fitted = n
+                base = neuneu.Engine(ENGINE_PATH) if ENGINE_PATH is not None else None
+                try:
+                    adapted = adapt_to_study(study, max_resource=kwargs["max_resource"], base=base)
+                except neuneu.InvalidArgumentError:
+                    adapted = None  # too few trials with enough reports yet
+                mae = adapted.held_out_mae if adapted is not None else None
+                ADAPTS["fitted"] += adapted is not None
+                if mae is not None and mae["adapted"] < mae["base"]:
+                    ADAPTS["switched"] += 1
+                    self.inner = NeuNeuPruner(engine=adapted.engine, **kwargs)
+            return self.inner.prune(study, trial)
+
+    return Adapting()
 
 
 def replay_optuna(arms, make_pruner, rungs, order, seed, direction="maximize"):
@@ -436,6 +475,11 @@ def main():
     task = f" task={args.task}" if args.task else ""
     print(f"{args.curves}{task}: {len(counted)} sweeps")
     print(render_table(summaries))
+    if ADAPTS["fitted"]:
+        print(
+            f"adapting pruner: {ADAPTS['fitted']} models fitted, {ADAPTS['switched']} gone on with "
+            "(held-out MAE below the base's), over all seeds"
+        )
     if args.json:
         meta = {
             "curves": args.curves,
@@ -443,6 +487,7 @@ def main():
             "seeds": args.seeds,
             "direction": args.direction,
             "optuna": optuna.__version__,
+            "adapts": ADAPTS,
         }
         with open(args.json, "w") as f:
             json.dump({**meta, "summaries": summaries}, f, indent=2)
