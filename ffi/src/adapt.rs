@@ -7,7 +7,7 @@ use super::options::{neuneu_adapt_options, read_adapt_options};
 use super::sweep::{lock, neuneu_sweep};
 use super::{AbiError, guard, null};
 use neuneu::adapt::sweep::FinishedArms;
-use neuneu::adapt::{AdaptOptions, Adapted};
+use neuneu::adapt::{AdaptOptions, Adapted, HeldOutMae};
 use neuneu::inference::engine::{DEFAULT_BUNDLE, Engine};
 use neuneu::model::bundle::Bundle;
 use neuneu::model::inputs::LossSummary;
@@ -17,8 +17,11 @@ use std::sync::Arc;
 /// writes), an engine made from it, and how it scored. Immutable; free it with
 /// `neuneu_adapted_free`. It does not borrow the sweep.
 pub struct neuneu_adapted {
-    adapted: Adapted,
+    /// The bundle's bytes: what `neuneu_adapted_bundle` points into and engines load.
     bytes: Vec<u8>,
+    runs_fitted: usize,
+    runs_held_out: usize,
+    held_out_mae: Option<HeldOutMae>,
 }
 
 fn adapted<'a>(a: *const neuneu_adapted) -> Result<&'a neuneu_adapted, AbiError> {
@@ -50,15 +53,17 @@ pub unsafe extern "C" fn neuneu_sweep_adapt(
     guard(|| {
         unsafe { clear_out(out)? };
         let (options, summary) = unsafe { read_adapt_options(options)? };
-        let base = if base.is_null() && base_len == 0 {
-            &[]
-        } else {
-            unsafe { slice(base, base_len, "base")? }
-        };
+        let base = unsafe { slice(base, base_len, "base")? };
         let arms = FinishedArms::of(&*lock(sweep)?);
-        let adapted = adapt_arms(&arms, base, summary, &options)?;
-        let bytes = adapted.bundle.to_bytes();
-        unsafe { store(out, neuneu_adapted { adapted, bytes }) };
+        let adapted = adapt_arms(arms, base, summary, &options)?;
+        let held_out_mae = adapted.held_out_mae();
+        let handle = neuneu_adapted {
+            bytes: adapted.bundle.to_bytes(),
+            runs_fitted: adapted.runs_fitted,
+            runs_held_out: adapted.runs_held_out,
+            held_out_mae,
+        };
+        unsafe { store(out, handle) };
         Ok(())
     })
 }
@@ -66,7 +71,7 @@ pub unsafe extern "C" fn neuneu_sweep_adapt(
 /// Adapts the bundle `base` (empty: the embedded default model) to `arms`: the one path of the
 /// C ABI and the C++ API.
 pub(crate) fn adapt_arms(
-    arms: &FinishedArms,
+    arms: FinishedArms,
     base: &[u8],
     summary: LossSummary,
     options: &AdaptOptions,
@@ -118,7 +123,7 @@ pub unsafe extern "C" fn neuneu_adapted_engine(
         unsafe { clear_out(out)? };
         let a = self::adapted(adapted)?;
         let backend = self::backend(backend)?;
-        let engine = Engine::from_bundle_with_backend(a.adapted.bundle.clone(), backend)?;
+        let engine = Engine::from_bytes_with_backend(&a.bytes, backend)?;
         unsafe { store(out, neuneu_engine(Arc::new(engine))) };
         Ok(())
     })
@@ -127,14 +132,14 @@ pub unsafe extern "C" fn neuneu_adapted_engine(
 /// How many arms the trees were fitted on (0 if `adapted` is NULL).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn neuneu_adapted_runs_fitted(adapted: *const neuneu_adapted) -> usize {
-    self::adapted(adapted).map_or(0, |a| a.adapted.runs_fitted)
+    self::adapted(adapted).map_or(0, |a| a.runs_fitted)
 }
 
 /// How many arms were held out to recalibrate the bands and score the result (0 if `adapted`
 /// is NULL).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn neuneu_adapted_runs_held_out(adapted: *const neuneu_adapted) -> usize {
-    self::adapted(adapted).map_or(0, |a| a.adapted.runs_held_out)
+    self::adapted(adapted).map_or(0, |a| a.runs_held_out)
 }
 
 /// The mean absolute error of the median on the held-out arms (context: their first 20% of
@@ -152,7 +157,7 @@ pub unsafe extern "C" fn neuneu_adapted_held_out_mae(
 ) -> i32 {
     guard(|| {
         let a = self::adapted(adapted)?;
-        let mae = a.adapted.held_out_mae();
+        let mae = a.held_out_mae;
         let values = [
             (adapted_mae, mae.map(|m| m.adapted)),
             (base_mae, mae.map(|m| m.base)),

@@ -519,7 +519,7 @@ impl CxxSweep {
                 ..Default::default()
             };
             let arms = neuneu::adapt::sweep::FinishedArms::of(&self.0);
-            let a = adapt_arms(&arms, base, options::loss_summary(loss_summary)?, &options)?;
+            let a = adapt_arms(arms, base, options::loss_summary(loss_summary)?, &options)?;
             let mae = a.held_out_mae();
             let nan = |f: fn(&neuneu::adapt::HeldOutMae) -> f64| mae.as_ref().map_or(f64::NAN, f);
             Ok(ffi::AdaptedOutput {

@@ -74,14 +74,16 @@ impl FinishedArms {
     /// ended after one report) are not learned from and are named in the result's `left_out`.
     /// Fewer than [`MIN_RUNS`] arms to learn from is an error saying how many there are.
     pub fn adapt(
-        &self,
+        self,
         base: Bundle,
         summary: LossSummary,
         options: &AdaptOptions,
     ) -> Result<Adapted> {
         let min_points = base.manifest.preparation.min_context;
-        let (long, short): (Vec<&FinishedArm>, Vec<&FinishedArm>) =
-            self.arms.iter().partition(|a| a.steps.len() >= min_points);
+        let (mut long, short): (Vec<FinishedArm>, Vec<FinishedArm>) = self
+            .arms
+            .into_iter()
+            .partition(|a| a.steps.len() >= min_points);
         if long.len() < MIN_RUNS {
             return Err(Error::InvalidSetting {
                 field: "sweep",
@@ -96,6 +98,16 @@ impl FinishedArms {
                 ),
             });
         }
+        // The losses move out of the copies taken by `of` rather than being copied again.
+        let losses: Vec<(String, f64, Vec<f32>)> = long
+            .iter_mut()
+            .flat_map(|a| {
+                let id = a.id.clone();
+                std::mem::take(&mut a.losses)
+                    .into_iter()
+                    .map(move |(step, l)| (id.clone(), step, l))
+            })
+            .collect();
         let runs: Vec<RunCurve<'_>> = long
             .iter()
             .map(|a| RunCurve {
@@ -106,14 +118,6 @@ impl FinishedArms {
             .collect();
         let mut input = AdaptInput::default();
         input.add_runs(SWEEP_SUITE, &self.metric.name(), &runs, self.metric)?;
-        let losses: Vec<(String, f64, Vec<f32>)> = long
-            .iter()
-            .flat_map(|a| {
-                a.losses
-                    .iter()
-                    .map(|(step, l)| (a.id.clone(), *step, l.clone()))
-            })
-            .collect();
         if !losses.is_empty() {
             input.add_run_losses(SWEEP_SUITE, losses)?;
         }
