@@ -235,6 +235,42 @@ pub fn with_trees(
     Ok((Bundle::new(manifest, graphs), rows))
 }
 
+/// How a data line of the manifest says that `adapt` learned from a source.
+const LEARNED_BY_ADAPT: &str = "learned from by adapt (`neuneu adapt`, `neuneu.adapt`), which refitted the trees for the median";
+
+/// The `adapt_*` facts one adaptation records about itself.
+const ADAPT_FACTS: [&str; 7] = [
+    "adapt_command",
+    "adapt_runs_fitted",
+    "adapt_runs_held_out",
+    "adapt_holdout",
+    "adapt_seed",
+    "adapt_runs_left_out",
+    "adapt_band_factors",
+];
+
+/// When the base was itself adapted, its trees are about to be replaced while the band factors
+/// it fitted stay in the forecaster graph (a new fit multiplies them): its data lines are
+/// rewritten to say so, and the facts it recorded about its own adaptation are removed, so that
+/// none of them is read as this adaptation's.
+fn forget_earlier_adapt(training: &mut crate::model::bundle::TrainingRecord, base_name: &str) {
+    let facts = &mut training.facts;
+    let factors = facts
+        .get("adapt_band_factors")
+        .map(|f| format!("; the band factors it fitted, {f}, stay in the bands"))
+        .unwrap_or_default();
+    for line in &mut training.data {
+        if let Some(source) = line.find(LEARNED_BY_ADAPT).map(|at| &line[..at]) {
+            *line = format!(
+                "{source}learned from by an earlier adapt ({base_name}): its trees were replaced{factors}"
+            );
+        }
+    }
+    for key in ADAPT_FACTS {
+        facts.remove(key);
+    }
+}
+
 /// The (cut, target) rows trees were fitted on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TreeRows {
@@ -371,9 +407,12 @@ pub fn adapt(
     let m = &mut bundle.manifest;
     m.name = format!("{base_name}-adapted");
     let training = &mut m.training;
-    training.data.extend(sources.iter().map(|s| {
-        format!("{s}: learned from by adapt (`neuneu adapt`, `neuneu.adapt`), which refitted the trees for the median (the network is {base_name}'s)")
-    }));
+    forget_earlier_adapt(training, &base_name);
+    training.data.extend(
+        sources
+            .iter()
+            .map(|s| format!("{s}: {LEARNED_BY_ADAPT} (the network is {base_name}'s)")),
+    );
     let facts = &mut training.facts;
     // The base's trees were replaced: the command that fitted them no longer describes them.
     facts.remove("trees_command");

@@ -151,6 +151,48 @@ fn adapts_to_a_sweeps_schedule_and_records_it() {
     assert_ne!(code, 0);
     assert!(err.contains("adapted with --holdout 0"), "{err}");
 
+    // Adapted again from the adapted bundle, on other runs and with no hold-out: the first
+    // adaptation's trees are gone and its band factors stay in the bands, which its data line
+    // now says; none of its facts is read as the second's.
+    let others = dir.join("others.csv");
+    std::fs::write(&others, sweep_csv(12..20, 10)).unwrap();
+    let again = dir.join("again.nnb");
+    adapt(
+        &others,
+        &again,
+        &["--holdout", "0", "--from", out.to_str().unwrap()],
+    );
+    let second = neuneu::model::bundle::Bundle::from_bytes(&std::fs::read(&again).unwrap())
+        .unwrap()
+        .manifest;
+    assert_eq!(
+        second.training.facts["adapted_from"],
+        "neuneu-default-adapted"
+    );
+    assert_eq!(second.training.facts["adapt_runs_fitted"], 8);
+    assert!(!second.training.facts.contains_key("adapt_band_factors"));
+    let line = |prefix: &str| {
+        second
+            .training
+            .data
+            .iter()
+            .find(|d| d.starts_with(prefix))
+            .cloned()
+            .unwrap_or_else(|| panic!("no line {prefix}: {:?}", second.training.data))
+    };
+    let first = line("sweep.csv ");
+    assert!(
+        first.contains("learned from by an earlier adapt (neuneu-default-adapted): its trees were replaced; the band factors it fitted, [")
+            && first.ends_with("stay in the bands"),
+        "{first}"
+    );
+    assert!(line("others.csv ").contains("learned from by adapt"));
+    assert_eq!(
+        graph(&std::fs::read(&again).unwrap()),
+        graph(&std::fs::read(&out).unwrap()),
+        "no hold-out: the bands are the first adaptation's"
+    );
+
     // A new run of the same sweep, six points in: the adapted bundle expects the jump.
     let (r, steps): (usize, Vec<f64>) = (20, (1..=6).map(|k| (k * 1000) as f64).collect());
     let acc: Vec<f64> = (1..=6).map(|k| accuracy(r, k)).collect();
