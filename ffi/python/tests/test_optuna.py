@@ -109,6 +109,29 @@ def test_warm_up_and_startup_trials_hold_pruning_back():
     assert any(t.state == optuna.trial.TrialState.PRUNED for t in trials)
 
 
+def test_steps_past_max_resource_are_not_pruned_and_warn_once():
+    """A study reporting in other units than max_resource (epochs 1-30 against 10): no trial is
+    pruned past step 10, and the user is told why, once."""
+
+    def objective(trial):
+        x = trial.suggest_float("x", 0.0, 1.0)
+        for step in range(1, 31):
+            trial.report(accuracy(x, step / 3), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return accuracy(x, 10)
+
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(seed=3),
+        pruner=NeuNeuPruner(max_resource=MAX_RESOURCE),
+    )
+    with pytest.warns(UserWarning, match="past max_resource=10") as caught:
+        study.optimize(objective, n_trials=12)
+    assert sum("past max_resource" in str(w.message) for w in caught) == 1
+    assert all(t.last_step <= MAX_RESOURCE for t in by_state(study).get(optuna.trial.TrialState.PRUNED, []))
+
+
 def _worker(storage, name, n_trials, seed):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(

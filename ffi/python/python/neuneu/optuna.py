@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Optional, Union
 
@@ -92,7 +93,8 @@ class NeuNeuPruner(BasePruner):
     Args:
         max_resource: The step at which a trial ends (its last ``trial.report``), as in
             :class:`optuna.pruners.HyperbandPruner`; ``"auto"``: the largest last step of the
-            complete trials (nothing is pruned before one trial completes).
+            complete trials (nothing is pruned before one trial completes). A trial past
+            ``max_resource`` is never pruned (the first such step warns, once).
         n_warmup_steps: No pruning before this step, as in :class:`optuna.pruners.MedianPruner`.
         n_startup_trials: No pruning until this many trials are complete (as Optuna's Median
             pruner). With ``calibrate``, 5 complete trials are what a calibrated decision needs
@@ -147,6 +149,7 @@ class NeuNeuPruner(BasePruner):
         self._calibrate = calibrate
         self._seed = seed
         self._decoded: _Decoded = {}
+        self._warned_past_end = False
         # Refuse a bad policy or seed now rather than at the first report.
         Sweep(self._engine, policy=self._policy, seed=seed)
 
@@ -156,6 +159,17 @@ class NeuNeuPruner(BasePruner):
             return False
         if len(study.directions) > 1:
             raise InvalidArgumentError("NeuNeuPruner does not support multi-objective studies")
+        if self._max_resource != "auto" and step > self._max_resource:
+            if not self._warned_past_end:
+                self._warned_past_end = True
+                warnings.warn(
+                    f"NeuNeuPruner: trial {trial.number} reported step {step}, past "
+                    f"max_resource={self._max_resource}; a trial past max_resource is never "
+                    "pruned. Set max_resource to the step at which trials end, in the units of "
+                    "trial.report",
+                    stacklevel=2,
+                )
+            return False
         trials = study.get_trials(deepcopy=False, states=_READ)
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         if len(complete) < self._n_startup_trials:
