@@ -47,7 +47,7 @@ fn main() -> TractResult<()> {
         .symbols
         .sym(if graph == "encoder" { "N" } else { "B" });
     let mut subs = HashMap::new();
-    subs.insert(sym, TDim::Val(batch as i64));
+    subs.insert(sym.clone(), TDim::Val(batch as i64));
     let variable = graph != "encoder" && model.input_fact(0)?.shape[1].to_i64().is_err();
     let points = match points {
         Some(p) if variable => p.min(a.max_context),
@@ -63,7 +63,12 @@ fn main() -> TractResult<()> {
             TDim::Val(points as i64 + 2),
         );
     }
-    let mut model = model.set_symbols(&subs)?;
+    // As the engine loads it: per-row products swapped for neuneu's own op, then fixed shapes.
+    let mut model = if std::env::var("TRACT_ONLY").is_ok() {
+        model.set_symbols(&subs)?
+    } else {
+        neuneu::inference::engine::graph::with_row_products(model, &sym)?.set_symbols(&subs)?
+    };
     if let Ok(names) = std::env::var("TRANSFORMS") {
         for name in names.split(',') {
             let before = model.nodes.len();

@@ -101,11 +101,13 @@ typedef enum neuneu_status {
 
 // How forecaster rows run (`neuneu_engine_set_row_batching`).
 typedef enum neuneu_row_batching {
-  // One row at a time: a run's forecast never depends on the rest of its request (default).
+  // A run's forecast never depends on the rest of its request (default): rows of the same
+  // short context length go several at a time once the engine has checked, on the first
+  // such batch, that this keeps every row's bits (the default model's batched plans do),
+  // else one at a time.
   NEUNEU_ROW_BATCHING_EXACT = 0,
-  // Rows of the same short context length several at a time: 1.2-2.7x faster per row at 30
-  // points and fewer; a forecast may differ in its last bits (about 1e-7) with the rest of
-  // its request.
+  // Short rows several at a time without that check: with a model whose batched plans fail
+  // it, a forecast may differ in its last bits (about 1e-7) with the rest of its request.
   NEUNEU_ROW_BATCHING_THROUGHPUT = 1,
 } neuneu_row_batching;
 

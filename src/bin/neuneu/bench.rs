@@ -42,7 +42,8 @@ pub struct BenchArgs {
     /// Observed points per run.
     #[arg(long, default_value_t = 30)]
     pub context: usize,
-    /// How forecaster rows run: exact (one at a time) or throughput (short contexts batched).
+    /// How forecaster rows run: exact (short contexts batched where every row keeps its bits)
+    /// or throughput (short contexts batched regardless).
     #[arg(long, default_value = "exact")]
     pub row_batching: neuneu::RowBatching,
     /// Targets per run (forecast workload; the scheduler uses 3).

@@ -204,9 +204,10 @@ struct ModelArg {
     /// Where the loss encoder runs: auto (CUDA when a driver and device are present), cpu, cuda.
     #[arg(long, default_value = "auto")]
     backend: neuneu::cuda::Backend,
-    /// How forecaster rows run: exact (one at a time; a run's forecast never depends on the
-    /// rest of the request) or throughput (short contexts batched, 1.2-2.7x faster per row
-    /// there; forecasts may differ in the last bits, about 1e-7, with the request).
+    /// How forecaster rows run: exact (a run's forecast never depends on the rest of the
+    /// request; short contexts are batched where that keeps every row's bits, as with the
+    /// default model) or throughput (short contexts batched regardless; with other models
+    /// forecasts may differ in the last bits, about 1e-7, with the request).
     #[arg(long, default_value = "exact")]
     row_batching: neuneu::RowBatching,
 }

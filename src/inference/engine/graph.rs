@@ -8,14 +8,17 @@
 //! length costs its optimisation on first use and its own packed weights (`benches/README.md`
 //! has the memory).
 //!
-//! By default ([`RowBatching::Exact`]) rows go through one at a time, with one reused run state
-//! per length, so that a run's forecast is bit-identical whatever else is in the request (tests
-//! hold it to that). Batch-B models run a row faster at 32 tokens and fewer, but their rows
-//! differ from batch-1 rows in the last bit; [`RowBatching::Throughput`] (opt-in) takes that
-//! trade: the rows of each length at 32 tokens and fewer go 256 tokens at a time (a second,
-//! batched model for each such length), the leftovers one at a time. At 64 tokens and more
-//! batching gained nothing or lost, so those rows go one at a time in both modes
-//! (`benches/README.md` has the measurements).
+//! At 32 tokens and fewer a batch-1 model leaves tract's matrix kernels short of rows, so the
+//! rows of each such length go 256 tokens at a time through a second, batched model for that
+//! length, the leftovers one at a time, with one reused run state per model. At 64 tokens and
+//! more batching gained nothing or lost, so those rows go one at a time (`benches/README.md`
+//! has the measurements). A run's forecast must be bit-identical whatever else is in the
+//! request ([`RowBatching::Exact`], the default; tests hold it to that): the graph's per-row
+//! products run as [`RowProduct`](super::row_product::RowProduct), whose bits do not depend on
+//! the batch, and on the first batch of each length the engine checks that the batched model
+//! gives every row the bits the batch-1 model gives it (answering that batch from the batch-1
+//! model); where it does not, exact mode runs that length one row at a time.
+//! [`RowBatching::Throughput`] batches without the check.
 
 use super::RowBatching;
 use crate::error::{BundleError, Error, Result};
@@ -87,6 +90,9 @@ pub(crate) struct CompiledGraph {
     /// Per bucket of `length` (one bucket when the length is fixed): the batch-1 model and the
     /// model for [`CompiledGraph::rows_per_call`] rows.
     pub(super) models: Vec<[LazyModel; 2]>,
+    /// Per bucket, under [`RowBatching::Exact`]: whether the batched model gave every row of
+    /// the first batch it ran the bits the batch-1 model gives it (checked once, on that batch).
+    pub(super) batches_exact: Vec<OnceLock<bool>>,
     name: &'static str,
 }
 
@@ -160,6 +166,7 @@ impl CompiledGraph {
             .into_decluttered()
             .map_err(|e| bad(format!("{e}")))?;
         let batch = model.symbols.sym(symbol);
+        let model = with_row_products(model, &batch).map_err(|e| bad(e.to_string()))?;
         // The graph must be the one the manifest describes: same inputs, same shapes, where the
         // context length is either fixed at the manifest's or the length symbol.
         let facts = model
@@ -261,6 +268,7 @@ impl CompiledGraph {
             models: (0..buckets)
                 .map(|_| [OnceLock::new(), OnceLock::new()])
                 .collect(),
+            batches_exact: (0..buckets).map(|_| OnceLock::new()).collect(),
             name,
         })
     }
@@ -382,9 +390,12 @@ impl CompiledGraph {
                 .collect();
             let values: Vec<usize> = shapes.iter().map(|s| s[1..].iter().product()).collect();
             // Full batches through the batched model (kind 1), the rest one at a time (kind 0).
-            let per_call = match batching {
-                RowBatching::Exact => 1,
-                RowBatching::Throughput => self.rows_per_call(bucket),
+            // Exact mode batches only where the batched model keeps every row's bits: checked
+            // on the first batch, which is answered from the batch-1 model either way.
+            let exact = &self.batches_exact[bucket];
+            let per_call = match (batching, exact.get()) {
+                (RowBatching::Exact, Some(false)) => 1,
+                _ => self.rows_per_call(bucket),
             };
             let (batched, kind) = (
                 members.len() / per_call * per_call,
@@ -395,38 +406,56 @@ impl CompiledGraph {
                 .map(|c| (c, kind))
                 .chain(members[batched..].chunks(1).map(|c| (c, 0)));
             for (chunk, kind) in calls {
-                if states[bucket][kind].is_none() {
-                    states[bucket][kind] = Some(self.runnable(bucket, kind)?.spawn()?);
-                }
-                let state = states[bucket][kind].as_mut().expect("spawned above");
-                let mut tensors: TVec<TValue> = tvec![];
-                for (k, buffer) in staged.iter_mut().enumerate() {
-                    buffer.clear();
-                    for &row in chunk {
-                        let data = slice(k, row).get(..values[k]).ok_or_else(|| {
+                let mut run = |rows: &[usize], kind: usize| -> Result<Vec<f32>> {
+                    if states[bucket][kind].is_none() {
+                        states[bucket][kind] = Some(self.runnable(bucket, kind)?.spawn()?);
+                    }
+                    let state = states[bucket][kind].as_mut().expect("spawned above");
+                    let mut tensors: TVec<TValue> = tvec![];
+                    for (k, buffer) in staged.iter_mut().enumerate() {
+                        buffer.clear();
+                        for &row in rows {
+                            let data = slice(k, row).get(..values[k]).ok_or_else(|| {
+                                Error::Inference(format!(
+                                    "{}: input {k} is shorter than its shape",
+                                    self.name
+                                ))
+                            })?;
+                            buffer.extend_from_slice(data);
+                        }
+                        shapes[k][0] = rows.len();
+                        tensors.push(Tensor::from_shape(&shapes[k], buffer)?.into());
+                    }
+                    let result = state.run_plan_with_eval(tensors, eval_node)?;
+                    let view = result[0].to_plain_array_view::<f32>()?;
+                    let flat = view
+                        .as_slice()
+                        .filter(|f| f.len() == rows.len() * out_width)
+                        .ok_or_else(|| {
                             Error::Inference(format!(
-                                "{}: input {k} is shorter than its shape",
-                                self.name
+                                "{}: output of shape {:?}, {} x {out_width} expected",
+                                self.name,
+                                view.shape(),
+                                rows.len()
                             ))
                         })?;
-                        buffer.extend_from_slice(data);
+                    Ok(flat.to_vec())
+                };
+                let flat = if kind == 1 && batching == RowBatching::Exact && exact.get().is_none() {
+                    let together = run(chunk, 1)?;
+                    let mut alone = Vec::with_capacity(together.len());
+                    for &row in chunk {
+                        alone.extend(run(&[row], 0)?);
                     }
-                    shapes[k][0] = chunk.len();
-                    tensors.push(Tensor::from_shape(&shapes[k], buffer)?.into());
-                }
-                let result = state.run_plan_with_eval(tensors, eval_node)?;
-                let view = result[0].to_plain_array_view::<f32>()?;
-                let flat = view
-                    .as_slice()
-                    .filter(|f| f.len() == chunk.len() * out_width)
-                    .ok_or_else(|| {
-                        Error::Inference(format!(
-                            "{}: output of shape {:?}, {} x {out_width} expected",
-                            self.name,
-                            view.shape(),
-                            chunk.len()
-                        ))
-                    })?;
+                    let same = together
+                        .iter()
+                        .zip(&alone)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    let _ = exact.set(same);
+                    alone
+                } else {
+                    run(chunk, kind)?
+                };
                 for (&row, values) in chunk.iter().zip(flat.chunks_exact(out_width)) {
                     out[row * out_width..(row + 1) * out_width].copy_from_slice(values);
                 }
@@ -470,6 +499,14 @@ impl CompiledGraph {
             })
             .collect()
     }
+}
+
+/// A decluttered graph with its per-row products (one row of the batch `batch` times a
+/// constant) swapped for [`RowProduct`](super::row_product::RowProduct), whose bits do not
+/// depend on the batch size, as the engine loads every graph. A profiler should start here.
+pub fn with_row_products(mut model: TypedModel, batch: &Symbol) -> TractResult<TypedModel> {
+    super::row_product::use_row_products(&mut model, batch)?;
+    model.into_decluttered()
 }
 
 /// A graph with all its shapes fixed, optimised as the engine runs it: tract's optimisation, then

@@ -8,7 +8,10 @@
 //!
 //! - [`graph`]: a bundle graph checked against its manifest, compiled by tract per context
 //!   length on first use and cached; how rows are grouped into calls.
-//! - [`rows`]: the forecaster's input rows, and [`RowBatching`] (one row a call, or several).
+//! - [`rows`]: the forecaster's input rows, and [`RowBatching`] (batched only where every row
+//!   keeps its bits, or regardless).
+//! - `row_product`: the graph's per-row products as an op whose bits do not depend on the batch
+//!   size; `softmax`: the attention softmax as one op over its rows.
 //! - [`quantiles`]: moving the quantiles onto the trees' median; the clamp and ordering.
 //!
 //! Bounded memory: a request of any size is processed [`ROW_CHUNK`] runs and rows at a time (and
@@ -24,6 +27,7 @@
 
 pub mod graph;
 pub mod quantiles;
+pub(crate) mod row_product;
 pub mod rows;
 mod softmax;
 
@@ -589,29 +593,83 @@ mod tests {
         assert_eq!(per_call, [32, 16, 8, 1]);
     }
 
-    /// Throughput sends full batches through the batched model (exact mode never builds it),
-    /// and the forecasts stay those of the exact mode.
-    #[test]
-    fn throughput_runs_full_batches_through_the_batched_model() {
-        use crate::testing::{SyntheticRun, random_bundle};
-        let arch = Architecture::small();
-        let engine = Engine::from_bundle(random_bundle(&arch, 7, "t").unwrap()).unwrap();
-        // 40 three-point rows: the 6-point model takes 32 a call, so one batch and 8 singles.
-        let mut rows = ForecasterRows::new(&arch, 40);
+    /// 40 three-point rows of the small architecture: the 6-point model takes 32 a call, so one
+    /// batch and 8 singles.
+    fn three_point_rows(arch: &Architecture) -> ForecasterRows {
+        use crate::testing::SyntheticRun;
+        let mut rows = ForecasterRows::new(arch, 40);
         for i in 0..40 {
             let r = SyntheticRun::new(3, 1, i as u64);
             let f = features::RunFeatures::new(&r.steps, &r.accuracy, arch.max_context);
             rows.write(i, &f, r.targets[0], None);
         }
-        let batched = |e: &Engine| e.forecaster.models[0][1].get().is_some();
-        let exact = engine.run_forecaster(&rows).unwrap();
-        assert!(!batched(&engine));
+        rows
+    }
+
+    /// Each row of `rows` forecast alone.
+    fn one_at_a_time(engine: &Engine, rows: &ForecasterRows) -> Vec<f32> {
+        let (c, s, d) = (
+            rows.max_context * CONTEXT_FEATURES,
+            rows.max_context + 2,
+            rows.d_model,
+        );
+        (0..rows.rows)
+            .flat_map(|i| {
+                let one = ForecasterRows {
+                    rows: 1,
+                    context: rows.context[i * c..(i + 1) * c].to_vec(),
+                    key_mask: rows.key_mask[i * s..(i + 1) * s].to_vec(),
+                    anchor: vec![rows.anchor[i]],
+                    loss_embedding: rows.loss_embedding[i * d..(i + 1) * d].to_vec(),
+                    has_loss: vec![rows.has_loss[i]],
+                    ..rows.clone()
+                };
+                engine.run_forecaster(&one).unwrap()
+            })
+            .collect()
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// Exact mode checks the batched model on its first batch, answering it one row at a time,
+    /// then batches: every row keeps the bits it gets alone, as under throughput batching.
+    #[test]
+    fn exact_mode_batches_once_the_batched_model_keeps_every_rows_bits() {
+        use crate::testing::random_bundle;
+        let arch = Architecture::small();
+        let engine = Engine::from_bundle(random_bundle(&arch, 7, "t").unwrap()).unwrap();
+        let rows = three_point_rows(&arch);
+        let alone = bits(&one_at_a_time(&engine, &rows));
+        assert_eq!(engine.forecaster.batches_exact[0].get(), None);
+        let first = engine.run_forecaster(&rows).unwrap();
+        assert_eq!(engine.forecaster.batches_exact[0].get(), Some(&true));
+        let batched = engine.run_forecaster(&rows).unwrap();
+        assert_eq!(bits(&first), alone);
+        assert_eq!(bits(&batched), alone);
         engine.set_row_batching(RowBatching::Throughput);
-        let fast = engine.run_forecaster(&rows).unwrap();
-        assert!(batched(&engine));
-        for (a, b) in exact.iter().zip(&fast) {
-            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
-        }
+        assert_eq!(bits(&engine.run_forecaster(&rows).unwrap()), alone);
+    }
+
+    /// A batched model that gives a row other bits than it gets alone (here: another bundle's)
+    /// is found out on the first batch, whose answers are the batch-1 model's, and exact mode
+    /// then runs rows one at a time; throughput batching still uses it.
+    #[test]
+    fn a_batched_model_that_changes_bits_is_not_used_in_exact_mode() {
+        use crate::testing::random_bundle;
+        let arch = Architecture::small();
+        let engine = Engine::from_bundle(random_bundle(&arch, 7, "t").unwrap()).unwrap();
+        let other = Engine::from_bundle(random_bundle(&arch, 8, "u").unwrap()).unwrap();
+        let foreign = other.forecaster.runnable(0, 1).unwrap();
+        assert!(engine.forecaster.models[0][1].set(Ok(foreign)).is_ok());
+        let rows = three_point_rows(&arch);
+        let alone = bits(&one_at_a_time(&engine, &rows));
+        assert_eq!(bits(&engine.run_forecaster(&rows).unwrap()), alone);
+        assert_eq!(engine.forecaster.batches_exact[0].get(), Some(&false));
+        assert_eq!(bits(&engine.run_forecaster(&rows).unwrap()), alone);
+        engine.set_row_batching(RowBatching::Throughput);
+        assert_ne!(bits(&engine.run_forecaster(&rows).unwrap()), alone);
     }
 
     #[test]

@@ -70,12 +70,15 @@ impl ForecasterRows {
 /// How the forecaster's rows go through tract (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RowBatching {
-    /// One row at a time: a run's forecast is bit-identical whatever else is in the request.
+    /// A run's forecast is bit-identical whatever else is in the request: rows of the same
+    /// short context length go several at a time (256 tokens a call at 32 tokens and fewer)
+    /// once the engine has checked, on the first such batch, that the batched model gives
+    /// every row the bits it gets alone (the default model's do); otherwise one at a time.
     #[default]
     Exact,
-    /// Rows of the same short context length several at a time (256 tokens a call at 32
-    /// tokens and fewer): 1.2-2.7x faster per row there, but a forecast may differ in its last
-    /// bits (about 1e-7) with the other runs of its request.
+    /// Short rows several at a time without that check: for a bundle whose batched models
+    /// fail it, a forecast may differ in its last bits (about 1e-7) with the other runs of
+    /// its request; for the others, the same as `Exact`.
     Throughput,
 }
 

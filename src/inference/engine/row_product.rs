@@ -1,0 +1,319 @@
+//! The graph's per-row products (one row of the batch times a constant matrix) as one tract op
+//! whose bits do not depend on the batch size.
+//!
+//! tract picks a matrix kernel by shape: the summary path's first product (`[B, 8] x [8, 32]`)
+//! ran on a matrix-vector kernel at one row and on `fma_mmm_f32_40x2` at eight, and the two
+//! round differently, so a row's forecast through a batched plan differed from the same row
+//! alone in the last bit of about half of its quantiles (`examples/profile_graph`; every node of
+//! the transformer, whose products have a row per token, agreed bit for bit). [`RowProduct`]
+//! computes each row on its own, in one fixed order (over the contracted axis, then across the
+//! outputs), so a row gets the same bits in a plan of any batch size, and batched plans can serve
+//! the exact row mode. These products are small (the head and the summary path, about 25,000
+//! multiply-adds a row), so a plain loop the compiler vectorises costs little.
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::einsum::EinSum;
+
+/// `y[b, .., n] = sum_k x[b, k] * w[k, n]`: `x` is `[B, ...]`, its axes after the batch
+/// flattened to `k`; the output is `[B, 1.., N]` (`shape_after_batch`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct RowProduct {
+    /// The constant `[K, N]`, row-major.
+    weight: Arc<Tensor>,
+    /// The output's dimensions after the batch: ones, then `N`.
+    shape_after_batch: TVec<usize>,
+}
+
+impl RowProduct {
+    fn k(&self) -> usize {
+        self.weight.shape()[0]
+    }
+
+    fn n(&self) -> usize {
+        self.weight.shape()[1]
+    }
+}
+
+/// Each row of `x` (`rows` rows of `k`) times `w` (`[k, n]`) into `out` (`rows` rows of `n`).
+fn multiply_rows(x: &[f32], w: &[f32], k: usize, n: usize, out: &mut [f32]) {
+    for (row, y) in x.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
+        y.fill(0.0);
+        for (&xk, wk) in row.iter().zip(w.chunks_exact(n)) {
+            for (yn, &wkn) in y.iter_mut().zip(wk) {
+                *yn += xk * wkn;
+            }
+        }
+    }
+}
+
+impl Op for RowProduct {
+    fn name(&self) -> StaticName {
+        "RowProduct".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!("k: {} n: {}", self.k(), self.n())])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for RowProduct {
+    op_out_of_plan!();
+
+    fn eval(&self, _: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let x = args_1!(inputs);
+        let (k, n) = (self.k(), self.n());
+        let rows = x.shape().first().copied().unwrap_or(0);
+        ensure!(
+            x.datum_type() == f32::datum_type() && x.len() == rows * k,
+            "RowProduct: input {:?} {:?} is not {rows} rows of {k} f32",
+            x.datum_type(),
+            x.shape()
+        );
+        let x = x.to_plain_array_view::<f32>()?;
+        let x = x
+            .as_slice()
+            .ok_or_else(|| format_err!("RowProduct: input not contiguous"))?;
+        let w = self.weight.try_as_plain_ram()?;
+        let w = w.as_slice::<f32>()?;
+        let shape: TVec<usize> = std::iter::once(rows)
+            .chain(self.shape_after_batch.iter().copied())
+            .collect();
+        let mut out = vec![0f32; rows * n];
+        multiply_rows(x, w, k, n, &mut out);
+        Ok(tvec![Tensor::from_shape(&shape, &out)?.into_tvalue()])
+    }
+}
+
+impl TypedOp for RowProduct {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let shape: TVec<TDim> = std::iter::once(inputs[0].shape[0].clone())
+            .chain(self.shape_after_batch.iter().map(|&d| d.into()))
+            .collect();
+        Ok(tvec![f32::fact(shape)])
+    }
+
+    as_op!();
+}
+
+/// The [`RowProduct`] for `einsum` when it is a per-row product of its first input, whose axis 0
+/// is `batch`, by a constant second input: every other axis of the first input is contracted
+/// with the constant or has size 1, the constant has one axis of its own (`N`, the output's
+/// last), and the output's axes between the batch and `N` have size 1.
+fn as_row_product(
+    einsum: &EinSum,
+    x: &TypedFact,
+    w: &TypedFact,
+    out: &TypedFact,
+    batch: &Symbol,
+) -> Option<RowProduct> {
+    if einsum.q_params.is_some()
+        || einsum.operating_dt != f32::datum_type()
+        || x.datum_type != f32::datum_type()
+        || w.datum_type != f32::datum_type()
+    {
+        return None;
+    }
+    let weight = w.konst.as_ref()?;
+    let (inputs, outputs) = einsum.axes.to_strs();
+    let [sx, sw] = [inputs.first()?, inputs.get(1)?].map(|s| s.chars().collect::<Vec<_>>());
+    if inputs.len() != 2 || outputs.len() != 1 {
+        return None;
+    }
+    let so: Vec<char> = outputs[0].chars().collect();
+    if x.shape.first()? != &TDim::Sym(batch.clone()) || so.first()? != &sx[0] || sw.contains(&sx[0])
+    {
+        return None;
+    }
+    // The constant's own axis: in the output, last.
+    let own: Vec<char> = sw.iter().copied().filter(|c| !sx.contains(c)).collect();
+    let [n_axis] = own[..] else { return None };
+    if so.last()? != &n_axis {
+        return None;
+    }
+    // Contracted: the input's axes that the constant has, in the input's order; the others
+    // must be 1 (summed over one value, or kept as an axis of size 1).
+    let mut contracted = Vec::new();
+    for (i, c) in sx.iter().enumerate().skip(1) {
+        if sw.contains(c) {
+            if so.contains(c) {
+                return None;
+            }
+            contracted.push(*c);
+        } else if x.shape[i].to_usize().ok()? != 1 {
+            return None;
+        }
+    }
+    let middle = out.shape.iter().skip(1).take(so.len().saturating_sub(2));
+    let shape_after_batch: TVec<usize> = middle
+        .map(|d| d.to_usize().ok().filter(|&d| d == 1))
+        .chain(std::iter::once(out.shape.last()?.to_usize().ok()))
+        .collect::<Option<_>>()?;
+    // The constant as [K, N], K in the input's order of the contracted axes.
+    let order: Vec<usize> = contracted
+        .iter()
+        .chain(std::iter::once(&n_axis))
+        .map(|c| sw.iter().position(|s| s == c))
+        .collect::<Option<_>>()?;
+    if order.len() != sw.len() {
+        return None;
+    }
+    let permuted = (**weight).clone().permute_axes(&order).ok()?;
+    let n = *permuted.shape().last()?;
+    let k = permuted.len() / n.max(1);
+    let matrix = permuted.into_shape(&[k, n]).ok()?;
+    Some(RowProduct {
+        weight: matrix.into_arc_tensor(),
+        shape_after_batch,
+    })
+}
+
+/// Replaces every per-row product of a decluttered model (see [`as_row_product`]) by a
+/// [`RowProduct`]; returns how many. `batch` is the symbol of the rows.
+pub(crate) fn use_row_products(model: &mut TypedModel, batch: &Symbol) -> TractResult<usize> {
+    let mut found = Vec::new();
+    for node in &model.nodes {
+        let Some(einsum) = node.op_as::<EinSum>() else {
+            continue;
+        };
+        if node.inputs.len() != 2 {
+            continue;
+        }
+        let x = model.outlet_fact(node.inputs[0])?;
+        let w = model.outlet_fact(node.inputs[1])?;
+        if let Some(op) = as_row_product(einsum, x, w, &node.outputs[0].fact, batch) {
+            found.push((node.id, op));
+        }
+    }
+    let replaced = found.len();
+    for (id, op) in found {
+        let node = &model.nodes[id];
+        TypedModelPatch::replace_single_op(model, node, &[node.inputs[0]], op)?.apply(model)?;
+    }
+    Ok(replaced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::tract_core::axes::AxesMapping;
+
+    /// A model `x -> einsum(expr)(x, w)` with `x` of shape `[B, x_rest..]` and a constant `w`.
+    fn einsum_model(expr: &str, x_rest: &[usize], w_shape: &[usize]) -> (TypedModel, Symbol) {
+        let mut model = TypedModel::default();
+        let batch = model.symbols.sym("B");
+        let shape: TVec<TDim> = std::iter::once(TDim::Sym(batch.clone()))
+            .chain(x_rest.iter().map(|&d| d.into()))
+            .collect();
+        let x = model.add_source("x", f32::fact(shape)).unwrap();
+        let values: Vec<f32> = (0..w_shape.iter().product::<usize>())
+            .map(|i| ((i * 7919) % 97) as f32 / 48.5 - 1.0)
+            .collect();
+        let w = model
+            .add_const("w", Tensor::from_shape(w_shape, &values).unwrap())
+            .unwrap();
+        let axes: AxesMapping = expr.parse().unwrap();
+        let y = model
+            .wire_node("y", EinSum::new(axes, f32::datum_type()), &[x, w])
+            .unwrap();
+        model.select_output_outlets(&y).unwrap();
+        (model, batch)
+    }
+
+    fn run(model: &TypedModel, batch: &Symbol, x: &Tensor) -> Tensor {
+        let subs =
+            std::collections::HashMap::from([(batch.clone(), TDim::Val(x.shape()[0] as i64))]);
+        let plan = model
+            .set_symbols(&subs)
+            .unwrap()
+            .into_optimized()
+            .unwrap()
+            .into_runnable()
+            .unwrap();
+        plan.run(tvec![x.clone().into_tvalue()]).unwrap()[0]
+            .clone()
+            .into_tensor()
+    }
+
+    /// The per-row products the forecaster has: replaced, and computing what tract's EinSum
+    /// computes, to a few ulps, with the same output shape.
+    #[test]
+    fn per_row_products_are_replaced_and_agree_with_tract() {
+        let cases: [(&str, &[usize], &[usize]); 4] = [
+            ("ak,kn->an", &[8], &[8, 32]),
+            ("mk,kn->mn", &[64], &[64, 5]),
+            ("abk,bkn->amn", &[4, 16], &[4, 16, 64]),
+            ("amk,kn->an", &[1, 64], &[64, 128]),
+        ];
+        for (expr, x_rest, w_shape) in cases {
+            let (model, batch) = einsum_model(expr, x_rest, w_shape);
+            let mut swapped = model.clone();
+            assert_eq!(use_row_products(&mut swapped, &batch).unwrap(), 1, "{expr}");
+            assert!(swapped.nodes.iter().any(|n| n.op_is::<RowProduct>()));
+            for rows in [1usize, 3, 8] {
+                let shape: Vec<usize> = std::iter::once(rows)
+                    .chain(x_rest.iter().copied())
+                    .collect();
+                let n: usize = shape.iter().product();
+                let x: Vec<f32> = (0..n).map(|i| ((i * 31) % 17) as f32 / 8.0 - 1.0).collect();
+                let x = Tensor::from_shape(&shape, &x).unwrap();
+                let (theirs, ours) = (run(&model, &batch, &x), run(&swapped, &batch, &x));
+                assert_eq!(theirs.shape(), ours.shape(), "{expr}");
+                theirs.close_enough(&ours, true).unwrap();
+            }
+        }
+    }
+
+    /// Products with a row per token, of two activations, or whose rows are not the batch's
+    /// are left to tract.
+    #[test]
+    fn other_products_are_left_to_tract() {
+        for (expr, x_rest, w_shape) in [
+            ("amk,kn->amn", &[5usize, 8][..], &[8usize, 4][..]),
+            ("amk,kn->an", &[3, 8], &[8, 4]),
+            ("akm,kn->anm", &[8, 2], &[8, 4]),
+        ] {
+            let (mut model, batch) = einsum_model(expr, x_rest, w_shape);
+            assert_eq!(use_row_products(&mut model, &batch).unwrap(), 0, "{expr}");
+        }
+        // Both inputs activations.
+        let mut model = TypedModel::default();
+        let batch = model.symbols.sym("B");
+        let fact = |d: usize| f32::fact([TDim::Sym(batch.clone()), d.into()]);
+        let a = model.add_source("a", fact(8)).unwrap();
+        let b = model.add_source("b", f32::fact([8, 4])).unwrap();
+        let y = model
+            .wire_node(
+                "y",
+                EinSum::new("ak,kn->an".parse().unwrap(), f32::datum_type()),
+                &[a, b],
+            )
+            .unwrap();
+        model.select_output_outlets(&y).unwrap();
+        assert_eq!(use_row_products(&mut model, &batch).unwrap(), 0);
+    }
+
+    /// A row's bits do not depend on how many rows are beside it.
+    #[test]
+    fn a_rows_bits_do_not_depend_on_the_batch() {
+        let (mut model, batch) = einsum_model("ak,kn->an", &[8], &[8, 32]);
+        use_row_products(&mut model, &batch).unwrap();
+        let x: Vec<f32> = (0..64 * 8).map(|i| (i as f32 * 0.731).sin()).collect();
+        let all = run(&model, &batch, &Tensor::from_shape(&[64, 8], &x).unwrap());
+        let all = all.try_as_plain_ram().unwrap();
+        let all = all.as_slice::<f32>().unwrap();
+        for r in [0usize, 17, 63] {
+            let one = run(
+                &model,
+                &batch,
+                &Tensor::from_shape(&[1, 8], &x[r * 8..(r + 1) * 8]).unwrap(),
+            );
+            let one = one.try_as_plain_ram().unwrap();
+            let one = one.as_slice::<f32>().unwrap();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(one), bits(&all[r * 32..(r + 1) * 32]));
+        }
+    }
+}
