@@ -406,7 +406,8 @@ impl CompiledGraph {
                 .map(|c| (c, kind))
                 .chain(members[batched..].chunks(1).map(|c| (c, 0)));
             for (chunk, kind) in calls {
-                let mut run = |rows: &[usize], kind: usize| -> Result<Vec<f32>> {
+                // The rows' outputs, `rows.len()` rows of `out_width`, as one tensor.
+                let mut run = |rows: &[usize], kind: usize| -> Result<TValue> {
                     if states[bucket][kind].is_none() {
                         states[bucket][kind] = Some(self.runnable(bucket, kind)?.spawn()?);
                     }
@@ -427,37 +428,43 @@ impl CompiledGraph {
                         tensors.push(Tensor::from_shape(&shapes[k], buffer)?.into());
                     }
                     let result = state.run_plan_with_eval(tensors, eval_node)?;
-                    let view = result[0].to_plain_array_view::<f32>()?;
-                    let flat = view
-                        .as_slice()
-                        .filter(|f| f.len() == rows.len() * out_width)
-                        .ok_or_else(|| {
-                            Error::Inference(format!(
-                                "{}: output of shape {:?}, {} x {out_width} expected",
-                                self.name,
-                                view.shape(),
-                                rows.len()
-                            ))
-                        })?;
-                    Ok(flat.to_vec())
-                };
-                let flat = if kind == 1 && batching == RowBatching::Exact && exact.get().is_none() {
-                    let together = run(chunk, 1)?;
-                    let mut alone = Vec::with_capacity(together.len());
-                    for &row in chunk {
-                        alone.extend(run(&[row], 0)?);
+                    let output = result.into_iter().next();
+                    match output {
+                        Some(o) if o.len() == rows.len() * out_width => Ok(o),
+                        o => Err(Error::Inference(format!(
+                            "{}: output of shape {:?}, {} x {out_width} expected",
+                            self.name,
+                            o.map(|o| o.shape().to_vec()),
+                            rows.len()
+                        ))),
                     }
-                    let same = together
-                        .iter()
-                        .zip(&alone)
-                        .all(|(a, b)| a.to_bits() == b.to_bits());
-                    let _ = exact.set(same);
-                    alone
-                } else {
-                    run(chunk, kind)?
                 };
-                for (&row, values) in chunk.iter().zip(flat.chunks_exact(out_width)) {
+                let mut keep = |row: usize, values: &[f32]| {
                     out[row * out_width..(row + 1) * out_width].copy_from_slice(values);
+                };
+                if kind == 1 && batching == RowBatching::Exact && exact.get().is_none() {
+                    let together = run(chunk, 1)?;
+                    let together = together.try_as_plain_ram()?;
+                    let together = together.as_slice::<f32>()?;
+                    let mut same = true;
+                    for (&row, batched) in chunk.iter().zip(together.chunks_exact(out_width)) {
+                        let alone = run(&[row], 0)?;
+                        let alone = alone.try_as_plain_ram()?;
+                        let alone = alone.as_slice::<f32>()?;
+                        same &= alone
+                            .iter()
+                            .zip(batched)
+                            .all(|(a, b)| a.to_bits() == b.to_bits());
+                        keep(row, alone);
+                    }
+                    let _ = exact.set(same);
+                } else {
+                    let flat = run(chunk, kind)?;
+                    let flat = flat.try_as_plain_ram()?;
+                    let flat = flat.as_slice::<f32>()?;
+                    for (&row, values) in chunk.iter().zip(flat.chunks_exact(out_width)) {
+                        keep(row, values);
+                    }
                 }
             }
         }
