@@ -81,9 +81,15 @@ impl EvalOp for RowProduct {
         let shape: TVec<usize> = std::iter::once(rows)
             .chain(self.shape_after_batch.iter().copied())
             .collect();
-        let mut out = vec![0f32; rows * n];
-        multiply_rows(x, w, k, n, &mut out);
-        Ok(tvec![Tensor::from_shape(&shape, &out)?.into_tvalue()])
+        let mut out = Tensor::zero::<f32>(&shape)?;
+        multiply_rows(
+            x,
+            w,
+            k,
+            n,
+            out.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?,
+        );
+        Ok(tvec![out.into_tvalue()])
     }
 }
 
