@@ -517,8 +517,9 @@ pub fn with_row_products(mut model: TypedModel, batch: &Symbol) -> TractResult<T
 }
 
 /// A graph with all its shapes fixed, optimised as the engine runs it: tract's optimisation, then
-/// the attention softmax swapped for [`RowSoftmax`](super::softmax::RowSoftmax). A profiler
-/// looking at the engine's plan should build it here.
+/// the attention softmax swapped for [`RowSoftmax`](super::softmax::RowSoftmax), which takes in
+/// the key mask's addition where tract left it to an `Add`. A profiler looking at the engine's
+/// plan should build it here.
 pub fn optimize(model: TypedModel) -> TractResult<TypedModel> {
     let mut optimized = model.into_optimized()?;
     super::softmax::use_row_softmax(&mut optimized)?;
