@@ -471,8 +471,8 @@ impl CompiledGraph {
         Ok(out)
     }
 
-    /// Rows per call through bucket `bucket`'s batched model under [`RowBatching::Throughput`]:
-    /// below 32 tokens a batch-1 model leaves tract's matrix kernels short of rows, so short
+    /// Rows per call through bucket `bucket`'s batched model (in exact mode once its bits are
+    /// checked, see the module docs): below 32 tokens a batch-1 model leaves tract's matrix kernels short of rows, so short
     /// contexts go 256 tokens at a time (see the module docs for the measurements); at 64
     /// tokens and more batching gained nothing or lost, and rows go one at a time.
     pub(super) fn rows_per_call(&self, bucket: usize) -> usize {

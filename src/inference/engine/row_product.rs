@@ -4,7 +4,7 @@
 //! tract picks a matrix kernel by shape: the summary path's first product (`[B, 8] x [8, 32]`)
 //! ran on a matrix-vector kernel at one row and on `fma_mmm_f32_40x2` at eight, and the two
 //! round differently, so a row's forecast through a batched plan differed from the same row
-//! alone in the last bit of about half of its quantiles (`examples/profile_graph`; every node of
+//! alone in the last bit of about half of its quantiles (`examples/batch_bits`; every node of
 //! the transformer, whose products have a row per token, agreed bit for bit). [`RowProduct`]
 //! computes each row on its own, in one fixed order (over the contracted axis, then across the
 //! outputs), so a row gets the same bits in a plan of any batch size, and batched plans can serve
@@ -35,10 +35,10 @@ impl RowProduct {
     }
 }
 
-/// Each row of `x` (`rows` rows of `k`) times `w` (`[k, n]`) into `out` (`rows` rows of `n`).
+/// Each row of `x` (`rows` rows of `k`) times `w` (`[k, n]`) added into `out` (`rows` rows of
+/// `n`, zeros on entry).
 fn multiply_rows(x: &[f32], w: &[f32], k: usize, n: usize, out: &mut [f32]) {
     for (row, y) in x.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
-        y.fill(0.0);
         for (&xk, wk) in row.iter().zip(w.chunks_exact(n)) {
             for (yn, &wkn) in y.iter_mut().zip(wk) {
                 *yn += xk * wkn;
