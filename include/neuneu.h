@@ -140,6 +140,10 @@ typedef enum neuneu_metric_kind {
   // Non-negative and unbounded above, like a validation loss: forecast as `exp(-v)` (see
   // docs/MODEL.md) and answered in the loss's own units. Negative values are INVALID_INPUT.
   NEUNEU_METRIC_LOSS = 1,
+  // Non-positive and unbounded below, like scikit-learn's `neg_log_loss` or a
+  // log-likelihood: a loss reported negated, forecast as the loss `-v` is and answered in the
+  // metric's own units. Positive values are INVALID_INPUT. Its usual direction is maximize.
+  NEUNEU_METRIC_NEG_LOSS = 2,
 } neuneu_metric_kind;
 
 // Whether larger or smaller values of the metric are better (`direction`, as `int32_t`).

@@ -76,6 +76,7 @@ enum class Backend : std::int32_t {
 enum class MetricKind : std::int32_t {
   Bounded = 0,  // in [0, 1]: an accuracy, a score, an error rate
   Loss = 1,     // non-negative, unbounded: a validation loss (forecast as exp(-loss))
+  NegLoss = 2,  // non-positive: a loss reported negated, like neg_log_loss (usually maximized)
 };
 enum class Direction : std::int32_t { Maximize = 0, Minimize = 1 };
 
@@ -84,6 +85,7 @@ struct Metric {
   Direction direction = Direction::Maximize;
   static Metric accuracy() { return {}; }
   static Metric loss() { return {MetricKind::Loss, Direction::Minimize}; }
+  static Metric neg_loss() { return {MetricKind::NegLoss, Direction::Maximize}; }
 };
 
 // A read-only view of contiguous values (std::span is C++20): from a std::vector, a C array,

@@ -34,6 +34,10 @@ pub enum neuneu_metric_kind {
     /// Non-negative and unbounded above, like a validation loss: forecast as `exp(-v)` (see
     /// docs/MODEL.md) and answered in the loss's own units. Negative values are INVALID_INPUT.
     NEUNEU_METRIC_LOSS = 1,
+    /// Non-positive and unbounded below, like scikit-learn's `neg_log_loss` or a
+    /// log-likelihood: a loss reported negated, forecast as the loss `-v` is and answered in the
+    /// metric's own units. Positive values are INVALID_INPUT. Its usual direction is maximize.
+    NEUNEU_METRIC_NEG_LOSS = 2,
 }
 
 /// Whether larger or smaller values of the metric are better (`direction`, as `int32_t`).
@@ -304,9 +308,10 @@ pub(crate) fn metric(kind: i32, direction: i32) -> Result<Metric, AbiError> {
     let kind = match kind {
         0 => MetricKind::Bounded,
         1 => MetricKind::Loss,
+        2 => MetricKind::NegLoss,
         k => {
             return Err(invalid(format!(
-                "metric_kind {k} is unknown (0 bounded, 1 loss)"
+                "metric_kind {k} is unknown (0 bounded, 1 loss, 2 neg_loss)"
             )));
         }
     };

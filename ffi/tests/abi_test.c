@@ -225,7 +225,7 @@ int main(void) {
     CHECK(neuneu_engine_new(&odd, NULL, 0, 7) == NEUNEU_ERR_INVALID_ARGUMENT && odd == NULL);
     CHECK(strstr(neuneu_last_error(), "backend 7") != NULL);
     CHECK(neuneu_engine_new(&odd, NULL, 0, -1) == NEUNEU_ERR_INVALID_ARGUMENT && odd == NULL);
-    CHECK(neuneu_rank(e, 3, r_steps, r_acc, rc_ctx, r_tg, r_t, 2, NEUNEU_MAXIMIZE, NULL, NULL) == NEUNEU_ERR_INVALID_ARGUMENT);
+    CHECK(neuneu_rank(e, 3, r_steps, r_acc, rc_ctx, r_tg, r_t, 3, NEUNEU_MAXIMIZE, NULL, NULL) == NEUNEU_ERR_INVALID_ARGUMENT);
     CHECK(neuneu_rank(e, 3, r_steps, r_acc, rc_ctx, r_tg, r_t, NEUNEU_METRIC_LOSS, 5, NULL, NULL) == NEUNEU_ERR_INVALID_ARGUMENT);
     opts = neuneu_plan_options_default();
     opts.direction = -3;
@@ -278,6 +278,14 @@ int main(void) {
         const double negative[] = {3.0, 2.5, -2.2, 2.0};
         CHECK(neuneu_forecast(e, 1, l_steps, negative, l_ctx, l_tg, l_t, NULL, NULL, NEUNEU_METRIC_LOSS, NEUNEU_MINIMIZE, lq, 5, &st) == NEUNEU_ERR_INVALID_INPUT);
         CHECK(st == NEUNEU_ERR_INVALID_INPUT && strstr(neuneu_last_error(), "values[2]") != NULL);
+        /* The loss negated and maximized (a neg_loss): the same forecast, negated, in reverse. */
+        const double negated[] = {-3.0, -2.5, -2.2, -2.0};
+        float nq[5];
+        CHECK(neuneu_forecast(e, 1, l_steps, loss, l_ctx, l_tg, l_t, NULL, NULL, NEUNEU_METRIC_LOSS, NEUNEU_MINIMIZE, lq, 5, &st) == NEUNEU_OK);
+        CHECK(neuneu_forecast(e, 1, l_steps, negated, l_ctx, l_tg, l_t, NULL, NULL, NEUNEU_METRIC_NEG_LOSS, NEUNEU_MAXIMIZE, nq, 5, &st) == NEUNEU_OK && st == NEUNEU_OK);
+        for (int l = 0; l < 5; l++) CHECK(nq[l] == -lq[4 - l]);
+        CHECK(neuneu_forecast(e, 1, l_steps, loss, l_ctx, l_tg, l_t, NULL, NULL, NEUNEU_METRIC_NEG_LOSS, NEUNEU_MAXIMIZE, nq, 5, &st) == NEUNEU_ERR_INVALID_INPUT);
+        CHECK(strstr(neuneu_last_error(), "is positive") != NULL);
     }
 
     /* A plan over a young arm (one point), per-arm end steps, and k larger than the arms

@@ -178,6 +178,12 @@ int main(int argc, char** argv) {
     if (l > 0) CHECK(lf[0].quantiles[0][l - 1] <= lf[0].quantiles[0][l]);
   }
   CHECK(!engine.forecast({{ls, lv, lt}})[0].ok());  // not a bounded metric
+  // The loss negated and maximized: the same forecast, negated, its levels in reverse.
+  std::vector<double> negated{-3.0, -2.5, -2.2, -2.0};
+  std::vector<neuneu::RunForecast> nf = engine.forecast({{ls, negated, lt}}, neuneu::Metric::neg_loss());
+  CHECK(nf[0].ok());
+  for (std::size_t l = 0; l < 5; l++) CHECK(nf[0].quantiles[0][l] == -lf[0].quantiles[0][4 - l]);
+  CHECK(!engine.forecast({{ls, lv, lt}}, neuneu::Metric::neg_loss())[0].ok());  // positive
   std::vector<double> one_step{1000}, one_loss{2.9}, lv2{3.2, 2.9, 2.7, 2.6};
   neuneu::PlanOptions loss_options = neuneu::PlanOptions::keep_top_k(1);
   loss_options.metric = neuneu::Metric::loss();

@@ -175,7 +175,7 @@ fuzz_target!(|data: &[u8]| {
     let mut opts = neuneu_plan_options_default();
     // Enum fields are plain ints: values past the enums (4, 2) must be refused, not trusted.
     opts.policy = i32::from(b.u8() % 5);
-    opts.metric_kind = i32::from(b.u8() % 3);
+    opts.metric_kind = i32::from(b.u8() % 4);
     opts.direction = i32::from(b.u8() % 3);
     opts.k = b.u8() as usize % 10;
     opts.fraction = b.f64(0.0);

@@ -79,7 +79,7 @@ fuzz_target!(|data: &[u8]| {
         0
     );
     // Enum fields are plain ints: values past the enums must be refused, not trusted.
-    o.metric_kind = i32::from(b.u8() % 3);
+    o.metric_kind = i32::from(b.u8() % 4);
     o.direction = i32::from(b.u8() % 3);
     o.policy = i32::from(b.u8() % 5);
     o.k = (b.u8() % 6) as usize;

@@ -10,6 +10,8 @@
 //! | bounded | minimize | `1 - v` (the mirrored metric) | `1 - m` |
 //! | loss (non-negative, unbounded) | minimize | `exp(-v)` (a loss's likelihood scale) | `-ln m` |
 //! | loss | maximize | `1 - exp(-v)` | `-ln(1 - m)` |
+//! | neg_loss (non-positive, unbounded below) | maximize | `exp(v)` (the loss `-v`'s scale) | `ln m` |
+//! | neg_loss | minimize | `1 - exp(v)` | `ln(1 - m)` |
 //!
 //! Each map is monotone, so quantiles map to quantiles; where it is decreasing (a minimized
 //! metric) the model's 0.1 quantile is the user's 0.9 quantile. Kill plans and rankings are
@@ -37,6 +39,10 @@ pub enum MetricKind {
     Bounded,
     /// Non-negative and unbounded above: a validation loss, a perplexity's log.
     Loss,
+    /// Non-positive and unbounded below: a loss reported negated, such as scikit-learn's
+    /// `neg_log_loss` or `neg_mean_squared_error` scorers, or a log-likelihood. Forecast as the
+    /// loss `-v` is, so a maximized `neg_loss` decides what the minimized loss does.
+    NegLoss,
 }
 
 /// Why a value is not one of its metric's.
@@ -45,10 +51,17 @@ pub enum MetricKind {
 pub enum OutOfRange {
     #[error("{0} is not a finite number")]
     NotFinite(f64),
-    #[error("{0} is outside [0, 1] (a bounded metric; a metric that is not is of kind `loss`)")]
+    #[error(
+        "{0} is outside [0, 1] (a bounded metric; a metric that is not is of kind `loss`, or \
+         `neg_loss` when it is never positive)"
+    )]
     OutsideUnitInterval(f64),
-    #[error("{0} is negative (a loss metric is non-negative)")]
+    #[error(
+        "{0} is negative (a loss metric is non-negative; a negated loss is of kind `neg_loss`)"
+    )]
     Negative(f64),
+    #[error("{0} is positive (a neg_loss metric is non-positive: a loss reported negated)")]
+    Positive(f64),
 }
 
 /// A metric's kind and direction: how its values enter the model and come back.
@@ -84,11 +97,21 @@ impl From<MetricFields> for Metric {
 
 impl MetricKind {
     /// The direction metrics of this kind usually have: a bounded metric is maximized (an
-    /// accuracy), a loss minimized.
+    /// accuracy), a loss minimized, a negated loss maximized.
     pub fn usual_direction(self) -> Direction {
         match self {
-            MetricKind::Bounded => Direction::Maximize,
+            MetricKind::Bounded | MetricKind::NegLoss => Direction::Maximize,
             MetricKind::Loss => Direction::Minimize,
+        }
+    }
+
+    /// The name [`FromStr`](std::str::FromStr) reads back, as in JSON: `bounded`, `loss`,
+    /// `neg_loss`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricKind::Bounded => "bounded",
+            MetricKind::Loss => "loss",
+            MetricKind::NegLoss => "neg_loss",
         }
     }
 }
@@ -122,10 +145,13 @@ impl Metric {
                 Err(OutOfRange::OutsideUnitInterval(v))
             }
             (MetricKind::Loss, _) if v < 0.0 => Err(OutOfRange::Negative(v)),
+            (MetricKind::NegLoss, _) if v > 0.0 => Err(OutOfRange::Positive(v)),
             (MetricKind::Bounded, Direction::Maximize) => Ok(v),
             (MetricKind::Bounded, Direction::Minimize) => Ok(1.0 - v),
             (MetricKind::Loss, Direction::Minimize) => Ok((-v).exp()),
             (MetricKind::Loss, Direction::Maximize) => Ok(-(-v).exp_m1()),
+            (MetricKind::NegLoss, Direction::Maximize) => Ok(v.exp()),
+            (MetricKind::NegLoss, Direction::Minimize) => Ok(-v.exp_m1()),
         }
     }
 
@@ -151,6 +177,8 @@ impl Metric {
             (MetricKind::Bounded, Direction::Minimize) => 1.0 - m,
             (MetricKind::Loss, Direction::Minimize) => -m.max(MIN_MODEL_VALUE).ln(),
             (MetricKind::Loss, Direction::Maximize) => -(1.0 - m).max(MIN_MODEL_VALUE).ln(),
+            (MetricKind::NegLoss, Direction::Maximize) => m.max(MIN_MODEL_VALUE).ln(),
+            (MetricKind::NegLoss, Direction::Minimize) => (1.0 - m).max(MIN_MODEL_VALUE).ln(),
         }
     }
 
@@ -162,6 +190,8 @@ impl Metric {
             (MetricKind::Bounded, Direction::Minimize) => true,
             (MetricKind::Loss, Direction::Minimize) => true,
             (MetricKind::Loss, Direction::Maximize) => false,
+            (MetricKind::NegLoss, Direction::Maximize) => false,
+            (MetricKind::NegLoss, Direction::Minimize) => true,
         }
     }
 
@@ -184,16 +214,15 @@ impl Metric {
             (MetricKind::Bounded, Direction::Minimize) => "1 - v",
             (MetricKind::Loss, Direction::Minimize) => "exp(-v)",
             (MetricKind::Loss, Direction::Maximize) => "1 - exp(-v)",
+            (MetricKind::NegLoss, Direction::Maximize) => "exp(v)",
+            (MetricKind::NegLoss, Direction::Minimize) => "1 - exp(v)",
         }
     }
 
     /// The name [`FromStr`](std::str::FromStr) reads back: `bounded:maximize`, `loss:minimize`,
     /// ... (the kind and direction of the JSON `metric` object, joined by a colon).
     pub fn name(&self) -> String {
-        let kind = match self.kind {
-            MetricKind::Bounded => "bounded",
-            MetricKind::Loss => "loss",
-        };
+        let kind = self.kind.name();
         let direction = match self.direction {
             Direction::Maximize => "maximize",
             Direction::Minimize => "minimize",
@@ -208,6 +237,8 @@ impl Metric {
             (MetricKind::Bounded, Direction::Minimize) => "bounded metric, minimized",
             (MetricKind::Loss, Direction::Minimize) => "loss, minimized",
             (MetricKind::Loss, Direction::Maximize) => "unbounded metric, maximized",
+            (MetricKind::NegLoss, Direction::Maximize) => "negated loss, maximized",
+            (MetricKind::NegLoss, Direction::Minimize) => "non-positive metric, minimized",
         }
     }
 }
@@ -233,15 +264,17 @@ impl std::str::FromStr for MetricKind {
         match s.trim().to_ascii_lowercase().as_str() {
             "bounded" => Ok(MetricKind::Bounded),
             "loss" => Ok(MetricKind::Loss),
+            "neg_loss" => Ok(MetricKind::NegLoss),
             other => Err(Error::Parse(format!(
-                "metric kind {other:?}: expected bounded or loss"
+                "metric kind {other:?}: expected bounded, loss or neg_loss"
             ))),
         }
     }
 }
 
 /// `KIND[:DIRECTION]`, the spelling of the command-line option `--metric`: the kind and direction
-/// of the JSON `metric` object (`bounded`, `loss`; `maximize`, `minimize`), joined by a colon.
+/// of the JSON `metric` object (`bounded`, `loss`, `neg_loss`; `maximize`, `minimize`), joined by
+/// a colon.
 /// Without a direction a kind takes the one its metrics usually have
 /// ([`MetricKind::usual_direction`]), as in the JSON object; `accuracy` is `bounded:maximize`.
 impl std::str::FromStr for Metric {
@@ -265,7 +298,7 @@ impl std::str::FromStr for Metric {
 mod tests {
     use super::*;
 
-    const ALL: [Metric; 4] = [
+    const ALL: [Metric; 6] = [
         Metric::ACCURACY,
         Metric {
             kind: MetricKind::Bounded,
@@ -278,6 +311,14 @@ mod tests {
         Metric {
             kind: MetricKind::Loss,
             direction: Direction::Maximize,
+        },
+        Metric {
+            kind: MetricKind::NegLoss,
+            direction: Direction::Maximize,
+        },
+        Metric {
+            kind: MetricKind::NegLoss,
+            direction: Direction::Minimize,
         },
     ];
 
@@ -302,6 +343,7 @@ mod tests {
             let values: &[f64] = match metric.kind {
                 MetricKind::Bounded => &[0.0, 0.2, 0.5, 0.99, 1.0],
                 MetricKind::Loss => &[0.0, 0.01, 1.0, 3.5, 20.0],
+                MetricKind::NegLoss => &[0.0, -0.01, -1.0, -3.5, -20.0],
             };
             for &v in values {
                 let m = metric.to_model(v).unwrap();
@@ -309,7 +351,7 @@ mod tests {
                 // 1 - exp(-20) keeps 8 significant digits of exp(-20): relative, not absolute.
                 let back = metric.to_user(m);
                 assert!(
-                    (back - v).abs() <= 1e-6 * v.max(1e-3),
+                    (back - v).abs() <= 1e-6 * v.abs().max(1e-3),
                     "{metric:?} {v} -> {back}"
                 );
             }
@@ -324,6 +366,8 @@ mod tests {
                 (MetricKind::Bounded, Direction::Minimize) => (0.4, 0.3),
                 (MetricKind::Loss, Direction::Minimize) => (2.0, 1.5),
                 (MetricKind::Loss, Direction::Maximize) => (1.5, 2.0),
+                (MetricKind::NegLoss, Direction::Maximize) => (-2.0, -1.5),
+                (MetricKind::NegLoss, Direction::Minimize) => (-1.5, -2.0),
             };
             assert!(metric.to_model(better).unwrap() > metric.to_model(worse).unwrap());
         }
@@ -343,6 +387,35 @@ mod tests {
         );
         assert!(loss.to_model(f64::NAN).is_err());
         assert_eq!(loss.to_model(2.9).unwrap(), (-2.9f64).exp());
+    }
+
+    #[test]
+    fn a_maximized_neg_loss_is_the_minimized_loss_negated() {
+        let neg = Metric::new(MetricKind::NegLoss, Direction::Maximize);
+        let loss = Metric::new(MetricKind::Loss, Direction::Minimize);
+        for v in [0.0, 0.3, 1.0, 7.5] {
+            assert_eq!(neg.to_model(-v).unwrap(), loss.to_model(v).unwrap());
+        }
+        // Its quantiles are the loss's negated, in the reverse order.
+        let model = [0.1f32, 0.4, 0.8];
+        let negated: Vec<f64> = loss
+            .quantiles_to_user(&model)
+            .iter()
+            .rev()
+            .map(|q| -q)
+            .collect();
+        assert_eq!(neg.quantiles_to_user(&model), negated);
+        assert_eq!("neg_loss".parse::<Metric>().unwrap(), neg);
+        let e = neg.to_model(0.2).unwrap_err();
+        assert_eq!(e, OutOfRange::Positive(0.2));
+        assert!(e.to_string().contains("non-positive"), "{e}");
+        // The loss's refusal names the kind a negated loss is.
+        assert!(
+            loss.to_model(-0.2)
+                .unwrap_err()
+                .to_string()
+                .contains("neg_loss")
+        );
     }
 
     #[test]

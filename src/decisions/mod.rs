@@ -2,7 +2,7 @@
 //!
 //! - [`distribution`]: a forecast's quantiles as a full distribution (CDF, sampling);
 //! - [`ranking`]: P(A above B) for every pair of runs, and the implied order;
-//! - [`metric`]: metrics that rise or fall, bounded or losses, and the model's space;
+//! - [`metric`]: metrics that rise or fall, bounded or losses (negated too), and the model's space;
 //! - [`killplan`]: which arms of a sweep to stop under a policy, with P(top k) and reasons;
 //! - this module: the glue that runs the engine's forecasts into rankings and plans.
 

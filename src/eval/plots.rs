@@ -185,12 +185,14 @@ fn draw(
         ));
     }
     let y_pad = ((y_hi - y_lo) * 0.08).max(0.01);
-    // Every metric is non-negative; only a bounded one stops at 1.
-    let y_top = match metric.kind {
-        MetricKind::Bounded => 1.0,
-        MetricKind::Loss => f64::INFINITY,
+    // The axis stops where the metric does: a bounded one at 0 and 1, a loss at 0, a negated
+    // loss at 0 from below.
+    let (y_bottom, y_top) = match metric.kind {
+        MetricKind::Bounded => (0.0, 1.0),
+        MetricKind::Loss => (0.0, f64::INFINITY),
+        MetricKind::NegLoss => (f64::NEG_INFINITY, 0.0),
     };
-    let (y_lo, y_hi) = ((y_lo - y_pad).max(0.0), (y_hi + y_pad).min(y_top));
+    let (y_lo, y_hi) = ((y_lo - y_pad).max(y_bottom), (y_hi + y_pad).min(y_top));
     let y_desc = if metric.is_identity() {
         "accuracy"
     } else {

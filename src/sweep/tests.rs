@@ -315,6 +315,39 @@ fn minimizing_a_metric_decides_as_maximizing_its_mirror() {
 }
 
 #[test]
+fn maximizing_a_negated_loss_decides_as_minimizing_the_loss() {
+    let policy = Policy::StopWithinBudget { k: 2, budget: 0.3 };
+    let mut loss_options = options(policy);
+    loss_options.metric = "loss".parse().unwrap();
+    let mut neg_options = options(policy);
+    neg_options.metric = "neg_loss".parse().unwrap();
+    assert_eq!(neg_options.metric.direction, Direction::Maximize);
+    let mut loss = Sweep::new(engine(), loss_options).unwrap();
+    let mut neg = Sweep::new(engine(), neg_options).unwrap();
+    for t in 0..5 {
+        for a in 0..ARMS {
+            let v = 3.0 * (1.0 - value(a, t));
+            loss.observe(&format!("arm-{a}"), step(t), v).unwrap();
+            neg.observe(&format!("arm-{a}"), step(t), -v).unwrap();
+        }
+    }
+    let (l, n) = (loss.decide(None).unwrap(), neg.decide(None).unwrap());
+    assert!(
+        l.arms.iter().any(|a| a.action == Action::Stop),
+        "nothing to compare"
+    );
+    for (a, b) in l.arms.iter().zip(&n.arms) {
+        assert_eq!(a.action, b.action);
+        assert_eq!(a.p_top_k, b.p_top_k);
+        assert_eq!(a.median.unwrap(), -b.median.unwrap());
+        assert_eq!(a.q10.unwrap(), -b.q90.unwrap());
+    }
+    // A positive value is refused with the reason.
+    let e = neg.observe("arm-0", step(5), 0.4).unwrap_err().to_string();
+    assert!(e.contains("is positive") && e.contains("run arm-0"), "{e}");
+}
+
+#[test]
 fn a_loss_is_forecast_in_loss_units_with_ordered_quantiles() {
     let mut o = options(Policy::KeepTopK { k: 1 });
     o.metric = Metric::new(MetricKind::Loss, Direction::Minimize);

@@ -450,3 +450,42 @@ fn eval_keep_every_scores_a_sparser_schedule_and_records_it() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--keep-every"), "{err}");
 }
+
+#[test]
+fn a_negated_loss_is_scored_and_replayed_as_the_loss_is() {
+    // scikit-learn's neg_* scorers report a loss negated: `--metric neg_loss` reads such a file
+    // as the loss it negates, so every number (in the file's units) is the loss's.
+    let dir = scratch_dir("neg-loss");
+    let (loss, negated) = (dir.join("loss.csv"), dir.join("negated.csv"));
+    let mut rows = (String::new(), String::new());
+    for run in 0..6 {
+        for (i, step) in [1, 2, 4, 8, 16, 32, 64, 128].into_iter().enumerate() {
+            let v = 1.0 + 2.5 / (1.0 + i as f64 * (0.2 + 0.1 * run as f64));
+            rows.0 += &format!("s,r{run},0,val_loss,{step},{step},{v}\n");
+            rows.1 += &format!("s,r{run},0,val_loss,{step},{step},{}\n", -v);
+        }
+    }
+    let header = "suite,run,shots,task,step,tokens,acc\n";
+    std::fs::write(&loss, format!("{header}{}", rows.0)).unwrap();
+    std::fs::write(&negated, format!("{header}{}", rows.1)).unwrap();
+    for command in ["eval", "replay"] {
+        let run = |file: &std::path::Path, metric: &str| {
+            let (code, out, err) =
+                neuneu(&[command, file.to_str().unwrap(), "--metric", metric], "");
+            assert_eq!(code, 0, "{command} {metric}: {err}");
+            // The first line names the metric; eval's timing column varies from run to run.
+            let body: Vec<String> = out
+                .lines()
+                .skip(1)
+                .map(|l| l.rsplit_once(' ').map_or(l, |(head, _)| head).to_string())
+                .collect();
+            (out.lines().next().unwrap_or_default().to_string(), body)
+        };
+        let (loss_head, loss_body) = run(&loss, "loss");
+        let (neg_head, neg_body) = run(&negated, "neg_loss");
+        assert!(neg_head.contains("neg_loss:maximize"), "{neg_head}");
+        assert!(loss_head.contains("loss:minimize"), "{loss_head}");
+        assert!(loss_body.len() > 3, "{loss_body:?}");
+        assert_eq!(neg_body, loss_body, "{command}");
+    }
+}

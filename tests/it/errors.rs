@@ -1094,10 +1094,10 @@ fn sweep_errors_through_the_rust_api_and_the_cli() {
     let mut l = Sweep::new(engine.clone(), loss).unwrap();
     let neg = msg(l.observe("a", 1.0, -0.5));
     assert!(
-        neg.contains("is negative (a loss metric is non-negative)"),
+        neg.contains("is negative (a loss metric is non-negative; a negated loss is of kind"),
         "{neg}"
     );
-    documented("is negative (a loss metric is non-negative)");
+    documented("is negative (a loss metric is non-negative; ...)");
     sweep.stop("a").unwrap();
     let stopped = msg(sweep.observe("a", 3.0, 0.3));
     assert!(stopped.contains("the arm is stopped"), "{stopped}");
@@ -1198,7 +1198,8 @@ fn a_loss_file_with_a_negative_or_nan_value_is_refused_with_file_line_and_value(
     for (value, says) in [
         (
             "-0.1",
-            "`acc`: -0.1 is negative (a loss metric is non-negative)",
+            "`acc`: -0.1 is negative (a loss metric is non-negative; a negated loss is of kind \
+             `neg_loss`)",
         ),
         ("NaN", "`acc`: NaN is not a finite number"),
     ] {
@@ -1221,14 +1222,33 @@ fn a_loss_file_with_a_negative_or_nan_value_is_refused_with_file_line_and_value(
             );
         }
     }
-    documented(": <v> is negative (a loss metric is non-negative); ...");
+    documented(": <v> is negative (a loss metric is non-negative; ...); ...");
+    // A negated loss refuses a positive value the same way.
+    let file = dir.join("neg-loss.csv");
+    std::fs::write(
+        &file,
+        "suite,run,shots,task,step,tokens,acc\ns,r,0,neg_loss,1,10,-4.9\ns,r,0,neg_loss,2,20,0.3\n",
+    )
+    .unwrap();
+    let (code, _, err) = cli_run(
+        &["eval", file.to_str().unwrap(), "--metric", "neg_loss"],
+        "",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "neg-loss.csv: line 3: `acc`: 0.3 is positive (a neg_loss metric is non-positive"
+        ),
+        "{err}"
+    );
+    documented(": <v> is positive (a neg_loss metric is non-positive: ...); ...");
     documented(": <v> is not a finite number; ...");
     // A metric name that is none is refused by the option's parser.
     let (code, _, err) = cli_run(&["eval", "x.csv", "--metric", "perplexity"], "");
     assert_eq!(code, 2);
     assert!(
-        err.contains("metric kind \"perplexity\": expected bounded or loss"),
+        err.contains("metric kind \"perplexity\": expected bounded, loss or neg_loss"),
         "{err}"
     );
-    documented("metric kind \"<k>\": expected bounded or loss");
+    documented("metric kind \"<k>\": expected bounded, loss or neg_loss");
 }

@@ -43,16 +43,18 @@ pub fn losses(obj: &Bound<'_, PyAny>, field: &'static str) -> PyResult<Vec<f32>>
     Ok(floats(obj, field)?.into_iter().map(|x| x as f32).collect())
 }
 
-/// `kind` is "bounded" (alias "accuracy": in [0, 1]) or "loss" (non-negative); `direction`
+/// `kind` is "bounded" (alias "accuracy": in [0, 1]), "loss" (non-negative) or "neg_loss"
+/// (non-positive: a loss reported negated, maximized by default); `direction`
 /// "maximize"/"minimize" (or "max"/"min"), else the kind's usual one.
 pub fn metric(kind: &str, direction: Option<&str>) -> PyResult<Metric> {
     let kind = match kind {
         "bounded" | "accuracy" => MetricKind::Bounded,
         "loss" => MetricKind::Loss,
+        "neg_loss" => MetricKind::NegLoss,
         other => {
             return Err(setting(
                 "metric",
-                format!("unknown metric kind {other:?} (bounded, accuracy or loss)"),
+                format!("unknown metric kind {other:?} (bounded, accuracy, loss or neg_loss)"),
             ));
         }
     };

@@ -239,7 +239,8 @@ impl PyEngine {
     /// of shape (len(targets), len(levels)) in the metric's units. `steps` increase (any compute
     /// unit), `values` are the metric at those steps; `token_losses` (natural-log, float32) of
     /// the last checkpoint when the model reads them. `metric`: "bounded" (an accuracy, in
-    /// [0, 1]) or "loss"; `direction`: "maximize"/"minimize" (default: the kind's usual one).
+    /// [0, 1]), "loss" (non-negative) or "neg_loss" (non-positive: a loss reported negated);
+    /// `direction`: "maximize"/"minimize" (default: the kind's usual one).
     #[pyo3(signature = (steps, values, targets, *, token_losses=None, metric="bounded", direction=None))]
     #[allow(clippy::too_many_arguments)]
     fn forecast<'py>(

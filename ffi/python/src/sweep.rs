@@ -61,7 +61,7 @@ impl PySweep {
 #[pymethods]
 impl PySweep {
     /// `policy` as the library's JSON (default `{"kind": "stop_within_budget", "k": 1,
-    /// "budget": 0.1}`); `metric` "bounded" or "loss" with `direction` (default: the kind's
+    /// "budget": 0.1}`); `metric` "bounded", "loss" or "neg_loss" with `direction` (default: the kind's
     /// usual one); `end_step`: where arms without one of their own (`set_end`) end;
     /// `min_observations`: points an arm needs before it can be stopped; `calibrate`: correct
     /// live arms' forecasts by the model's errors on the sweep's finished arms (from 5 of them).

@@ -208,16 +208,16 @@ def test_bad_settings_are_refused_with_clear_errors():
     with pytest.raises(InvalidArgumentError, match="seed: -1"):  # now, not at the first report
         NeuNeuPruner(max_resource=10, seed=-1)
 
-    def negative(trial):
+    def both_signs(trial):
         for step in range(1, 4):
-            trial.report(-1.0 * step, step)
+            trial.report(1.5 - step, step)  # 0.5, -0.5, -1.5
             trial.should_prune()
-        return -3.0
+        return -1.5
 
     study = optuna.create_study(pruner=NeuNeuPruner(max_resource=3, n_startup_trials=1))
-    study.optimize(negative, n_trials=1)  # the first trial: nothing complete, nothing judged
-    with pytest.raises(InvalidArgumentError, match="negative"):
-        study.optimize(negative, n_trials=1, catch=())
+    study.optimize(both_signs, n_trials=1)  # the first trial: nothing complete, nothing judged
+    with pytest.raises(InvalidArgumentError, match="both negative and positive"):
+        study.optimize(both_signs, n_trials=1, catch=())
 
     # Optuna refuses reports in multi-objective studies; a direct call is refused here too.
     multi = optuna.create_study(directions=["maximize", "minimize"])
@@ -273,6 +273,40 @@ def test_a_real_sweep_replayed_from_its_curve_file():
     assert mean(pruned) > mean(complete)
     # The best loss of the trials that ran to the end is near the sweep's best (nats).
     assert min(map(final, complete)) - min(map(final, study.trials)) < 0.05
+
+
+def replay_study(curves, runs, sign, direction, metric_kind=None):
+    """Replays `runs` (one trial each, in order) with every value multiplied by `sign`; returns
+    each trial's state and last step."""
+
+    def objective(trial):
+        losses = curves[runs[trial.number]]
+        for step in range(1, len(losses)):
+            trial.report(sign * losses[step], step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return sign * losses[-1]
+
+    pruner = NeuNeuPruner(max_resource=len(curves[runs[0]]) - 1, metric_kind=metric_kind)
+    study = optuna.create_study(direction=direction, pruner=pruner)
+    study.optimize(objective, n_trials=len(runs))
+    return [(t.state, t.last_step) for t in study.trials]
+
+
+def test_a_negated_loss_is_pruned_as_the_loss_is():
+    """scikit-learn's neg_* scorers report a loss negated and maximized: the pruner reads such a
+    study as a `neg_loss` and decides exactly what it decides on the loss, minimized."""
+    curves = read_curves(DATA / "shakespeare-val-loss.csv")
+    runs = sorted(curves)[:24]
+    import random
+
+    random.Random(1).shuffle(runs)
+    as_loss = replay_study(curves, runs, 1.0, "minimize")
+    as_negated = replay_study(curves, runs, -1.0, "maximize")
+    assert as_negated == as_loss
+    assert sum(state == optuna.trial.TrialState.PRUNED for state, _ in as_loss) >= 6
+    # Named, not detected: the same decisions.
+    assert replay_study(curves, runs, -1.0, "maximize", metric_kind="neg_loss") == as_loss
 
 
 def sgd_epochs(alpha, eta0, epochs=10):

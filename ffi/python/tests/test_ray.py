@@ -24,6 +24,7 @@ import conftest  # noqa: E402
 import neuneu.ray  # noqa: E402
 from conftest import crossing, jump_losses, jumping  # noqa: E402
 from neuneu.ray import NeuNeuScheduler  # noqa: E402
+from ray.tune.schedulers import TrialScheduler  # noqa: E402
 
 MAX_T = 20
 # Ray's workers do not see this directory: send the trainables defined here by value.
@@ -162,6 +163,35 @@ def test_minimized_loss(tmp_path):
     assert epochs[2.0] == MAX_T, epochs
     assert epochs[4.0] < MAX_T and epochs[3.5] < MAX_T, epochs
     assert results.get_best_result().config["floor"] == 2.0
+
+
+def test_a_negated_loss_decides_as_the_loss():
+    """A maximized negated loss (metric_kind="neg_loss", as scikit-learn's neg_* scorers
+    report) gets the decisions the minimized loss gets, result by result (driven directly, as
+    Tune calls the scheduler)."""
+    floors = [2.5, 2.0, 3.5, 2.2, 4.0, 3.0]
+    common = dict(time_attr="epoch", max_t=MAX_T, grace_period=3, n_startup_trials=0)
+    as_loss = NeuNeuScheduler(metric="loss", mode="min", **common)
+    as_negated = NeuNeuScheduler(metric="neg", mode="max", metric_kind="neg_loss", **common)
+    trials = [SimpleNamespace(trial_id=f"t{i}") for i in range(len(floors))]
+    for trial in trials:
+        as_loss.on_trial_add(None, trial)
+        as_negated.on_trial_add(None, trial)
+    live = set(range(len(floors)))
+    actions = []
+    for t in range(1, MAX_T + 1):
+        for i in sorted(live):
+            v = loss(floors[i], t)
+            a = as_loss.on_trial_result(None, trials[i], {"loss": v, "epoch": t})
+            b = as_negated.on_trial_result(None, trials[i], {"neg": -v, "epoch": t})
+            assert a == b, (i, t)
+            actions.append((t, a))
+            if a == TrialScheduler.STOP:
+                live.discard(i)
+    assert any(a == TrialScheduler.STOP and t < MAX_T for t, a in actions), actions
+    assert as_negated.sweep.options["metric"] == {"kind": "neg_loss", "direction": "maximize"}
+    with pytest.raises(ValueError, match="neg_loss"):
+        NeuNeuScheduler(metric_kind="log_loss")
 
 
 def load_digits_split():

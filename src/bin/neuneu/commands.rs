@@ -111,8 +111,9 @@ pub fn plan(engine: &Engine, sweep: &str) -> Result<ExitCode> {
 /// The help of every `--metric` option of `neuneu` that reads a curve file.
 pub(crate) const METRIC_HELP: &str = "The metric in the file's `acc` column, for every curve: accuracy \
 (bounded in [0, 1], higher is better), loss (non-negative, lower is better: a validation loss), \
-or KIND:DIRECTION with KIND bounded or loss and DIRECTION maximize or minimize (bounded:minimize \
-for an error rate). A value the metric cannot take is refused with its file and line.";
+neg_loss (non-positive, higher is better: a loss reported negated, like scikit-learn's \
+neg_log_loss), or KIND:DIRECTION with KIND bounded, loss or neg_loss and DIRECTION maximize or \
+minimize (bounded:minimize for an error rate). A value the metric cannot take is refused with its file and line.";
 
 /// `neuneu replay`'s options (see its help in `main.rs`).
 #[derive(clap::Args, Debug)]

@@ -32,7 +32,7 @@ enum Command {
     ///
     /// Request line: {"id", "steps", "accuracy", "target_steps"} plus optional "token_losses"
     /// (array) or "token_losses_npy" (path, relative to the request file). "values" is accepted
-    /// for "accuracy"; "metric": {"kind": "bounded"|"loss", "direction": "maximize"|"minimize"}
+    /// for "accuracy"; "metric": {"kind": "bounded"|"loss"|"neg_loss", "direction": "maximize"|"minimize"}
     /// forecasts a loss or a minimized metric in its own units (default: bounded, maximized).
     /// An invalid line gets {"id", "error"}; the others still get answers. Exit status 1 if any
     /// line failed.
@@ -79,7 +79,7 @@ enum Command {
     /// Drive an online sweep with a stream of events, one JSON object per line; each question
     /// is answered on stdout as it arrives, so a scheduler in any language can pipe to it.
     ///
-    /// Events: {"create": {"policy": {...}, "end_step": S, "metric": {"kind": "bounded"|"loss",
+    /// Events: {"create": {"policy": {...}, "end_step": S, "metric": {"kind": "bounded"|"loss"|"neg_loss",
     /// "direction": "maximize"|"minimize"}, "min_observations": N, "seed": N,
     /// "calibrate": true (learn from the finished arms, from 5 of them)}},
     /// {"observe": {"arm", "step", "value"}}, {"set_end": {"arm", "end_step"}},

@@ -27,9 +27,10 @@
 //! * Per sweep: compute fraction = compute spent / sum of planned compute; regret = how much worse
 //!   the best survivor's final is than the best arm's (best minus survivor when maximized,
 //!   survivor minus best when minimized; if nothing survives, the sweep delivered nothing and is charged the
-//!   metric's worst value, 0 for a maximized metric and 1 for a minimized bounded one, so that
-//!   an accuracy's regret is the best final accuracy; a minimized loss has no worst value and is
-//!   charged its worst arm's final); best survived = some arm with the
+//!   metric's worst value, 0 for a maximized metric (and a minimized negated loss) and 1 for a
+//!   minimized bounded one, so that an accuracy's regret is the best final accuracy; a minimized
+//!   loss has no worst value and is charged its worst arm's final, as is a maximized negated
+//!   loss); best survived = some arm with the
 //!   best final accuracy survived; top-k recall = share of the true top k (by final accuracy, ties
 //!   to the earlier run id; k capped at the arm count) that survived.
 //! * Sweeps with fewer than `min_arms` arms (default 4) are skipped and counted as skipped. The
@@ -355,15 +356,19 @@ fn oriented(v: f64, metric: Metric) -> f64 {
 }
 
 /// The oriented value a sweep that delivers nothing is charged (see the module doc): the
-/// metric's worst value, or for a minimized loss, which has none, the worst arm's final.
+/// metric's worst value, or for a minimized loss or a maximized negated loss, which have none,
+/// the worst arm's final.
 fn nothing_delivered(metric: Metric, oriented_finals: &[f64]) -> f64 {
     match (metric.kind, metric.direction) {
-        (_, Direction::Maximize) => 0.0,
+        (MetricKind::Bounded | MetricKind::Loss, Direction::Maximize) => 0.0,
+        (MetricKind::NegLoss, Direction::Minimize) => 0.0,
         (MetricKind::Bounded, Direction::Minimize) => -1.0,
-        (MetricKind::Loss, Direction::Minimize) => oriented_finals
-            .iter()
-            .copied()
-            .fold(f64::INFINITY, f64::min),
+        (MetricKind::Loss, Direction::Minimize) | (MetricKind::NegLoss, Direction::Maximize) => {
+            oriented_finals
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min)
+        }
     }
 }
 

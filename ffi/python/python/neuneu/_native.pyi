@@ -28,7 +28,7 @@ SWEEP_SAVE_FORMAT: str
 SWEEP_SAVE_VERSION: int
 
 _Floats = Union[npt.ArrayLike, Sequence[float]]
-_MetricKind = Literal["bounded", "accuracy", "loss"]
+_MetricKind = Literal["bounded", "accuracy", "loss", "neg_loss"]
 _Direction = Literal["maximize", "minimize", "max", "min"]
 _Backend = Literal["auto", "cpu", "cuda"]
 

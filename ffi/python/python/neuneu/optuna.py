@@ -55,6 +55,9 @@ from neuneu.errors import InvalidArgumentError, InvalidInputError
 __all__ = ["NeuNeuPruner", "adapt_to_study", "report_losses", "MAX_REPORTED_LOSSES"]
 
 _READ = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+# The metric kinds of neuneu.Sweep a study can be read as.
+_Kind = Literal["bounded", "loss", "neg_loss"]
+
 # The user attribute that keeps a checkpoint's token losses: this prefix and the step.
 _LOSSES = "neuneu.losses."
 # Losses are kept as float16: 16,384 of them encode to 43,692 characters, under the 64 KiB an
@@ -104,9 +107,11 @@ class NeuNeuPruner(BasePruner):
             stopped at one call, the least likely to end best first, have chances summing to at
             most this (the ``stop_within_budget`` policy, ``k = 1``). Smaller is more cautious.
         policy: Another policy of :class:`neuneu.Sweep` (as a dict); replaces ``budget``.
-        metric_kind: ``"bounded"`` (values in [0, 1], an accuracy or an error rate) or
-            ``"loss"`` (non-negative, unbounded: a validation loss); ``None``: bounded while
-            every value the study reported is in [0, 1], else loss.
+        metric_kind: ``"bounded"`` (values in [0, 1], an accuracy or an error rate),
+            ``"loss"`` (non-negative, unbounded: a validation loss) or ``"neg_loss"``
+            (non-positive: a loss reported negated, like scikit-learn's ``neg_log_loss``);
+            ``None``: bounded while every value the study reported is in [0, 1], else loss
+            while none is negative, else neg_loss while none is positive.
         calibrate: Correct the forecasts by the model's errors on this study's complete trials
             (from 5 of them; :class:`neuneu.Sweep`'s ``calibrate``).
         engine: The :class:`neuneu.Engine` to forecast with (default: the embedded model).
@@ -121,7 +126,7 @@ class NeuNeuPruner(BasePruner):
         n_startup_trials: int = 5,
         budget: float = 0.1,
         policy: Optional[Mapping[str, Any]] = None,
-        metric_kind: Optional[Literal["bounded", "loss"]] = None,
+        metric_kind: Optional[_Kind] = None,
         calibrate: bool = True,
         engine: Optional[Engine] = None,
         seed: int = 0,
@@ -134,8 +139,10 @@ class NeuNeuPruner(BasePruner):
             )
         if n_warmup_steps < 0 or n_startup_trials < 0:
             raise InvalidArgumentError("n_warmup_steps and n_startup_trials must be >= 0")
-        if metric_kind not in (None, "bounded", "loss"):
-            raise InvalidArgumentError(f"metric_kind: {metric_kind!r} (bounded, loss or None)")
+        if metric_kind not in (None, "bounded", "loss", "neg_loss"):
+            raise InvalidArgumentError(
+                f"metric_kind: {metric_kind!r} (bounded, loss, neg_loss or None)"
+            )
         self._max_resource = max_resource
         self._n_warmup_steps = n_warmup_steps
         self._n_startup_trials = n_startup_trials
@@ -233,7 +240,7 @@ def adapt_to_study(
     study: optuna.study.Study,
     *,
     max_resource: Optional[float] = None,
-    metric_kind: Optional[Literal["bounded", "loss"]] = None,
+    metric_kind: Optional[_Kind] = None,
     base: Optional[Engine] = None,
     holdout: float = 0.2,
     seed: int = 17,
@@ -267,7 +274,7 @@ def adapt_to_study(
             steps, values = steps + [float(max_resource)], values + [objective]
         if steps:
             runs[str(t.number)] = (steps, values)
-    kind: Literal["bounded", "loss"] = metric_kind or _kind_of(
+    kind: _Kind = metric_kind or _kind_of(
         [v for _, vs in runs.values() for v in vs]
     )
     direction: Literal["minimize", "maximize"] = (
@@ -356,10 +363,15 @@ def _objective(trial: FrozenTrial) -> Optional[float]:
     return None
 
 
-def _kind_of(values: list[float]) -> Literal["bounded", "loss"]:
-    if any(v < 0 for v in values):
-        raise InvalidArgumentError(
-            "NeuNeuPruner: the study reported negative values; neuneu forecasts a bounded "
-            "metric in [0, 1] or a non-negative loss (report -value or a loss instead)"
-        )
-    return "bounded" if all(v <= 1 for v in values) else "loss"
+def _kind_of(values: list[float]) -> _Kind:
+    if all(0 <= v <= 1 for v in values):
+        return "bounded"
+    if all(v >= 0 for v in values):
+        return "loss"
+    if all(v <= 0 for v in values):
+        return "neg_loss"
+    raise InvalidArgumentError(
+        "NeuNeuPruner: the study reported both negative and positive values; neuneu forecasts "
+        "a bounded metric in [0, 1], a non-negative loss or a non-positive negated loss (report "
+        "a loss, or its negative, instead)"
+    )

@@ -35,7 +35,7 @@ Example (ten learning rates, two trials at a time: the first five run to the end
 is stopped there, as ASHA does. Steps must increase within a trial and be positive to count
 (``training_iteration``, epochs, samples seen, tokens: any increasing compute unit). A maximized
 metric is read as an accuracy-like value in [0, 1], a minimized one as a non-negative loss
-(``metric_kind`` overrides either).
+(``metric_kind`` overrides either: ``"neg_loss"`` for a maximized negated loss).
 
 A trial that trains a language model can report each checkpoint's token losses under a result
 key of its own (``losses_attr``): a model adapted to experiments that reported them
@@ -91,8 +91,10 @@ class NeuNeuScheduler(FIFOScheduler):
             (as :class:`neuneu.optuna.NeuNeuPruner`): 5 is what a calibrated decision needs.
         calibrate: Correct the forecasts by the model's errors on the trials that ran to their
             end (from 5 of them; :class:`neuneu.Sweep`'s ``calibrate``).
-        metric_kind: ``"bounded"`` (in [0, 1]) or ``"loss"`` (non-negative); by default
-            ``"bounded"`` when ``mode`` is ``"max"`` and ``"loss"`` when it is ``"min"``.
+        metric_kind: ``"bounded"`` (in [0, 1]), ``"loss"`` (non-negative) or ``"neg_loss"``
+            (non-positive: a loss reported negated, like scikit-learn's ``neg_log_loss``); by
+            default ``"bounded"`` when ``mode`` is ``"max"`` and ``"loss"`` when it is
+            ``"min"``.
         engine: The forecasting model; the embedded default when None.
         seed: Seed of the sweep's decisions (they are deterministic given the results).
         losses_attr: The result key, if any, that carries the checkpoint's token losses (a
@@ -131,8 +133,10 @@ class NeuNeuScheduler(FIFOScheduler):
             raise ValueError(f"grace_period must lie in [0, max_t], not {grace_period}")
         if mode is not None and mode not in _DIRECTIONS:
             raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
-        if metric_kind not in (None, "bounded", "loss"):
-            raise ValueError(f"metric_kind must be 'bounded' or 'loss', not {metric_kind!r}")
+        if metric_kind not in (None, "bounded", "loss", "neg_loss"):
+            raise ValueError(
+                f"metric_kind must be 'bounded', 'loss' or 'neg_loss', not {metric_kind!r}"
+            )
         super().__init__()
         self._time_attr = time_attr
         self._metric = metric
@@ -401,8 +405,10 @@ def adapt_to_results(
     )
 
 
-def _kind(metric_kind: Optional[str], mode: str) -> Literal["bounded", "loss"]:
+def _kind(metric_kind: Optional[str], mode: str) -> Literal["bounded", "loss", "neg_loss"]:
     """The metric's kind: as given, else bounded when maximized and a loss when minimized."""
+    if metric_kind == "neg_loss":
+        return "neg_loss"
     if metric_kind == "bounded" or (metric_kind is None and mode == "max"):
         return "bounded"
     return "loss"
