@@ -47,8 +47,8 @@
 mod calibration;
 mod state;
 
-pub use calibration::MIN_FINISHED;
 use calibration::{Base, Residual};
+pub use calibration::{MAX_FINISHED, MIN_FINISHED};
 pub use state::{SAVE_FORMAT, SAVE_VERSION};
 
 use crate::decisions::distribution::QuantileDistribution;
@@ -85,8 +85,9 @@ pub struct SweepOptions {
     /// [`MIN_FINISHED`] finished arms were where a live arm is (the same fraction of their
     /// run), its forecast is its model median plus the model's residuals on them, or its last
     /// value plus their gains from there, whichever erred less on them; an arm too young for
-    /// the model can then be judged from the gains. Off by default, so that an arm's forecast
-    /// depends on its own points only.
+    /// the model can then be judged from the gains. Past [`MAX_FINISHED`] finished arms, a
+    /// sample of them chosen by id is read. Off by default, so that an arm's forecast depends
+    /// on its own points only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub calibrate: bool,
 }
@@ -642,6 +643,7 @@ impl Sweep {
         if finished.len() < MIN_FINISHED {
             return Ok(calibrated_on);
         }
+        let finished = calibration::sample(finished, |i| &self.arms[i].id);
         let user_need = self.options.min_observations.max(1);
         // Each arm to calibrate, the fraction of its run it has done, and whether the model
         // can forecast it.

@@ -555,6 +555,52 @@ fn calibrated_decisions_do_not_depend_on_the_order_arms_arrived() {
     }
 }
 
+#[test]
+fn past_the_cap_calibration_reads_the_finished_arms_sampled_by_id() {
+    // Finished arms each with a curve of its own, so that any other calibration set gives
+    // other quantiles.
+    let curve = |a: usize, t: usize| {
+        let golden = (a as f64 * 0.618_034).fract();
+        (0.35 + 0.5 * golden) * (1.0 - (-(0.2 + 0.3 * golden) * (t + 1) as f64).exp())
+    };
+    let sweep_of = |finished: &[usize]| {
+        let options = SweepOptions {
+            calibrate: true,
+            ..options(Policy::StopWithinBudget { k: 1, budget: 0.1 })
+        };
+        let mut sweep = Sweep::new(engine(), options).unwrap();
+        for &a in finished {
+            let id = format!("done-{a}");
+            for t in 0..20 {
+                sweep.observe(&id, step(t), curve(a, t)).unwrap();
+            }
+            sweep.finish(&id).unwrap();
+        }
+        for t in 0..3 {
+            sweep.observe("live", step(t), curve(7, t)).unwrap();
+        }
+        sweep.decide(Some(&["live"])).unwrap().arms.remove(0)
+    };
+    let all: Vec<usize> = (0..MAX_FINISHED + 24).collect();
+    let ids: Vec<String> = all.iter().map(|a| format!("done-{a}")).collect();
+    let sampled = calibration::sample(all.clone(), |i| &ids[i]);
+    let full = sweep_of(&all);
+    assert!(
+        full.reason
+            .contains(&format!("{MAX_FINISHED} finished arms")),
+        "{}",
+        full.reason
+    );
+    let alone = sweep_of(&sampled);
+    assert_eq!(
+        (full.median, full.q10, full.q90),
+        (alone.median, alone.q10, alone.q90)
+    );
+    // Another set of as many arms gives another forecast: the sample is what was read.
+    let first = sweep_of(&all[..MAX_FINISHED]);
+    assert_ne!((full.q10, full.q90), (first.q10, first.q90));
+}
+
 /// Token losses reach the forecasts made from the point they were given for, invalidate the
 /// cached forecast, survive save and load, and are refused where they cannot belong.
 #[test]
