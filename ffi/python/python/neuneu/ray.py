@@ -67,6 +67,8 @@ if TYPE_CHECKING:
 __all__ = ["NeuNeuScheduler", "adapt_to_results"]
 
 _DIRECTIONS: dict[str, Literal["maximize", "minimize"]] = {"max": "maximize", "min": "minimize"}
+# The metric kinds of neuneu.Sweep a result can be read as.
+_Kind = Literal["bounded", "loss", "neg_loss"]
 
 
 class NeuNeuScheduler(FIFOScheduler):
@@ -122,7 +124,7 @@ class NeuNeuScheduler(FIFOScheduler):
         policy: Optional[Mapping[str, Any]] = None,
         n_startup_trials: int = 5,
         calibrate: bool = True,
-        metric_kind: Optional[str] = None,
+        metric_kind: Optional[_Kind] = None,
         engine: Optional[Engine] = None,
         seed: int = 0,
         losses_attr: Optional[str] = None,
@@ -344,7 +346,7 @@ def adapt_to_results(
     mode: str,
     max_t: float,
     time_attr: str = "training_iteration",
-    metric_kind: Optional[str] = None,
+    metric_kind: Optional[_Kind] = None,
     base: Optional[Engine] = None,
     holdout: float = 0.2,
     seed: int = 17,
@@ -405,13 +407,11 @@ def adapt_to_results(
     )
 
 
-def _kind(metric_kind: Optional[str], mode: str) -> Literal["bounded", "loss", "neg_loss"]:
+def _kind(metric_kind: Optional[_Kind], mode: str) -> _Kind:
     """The metric's kind: as given, else bounded when maximized and a loss when minimized."""
-    if metric_kind == "neg_loss":
-        return "neg_loss"
-    if metric_kind == "bounded" or (metric_kind is None and mode == "max"):
-        return "bounded"
-    return "loss"
+    if metric_kind is not None:
+        return metric_kind
+    return "bounded" if mode == "max" else "loss"
 
 
 def _is_number(value: Any) -> bool:
