@@ -11,7 +11,7 @@
 //! consumers get says which). TRACT_ONLY=1 leaves the per-row products to tract's EinSum.
 
 use neuneu::ForecasterRows;
-use neuneu::inference::engine::graph::{eval_node, optimize, with_row_products};
+use neuneu::inference::engine::graph::{eval_node, optimize, with_own_products};
 use neuneu::inference::features::RunFeatures;
 use neuneu::model::architecture::Architecture;
 use neuneu::model::bundle::{Bundle, FORECASTER};
@@ -33,7 +33,7 @@ fn plan(model: &TypedModel, batch: usize, points: usize) -> TractResult<Arc<Type
     let model = if std::env::var("TRACT_ONLY").is_ok() {
         model.clone()
     } else {
-        with_row_products(model.clone(), &sym("B"))?
+        with_own_products(model.clone(), &sym("B"))?
     };
     optimize(model.set_symbols(&subs)?)?.into_runnable()
 }

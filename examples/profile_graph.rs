@@ -67,7 +67,7 @@ fn main() -> TractResult<()> {
     let mut model = if std::env::var("TRACT_ONLY").is_ok() {
         model.set_symbols(&subs)?
     } else {
-        neuneu::inference::engine::graph::with_row_products(model, &sym)?.set_symbols(&subs)?
+        neuneu::inference::engine::graph::with_own_products(model, &sym)?.set_symbols(&subs)?
     };
     if let Ok(names) = std::env::var("TRANSFORMS") {
         for name in names.split(',') {

@@ -8,16 +8,16 @@
 //! length costs its optimisation on first use and its own packed weights (`benches/README.md`
 //! has the memory).
 //!
-//! At 32 tokens and fewer a batch-1 model leaves tract's matrix kernels short of rows, so the
-//! rows of each such length go 256 tokens at a time through a second, batched model for that
-//! length, the leftovers one at a time, with one reused run state per model. At 64 tokens and
-//! more batching gained nothing or lost, so those rows go one at a time (`benches/README.md`
-//! has the measurements). A run's forecast must be bit-identical whatever else is in the
-//! request ([`RowBatching::Exact`], the default; tests hold it to that): the graph's per-row
-//! products run as [`RowProduct`](super::row_product::RowProduct), whose bits do not depend on
-//! the batch, and on the first batch of each length the engine checks that the batched model
-//! gives every row the bits the batch-1 model gives it (answering that batch from the batch-1
-//! model); where it does not, exact mode runs that length one row at a time.
+//! At 32 tokens and fewer a batch-1 model leaves the matrix products short of rows and pays each
+//! op's fixed cost for few of them, so the rows of each such length go 256 tokens at a time
+//! through a second, batched model for that length, the leftovers one at a time, with one reused
+//! run state per model. At 64 tokens and more batching gained nothing or lost, so those rows go
+//! one at a time (`benches/README.md` has the measurements). A run's forecast must be
+//! bit-identical whatever else is in the request ([`RowBatching::Exact`], the default; tests hold
+//! it to that): the graph's products run as our ops ([`with_own_products`]), whose bits do not
+//! depend on the batch, and on the first batch of each length the engine checks that the batched
+//! model gives every row the bits the batch-1 model gives it (answering that batch from the
+//! batch-1 model); where it does not, exact mode runs that length one row at a time.
 //! [`RowBatching::Throughput`] batches without the check.
 
 use super::RowBatching;
@@ -166,7 +166,7 @@ impl CompiledGraph {
             .into_decluttered()
             .map_err(|e| bad(format!("{e}")))?;
         let batch = model.symbols.sym(symbol);
-        let model = with_row_products(model, &batch).map_err(|e| bad(e.to_string()))?;
+        let model = with_own_products(model, &batch).map_err(|e| bad(e.to_string()))?;
         // The graph must be the one the manifest describes: same inputs, same shapes, where the
         // context length is either fixed at the manifest's or the length symbol.
         let facts = model
@@ -472,8 +472,8 @@ impl CompiledGraph {
     }
 
     /// Rows per call through bucket `bucket`'s batched model (in exact mode once its bits are
-    /// checked, see the module docs): below 32 tokens a batch-1 model leaves tract's matrix kernels short of rows, so short
-    /// contexts go 256 tokens at a time (see the module docs for the measurements); at 64
+    /// checked, see the module docs): at 32 tokens and fewer a batch-1 model leaves the products
+    /// short of rows, so short contexts go 256 tokens at a time (see the module docs for the measurements); at 64
     /// tokens and more batching gained nothing or lost, and rows go one at a time.
     pub(super) fn rows_per_call(&self, bucket: usize) -> usize {
         match &self.length {
@@ -508,11 +508,16 @@ impl CompiledGraph {
     }
 }
 
-/// A decluttered graph with its per-row products (one row of the batch `batch` times a
-/// constant) swapped for [`RowProduct`](super::row_product::RowProduct), whose bits do not
-/// depend on the batch size, as the engine loads every graph. A profiler should start here.
-pub fn with_row_products(mut model: TypedModel, batch: &Symbol) -> TractResult<TypedModel> {
+/// A decluttered graph with its products by constant matrices swapped for our ops, as the engine
+/// loads every graph: the per-row products (one row of the batch `batch` times a constant) for
+/// [`RowProduct`](super::row_product::RowProduct), the token-level ones (every token's
+/// activations times a constant) for [`DenseProduct`](super::dense_product::DenseProduct). A
+/// row's bits through either do not depend on the batch size. A profiler should start here.
+pub fn with_own_products(mut model: TypedModel, batch: &Symbol) -> TractResult<TypedModel> {
     super::row_product::use_row_products(&mut model, batch)?;
+    super::dense_product::use_dense_products(&mut model)?;
+    super::signed_columns::use_signed_columns(&mut model)?;
+    super::activation_product::use_activation_products(&mut model)?;
     model.into_decluttered()
 }
 

@@ -10,8 +10,12 @@
 //!   length on first use and cached; how rows are grouped into calls.
 //! - [`rows`]: the forecaster's input rows, and [`RowBatching`] (batched only where every row
 //!   keeps its bits, or regardless).
-//! - `row_product`: the graph's per-row products as an op whose bits do not depend on the batch
-//!   size; `softmax`: the attention softmax as one op over its rows.
+//! - Our ops in tract's plans, each swapped in for tract's where it is faster or keeps a row's
+//!   bits whatever the batch: `row_product` (per-row products by a constant), `dense_product`
+//!   (token-level products by a constant, on the `gemm` crate), `signed_columns` (a product
+//!   another product of the same input already computed, its columns reordered and signed: the
+//!   folded rotate-half), `activation_product` (attention's products of two activations, on
+//!   `gemm`), `softmax` (the attention softmax as one op over its rows).
 //! - [`quantiles`]: moving the quantiles onto the trees' median; the clamp and ordering.
 //!
 //! Bounded memory: a request of any size is processed [`ROW_CHUNK`] runs and rows at a time (and
@@ -25,11 +29,16 @@
 //! API too, not only at the C boundary. (An allocation failure still aborts: Rust cannot catch
 //! that.)
 
+mod activation_product;
+mod dense_product;
 pub mod graph;
 pub mod quantiles;
 pub(crate) mod row_product;
 pub mod rows;
+mod signed_columns;
 mod softmax;
+#[cfg(test)]
+mod test_graphs;
 
 pub use quantiles::{NonFiniteQuantiles, finalize_quantiles, shift_to_median};
 pub use rows::{ForecasterRows, RowBatching};

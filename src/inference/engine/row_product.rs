@@ -203,45 +203,8 @@ pub(crate) fn use_row_products(model: &mut TypedModel, batch: &Symbol) -> TractR
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_graphs::{Operand, bits, count, einsum_model, rows, run};
     use super::*;
-    use tract_onnx::tract_core::axes::AxesMapping;
-
-    /// A model `x -> einsum(expr)(x, w)` with `x` of shape `[B, x_rest..]` and a constant `w`.
-    fn einsum_model(expr: &str, x_rest: &[usize], w_shape: &[usize]) -> (TypedModel, Symbol) {
-        let mut model = TypedModel::default();
-        let batch = model.symbols.sym("B");
-        let shape: TVec<TDim> = std::iter::once(TDim::Sym(batch.clone()))
-            .chain(x_rest.iter().map(|&d| d.into()))
-            .collect();
-        let x = model.add_source("x", f32::fact(shape)).unwrap();
-        let values: Vec<f32> = (0..w_shape.iter().product::<usize>())
-            .map(|i| ((i * 7919) % 97) as f32 / 48.5 - 1.0)
-            .collect();
-        let w = model
-            .add_const("w", Tensor::from_shape(w_shape, &values).unwrap())
-            .unwrap();
-        let axes: AxesMapping = expr.parse().unwrap();
-        let y = model
-            .wire_node("y", EinSum::new(axes, f32::datum_type()), &[x, w])
-            .unwrap();
-        model.select_output_outlets(&y).unwrap();
-        (model, batch)
-    }
-
-    fn run(model: &TypedModel, batch: &Symbol, x: &Tensor) -> Tensor {
-        let subs =
-            std::collections::HashMap::from([(batch.clone(), TDim::Val(x.shape()[0] as i64))]);
-        let plan = model
-            .set_symbols(&subs)
-            .unwrap()
-            .into_optimized()
-            .unwrap()
-            .into_runnable()
-            .unwrap();
-        plan.run(tvec![x.clone().into_tvalue()]).unwrap()[0]
-            .clone()
-            .into_tensor()
-    }
 
     /// The per-row products the forecaster has: replaced, and computing what tract's EinSum
     /// computes, to a few ulps, with the same output shape.
@@ -254,17 +217,13 @@ mod tests {
             ("amk,kn->an", &[1, 64], &[64, 128]),
         ];
         for (expr, x_rest, w_shape) in cases {
-            let (model, batch) = einsum_model(expr, x_rest, w_shape);
+            let (model, batch) =
+                einsum_model(expr, &[Operand::Rows(x_rest), Operand::Const(w_shape)]);
             let mut swapped = model.clone();
             assert_eq!(use_row_products(&mut swapped, &batch).unwrap(), 1, "{expr}");
-            assert!(swapped.nodes.iter().any(|n| n.op_is::<RowProduct>()));
-            for rows in [1usize, 3, 8] {
-                let shape: Vec<usize> = std::iter::once(rows)
-                    .chain(x_rest.iter().copied())
-                    .collect();
-                let n: usize = shape.iter().product();
-                let x: Vec<f32> = (0..n).map(|i| ((i * 31) % 17) as f32 / 8.0 - 1.0).collect();
-                let x = Tensor::from_shape(&shape, &x).unwrap();
+            assert_eq!(count::<RowProduct>(&swapped), 1);
+            for n in [1usize, 3, 8] {
+                let x = [rows(n, x_rest, 3)];
                 let (theirs, ours) = (run(&model, &batch, &x), run(&swapped, &batch, &x));
                 assert_eq!(theirs.shape(), ours.shape(), "{expr}");
                 theirs.close_enough(&ours, true).unwrap();
@@ -281,45 +240,27 @@ mod tests {
             ("amk,kn->an", &[3, 8], &[8, 4]),
             ("akm,kn->anm", &[8, 2], &[8, 4]),
         ] {
-            let (mut model, batch) = einsum_model(expr, x_rest, w_shape);
+            let (mut model, batch) =
+                einsum_model(expr, &[Operand::Rows(x_rest), Operand::Const(w_shape)]);
             assert_eq!(use_row_products(&mut model, &batch).unwrap(), 0, "{expr}");
         }
-        // Both inputs activations.
-        let mut model = TypedModel::default();
-        let batch = model.symbols.sym("B");
-        let fact = |d: usize| f32::fact([TDim::Sym(batch.clone()), d.into()]);
-        let a = model.add_source("a", fact(8)).unwrap();
-        let b = model.add_source("b", f32::fact([8, 4])).unwrap();
-        let y = model
-            .wire_node(
-                "y",
-                EinSum::new("ak,kn->an".parse().unwrap(), f32::datum_type()),
-                &[a, b],
-            )
-            .unwrap();
-        model.select_output_outlets(&y).unwrap();
+        let (mut model, batch) =
+            einsum_model("ak,akn->an", &[Operand::Rows(&[8]), Operand::Rows(&[8, 4])]);
         assert_eq!(use_row_products(&mut model, &batch).unwrap(), 0);
     }
 
     /// A row's bits do not depend on how many rows are beside it.
     #[test]
     fn a_rows_bits_do_not_depend_on_the_batch() {
-        let (mut model, batch) = einsum_model("ak,kn->an", &[8], &[8, 32]);
+        let (mut model, batch) = einsum_model(
+            "ak,kn->an",
+            &[Operand::Rows(&[8]), Operand::Const(&[8, 32])],
+        );
         use_row_products(&mut model, &batch).unwrap();
-        let x: Vec<f32> = (0..64 * 8).map(|i| (i as f32 * 0.731).sin()).collect();
-        let all = run(&model, &batch, &Tensor::from_shape(&[64, 8], &x).unwrap());
-        let all = all.try_as_plain_ram().unwrap();
-        let all = all.as_slice::<f32>().unwrap();
+        let all = bits(&run(&model, &batch, &[rows(64, &[8], 5)]));
         for r in [0usize, 17, 63] {
-            let one = run(
-                &model,
-                &batch,
-                &Tensor::from_shape(&[1, 8], &x[r * 8..(r + 1) * 8]).unwrap(),
-            );
-            let one = one.try_as_plain_ram().unwrap();
-            let one = one.as_slice::<f32>().unwrap();
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(one), bits(&all[r * 32..(r + 1) * 32]));
+            let x = rows(64, &[8], 5).slice(0, r, r + 1).unwrap();
+            assert_eq!(bits(&run(&model, &batch, &[x])), all[r * 32..(r + 1) * 32]);
         }
     }
 }
