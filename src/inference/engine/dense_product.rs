@@ -17,6 +17,7 @@
 //! forecaster (`512 x 512` and `512 x 2048` weights, 66 tokens) the swap made a forecast slower
 //! in each of five interleaved pairs of runs (by 1 to 18 %).
 
+use super::einsum_swap::{as_matrix, swap_einsums};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
@@ -207,18 +208,8 @@ fn as_dense_product(
     {
         return None;
     }
-    // The constant as [K, N], K in the input's order of the contracted axes; `permute_axes`
-    // moves the data, so the matrix is row-major.
-    let order: Vec<usize> = contracted
-        .iter()
-        .chain(std::iter::once(&n_axis))
-        .map(|c| sw.iter().position(|s| s == c))
-        .collect::<Option<_>>()?;
-    let permuted = (**weight).clone().permute_axes(&order).ok()?;
-    let n = *permuted.shape().last()?;
-    let matrix = permuted.into_shape(&[weight.len() / n.max(1), n]).ok()?;
     Some(DenseProduct {
-        weight: matrix.into_arc_tensor(),
+        weight: as_matrix(weight, &sw, contracted, n_axis)?,
         contracted: contracted.len(),
     })
 }
@@ -226,31 +217,14 @@ fn as_dense_product(
 /// Replaces every token-level product of a decluttered model (see [`as_dense_product`]) by a
 /// [`DenseProduct`]; returns how many.
 pub(crate) fn use_dense_products(model: &mut TypedModel) -> TractResult<usize> {
-    let mut found = Vec::new();
-    for node in &model.nodes {
-        let Some(einsum) = node.op_as::<EinSum>() else {
-            continue;
-        };
-        if node.inputs.len() != 2 {
-            continue;
-        }
-        let x = model.outlet_fact(node.inputs[0])?;
-        let w = model.outlet_fact(node.inputs[1])?;
-        if let Some(op) = as_dense_product(einsum, x, w, &node.outputs[0].fact) {
-            found.push((node.id, op));
-        }
-    }
-    let replaced = found.len();
-    for (id, op) in found {
-        let node = &model.nodes[id];
-        TypedModelPatch::replace_single_op(model, node, &[node.inputs[0]], op)?.apply(model)?;
-    }
-    Ok(replaced)
+    swap_einsums(model, true, as_dense_product)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_graphs::{Operand, bits, count, einsum_model, rows, run};
+    use super::super::test_graphs::{
+        Operand, assert_agrees, assert_rows_keep_their_bits, count, einsum_model, rows,
+    };
     use super::*;
 
     /// The forecaster's token-level products (projections, the feed-forward layers, attention's
@@ -272,10 +246,7 @@ mod tests {
             assert_eq!(use_dense_products(&mut swapped).unwrap(), 1, "{expr}");
             assert_eq!(count::<DenseProduct>(&swapped), 1);
             for n in [1usize, 2, 9] {
-                let x = [rows(n, x_rest, 3)];
-                let (theirs, ours) = (run(&model, &batch, &x), run(&swapped, &batch, &x));
-                assert_eq!(theirs.shape(), ours.shape(), "{expr}");
-                theirs.close_enough(&ours, true).unwrap();
+                assert_agrees(&model, &swapped, &batch, &[rows(n, x_rest, 3)], expr);
             }
         }
     }
@@ -316,13 +287,7 @@ mod tests {
                 &[Operand::Rows(x_rest), Operand::Const(w_shape)],
             );
             use_dense_products(&mut model).unwrap();
-            let x = rows(16, x_rest, 5);
-            let all = bits(&run(&model, &batch, std::slice::from_ref(&x)));
-            let per_row = all.len() / 16;
-            for r in [0usize, 7, 15] {
-                let one = bits(&run(&model, &batch, &[x.slice(0, r, r + 1).unwrap()]));
-                assert_eq!(one, all[r * per_row..(r + 1) * per_row]);
-            }
+            assert_rows_keep_their_bits(&model, &batch, &[rows(16, x_rest, 5)], &[0, 7, 15]);
         }
     }
 }

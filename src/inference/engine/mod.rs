@@ -31,6 +31,7 @@
 
 mod activation_product;
 mod dense_product;
+mod einsum_swap;
 pub mod graph;
 pub mod quantiles;
 pub(crate) mod row_product;

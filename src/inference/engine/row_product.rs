@@ -11,6 +11,7 @@
 //! the exact row mode. These products are small (the head and the summary path, about 25,000
 //! multiply-adds a row), so a plain loop the compiler vectorises costs little.
 
+use super::einsum_swap::{as_matrix, swap_einsums};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
@@ -157,21 +158,8 @@ fn as_row_product(
         .map(|d| d.to_usize().ok().filter(|&d| d == 1))
         .chain(std::iter::once(out.shape.last()?.to_usize().ok()))
         .collect::<Option<_>>()?;
-    // The constant as [K, N], K in the input's order of the contracted axes.
-    let order: Vec<usize> = contracted
-        .iter()
-        .chain(std::iter::once(&n_axis))
-        .map(|c| sw.iter().position(|s| s == c))
-        .collect::<Option<_>>()?;
-    if order.len() != sw.len() {
-        return None;
-    }
-    let permuted = (**weight).clone().permute_axes(&order).ok()?;
-    let n = *permuted.shape().last()?;
-    let k = permuted.len() / n.max(1);
-    let matrix = permuted.into_shape(&[k, n]).ok()?;
     Some(RowProduct {
-        weight: matrix.into_arc_tensor(),
+        weight: as_matrix(weight, &sw, &contracted, n_axis)?,
         shape_after_batch,
     })
 }
@@ -179,31 +167,16 @@ fn as_row_product(
 /// Replaces every per-row product of a decluttered model (see [`as_row_product`]) by a
 /// [`RowProduct`]; returns how many. `batch` is the symbol of the rows.
 pub(crate) fn use_row_products(model: &mut TypedModel, batch: &Symbol) -> TractResult<usize> {
-    let mut found = Vec::new();
-    for node in &model.nodes {
-        let Some(einsum) = node.op_as::<EinSum>() else {
-            continue;
-        };
-        if node.inputs.len() != 2 {
-            continue;
-        }
-        let x = model.outlet_fact(node.inputs[0])?;
-        let w = model.outlet_fact(node.inputs[1])?;
-        if let Some(op) = as_row_product(einsum, x, w, &node.outputs[0].fact, batch) {
-            found.push((node.id, op));
-        }
-    }
-    let replaced = found.len();
-    for (id, op) in found {
-        let node = &model.nodes[id];
-        TypedModelPatch::replace_single_op(model, node, &[node.inputs[0]], op)?.apply(model)?;
-    }
-    Ok(replaced)
+    swap_einsums(model, true, |einsum, x, w, out| {
+        as_row_product(einsum, x, w, out, batch)
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_graphs::{Operand, bits, count, einsum_model, rows, run};
+    use super::super::test_graphs::{
+        Operand, assert_agrees, assert_rows_keep_their_bits, count, einsum_model, rows,
+    };
     use super::*;
 
     /// The per-row products the forecaster has: replaced, and computing what tract's EinSum
@@ -223,10 +196,7 @@ mod tests {
             assert_eq!(use_row_products(&mut swapped, &batch).unwrap(), 1, "{expr}");
             assert_eq!(count::<RowProduct>(&swapped), 1);
             for n in [1usize, 3, 8] {
-                let x = [rows(n, x_rest, 3)];
-                let (theirs, ours) = (run(&model, &batch, &x), run(&swapped, &batch, &x));
-                assert_eq!(theirs.shape(), ours.shape(), "{expr}");
-                theirs.close_enough(&ours, true).unwrap();
+                assert_agrees(&model, &swapped, &batch, &[rows(n, x_rest, 3)], expr);
             }
         }
     }
@@ -257,10 +227,6 @@ mod tests {
             &[Operand::Rows(&[8]), Operand::Const(&[8, 32])],
         );
         use_row_products(&mut model, &batch).unwrap();
-        let all = bits(&run(&model, &batch, &[rows(64, &[8], 5)]));
-        for r in [0usize, 17, 63] {
-            let x = rows(64, &[8], 5).slice(0, r, r + 1).unwrap();
-            assert_eq!(bits(&run(&model, &batch, &[x])), all[r * 32..(r + 1) * 32]);
-        }
+        assert_rows_keep_their_bits(&model, &batch, &[rows(64, &[8], 5)], &[0, 17, 63]);
     }
 }

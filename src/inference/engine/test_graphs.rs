@@ -93,3 +93,37 @@ pub(super) fn bits(t: &Tensor) -> Vec<u32> {
 pub(super) fn count<O: TypedOp>(model: &TypedModel) -> usize {
     model.nodes.iter().filter(|n| n.op_is::<O>()).count()
 }
+
+/// `original` and `swapped` run on `inputs` give outputs of the same shape whose values agree to
+/// a few ulps (tract's `close_enough`, approximate).
+pub(super) fn assert_agrees(
+    original: &TypedModel,
+    swapped: &TypedModel,
+    batch: &Symbol,
+    inputs: &[Tensor],
+    what: &str,
+) {
+    let (theirs, ours) = (run(original, batch, inputs), run(swapped, batch, inputs));
+    assert_eq!(theirs.shape(), ours.shape(), "{what}");
+    theirs.close_enough(&ours, true).unwrap();
+}
+
+/// Rows `which` of `inputs` (axis 0 of each), run alone through `model`, get the bits they get
+/// run all together.
+pub(super) fn assert_rows_keep_their_bits(
+    model: &TypedModel,
+    batch: &Symbol,
+    inputs: &[Tensor],
+    which: &[usize],
+) {
+    let all = bits(&run(model, batch, inputs));
+    let per_row = all.len() / inputs[0].shape()[0];
+    for &r in which {
+        let one: Vec<Tensor> = inputs
+            .iter()
+            .map(|t| t.slice(0, r, r + 1).unwrap())
+            .collect();
+        let alone = bits(&run(model, batch, &one));
+        assert_eq!(alone, all[r * per_row..(r + 1) * per_row], "row {r}");
+    }
+}
