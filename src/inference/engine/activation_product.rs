@@ -131,7 +131,9 @@ impl EvalOp for ActivationProduct {
         let mut out = unsafe { Tensor::uninitialized::<f32>(&shape)? };
         let mut ram = out.try_as_plain_ram_mut()?;
         let o = ram.as_slice_mut::<f32>()?;
-        if o.is_empty() {
+        if o.is_empty() || k == 0 {
+            // Nothing to compute, or sums of nothing, which gemm need not write.
+            o.fill(0.0);
             return Ok(tvec![out.into_tvalue()]);
         }
         let sizes: TVec<usize> = self.batch.iter().map(|p| dim(xs, p.x)).collect();
@@ -269,12 +271,14 @@ mod tests {
     use super::*;
 
     /// The forecaster's attention products (scores, mixing, and the last layer's with one
-    /// query: an output axis or an input axis of size 1), and a plain batched product:
-    /// replaced, and computing what tract's EinSum computes, to a few ulps, with the same shape.
+    /// query: an output axis or an input axis of size 1), a plain batched product and an empty
+    /// contraction: replaced, and computing what tract's EinSum computes, to a few ulps, with
+    /// the same shape.
     #[test]
     fn attention_products_are_replaced_and_agree_with_tract() {
-        let cases: [(&str, &[usize], &[usize]); 5] = [
+        let cases: [(&str, &[usize], &[usize]); 6] = [
             ("ambk,anbk->abmn", &[7, 4, 16], &[7, 4, 16]),
+            ("amk,akn->amn", &[3, 0], &[0, 2]),
             ("abmk,akbn->ambn", &[4, 7, 7], &[7, 4, 16]),
             ("abk,anbk->abmn", &[4, 16], &[7, 4, 16]),
             ("abmk,akbn->abn", &[4, 1, 7], &[7, 4, 16]),

@@ -60,6 +60,11 @@ impl DenseProduct {
 /// rows of `n`).
 fn multiply(x: &[f32], w: &[f32], rows: usize, k: usize, n: usize, out: &mut [f32]) {
     assert!(x.len() == rows * k && w.len() == k * n && out.len() == rows * n);
+    if k == 0 {
+        // Sums of nothing; gemm need not write them.
+        out.fill(0.0);
+        return;
+    }
     if rows == 0 || n == 0 {
         return;
     }
@@ -124,7 +129,7 @@ impl EvalOp for DenseProduct {
             x.shape(),
             self.contracted
         );
-        let rows = x.len() / k.max(1);
+        let rows = x.shape()[..kept].iter().product();
         let shape: TVec<usize> = x.shape()[..kept]
             .iter()
             .copied()
@@ -228,12 +233,13 @@ mod tests {
     use super::*;
 
     /// The forecaster's token-level products (projections, the feed-forward layers, attention's
-    /// head merge over two axes), with the constant either way round: replaced, and computing
-    /// what tract's EinSum computes, to a few ulps, with the same output shape.
+    /// head merge over two axes), with the constant either way round, and an empty contraction:
+    /// replaced, and computing what tract's EinSum computes, to a few ulps, with the same shape.
     #[test]
     fn token_products_are_replaced_and_agree_with_tract() {
-        let cases: [(&str, &[usize], &[usize]); 5] = [
+        let cases: [(&str, &[usize], &[usize]); 6] = [
             ("ask,kn->asn", &[5, 64], &[64, 32]),
+            ("ask,kn->asn", &[3, 0], &[0, 4]),
             ("ask,nk->asn", &[5, 16], &[24, 16]),
             ("ashd,hdn->asn", &[7, 4, 16], &[4, 16, 64]),
             ("ashd,nhd->asn", &[3, 2, 8], &[5, 2, 8]),
