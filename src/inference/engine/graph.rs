@@ -8,11 +8,11 @@
 //! length costs its optimisation on first use and its own packed weights (`benches/README.md`
 //! has the memory).
 //!
-//! At 32 tokens and fewer a batch-1 model leaves the matrix products short of rows and pays each
-//! op's fixed cost for few of them, so the rows of each such length go 256 tokens at a time
-//! through a second, batched model for that length, the leftovers one at a time, with one reused
-//! run state per model. At 64 tokens and more batching gained nothing or lost, so those rows go
-//! one at a time (`benches/README.md` has the measurements). A run's forecast must be
+//! At [`BATCHED_TOKENS`] tokens and fewer a batch-1 model leaves the matrix products short of
+//! rows and pays each op's fixed cost for few of them, so the rows of each such length go 256
+//! tokens at a time through a second, batched model for that length, the leftovers one at a
+//! time, with one reused run state per model. At 64 tokens and more batching gained nothing or
+//! lost, so those rows go one at a time (`benches/README.md` has the measurements). A run's forecast must be
 //! bit-identical whatever else is in the request ([`RowBatching::Exact`], the default; tests hold
 //! it to that): the graph's products run as our ops ([`with_own_products`]), whose bits do not
 //! depend on the batch, and on the first batch of each length the engine checks that the batched
@@ -40,6 +40,14 @@ pub(crate) fn no_panic<T>(
         }
     }
 }
+
+/// The longest rows, in tokens, that go through a batched model: a batch-1 model leaves the
+/// products short of rows and pays each op's fixed cost for few of them. 34 is the small
+/// architecture's (the default model's) longest context, 32 points, which most long runs fill once
+/// thinned: batched 7 a call it ran 64 rows in 4.5 ms against 6.1 ms one at a time
+/// (`benches/README.md`). At 64 tokens and more (the reference size, whose large products stay
+/// tract's) batching gained nothing or lost.
+pub(crate) const BATCHED_TOKENS: usize = 34;
 
 /// The forecaster's variable context length: which symbols carry it, and the compiled lengths.
 pub(super) struct ContextLength {
@@ -472,14 +480,13 @@ impl CompiledGraph {
     }
 
     /// Rows per call through bucket `bucket`'s batched model (in exact mode once its bits are
-    /// checked, see the module docs): at 32 tokens and fewer a batch-1 model leaves the products
-    /// short of rows, so short contexts go 256 tokens at a time (see the module docs for the measurements); at 64
-    /// tokens and more batching gained nothing or lost, and rows go one at a time.
+    /// checked, see the module docs): up to [`BATCHED_TOKENS`] tokens, 256 tokens a call; longer
+    /// rows one at a time.
     pub(super) fn rows_per_call(&self, bucket: usize) -> usize {
         match &self.length {
             Some(l) => {
                 let tokens = l.buckets[bucket] + 2;
-                if tokens.is_power_of_two() && tokens <= 32 {
+                if tokens <= BATCHED_TOKENS {
                     256 / tokens
                 } else {
                     1

@@ -593,14 +593,21 @@ mod tests {
     }
 
     #[test]
-    fn throughput_batches_only_short_power_of_two_lengths() {
+    fn rows_are_batched_up_to_the_small_architectures_longest_context() {
         use crate::testing::random_bundle;
         let engine =
             Engine::from_bundle(random_bundle(&Architecture::small(), 7, "t").unwrap()).unwrap();
         let g = &engine.forecaster;
         let per_call: Vec<usize> = (0..g.models.len()).map(|b| g.rows_per_call(b)).collect();
         // Compiled lengths 6, 14, 30, 32 points: 8, 16, 32 and 34 tokens.
-        assert_eq!(per_call, [32, 16, 8, 1]);
+        assert_eq!(per_call, [32, 16, 8, 7]);
+        let engine =
+            Engine::from_bundle(random_bundle(&Architecture::reference(), 7, "r").unwrap())
+                .unwrap();
+        let g = &engine.forecaster;
+        let per_call: Vec<usize> = (0..g.models.len()).map(|b| g.rows_per_call(b)).collect();
+        // 6, 14, 30, 62, 64 points: 8, 16, 32, 64 and 66 tokens.
+        assert_eq!(per_call, [32, 16, 8, 1, 1]);
     }
 
     /// 40 three-point rows of the small architecture: the 6-point model takes 32 a call, so one

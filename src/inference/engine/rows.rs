@@ -71,7 +71,7 @@ impl ForecasterRows {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RowBatching {
     /// A run's forecast is bit-identical whatever else is in the request: rows of the same
-    /// short context length go several at a time (256 tokens a call at 32 tokens and fewer)
+    /// short context length go several at a time (256 tokens a call at 34 tokens and fewer)
     /// once the engine has checked, on the first such batch, that the batched model gives
     /// every row the bits it gets alone (the default model's do); otherwise one at a time.
     #[default]
