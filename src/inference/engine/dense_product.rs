@@ -257,6 +257,14 @@ mod tests {
         }
     }
 
+    /// An empty contraction writes zeros over whatever the output held (`gemm` writes nothing).
+    #[test]
+    fn an_empty_contraction_writes_zeros() {
+        let mut out = vec![f32::NAN; 3 * 4];
+        multiply(&[], &[], 3, 0, 4, &mut out);
+        assert!(out.iter().all(|&v| v == 0.0), "{out:?}");
+    }
+
     /// Products that contract other axes than the input's trailing ones, that reorder the
     /// output's axes, whose constant has more than one axis of its own or more than
     /// `MAX_WEIGHT` values, or of two activations, are left to tract.
