@@ -167,16 +167,17 @@ def test_minimized_loss(tmp_path):
 
 def test_a_negated_loss_decides_as_the_loss():
     """A maximized negated loss (metric_kind="neg_loss", as scikit-learn's neg_* scorers
-    report) gets the decisions the minimized loss gets, result by result (driven directly, as
-    Tune calls the scheduler)."""
+    report, or no kind: its negative first value chooses it) gets the decisions the minimized
+    loss gets, result by result (driven directly, as Tune calls the scheduler)."""
     floors = [2.5, 2.0, 3.5, 2.2, 4.0, 3.0]
     common = dict(time_attr="epoch", max_t=MAX_T, grace_period=3, n_startup_trials=0)
     as_loss = NeuNeuScheduler(metric="loss", mode="min", **common)
     as_negated = NeuNeuScheduler(metric="neg", mode="max", metric_kind="neg_loss", **common)
+    unnamed = NeuNeuScheduler(metric="neg", mode="max", **common)
     trials = [SimpleNamespace(trial_id=f"t{i}") for i in range(len(floors))]
     for trial in trials:
-        as_loss.on_trial_add(None, trial)
-        as_negated.on_trial_add(None, trial)
+        for scheduler in (as_loss, as_negated, unnamed):
+            scheduler.on_trial_add(None, trial)
     live = set(range(len(floors)))
     actions = []
     for t in range(1, MAX_T + 1):
@@ -184,14 +185,41 @@ def test_a_negated_loss_decides_as_the_loss():
             v = loss(floors[i], t)
             a = as_loss.on_trial_result(None, trials[i], {"loss": v, "epoch": t})
             b = as_negated.on_trial_result(None, trials[i], {"neg": -v, "epoch": t})
-            assert a == b, (i, t)
+            c = unnamed.on_trial_result(None, trials[i], {"neg": -v, "epoch": t})
+            assert a == b == c, (i, t)
             actions.append((t, a))
             if a == TrialScheduler.STOP:
                 live.discard(i)
     assert any(a == TrialScheduler.STOP and t < MAX_T for t, a in actions), actions
-    assert as_negated.sweep.options["metric"] == {"kind": "neg_loss", "direction": "maximize"}
+    for scheduler in (as_negated, unnamed):
+        assert scheduler.sweep.options["metric"] == {"kind": "neg_loss", "direction": "maximize"}
     with pytest.raises(ValueError, match="neg_loss"):
         NeuNeuScheduler(metric_kind="log_loss")
+
+
+@pytest.mark.parametrize(
+    "mode, first, kind",
+    [
+        ("max", 0.4, "bounded"),  # an accuracy
+        ("max", 0.0, "bounded"),
+        ("max", 37.5, "loss"),  # a non-negative score without a bound (a reward)
+        ("max", -0.7, "neg_loss"),  # scikit-learn's neg_log_loss
+        ("min", 0.4, "loss"),  # a loss that starts below 1 may rise past it
+        ("min", -2.0, "neg_loss"),
+    ],
+)
+def test_the_first_result_fixes_the_metric_kind(mode, first, kind):
+    scheduler = NeuNeuScheduler(metric="m", mode=mode, time_attr="epoch", max_t=10)
+    trial = SimpleNamespace(trial_id="t")
+    scheduler.on_trial_add(None, trial)
+    assert scheduler.sweep is None  # no value seen yet
+    scheduler.on_trial_result(None, trial, {"epoch": 1, "m": first})
+    direction = {"max": "maximize", "min": "minimize"}[mode]
+    assert scheduler.sweep.options["metric"] == {"kind": kind, "direction": direction}
+    # The kind holds for the whole experiment: a value outside it is an error naming it.
+    outside = {"bounded": 1.5, "loss": -1.0, "neg_loss": 1.0}[kind]
+    with pytest.raises(neuneu.InvalidInputError, match="bounded|loss|neg_loss"):
+        scheduler.on_trial_result(None, SimpleNamespace(trial_id="u"), {"epoch": 1, "m": outside})
 
 
 def load_digits_split():
@@ -291,7 +319,11 @@ def test_bad_settings_are_clear_errors():
         scheduler.on_trial_result(None, trial, {"epoch": 1, "accuracy": 0.5})
     with pytest.raises(ValueError, match="no valid `metric`"):
         NeuNeuScheduler(max_t=10).on_trial_add(None, trial)
+    scheduler.on_trial_result(None, trial, {"epoch": 1, "acc": 0.5})
     assert math.isclose(scheduler.sweep.options["end_step"], 10.0)
+    with pytest.raises(ValueError, match="metric_kind 'log_loss'"):
+        neuneu.ray.adapt_to_results(None, metric="acc", mode="max", max_t=10,
+                                    metric_kind="log_loss")
     with pytest.raises(ValueError, match="policy"):
         NeuNeuScheduler(policy={"kind": "nope"})
     with pytest.raises(ValueError, match="seed: -1"):  # now, not at the first trial

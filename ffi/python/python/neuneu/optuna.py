@@ -49,14 +49,13 @@ from optuna.pruners import BasePruner
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from neuneu._metric_kinds import MetricKind, checked, kind_of
 from neuneu._native import Adapted, Engine, Sweep, adapt, token_losses
 from neuneu.errors import InvalidArgumentError, InvalidInputError
 
 __all__ = ["NeuNeuPruner", "adapt_to_study", "report_losses", "MAX_REPORTED_LOSSES"]
 
 _READ = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-# The metric kinds of neuneu.Sweep a study can be read as.
-_Kind = Literal["bounded", "loss", "neg_loss"]
 
 # The user attribute that keeps a checkpoint's token losses: this prefix and the step.
 _LOSSES = "neuneu.losses."
@@ -126,7 +125,7 @@ class NeuNeuPruner(BasePruner):
         n_startup_trials: int = 5,
         budget: float = 0.1,
         policy: Optional[Mapping[str, Any]] = None,
-        metric_kind: Optional[_Kind] = None,
+        metric_kind: Optional[MetricKind] = None,
         calibrate: bool = True,
         engine: Optional[Engine] = None,
         seed: int = 0,
@@ -139,10 +138,6 @@ class NeuNeuPruner(BasePruner):
             )
         if n_warmup_steps < 0 or n_startup_trials < 0:
             raise InvalidArgumentError("n_warmup_steps and n_startup_trials must be >= 0")
-        if metric_kind not in (None, "bounded", "loss", "neg_loss"):
-            raise InvalidArgumentError(
-                f"metric_kind: {metric_kind!r} (bounded, loss, neg_loss or None)"
-            )
         self._max_resource = max_resource
         self._n_warmup_steps = n_warmup_steps
         self._n_startup_trials = n_startup_trials
@@ -151,7 +146,7 @@ class NeuNeuPruner(BasePruner):
             if policy is not None
             else {"kind": "stop_within_budget", "k": 1, "budget": float(budget)}
         )
-        self._metric_kind = metric_kind
+        self._metric_kind = checked(metric_kind, "NeuNeuPruner")
         self._engine = engine if engine is not None else Engine.default()
         self._calibrate = calibrate
         self._seed = seed
@@ -194,7 +189,7 @@ class NeuNeuPruner(BasePruner):
         sweep = Sweep(
             self._engine,
             policy=self._policy,
-            metric=self._metric_kind or _kind_of(values),
+            metric=self._metric_kind or _study_kind(values),
             direction=(
                 "minimize" if study.direction == StudyDirection.MINIMIZE else "maximize"
             ),
@@ -240,7 +235,7 @@ def adapt_to_study(
     study: optuna.study.Study,
     *,
     max_resource: Optional[float] = None,
-    metric_kind: Optional[_Kind] = None,
+    metric_kind: Optional[MetricKind] = None,
     base: Optional[Engine] = None,
     holdout: float = 0.2,
     seed: int = 17,
@@ -274,7 +269,7 @@ def adapt_to_study(
             steps, values = steps + [float(max_resource)], values + [objective]
         if steps:
             runs[str(t.number)] = (steps, values)
-    kind: _Kind = metric_kind or _kind_of(
+    kind = checked(metric_kind, "adapt_to_study") or _study_kind(
         [v for _, vs in runs.values() for v in vs]
     )
     direction: Literal["minimize", "maximize"] = (
@@ -363,15 +358,10 @@ def _objective(trial: FrozenTrial) -> Optional[float]:
     return None
 
 
-def _kind_of(values: list[float]) -> _Kind:
-    if all(0 <= v <= 1 for v in values):
-        return "bounded"
-    if all(v >= 0 for v in values):
-        return "loss"
-    if all(v <= 0 for v in values):
-        return "neg_loss"
-    raise InvalidArgumentError(
-        "NeuNeuPruner: the study reported both negative and positive values; neuneu forecasts "
-        "a bounded metric in [0, 1], a non-negative loss or a non-positive negated loss (report "
-        "a loss, or its negative, instead)"
-    )
+def _study_kind(values: list[float]) -> MetricKind:
+    """The kind of a study's values: every value is read again at each decision, so the
+    kind follows what the study has reported (bounded while all of it lies in [0, 1])."""
+    try:
+        return kind_of(values)
+    except InvalidArgumentError as e:
+        raise InvalidArgumentError(f"NeuNeuPruner: {e}") from None

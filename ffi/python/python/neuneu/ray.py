@@ -33,9 +33,10 @@ Example (ten learning rates, two trials at a time: the first five run to the end
 
 ``max_t`` is the step (in ``time_attr`` units) at which every trial ends; a trial that reaches it
 is stopped there, as ASHA does. Steps must increase within a trial and be positive to count
-(``training_iteration``, epochs, samples seen, tokens: any increasing compute unit). A maximized
-metric is read as an accuracy-like value in [0, 1], a minimized one as a non-negative loss
-(``metric_kind`` overrides either: ``"neg_loss"`` for a maximized negated loss).
+(``training_iteration``, epochs, samples seen, tokens: any increasing compute unit). The first
+result fixes how the metric is read (``metric_kind`` names it instead): a maximized metric in
+[0, 1] as an accuracy-like value, any other non-negative metric as a loss, a negative one as a
+negated loss (``neg_loss``, as scikit-learn's ``neg_*`` scorers report).
 
 A trial that trains a language model can report each checkpoint's token losses under a result
 key of its own (``losses_attr``): a model adapted to experiments that reported them
@@ -58,6 +59,7 @@ from ray.tune.experiment import Trial
 from ray.tune.result import DEFAULT_METRIC
 from ray.tune.schedulers.trial_scheduler import FIFOScheduler, TrialScheduler
 
+from neuneu._metric_kinds import MetricKind, checked, kind_of
 from neuneu._native import Adapted, Engine, Sweep, adapt
 
 if TYPE_CHECKING:
@@ -67,8 +69,6 @@ if TYPE_CHECKING:
 __all__ = ["NeuNeuScheduler", "adapt_to_results"]
 
 _DIRECTIONS: dict[str, Literal["maximize", "minimize"]] = {"max": "maximize", "min": "minimize"}
-# The metric kinds of neuneu.Sweep a result can be read as.
-_Kind = Literal["bounded", "loss", "neg_loss"]
 
 
 class NeuNeuScheduler(FIFOScheduler):
@@ -94,9 +94,11 @@ class NeuNeuScheduler(FIFOScheduler):
         calibrate: Correct the forecasts by the model's errors on the trials that ran to their
             end (from 5 of them; :class:`neuneu.Sweep`'s ``calibrate``).
         metric_kind: ``"bounded"`` (in [0, 1]), ``"loss"`` (non-negative) or ``"neg_loss"``
-            (non-positive: a loss reported negated, like scikit-learn's ``neg_log_loss``); by
-            default ``"bounded"`` when ``mode`` is ``"max"`` and ``"loss"`` when it is
-            ``"min"``.
+            (non-positive: a loss reported negated, like scikit-learn's ``neg_log_loss``).
+            ``None``: chosen from the first result: ``"bounded"`` for a maximized value in
+            [0, 1], else ``"loss"`` for a non-negative one and ``"neg_loss"`` for a negative
+            one (a minimized metric is never read as bounded: a loss below 1 may rise past it).
+            A later result outside the kind is an error that names it.
         engine: The forecasting model; the embedded default when None.
         seed: Seed of the sweep's decisions (they are deterministic given the results).
         losses_attr: The result key, if any, that carries the checkpoint's token losses (a
@@ -124,7 +126,7 @@ class NeuNeuScheduler(FIFOScheduler):
         policy: Optional[Mapping[str, Any]] = None,
         n_startup_trials: int = 5,
         calibrate: bool = True,
-        metric_kind: Optional[_Kind] = None,
+        metric_kind: Optional[MetricKind] = None,
         engine: Optional[Engine] = None,
         seed: int = 0,
         losses_attr: Optional[str] = None,
@@ -135,10 +137,6 @@ class NeuNeuScheduler(FIFOScheduler):
             raise ValueError(f"grace_period must lie in [0, max_t], not {grace_period}")
         if mode is not None and mode not in _DIRECTIONS:
             raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
-        if metric_kind not in (None, "bounded", "loss", "neg_loss"):
-            raise ValueError(
-                f"metric_kind must be 'bounded', 'loss' or 'neg_loss', not {metric_kind!r}"
-            )
         super().__init__()
         self._time_attr = time_attr
         self._metric = metric
@@ -154,7 +152,7 @@ class NeuNeuScheduler(FIFOScheduler):
         self._n_startup_trials = n_startup_trials
         self._calibrate = calibrate
         self._finished = 0  # trials that ran to their end
-        self._metric_kind = metric_kind
+        self._metric_kind = checked(metric_kind, "NeuNeuScheduler")
         self._engine = engine
         self._seed = seed
         self._losses_attr = losses_attr
@@ -178,10 +176,16 @@ class NeuNeuScheduler(FIFOScheduler):
         return True
 
     def on_trial_add(self, tune_controller: "TuneController", trial: Trial) -> None:
-        sweep = self._ensure_sweep()
+        self._direction()
+        sweep = self._sweep
         tid = trial.trial_id
         arm = self._arms.setdefault(tid, tid)
-        if tid not in self._stopped and arm in sweep and sweep.status(arm) == "stopped":
+        if (
+            tid not in self._stopped
+            and sweep is not None
+            and arm in sweep
+            and sweep.status(arm) == "stopped"
+        ):
             # It failed before and Tune runs it again (Tuner.restore): its old points stay
             # out of the plan, the rerun is a new arm.
             self._arms[tid] = f"{tid}/{sum(a.startswith(tid + '/') for a in sweep.arms) + 1}"
@@ -190,7 +194,7 @@ class NeuNeuScheduler(FIFOScheduler):
         self, tune_controller: "TuneController", trial: Trial, result: dict
     ) -> str:
         """Observes the result, then CONTINUE or STOP for this trial."""
-        sweep = self._ensure_sweep()
+        self._direction()
         arm = self._arms.setdefault(trial.trial_id, trial.trial_id)
         if trial.trial_id in self._stopped:
             return TrialScheduler.STOP
@@ -206,9 +210,11 @@ class NeuNeuScheduler(FIFOScheduler):
         self._observe(arm, step, value, result)
         if step >= self._max_t:
             return TrialScheduler.STOP  # at its budget; on_trial_complete finishes it
+        sweep = self._sweep
         if (
             step < self._grace_period
             or self._finished < self._n_startup_trials
+            or sweep is None
             or arm not in sweep
         ):
             return TrialScheduler.CONTINUE
@@ -221,14 +227,18 @@ class NeuNeuScheduler(FIFOScheduler):
         self, tune_controller: "TuneController", trial: Trial, result: Optional[dict]
     ) -> None:
         """The trial's last result is final (unless this scheduler stopped it)."""
-        sweep = self._ensure_sweep()
         arm = self._arms.setdefault(trial.trial_id, trial.trial_id)
-        if trial.trial_id in self._stopped or sweep.status(arm) == "stopped":
+        if trial.trial_id in self._stopped or (
+            self._sweep is not None and self._sweep.status(arm) == "stopped"
+        ):
             return
         if result and self._time_attr in result and self._metric in result:
             value = float(result[self._metric])
             if math.isfinite(value):
                 self._observe(arm, float(result[self._time_attr]), value, result)
+        sweep = self._sweep
+        if sweep is None:
+            return  # no trial has reported a value yet: nothing to finish
         if arm in self._last_step:
             sweep.finish(arm)
             self._finished += 1
@@ -288,25 +298,31 @@ class NeuNeuScheduler(FIFOScheduler):
 
     @property
     def sweep(self) -> Optional[Sweep]:
-        """The sweep behind the decisions (None before the first trial)."""
+        """The sweep behind the decisions (None until a trial reports its first value)."""
         return self._sweep
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _ensure_sweep(self) -> Sweep:
-        if self._sweep is not None:
-            return self._sweep
+    def _direction(self) -> Literal["maximize", "minimize"]:
+        """The sweep's direction; a clear error while ``metric`` or ``mode`` is missing."""
         if not self._metric or self._mode not in _DIRECTIONS:
             raise ValueError(
                 f"NeuNeuScheduler has no valid `metric` ({self._metric}) or `mode` "
                 f"({self._mode}): pass them to NeuNeuScheduler or to tune.TuneConfig()"
             )
-        kind = _kind(self._metric_kind, self._mode)
+        return _DIRECTIONS[self._mode]
+
+    def _ensure_sweep(self, first_value: float) -> Sweep:
+        """The sweep, made at the first value observed: without a ``metric_kind``, that value
+        fixes the kind (:func:`_kind`)."""
+        if self._sweep is not None:
+            return self._sweep
+        direction = self._direction()
         self._sweep = Sweep(
             self._engine,
             policy=self._policy,
-            metric=kind,
-            direction=_DIRECTIONS[self._mode],
+            metric=self._metric_kind or _kind(direction, [first_value]),
+            direction=direction,
             end_step=self._max_t,
             seed=self._seed,
             calibrate=self._calibrate,
@@ -317,7 +333,7 @@ class NeuNeuScheduler(FIFOScheduler):
         # Non-positive steps carry no progress; a step the arm has passed (a trial restarted
         # from an earlier checkpoint) is not observed again.
         if step > 0 and step > self._last_step.get(arm, 0.0):
-            sweep = self._ensure_sweep()
+            sweep = self._ensure_sweep(value)
             sweep.observe(arm, step, value)
             self._last_step[arm] = step
             if self._losses_attr is not None and self._losses_attr in result:
@@ -346,7 +362,7 @@ def adapt_to_results(
     mode: str,
     max_t: float,
     time_attr: str = "training_iteration",
-    metric_kind: Optional[_Kind] = None,
+    metric_kind: Optional[MetricKind] = None,
     base: Optional[Engine] = None,
     holdout: float = 0.2,
     seed: int = 17,
@@ -364,8 +380,7 @@ def adapt_to_results(
     """
     if mode not in _DIRECTIONS:
         raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
-    if metric_kind not in (None, "bounded", "loss"):
-        raise ValueError(f"metric_kind must be 'bounded' or 'loss', not {metric_kind!r}")
+    kind = checked(metric_kind, "adapt_to_results")
     runs: dict[str, tuple[list[float], list[float]]] = {}
     losses: dict[str, dict[float, Any]] = {}
     for i in range(len(results)):
@@ -398,7 +413,7 @@ def adapt_to_results(
         runs,
         base=base,
         losses=losses or None,
-        metric=_kind(metric_kind, mode),
+        metric=kind or _kind(_DIRECTIONS[mode], [v for _, vs in runs.values() for v in vs]),
         direction=_DIRECTIONS[mode],
         holdout=holdout,
         seed=seed,
@@ -407,11 +422,11 @@ def adapt_to_results(
     )
 
 
-def _kind(metric_kind: Optional[_Kind], mode: str) -> _Kind:
-    """The metric's kind: as given, else bounded when maximized and a loss when minimized."""
-    if metric_kind is not None:
-        return metric_kind
-    return "bounded" if mode == "max" else "loss"
+def _kind(direction: Literal["maximize", "minimize"], values: list[float]) -> MetricKind:
+    """The kind a metric is read as when none is named: the scheduler's first value fixes it,
+    :func:`adapt_to_results` reads an experiment's values the same way. A minimized metric is
+    never read as bounded, as the kind must hold for values not seen yet."""
+    return kind_of(values, prefer_bounded=direction == "maximize")
 
 
 def _is_number(value: Any) -> bool:
