@@ -218,7 +218,7 @@ def test_the_first_result_fixes_the_metric_kind(mode, first, kind):
     assert scheduler.sweep.options["metric"] == {"kind": kind, "direction": direction}
     # The kind holds for the whole experiment: a value outside it is an error naming it.
     outside = {"bounded": 1.5, "loss": -1.0, "neg_loss": 1.0}[kind]
-    with pytest.raises(neuneu.InvalidInputError, match="bounded|loss|neg_loss"):
+    with pytest.raises(neuneu.InvalidInputError, match=f"as {kind} from the first result"):
         scheduler.on_trial_result(None, SimpleNamespace(trial_id="u"), {"epoch": 1, "m": outside})
 
 

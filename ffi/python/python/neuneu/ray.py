@@ -61,6 +61,7 @@ from ray.tune.schedulers.trial_scheduler import FIFOScheduler, TrialScheduler
 
 from neuneu._metric_kinds import MetricKind, checked, kind_of
 from neuneu._native import Adapted, Engine, Sweep, adapt
+from neuneu.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from ray.tune import ResultGrid
@@ -334,7 +335,16 @@ class NeuNeuScheduler(FIFOScheduler):
         # from an earlier checkpoint) is not observed again.
         if step > 0 and step > self._last_step.get(arm, 0.0):
             sweep = self._ensure_sweep(value)
-            sweep.observe(arm, step, value)
+            try:
+                sweep.observe(arm, step, value)
+            except InvalidInputError as e:
+                if self._metric_kind is not None:
+                    raise
+                kind = sweep.options["metric"]["kind"]
+                raise InvalidInputError(
+                    f"{e}. NeuNeuScheduler read {self._metric!r} as {kind} from the first "
+                    "result; name its kind with NeuNeuScheduler(metric_kind=...)"
+                ) from e
             self._last_step[arm] = step
             if self._losses_attr is not None and self._losses_attr in result:
                 sweep.observe_losses(arm, step, result[self._losses_attr])
