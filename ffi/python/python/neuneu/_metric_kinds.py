@@ -31,11 +31,12 @@ def kind_of(values: Iterable[float], *, prefer_bounded: bool = True) -> MetricKi
     ``prefer_bounded=False`` for a minimized metric: a loss that starts below 1 may later rise
     past it, which a bounded metric cannot do and a loss can."""
     values = list(values)
-    if prefer_bounded and all(0 <= v <= 1 for v in values):
+    lo, hi = (min(values), max(values)) if values else (0.0, 0.0)
+    if prefer_bounded and 0 <= lo and hi <= 1:
         return "bounded"
-    if all(v >= 0 for v in values):
+    if lo >= 0:
         return "loss"
-    if all(v <= 0 for v in values):
+    if hi <= 0:
         return "neg_loss"
     raise InvalidArgumentError(
         "the metric took both negative and positive values; neuneu forecasts a bounded metric "
