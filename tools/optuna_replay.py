@@ -34,7 +34,8 @@ then `trial.should_prune()`; a pruned trial is told PRUNED, a survivor is told i
 Optuna's pruners judge one trial at a time against other trials, so the order of arms matters.
 Arms are taken in a fixed-seed shuffle of run-id order (`random.Random(seed)`, fresh per sweep;
 --seeds N averages each Optuna row over seeds 0..N-1, every (sweep, seed) weighing the same, and
-sums no_survivor over them), in one of two schedules (--order; default both, separate rows):
+sums no_survivor over them), in one of three schedules (--order; default both of the first two,
+separate rows):
 
 * `sequential`: one arm after another, each through all its rungs and then told complete, as a
   sequential Optuna study would run. MedianPruner/PercentilePruner compare with completed trials
@@ -45,6 +46,11 @@ sums no_survivor over them), in one of two schedules (--order; default both, sep
   decide). Successive halving / Hyperband compare an arm with the arms before it in the order
   that reached the same rung, so they only differ between the two schedules where some arms
   cannot report at early rungs (short runs whose first checkpoint lies past the rung).
+* `parallel`: --workers trials run at once, as workers sharing a study's storage do. Compute is
+  the clock, every worker as fast as the next: a trial started at time t reaches rung r at
+  t + fraction_r * its planned compute, and ends (told complete) at t + its planned compute; the
+  next trial in the order starts when a trial is pruned or ends. Events at one time go in the
+  order they were scheduled. One worker is `sequential`.
 
 Pruner settings (documented choices, not tuned):
 * MedianPruner(n_startup_trials=2, n_warmup_steps=0, interval_steps=1): Optuna's default of 5
@@ -61,7 +67,8 @@ that the two replays implement the same protocol.
 
 Usage:
     python tools/optuna_replay.py CURVES.csv [--task imagenet1k_acc1] [--rungs 0.2,0.4,0.6,0.8]
-        [--k 3] [--min-arms 4] [--order both|sequential|interleaved] [--seeds 1] [--json out.json]
+        [--k 3] [--min-arms 4] [--order both|sequential|interleaved|parallel] [--workers 4]
+        [--seeds 1] [--json out.json]
         [--merge rust.json] [--engine BUNDLE] [--losses INDEX.json]
 
 --merge takes the JSON that `neuneu replay CURVES.csv --json rust.json` writes
@@ -73,6 +80,8 @@ import argparse
 import bisect
 import csv
 import functools
+import heapq
+import itertools
 import json
 import math
 import os
@@ -240,7 +249,7 @@ def _adapting_pruner(every, **kwargs):
     return Adapting()
 
 
-def replay_optuna(arms, make_pruner, rungs, order, seed, direction="maximize"):
+def replay_optuna(arms, make_pruner, rungs, order, seed, direction="maximize", workers=4):
     """Replays one sweep through an Optuna pruner; returns (alive, seen, seconds per prune
     decision)."""
     study = optuna.create_study(
@@ -284,6 +293,32 @@ def replay_optuna(arms, make_pruner, rungs, order, seed, direction="maximize"):
                     break
             if alive[i]:
                 study.tell(trial, arms[i]["accuracy"][-1])
+    elif order == "parallel":
+        # Events (time, sequence, arm, rung, the arm's start); rung len(rungs) is its end.
+        events, waiting, trials, sequence = [], iter(schedule), {}, itertools.count()
+
+        def schedule_at(i, r, started):
+            planned = arms[i]["compute"][-1]
+            at = started + (rungs[r] * planned if r < len(rungs) else planned)
+            heapq.heappush(events, (at, next(sequence), i, r, started))
+
+        def start_next(now):
+            i = next(waiting, None)
+            if i is not None:
+                trials[i] = study.ask()
+                schedule_at(i, 0, now)
+
+        for _ in range(min(workers, len(arms))):
+            start_next(0.0)
+        while events:
+            now, _, i, r, started = heapq.heappop(events)
+            if r == len(rungs):
+                study.tell(trials[i], arms[i]["accuracy"][-1])
+                start_next(now)
+            elif step(i, trials[i], r, rungs[r]):
+                start_next(now)
+            else:
+                schedule_at(i, r + 1, started)
     else:
         trials = {i: study.ask() for i in schedule}
         for r, fraction in enumerate(rungs):
@@ -387,7 +422,10 @@ def main():
     ap.add_argument("--rungs", default="0.2,0.4,0.6,0.8", help="fractions of planned compute")
     ap.add_argument("--k", type=int, default=3, help="k of top-k recall")
     ap.add_argument("--min-arms", type=int, default=4, help="skip sweeps with fewer arms")
-    ap.add_argument("--order", choices=["both", "sequential", "interleaved"], default="both")
+    ap.add_argument(
+        "--order", choices=["both", "sequential", "interleaved", "parallel"], default="both"
+    )
+    ap.add_argument("--workers", type=int, default=4, help="trials at once with --order parallel")
     ap.add_argument(
         "--seeds", type=int, default=1, help="average Optuna rows over this many arm orders"
     )
@@ -422,8 +460,8 @@ def main():
     rungs = [float(x) for x in args.rungs.split(",")]
     if not rungs or any(not 0 < f <= 1 for f in rungs) or rungs != sorted(set(rungs)):
         sys.exit("--rungs must be strictly increasing fractions in (0, 1]")
-    if args.k < 1 or args.seeds < 1:
-        sys.exit("--k and --seeds must be at least 1")
+    if args.k < 1 or args.seeds < 1 or args.workers < 1:
+        sys.exit("--k, --seeds and --workers must be at least 1")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     sign = -1.0 if args.direction == "minimize" else 1.0
@@ -446,10 +484,10 @@ def main():
         for order in orders:
             replays.append(
                 (
-                    f"{name} {order}",
+                    f"{name} {order}" + (f" x{args.workers}" if order == "parallel" else ""),
                     range(args.seeds),
                     lambda arms, seed, m=make, o=order: replay_optuna(
-                        arms, m, rungs, o, seed, args.direction
+                        arms, m, rungs, o, seed, args.direction, args.workers
                     ),
                 )
             )
@@ -485,6 +523,7 @@ def main():
             "curves": args.curves,
             "task": args.task,
             "seeds": args.seeds,
+            "workers": args.workers,
             "direction": args.direction,
             "optuna": optuna.__version__,
             "adapts": ADAPTS,
