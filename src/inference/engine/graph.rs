@@ -8,11 +8,9 @@
 //! length costs its optimisation on first use and its own packed weights (`benches/README.md`
 //! has the memory).
 //!
-//! At [`BATCHED_TOKENS`] tokens and fewer a batch-1 model leaves the matrix products short of
-//! rows and pays each op's fixed cost for few of them, so the rows of each such length go 256
-//! tokens at a time through a second, batched model for that length, the leftovers one at a
-//! time, with one reused run state per model. At 64 tokens and more batching gained nothing or
-//! lost, so those rows go one at a time (`benches/README.md` has the measurements). A run's forecast must be
+//! Rows of at most [`BATCHED_TOKENS`] tokens (why that many: its docs) go 256 tokens at a time
+//! through a second, batched model for their length, the leftovers one at a time, with one
+//! reused run state per model; longer rows go one at a time. A run's forecast must be
 //! bit-identical whatever else is in the request ([`RowBatching::Exact`], the default; tests hold
 //! it to that): the graph's products run as our ops ([`with_own_products`]), whose bits do not
 //! depend on the batch, and on the first batch of each length the engine checks that the batched
