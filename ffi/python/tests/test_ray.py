@@ -222,6 +222,34 @@ def test_the_first_result_fixes_the_metric_kind(mode, first, kind):
         scheduler.on_trial_result(None, SimpleNamespace(trial_id="u"), {"epoch": 1, "m": outside})
 
 
+def test_adapt_to_results_reads_the_kind_the_scheduler_would(monkeypatch):
+    """Without a metric_kind, adapt_to_results reads an experiment's values as the scheduler
+    reads its first result (a negated loss as neg_loss, a minimized value below 1 as a loss);
+    a named kind, neg_loss included, is passed on (the fit itself is neuneu.adapt's, tested
+    there: captured here)."""
+    pd = pytest.importorskip("pandas")
+    fitted = []
+    monkeypatch.setattr(neuneu.ray, "adapt", lambda runs, **kw: fitted.append(kw["metric"]))
+
+    def grid(values):
+        frame = pd.DataFrame({"epoch": [1, 2, 3], "m": values})
+        return [SimpleNamespace(metrics_dataframe=frame, metrics={"trial_id": "t"})]
+
+    for values, mode, kind in [
+        ([-0.9, -0.6, -0.5], "max", None),
+        ([0.9, 0.6, 0.5], "min", None),
+        ([0.5, 0.6, 0.7], "max", None),
+        ([-0.9, -0.6, -0.5], "max", "neg_loss"),
+    ]:
+        neuneu.ray.adapt_to_results(
+            grid(values), metric="m", mode=mode, time_attr="epoch", max_t=3, metric_kind=kind
+        )
+    assert fitted == ["neg_loss", "loss", "bounded", "neg_loss"]
+    with pytest.raises(neuneu.InvalidArgumentError, match="adapt_to_results: .*both negative"):
+        neuneu.ray.adapt_to_results(grid([-0.5, 0.1, 0.5]), metric="m", mode="max",
+                                    time_attr="epoch", max_t=3)
+
+
 def load_digits_split():
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split

@@ -22,7 +22,7 @@ def checked(kind: Optional[str], owner: str) -> Optional[MetricKind]:
     return kind  # type: ignore[return-value]
 
 
-def kind_of(values: Iterable[float], *, prefer_bounded: bool = True) -> MetricKind:
+def kind_of(values: Iterable[float], owner: str, *, prefer_bounded: bool = True) -> MetricKind:
     """The kind every one of ``values`` fits: ``bounded`` when they all lie in [0, 1] (and
     ``prefer_bounded``), else ``loss`` when none is negative, else ``neg_loss`` when none is
     positive.
@@ -39,7 +39,7 @@ def kind_of(values: Iterable[float], *, prefer_bounded: bool = True) -> MetricKi
     if hi <= 0:
         return "neg_loss"
     raise InvalidArgumentError(
-        "the metric took both negative and positive values; neuneu forecasts a bounded metric "
-        "in [0, 1], a non-negative loss or a non-positive negated loss (report a loss, or its "
-        "negative, instead)"
+        f"{owner}: the metric took both negative and positive values; neuneu forecasts a "
+        "bounded metric in [0, 1], a non-negative loss or a non-positive negated loss (report a "
+        "loss, or its negative, instead)"
     )

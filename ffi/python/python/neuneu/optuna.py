@@ -189,7 +189,9 @@ class NeuNeuPruner(BasePruner):
         sweep = Sweep(
             self._engine,
             policy=self._policy,
-            metric=self._metric_kind or _study_kind(values),
+            # Every value is read again at each decision, so the kind follows what the study
+            # has reported (bounded while all of it lies in [0, 1]).
+            metric=self._metric_kind or kind_of(values, "NeuNeuPruner"),
             direction=(
                 "minimize" if study.direction == StudyDirection.MINIMIZE else "maximize"
             ),
@@ -269,8 +271,8 @@ def adapt_to_study(
             steps, values = steps + [float(max_resource)], values + [objective]
         if steps:
             runs[str(t.number)] = (steps, values)
-    kind = checked(metric_kind, "adapt_to_study") or _study_kind(
-        [v for _, vs in runs.values() for v in vs]
+    kind = checked(metric_kind, "adapt_to_study") or kind_of(
+        [v for _, vs in runs.values() for v in vs], "adapt_to_study"
     )
     direction: Literal["minimize", "maximize"] = (
         "minimize" if study.direction == StudyDirection.MINIMIZE else "maximize"
@@ -357,11 +359,3 @@ def _objective(trial: FrozenTrial) -> Optional[float]:
         return float(value)
     return None
 
-
-def _study_kind(values: list[float]) -> MetricKind:
-    """The kind of a study's values: every value is read again at each decision, so the
-    kind follows what the study has reported (bounded while all of it lies in [0, 1])."""
-    try:
-        return kind_of(values)
-    except InvalidArgumentError as e:
-        raise InvalidArgumentError(f"NeuNeuPruner: {e}") from None

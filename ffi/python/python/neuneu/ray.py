@@ -322,7 +322,7 @@ class NeuNeuScheduler(FIFOScheduler):
         self._sweep = Sweep(
             self._engine,
             policy=self._policy,
-            metric=self._metric_kind or _kind(direction, [first_value]),
+            metric=self._metric_kind or _kind(direction, [first_value], "NeuNeuScheduler"),
             direction=direction,
             end_step=self._max_t,
             seed=self._seed,
@@ -423,7 +423,8 @@ def adapt_to_results(
         runs,
         base=base,
         losses=losses or None,
-        metric=kind or _kind(_DIRECTIONS[mode], [v for _, vs in runs.values() for v in vs]),
+        metric=kind
+        or _kind(_DIRECTIONS[mode], [v for _, vs in runs.values() for v in vs], "adapt_to_results"),
         direction=_DIRECTIONS[mode],
         holdout=holdout,
         seed=seed,
@@ -432,11 +433,13 @@ def adapt_to_results(
     )
 
 
-def _kind(direction: Literal["maximize", "minimize"], values: list[float]) -> MetricKind:
+def _kind(
+    direction: Literal["maximize", "minimize"], values: list[float], owner: str
+) -> MetricKind:
     """The kind a metric is read as when none is named: the scheduler's first value fixes it,
     :func:`adapt_to_results` reads an experiment's values the same way. A minimized metric is
     never read as bounded, as the kind must hold for values not seen yet."""
-    return kind_of(values, prefer_bounded=direction == "maximize")
+    return kind_of(values, owner, prefer_bounded=direction == "maximize")
 
 
 def _is_number(value: Any) -> bool:
