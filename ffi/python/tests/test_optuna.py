@@ -5,6 +5,7 @@ Trials replay hand-made curves whose final value grows with the trial's paramete
 best trial is known: the pruner must stop some of the clearly worse trials and never the best.
 """
 
+import logging
 import math
 import multiprocessing
 import re
@@ -70,17 +71,27 @@ def check_pruned_the_worse(study, n_trials):
     return pruned, complete
 
 
-def test_an_in_memory_study_prunes_the_worse_trials_and_keeps_the_best():
+def test_an_in_memory_study_prunes_the_worse_trials_and_keeps_the_best(caplog):
+    pruner = NeuNeuPruner(max_resource=MAX_RESOURCE)
     study = optuna.create_study(
-        direction="maximize",
-        sampler=optuna.samplers.RandomSampler(seed=3),
-        pruner=NeuNeuPruner(max_resource=MAX_RESOURCE),
+        direction="maximize", sampler=optuna.samplers.RandomSampler(seed=3), pruner=pruner
     )
-    study.optimize(objective_for(accuracy), n_trials=30)
+    with caplog.at_level(logging.INFO, logger="neuneu.optuna"):
+        study.optimize(objective_for(accuracy), n_trials=30)
     pruned, complete = check_pruned_the_worse(study, 30)
     # What was pruned is worse on average than what ran to the end.
     mean = lambda ts: sum(t.params["x"] for t in ts) / len(ts)  # noqa: E731
     assert mean(pruned) < mean(complete)
+    # Every pruned trial, and only those, has the sweep's reason, at the step it was pruned,
+    # in `pruned` and in the log.
+    assert sorted(pruner.pruned) == sorted(t.number for t in pruned)
+    logged = [r.getMessage() for r in caplog.records if r.name == "neuneu.optuna"]
+    assert len(logged) == len(pruned)
+    for t in pruned:
+        reason = pruner.pruned[t.number]
+        assert reason.startswith(f"step {t.last_step} of {MAX_RESOURCE}: stop: "), reason
+        assert "chance of reaching the top 1" in reason, reason
+        assert f"NeuNeuPruner prunes trial {t.number} at {reason}" in logged
 
 
 def test_a_minimized_loss_is_pruned_in_its_own_direction():

@@ -100,6 +100,11 @@ def test_replayed_curves_stop_bad_trials_and_keep_the_best(accuracy_run):
     stopped_bad = [f for f in (0.35, 0.4, 0.45, 0.5) if epochs[f] < MAX_T]
     assert len(stopped_bad) >= 3, epochs
     assert len(scheduler.stopped) == sum(e < MAX_T for e in epochs.values())
+    # Each stopped trial's reason names the step it was stopped at and the sweep's verdict.
+    for final, r in trials.items():
+        if epochs[final] < MAX_T:
+            reason = scheduler.stopped[r.metrics["trial_id"]]
+            assert reason.startswith(f"epoch {epochs[final]} of {MAX_T}: stop: "), reason
     # The sweep agrees with Tune: stopped trials stopped, the others finished.
     sweep = scheduler.sweep
     for final, r in trials.items():
@@ -131,7 +136,9 @@ def test_save_restore_round_trip(accuracy_run, tmp_path):
             out.append(s.on_trial_result(None, SimpleNamespace(trial_id="new"), result))
         answers.append((out, s.stopped.get("new")))
     assert answers[0] == answers[1] == answers[2]
-    assert answers[0][0][-1] == "STOP" and answers[0][1].startswith("stop")
+    out, reason = answers[0]
+    assert out[-1] == "STOP"
+    assert reason.startswith(f"epoch {out.index('STOP') + 1} of {MAX_T}: stop: "), reason
 
 
 def loss(floor, t):

@@ -7,6 +7,8 @@ running at their end (``max_resource``) and prunes this one when its chance of f
 among the smallest and the chances of all the trials it would stop sum to at most ``budget``
 (the sweep's ``stop_within_budget`` policy, ``k = 1``). Everything is read from the study's
 storage at each call, so several worker processes sharing an RDB storage work as one sweep.
+Why a trial was pruned (its chance, its forecast against the best) is kept in
+:attr:`NeuNeuPruner.pruned` and logged at INFO on the ``neuneu.optuna`` logger.
 
 Example::
 
@@ -37,6 +39,7 @@ A language model's trial can also keep each checkpoint's token losses with
 from __future__ import annotations
 
 import base64
+import logging
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -63,6 +66,10 @@ _LOSSES = "neuneu.losses."
 # attribute may hold in Optuna's RDB storage on MySQL (a TEXT column). float16 keeps a loss
 # to 3 significant digits, the precision of the losses shakespeare-lm-dev ships.
 MAX_REPORTED_LOSSES = 16_384
+
+# Each pruning decision's reason, at INFO (a library's logger: shown once the application
+# configures logging, e.g. ``logging.basicConfig(level=logging.INFO)``).
+_log = logging.getLogger(__name__)
 
 
 def report_losses(trial: optuna.trial.BaseTrial, step: int, losses: npt.ArrayLike) -> None:
@@ -152,6 +159,7 @@ class NeuNeuPruner(BasePruner):
         self._seed = seed
         self._decoded: _Decoded = {}
         self._warned_past_end = False
+        self._pruned: dict[int, str] = {}
         # Refuse a bad policy or seed now rather than at the first report.
         Sweep(self._engine, policy=self._policy, seed=seed)
 
@@ -224,7 +232,19 @@ class NeuNeuPruner(BasePruner):
         _observe(sweep, arm, steps, vals, trial, self._decoded)
         if steps[-1] >= end:
             return False  # at its end: nothing left to save
-        return sweep.decide([arm])[arm].stop
+        verdict = sweep.decide([arm])[arm]
+        if verdict.stop:
+            reason = f"step {steps[-1]:g} of {end:g}: {verdict.reason}"
+            self._pruned[trial.number] = reason
+            _log.info("NeuNeuPruner prunes trial %d at %s", trial.number, reason)
+        return verdict.stop
+
+    @property
+    def pruned(self) -> dict[int, str]:
+        """The trials this pruner (in this process) told to prune, by trial number, each with the
+        sweep's reason: the step, the trial's chance of ending best and its forecast. Each is
+        also logged at INFO on the ``neuneu.optuna`` logger."""
+        return dict(self._pruned)
 
     def _end_step(self, complete: list[FrozenTrial]) -> Optional[float]:
         if self._max_resource != "auto":

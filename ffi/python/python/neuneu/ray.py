@@ -48,6 +48,7 @@ through ``Tuner.restore``, pass ``scheduler.checkpoint_callback()`` in ``RunConf
 
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 import pickle
@@ -62,6 +63,9 @@ from ray.tune.schedulers.trial_scheduler import FIFOScheduler, TrialScheduler
 from neuneu._metric_kinds import MetricKind, checked, kind_of
 from neuneu._native import Adapted, Engine, Sweep, adapt
 from neuneu.errors import InvalidInputError
+
+# Each stop's reason, at INFO (shown once the application configures logging).
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ray.tune import ResultGrid
@@ -221,7 +225,9 @@ class NeuNeuScheduler(FIFOScheduler):
             return TrialScheduler.CONTINUE
         verdict = sweep.decide([arm])[arm]
         if verdict.stop:
-            return self._stop(trial.trial_id, verdict.reason)
+            return self._stop(
+                trial.trial_id, f"{self._time_attr} {step:g} of {self._max_t:g}: {verdict.reason}"
+            )
         return TrialScheduler.CONTINUE
 
     def on_trial_complete(
@@ -294,7 +300,9 @@ class NeuNeuScheduler(FIFOScheduler):
 
     @property
     def stopped(self) -> dict[str, str]:
-        """The trials this scheduler stopped early, each with the sweep's reason."""
+        """The trials this scheduler stopped early, each with the sweep's reason (the step, the
+        trial's chance of ending in the top k, its forecast); each is also logged at INFO on the
+        ``neuneu.ray`` logger."""
         return dict(self._stopped)
 
     @property
@@ -351,6 +359,7 @@ class NeuNeuScheduler(FIFOScheduler):
 
     def _stop(self, trial_id: str, reason: str) -> str:
         self._stopped[trial_id] = reason
+        _log.info("NeuNeuScheduler stops trial %s at %s", trial_id, reason)
         self._drop_arm(self._arms.get(trial_id, trial_id))
         return TrialScheduler.STOP
 
