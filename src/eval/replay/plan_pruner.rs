@@ -7,8 +7,9 @@ use crate::error::Result;
 use crate::inference::engine::{Engine, Losses, RunInput};
 
 /// A replay pruner that asks neuneu for a kill plan over the alive arms at every rung, each arm
-/// forecast at its own planned end (with its latest token losses, where the replay has them). Arms with fewer points than the model's minimum context are
-/// kept (there is nothing to forecast from yet).
+/// forecast at its own planned end (with its latest token losses, where the replay has them).
+/// Arms with fewer points than the model's minimum context are kept (there is nothing to
+/// forecast from yet).
 ///
 /// The arms come in the model's space of the replay's metric, which is what the engine and the
 /// plan take; the plan is made with that metric ([`Rung::metric`], replacing `options.metric`),
