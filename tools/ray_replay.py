@@ -80,7 +80,8 @@ def asha(eta):
 
 
 SCHEDULERS = {
-    "neuneu defaults (budget 0.1, calibrate, 5 startup)": neuneu(),
+    "neuneu defaults (budget 0.01, calibrate, 5 startup)": neuneu(),
+    "neuneu calibrate, 5 startup, budget 0.1": neuneu(budget=0.1),
     "neuneu uncalibrated, budget 0.1": neuneu(calibrate=False, n_startup_trials=0),
     "neuneu uncalibrated, budget 0.03": neuneu(
         calibrate=False, n_startup_trials=0, budget=0.03
@@ -92,7 +93,6 @@ SCHEDULERS = {
         calibrate=False, n_startup_trials=0, grace_period=40
     ),
     "neuneu calibrate, 0 startup": neuneu(n_startup_trials=0),
-    "neuneu calibrate, 5 startup, budget 0.01": neuneu(budget=0.01),
     "ASHA eta=2": asha(2),
     "ASHA eta=4 (Ray's default)": asha(4),
 }

@@ -20,6 +20,8 @@
 //! too young for the model, can be judged once [`MIN_FINISHED`] finished arms were once where it
 //! is. With fewer finished arms the model's forecast stands and young arms are kept. Past
 //! [`MAX_FINISHED`] finished arms, a sample of that many, chosen by id, is the calibration set.
+//! A live arm ahead of every finished arm at the same point of its run is kept: the finished
+//! arms cannot say how a better run goes on ([`ahead_of_all`]).
 //!
 //! Why whole arms' residuals: a sweep's runs share data, code and schedule, so how one run went
 //! on from a point of its run is the best guide to how another goes on from the same point; the
@@ -86,11 +88,24 @@ pub enum Base {
 }
 
 /// One finished arm's residuals from a live arm's point of its run: the gains' always, the
-/// model's when its prefix had the points for a forecast.
+/// model's when its prefix had the points for a forecast; and its value there.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Residual {
     pub gains: f64,
     pub model: Option<f64>,
+    pub at_cut: f64,
+}
+
+/// Whether a live arm at model-space value `now` is ahead of every finished arm at the same
+/// point of its run, with at least [`MIN_FINISHED`] of them. Its calibrated forecast would then
+/// extrapolate: how worse runs went on (their gains, the model's errors on them) is no guide
+/// to how a better one goes on, since both grow with the level a run reaches (a run heading
+/// higher gains more), and the sweep's arms are no longer exchangeable with it. Nor is the
+/// model's own forecast a safe fallback: calibration is on because the model may be off on this
+/// sweep. Such an arm is kept; in a sweep whose arms come in random order few are ever ahead of
+/// all finished ones (the records of a sequence, about ln n of n), so the keep costs little.
+pub(super) fn ahead_of_all(residuals: &[Residual], now: f64) -> bool {
+    residuals.len() >= MIN_FINISHED && residuals.iter().all(|r| now > r.at_cut)
 }
 
 /// Which base to use and its residuals: the model's when at least [`MIN_FINISHED`] finished
@@ -160,7 +175,11 @@ mod tests {
     }
 
     fn r(gains: f64, model: Option<f64>) -> Residual {
-        Residual { gains, model }
+        Residual {
+            gains,
+            model,
+            at_cut: 0.5,
+        }
     }
 
     #[test]

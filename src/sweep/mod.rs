@@ -85,9 +85,10 @@ pub struct SweepOptions {
     /// [`MIN_FINISHED`] finished arms were where a live arm is (the same fraction of their
     /// run), its forecast is its model median plus the model's residuals on them, or its last
     /// value plus their gains from there, whichever erred less on them; an arm too young for
-    /// the model can then be judged from the gains. Past [`MAX_FINISHED`] finished arms, a
-    /// sample of them chosen by id is read. Off by default, so that an arm's forecast depends
-    /// on its own points only.
+    /// the model can then be judged from the gains. An arm ahead of all those finished arms
+    /// at that point is kept (they cannot say how a better run goes on). Past
+    /// [`MAX_FINISHED`] finished arms, a sample of them chosen by id is read. Off by default,
+    /// so that an arm's forecast depends on its own points only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub calibrate: bool,
 }
@@ -719,16 +720,26 @@ impl Sweep {
                     Some(Residual {
                         gains: last - a.model[n - 1],
                         model,
+                        at_cut: a.model[n - 1],
                     })
                 })
                 .collect();
+            let a = &self.arms[i];
+            let now = *a.model.last().expect("calibrated arms have points");
+            if calibration::ahead_of_all(&residuals, now) {
+                roles[i] = Role::Kept(format!(
+                    "ahead of all {} finished arms at this point of its run, where how they went \
+                     on cannot tell how it will",
+                    residuals.len()
+                ));
+                continue;
+            }
             let Some((base, residuals)) = calibration::choose(&residuals, model_ok) else {
                 continue;
             };
-            let a = &self.arms[i];
             let from = match (base, &roles[i]) {
                 (Base::Model, Role::Forecast(d)) => d.median(),
-                _ => *a.model.last().expect("calibrated arms have points"),
+                _ => now,
             };
             roles[i] = Role::Forecast(calibration::calibrated(&levels, from, &residuals)?);
             calibrated_on[i] = Some((base, residuals.len()));

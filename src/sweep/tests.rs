@@ -538,6 +538,53 @@ fn calibration_waits_for_enough_finished_arms_then_judges_young_arms() {
 }
 
 #[test]
+fn an_arm_ahead_of_every_finished_arm_is_kept_not_judged_by_them() {
+    // Five finished arms, and live arms at two points (of 20): a trailer below every finished
+    // arm at that point, a leader above all of them, and a star far above the leader. By the
+    // finished arms' gains the leader cannot catch the star and would be stopped; their gains
+    // cannot tell how an arm better than all of them goes on, so it is kept, as the star is.
+    let options = SweepOptions {
+        calibrate: true,
+        ..options(Policy::StopWithinBudget { k: 1, budget: 0.1 })
+    };
+    let mut sweep = Sweep::new(engine(), options).unwrap();
+    for a in 0..MIN_FINISHED {
+        let id = format!("done-{a}");
+        for t in 0..20 {
+            sweep.observe(&id, step(t), value(a + 2, t)).unwrap();
+        }
+        sweep.finish(&id).unwrap();
+    }
+    let best_at_cut = (0..MIN_FINISHED)
+        .map(|a| value(a + 2, 1))
+        .fold(f64::MIN, f64::max);
+    for (id, values) in [
+        ("trailer", [0.05, 0.08]),
+        ("leader", [0.3, best_at_cut + 0.1]),
+        ("star", [0.6, 0.7]),
+    ] {
+        for (t, v) in values.into_iter().enumerate() {
+            sweep.observe(id, step(t), v).unwrap();
+        }
+    }
+    let d = sweep.decide(Some(&["trailer", "leader", "star"])).unwrap();
+    let [trailer, leader, star] = &d.arms[..] else {
+        panic!("{d:?}")
+    };
+    assert_eq!(trailer.action, Action::Stop, "{trailer:?}");
+    assert!(trailer.reason.contains("5 finished arms"), "{trailer:?}");
+    for arm in [leader, star] {
+        assert_eq!(arm.action, Action::Continue, "{arm:?}");
+        assert!(
+            arm.reason
+                .contains("ahead of all 5 finished arms at this point of its run"),
+            "{arm:?}"
+        );
+        assert_eq!(arm.p_top_k, None, "{arm:?}");
+    }
+}
+
+#[test]
 fn calibrated_decisions_do_not_depend_on_the_order_arms_arrived() {
     let forward: Vec<usize> = (0..7).collect();
     let backward: Vec<usize> = (0..7).rev().collect();

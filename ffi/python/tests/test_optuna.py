@@ -143,6 +143,17 @@ def test_steps_past_max_resource_are_not_pruned_and_warn_once():
     assert all(t.last_step <= MAX_RESOURCE for t in by_state(study).get(optuna.trial.TrialState.PRUNED, []))
 
 
+def test_threads_of_one_process_share_a_pruner():
+    """`study.optimize(n_jobs=4)`: Optuna's threads call one pruner at once."""
+    pruner = NeuNeuPruner(max_resource=MAX_RESOURCE)
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.RandomSampler(seed=7), pruner=pruner
+    )
+    study.optimize(objective_for(accuracy), n_trials=40, n_jobs=4)
+    pruned, _ = check_pruned_the_worse(study, 40)
+    assert sorted(pruner.pruned) == sorted(t.number for t in pruned)
+
+
 def _worker(storage, name, n_trials, seed):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(

@@ -5,7 +5,9 @@ every trial's intermediate values are an arm's curve, complete trials are finish
 trials stopped ones, running trials (of any worker) live ones. It forecasts the trials still
 running at their end (``max_resource``) and prunes this one when its chance of finishing best is
 among the smallest and the chances of all the trials it would stop sum to at most ``budget``
-(the sweep's ``stop_within_budget`` policy, ``k = 1``). Everything is read from the study's
+(the sweep's ``stop_within_budget`` policy, ``k = 1``); with ``calibrate`` (the default), a
+trial better than every complete trial was at the same point of its run is not pruned: how
+worse trials went on cannot tell how it will. Everything is read from the study's
 storage at each call, so several worker processes sharing an RDB storage work as one sweep.
 Why a trial was pruned (its chance, its forecast against the best) is kept in
 :attr:`NeuNeuPruner.pruned` and logged at INFO on the ``neuneu.optuna`` logger.
