@@ -102,8 +102,10 @@ pub(super) struct Residual {
 /// to how a better one goes on, since both grow with the level a run reaches (a run heading
 /// higher gains more), and the sweep's arms are no longer exchangeable with it. Nor is the
 /// model's own forecast a safe fallback: calibration is on because the model may be off on this
-/// sweep. Such an arm is kept; in a sweep whose arms come in random order few are ever ahead of
-/// all finished ones (the records of a sequence, about ln n of n), so the keep costs little.
+/// sweep. Such an arm is kept, outside the plan as a young arm is (the others are judged
+/// without it, which if anything keeps more of them); in a sweep whose arms come in random
+/// order few are ever ahead of all finished ones (the records of a sequence, about ln n of n),
+/// so the keep costs little.
 pub(super) fn ahead_of_all(residuals: &[Residual], now: f64) -> bool {
     residuals.len() >= MIN_FINISHED && residuals.iter().all(|r| now > r.at_cut)
 }
