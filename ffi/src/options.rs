@@ -139,8 +139,8 @@ pub struct neuneu_sweep_options {
     /// Every decision's seed derives from it and the decision's index.
     pub seed: u64,
     /// 1: calibrate live arms' forecasts on the sweep's finished arms (from 5 of them; young
-    /// arms can then be judged from their gains; an arm ahead of all of them at its point is
-    /// kept); 0: off. Other values are INVALID_ARGUMENT. Version 2 on.
+    /// arms can then be judged from their gains or growth; an arm ahead of all of them at its
+    /// point is kept); 0: off. Other values are INVALID_ARGUMENT. Version 2 on.
     pub calibrate: i32,
 }
 

@@ -244,7 +244,8 @@ int main(int argc, char** argv) {
   neuneu::Sweep moved_sweep = std::move(sweep);
   expect_error("moved-from sweep", [&] { sweep.decide(); }, {"moved from"});
 
-  // Calibrated on 5 finished arms: an arm with one point is judged from their gains.
+  // Calibrated on 5 finished arms: an arm with one point is judged from how they went on (by
+  // their growth: their losses differ by a constant, exp(-loss) by a factor; as in C's test).
   neuneu::SweepOptions co;
   co.metric = neuneu::Metric::loss();
   co.k = 1;
@@ -259,7 +260,7 @@ int main(int argc, char** argv) {
   calibrated.observe("young", 1000, 3.9);
   neuneu::Decision dc = calibrated.decide({"young"});
   CHECK(!std::isnan(dc.arms[0].p_top_k) && dc.arms[0].action == neuneu::Action::Stop);
-  CHECK(dc.arms[0].reason.find("gains of 5 finished arms") != std::string::npos);
+  CHECK(dc.arms[0].reason.find("growth of 5 finished arms") != std::string::npos);
 
   // Adapted to its finished arms: ten runs whose loss drops by 0.4 at their 6th point, which
   // nothing in their first five announces; the sweep goes on with the adapted model, which

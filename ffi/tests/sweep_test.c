@@ -186,7 +186,9 @@ int main(void) {
     free(v1);
 
     /* Calibrated on the finished arms: once 5 have finished, an arm with one point is judged
-     * from their gains (an uncalibrated sweep keeps it, "needs 2 points"). */
+     * from how they went on (an uncalibrated sweep keeps it, "needs 2 points"). Their losses
+     * differ by a constant, so in the model's space (exp(-loss)) by a factor: each grew by the
+     * same factor from the cut, and their growth is what forecasts them best. */
     neuneu_sweep_options_init(&o, NEUNEU_SWEEP_OPTIONS_VERSION);
     o.metric_kind = NEUNEU_METRIC_LOSS;
     o.direction = NEUNEU_MINIMIZE;
@@ -207,8 +209,8 @@ int main(void) {
     neuneu_decision *judged = NULL;
     CHECK(neuneu_sweep_decide(calibrated, young, 1, &judged) == NEUNEU_OK);
     CHECK(neuneu_decision_arm(judged, 0, &v) == NEUNEU_OK);
-    CHECK(!isnan(v.p_top_k) && strstr(v.reason, "gains of 5 finished arms") != NULL);
-    /* Its final loss, forecast from the others' gains, is far above the best finished one. */
+    CHECK(!isnan(v.p_top_k) && strstr(v.reason, "growth of 5 finished arms") != NULL);
+    /* Its final loss, forecast from the others' growth, is far above the best finished one. */
     CHECK(v.action == NEUNEU_ACTION_STOP && v.median > 1.5);
     CHECK(neuneu_decision_k_requested(judged) == 1 && neuneu_decision_k_requested(NULL) == 0);
     neuneu_decision_free(judged);

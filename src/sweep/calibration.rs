@@ -4,21 +4,23 @@
 //!
 //! For a live arm at a fraction `f` of its run (its last step over its end), each finished arm
 //! `c` is cut at the same fraction of its own run (its points at or before `f` times its last
-//! step). Two forecasts of `c`'s final value from that prefix are scored against it, in the
+//! step). Three forecasts of `c`'s final value from that prefix are scored against it, in the
 //! model's space:
 //! - **model**: the model's median forecast from the prefix (when it has the model's minimum
 //!   context); residual `final - median`;
-//! - **gains**: the prefix's last value; residual `final - last`, the gain `c` made from there.
+//! - **gains**: the prefix's last value; residual `final - last`, the gain `c` made from there;
+//! - **ratio**: the prefix's last value again, residual `ln(final / last)`, the factor by which
+//!   `c` grew from there (for runs that differ by a scale, whose gains grow with their level).
 //!
-//! The live arm's forecast is the empirical distribution of `base + residual` over the finished
-//! arms (split-conformal, the finished arms the calibration set), at the engine's levels by
-//! linear interpolation between order statistics, where `base` is the live arm's own model
-//! median or last value: the model's when the arm and [`MIN_FINISHED`] finished arms have the
-//! points for it and its residuals are no larger on average than the gains' on the same arms,
-//! else the gains'. So a sweep on which the model is off (a metric or a regime it was not
-//! trained on) falls back to what its own finished arms did, and an arm with a single point,
-//! too young for the model, can be judged once [`MIN_FINISHED`] finished arms were once where it
-//! is. With fewer finished arms the model's forecast stands and young arms are kept. Past
+//! The live arm's forecast is the empirical distribution of `base + residual` (for the ratio,
+//! `base * exp(residual)`) over the finished arms (split-conformal, the finished arms the
+//! calibration set), at the engine's levels by linear interpolation between order statistics,
+//! where `base` is the live arm's own model median or last value. Of the three, the one whose
+//! leave-one-out forecasts of the finished arms' finals erred least on average is used
+//! ([`choose`]; the model's only when the arm and [`MIN_FINISHED`] finished arms have the points
+//! for it). So a sweep on which the model is off (a metric or a regime it was not trained on)
+//! falls back to what its own finished arms did, and an arm with a single point, too young for
+//! the model, can be judged once [`MIN_FINISHED`] finished arms were once where it is. With fewer finished arms the model's forecast stands and young arms are kept. Past
 //! [`MAX_FINISHED`] finished arms, a sample of that many, chosen by id, is the calibration set.
 //! A live arm ahead of every finished arm at the same point of its run is kept: the finished
 //! arms cannot say how a better run goes on ([`ahead_of_all`]).
@@ -85,7 +87,13 @@ pub enum Base {
     Model,
     /// Its last value, with the finished arms' gains from the same point.
     Gains,
+    /// Its last value, with the factors by which the finished arms grew from the same point.
+    Ratio,
 }
+
+/// The smallest model-space value a finished arm may have at the cut for its growth factor to
+/// count: below it (an accuracy near 0 early in a run) a factor says nothing stable.
+const RATIO_FLOOR: f64 = 1e-3;
 
 /// One finished arm's residuals from a live arm's point of its run: the gains' always, the
 /// model's when its prefix had the points for a forecast; and its value there.
@@ -110,33 +118,117 @@ pub(super) fn ahead_of_all(residuals: &[Residual], now: f64) -> bool {
     residuals.len() >= MIN_FINISHED && residuals.iter().all(|r| now > r.at_cut)
 }
 
-/// Which base to use and its residuals: the model's when at least [`MIN_FINISHED`] finished
-/// arms have one (and the live arm can be forecast, `model_ok`) and their mean absolute value is
-/// no larger than the gains' on the same arms; else the gains' when there are enough of them.
-pub(super) fn choose(residuals: &[Residual], model_ok: bool) -> Option<(Base, Vec<f64>)> {
-    let paired: Vec<(f64, f64)> = residuals
-        .iter()
-        .filter_map(|r| Some((r.model?, r.gains)))
-        .collect();
-    if model_ok && paired.len() >= MIN_FINISHED {
-        let mean_abs = |f: fn(&(f64, f64)) -> f64| paired.iter().map(|p| f(p).abs()).sum::<f64>();
-        if mean_abs(|p| p.0) <= mean_abs(|p| p.1) {
-            return Some((Base::Model, paired.iter().map(|p| p.0).collect()));
+impl Base {
+    /// A finished arm's residual under this base (`None` where it has none).
+    fn residual(self, r: &Residual) -> Option<f64> {
+        let last = r.at_cut + r.gains;
+        match self {
+            Base::Model => r.model,
+            Base::Gains => Some(r.gains),
+            Base::Ratio => (r.at_cut > RATIO_FLOOR && last > 0.0).then(|| (last / r.at_cut).ln()),
         }
     }
-    (residuals.len() >= MIN_FINISHED)
-        .then(|| (Base::Gains, residuals.iter().map(|r| r.gains).collect()))
+
+    /// The value a base value and a residual forecast.
+    fn apply(self, base: f64, residual: f64) -> f64 {
+        match self {
+            Base::Model | Base::Gains => base + residual,
+            Base::Ratio => base * residual.exp(),
+        }
+    }
+
+    /// A finished arm's own base value: its model median or its value at the cut.
+    fn of(self, r: &Residual) -> f64 {
+        match self {
+            Base::Model => r.at_cut + r.gains - r.model.unwrap_or(f64::NAN),
+            Base::Gains | Base::Ratio => r.at_cut,
+        }
+    }
 }
 
-/// The live arm's forecast: `base` (model space) plus the finished arms' `residuals`, at
-/// `levels`; values kept in [0, 1], the model's space. The quantiles stay in order: linear
-/// interpolation and extrapolation of sorted samples is non-decreasing in the level.
+/// Which base to use and its residuals: of the bases every one of `residuals` (at least
+/// [`MIN_FINISHED`]) has a residual for (the model's only when the live arm can be forecast,
+/// `model_ok`), the one whose leave-one-out forecasts erred least: each finished arm's final
+/// forecast from its own base value plus the median residual of the others, the absolute errors
+/// averaged over the arms that have the model's residual where it competes (the same arms for
+/// every base), ties to the model, then the gains. Why leave-one-out: the residuals' spread
+/// becomes the band and their median the shift, so the base that would have forecast this
+/// sweep's own finished arms best is the one to forecast its live arms with; the size of the
+/// residuals themselves is a bias the calibration removes. The residuals returned are all the
+/// finished arms' that have one for the chosen base.
+pub(super) fn choose(residuals: &[Residual], model_ok: bool) -> Option<(Base, Vec<f64>)> {
+    let with_model: Vec<Residual> = residuals
+        .iter()
+        .filter(|r| r.model.is_some())
+        .copied()
+        .collect();
+    let model_competes = model_ok && with_model.len() >= MIN_FINISHED;
+    let scored = if model_competes {
+        &with_model[..]
+    } else {
+        residuals
+    };
+    let bases: &[Base] = if model_competes {
+        &[Base::Model, Base::Gains, Base::Ratio]
+    } else {
+        &[Base::Gains, Base::Ratio]
+    };
+    let mut best: Option<(f64, Base)> = None;
+    for &base in bases {
+        let Some(error) = loo_error(base, scored) else {
+            continue;
+        };
+        // Beyond rounding: bases that forecast alike (gains and ratios of arms cut at one
+        // value) keep the order above.
+        if best.is_none_or(|(e, _)| error < e * (1.0 - 1e-9)) {
+            best = Some((error, base));
+        }
+    }
+    let (_, base) = best?;
+    let chosen: Vec<f64> = residuals.iter().filter_map(|r| base.residual(r)).collect();
+    (chosen.len() >= MIN_FINISHED).then_some((base, chosen))
+}
+
+/// The mean absolute error of forecasting each arm's final from its own base value and the
+/// median residual of the others; `None` unless every arm has a residual under `base` and there
+/// are at least [`MIN_FINISHED`].
+fn loo_error(base: Base, arms: &[Residual]) -> Option<f64> {
+    let residuals: Vec<f64> = arms
+        .iter()
+        .map(|r| base.residual(r))
+        .collect::<Option<_>>()?;
+    if residuals.len() < MIN_FINISHED {
+        return None;
+    }
+    let total: f64 = arms
+        .iter()
+        .enumerate()
+        .map(|(c, r)| {
+            let mut others: Vec<f64> = residuals
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != c)
+                .map(|(_, &v)| v)
+                .collect();
+            others.sort_by(f64::total_cmp);
+            let forecast = base.apply(base.of(r), empirical_quantile(&others, 0.5));
+            (r.at_cut + r.gains - forecast).abs()
+        })
+        .sum();
+    Some(total / arms.len() as f64)
+}
+
+/// The live arm's forecast from `base` (model space: its model median or its last value) and
+/// the finished arms' `residuals` under `kind`, at `levels`; values kept in [0, 1], the model's
+/// space. The quantiles stay in order: linear interpolation and extrapolation of sorted samples
+/// is non-decreasing in the level.
 pub(super) fn calibrated(
     levels: &[f64],
+    kind: Base,
     base: f64,
     residuals: &[f64],
 ) -> Result<QuantileDistribution> {
-    let mut samples: Vec<f64> = residuals.iter().map(|r| base + r).collect();
+    let mut samples: Vec<f64> = residuals.iter().map(|&r| kind.apply(base, r)).collect();
     samples.sort_by(f64::total_cmp);
     let values = levels
         .iter()
@@ -184,19 +276,52 @@ mod tests {
         }
     }
 
+    /// A finished arm at `at_cut` that ended at `last`, the model's median from the cut at
+    /// `last - model`.
+    fn arm(at_cut: f64, last: f64, model: Option<f64>) -> Residual {
+        Residual {
+            gains: last - at_cut,
+            model,
+            at_cut,
+        }
+    }
+
     #[test]
-    fn the_model_is_used_where_it_errs_less_than_the_gains_vary() {
+    fn the_base_that_forecast_the_finished_arms_best_is_chosen() {
+        // The model's residuals hardly vary, the gains do: the model.
         let good_model: Vec<Residual> = (0..5)
-            .map(|i| r(0.1 + 0.01 * i as f64, Some(0.001)))
+            .map(|i| r(0.1 + 0.01 * i as f64, Some(0.001 * (i % 2) as f64)))
             .collect();
         assert_eq!(choose(&good_model, true).unwrap().0, Base::Model);
-        // The same, but the live arm is too young for the model.
+        // The same, but the live arm is too young for the model: the gains, which forecast
+        // arms cut at one value exactly as their ratios do (ties go to the gains).
         assert_eq!(choose(&good_model, false).unwrap().0, Base::Gains);
-        let bad_model: Vec<Residual> = (0..5).map(|i| r(0.01 * i as f64, Some(-0.2))).collect();
-        let (base, residuals) = choose(&bad_model, true).unwrap();
+        // A model off by the same amount on every arm is as good: calibration removes a bias.
+        let biased: Vec<Residual> = (0..5).map(|i| r(0.01 * i as f64, Some(-0.2))).collect();
+        assert_eq!(choose(&biased, true).unwrap().0, Base::Model);
+        // A model whose errors scatter more than the gains do: the gains.
+        let scattered: Vec<Residual> = (0..5)
+            .map(|i| r(0.01 * i as f64, Some(if i % 2 == 0 { 0.2 } else { -0.2 })))
+            .collect();
+        let (base, residuals) = choose(&scattered, true).unwrap();
         assert_eq!(base, Base::Gains);
-        assert_eq!(residuals.len(), 5);
-        // Four model residuals are too few, however good: the gains of all five are used.
+        assert_eq!(residuals, vec![0.0, 0.01, 0.02, 0.03, 0.04]);
+        // Runs that differ by a scale (each ends at 3 times its value at the cut): their gains
+        // grow with their level, their growth factor does not.
+        let scaled: Vec<Residual> = (0..6)
+            .map(|i| {
+                let level = 0.05 + 0.04 * i as f64;
+                arm(level, 3.0 * level, Some(0.1 * (i % 3) as f64))
+            })
+            .collect();
+        let (base, residuals) = choose(&scaled, true).unwrap();
+        assert_eq!(base, Base::Ratio);
+        assert!(residuals.iter().all(|g| (g - 3f64.ln()).abs() < 1e-12));
+        // An arm at 0 at the cut has no growth factor: the ratio does not compete.
+        let mut at_zero = scaled.clone();
+        at_zero[0] = arm(0.0, 0.1, Some(0.0));
+        assert_ne!(choose(&at_zero, false).unwrap().0, Base::Ratio);
+        // Four model residuals are too few, however good: the model does not compete.
         let mut four = good_model.clone();
         four[0].model = None;
         assert_eq!(choose(&four, true).unwrap().0, Base::Gains);
@@ -204,10 +329,22 @@ mod tests {
     }
 
     #[test]
+    fn a_growth_factor_forecast_scales_the_last_value() {
+        let levels = [0.1, 0.5, 0.9];
+        let growth = [2f64.ln(), 3f64.ln(), 4f64.ln()];
+        let d = calibrated(&levels, Base::Ratio, 0.2, &growth).unwrap();
+        assert!((d.median() - 0.6).abs() < 1e-12, "{:?}", d.values());
+        // Clamped into the model's space: 0.3 * 4 is past 1.
+        let d = calibrated(&levels, Base::Ratio, 0.3, &growth).unwrap();
+        assert!(d.values().iter().all(|v| (0.0..=1.0).contains(v)));
+        assert_eq!(d.values()[2], 1.0);
+    }
+
+    #[test]
     fn the_median_moves_by_the_median_residual_and_the_band_is_their_spread() {
         let levels = [0.1, 0.25, 0.5, 0.75, 0.9];
         let residuals = [0.0, -0.04, 0.01, -0.01, -0.02];
-        let d = calibrated(&levels, 0.5, &residuals).unwrap();
+        let d = calibrated(&levels, Base::Gains, 0.5, &residuals).unwrap();
         assert!((d.median() - 0.49).abs() < 1e-12);
         let v = d.values();
         // Level 0.1 of 5 samples sits at position 0.6 - 1 < 0: extrapolated below the smallest
@@ -250,7 +387,13 @@ mod tests {
 
     #[test]
     fn calibrated_values_stay_in_the_models_space() {
-        let d = calibrated(&[0.1, 0.5, 0.9], 0.98, &[0.01, 0.05, 0.1, -0.2, 0.0]).unwrap();
+        let d = calibrated(
+            &[0.1, 0.5, 0.9],
+            Base::Gains,
+            0.98,
+            &[0.01, 0.05, 0.1, -0.2, 0.0],
+        )
+        .unwrap();
         assert!(d.values().iter().all(|v| (0.0..=1.0).contains(v)));
         assert_eq!(d.values()[2], 1.0);
     }

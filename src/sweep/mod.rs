@@ -84,8 +84,8 @@ pub struct SweepOptions {
     /// Calibrate live arms' forecasts on the sweep's finished arms (see `calibration`): once
     /// [`MIN_FINISHED`] finished arms were where a live arm is (the same fraction of their
     /// run), its forecast is its model median plus the model's residuals on them, or its last
-    /// value plus their gains from there, whichever erred less on them; an arm too young for
-    /// the model can then be judged from the gains. An arm ahead of all those finished arms
+    /// value plus their gains from there, or times their growth, whichever forecast them best
+    /// (leave one out); an arm too young for the model can then be judged from the gains. An arm ahead of all those finished arms
     /// at that point is kept (they cannot say how a better run goes on). Past
     /// [`MAX_FINISHED`] finished arms, a sample of them chosen by id is read. Off by default,
     /// so that an arm's forecast depends on its own points only.
@@ -542,6 +542,10 @@ impl Sweep {
                                 "{} (the last value plus the gains of {n} finished arms)",
                                 d.reason
                             ),
+                            Some((Base::Ratio, n)) => format!(
+                                "{} (the last value times the growth of {n} finished arms)",
+                                d.reason
+                            ),
                             None => d.reason.clone(),
                         };
                     }
@@ -741,7 +745,7 @@ impl Sweep {
                 (Base::Model, Role::Forecast(d)) => d.median(),
                 _ => now,
             };
-            roles[i] = Role::Forecast(calibration::calibrated(&levels, from, &residuals)?);
+            roles[i] = Role::Forecast(calibration::calibrated(&levels, base, from, &residuals)?);
             calibrated_on[i] = Some((base, residuals.len()));
         }
         Ok(calibrated_on)

@@ -64,8 +64,8 @@ impl PySweep {
     /// "budget": 0.1}`); `metric` "bounded", "loss" or "neg_loss" with `direction` (default: the
     /// kind's usual one); `end_step`: where arms without one of their own (`set_end`) end;
     /// `min_observations`: points an arm needs before it can be stopped; `calibrate`: correct
-    /// live arms' forecasts by the model's errors on the sweep's finished arms (from 5 of them;
-    /// an arm ahead of all of them at the same point of its run is kept).
+    /// live arms' forecasts by how the sweep's finished arms went on from the same point of
+    /// their runs (from 5 of them; an arm ahead of all of them there is kept).
     #[new]
     #[pyo3(signature = (engine=None, *, policy=None, metric="bounded", direction=None, end_step=None, min_observations=0, samples=neuneu::decisions::killplan::DEFAULT_SAMPLES as i128, seed=0, calibrate=false))]
     #[allow(clippy::too_many_arguments)]

@@ -120,8 +120,9 @@ class NeuNeuPruner(BasePruner):
             (non-positive: a loss reported negated, like scikit-learn's ``neg_log_loss``);
             ``None``: bounded while every value the study reported is in [0, 1], else loss
             while none is negative, else neg_loss while none is positive.
-        calibrate: Correct the forecasts by the model's errors on this study's complete trials
-            (from 5 of them; :class:`neuneu.Sweep`'s ``calibrate``).
+        calibrate: Correct the forecasts by how this study's complete trials went on from the
+            same step (the model's errors on them, their gains or their growth, whichever
+            forecast them best; from 5 of them; :class:`neuneu.Sweep`'s ``calibrate``).
         engine: The :class:`neuneu.Engine` to forecast with (default: the embedded model).
         seed: Seeds the Monte Carlo estimate of each decision (with the trial number).
     """
