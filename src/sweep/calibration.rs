@@ -20,7 +20,8 @@
 //! ([`choose`]; the model's only when the arm and [`MIN_FINISHED`] finished arms have the points
 //! for it). So a sweep on which the model is off (a metric or a regime it was not trained on)
 //! falls back to what its own finished arms did, and an arm with a single point, too young for
-//! the model, can be judged once [`MIN_FINISHED`] finished arms were once where it is. With fewer finished arms the model's forecast stands and young arms are kept. Past
+//! the model, can be judged once [`MIN_FINISHED`] finished arms were once where it is. With
+//! fewer finished arms the model's forecast stands and young arms are kept. Past
 //! [`MAX_FINISHED`] finished arms, a sample of that many, chosen by id, is the calibration set.
 //! A live arm ahead of every finished arm at the same point of its run is kept: the finished
 //! arms cannot say how a better run goes on ([`ahead_of_all`]).
@@ -200,19 +201,19 @@ fn loo_error(base: Base, arms: &[Residual]) -> Option<f64> {
     if residuals.len() < MIN_FINISHED {
         return None;
     }
-    let total: f64 = arms
+    // Sorted once: the others of the arm at rank k are the sorted residuals less the k-th, so
+    // their median is read off in place (up to 256 arms, for every live arm at every decision).
+    let mut order: Vec<usize> = (0..residuals.len()).collect();
+    order.sort_by(|&a, &b| residuals[a].total_cmp(&residuals[b]));
+    let sorted: Vec<f64> = order.iter().map(|&i| residuals[i]).collect();
+    let total: f64 = order
         .iter()
         .enumerate()
-        .map(|(c, r)| {
-            let mut others: Vec<f64> = residuals
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != c)
-                .map(|(_, &v)| v)
-                .collect();
-            others.sort_by(f64::total_cmp);
-            let forecast = base.apply(base.of(r), empirical_quantile(&others, 0.5));
-            (r.at_cut + r.gains - forecast).abs()
+        .map(|(k, &c)| {
+            let others = |i: usize| if i < k { sorted[i] } else { sorted[i + 1] };
+            let median = quantile_of_sorted(sorted.len() - 1, 0.5, others);
+            let r = &arms[c];
+            (r.at_cut + r.gains - base.apply(base.of(r), median)).abs()
         })
         .sum();
     Some(total / arms.len() as f64)
@@ -243,14 +244,18 @@ pub(super) fn calibrated(
 /// extrapolated linearly past the first and last. With few samples the band is thus wider than
 /// their range, as it should be: 5 residuals cannot show where 90% of the next ones fall.
 fn empirical_quantile(samples: &[f64], level: f64) -> f64 {
-    let n = samples.len();
+    quantile_of_sorted(samples.len(), level, |i| samples[i])
+}
+
+/// [`empirical_quantile`] of `n` sorted samples read through `at` (the `i`-th smallest).
+fn quantile_of_sorted(n: usize, level: f64, at: impl Fn(usize) -> f64) -> f64 {
     if n == 1 {
-        return samples[0];
+        return at(0);
     }
     // 0-based position; clamped so that extrapolation uses the outermost pair of samples.
     let h = level * (n + 1) as f64 - 1.0;
     let lo = (h.floor().max(0.0) as usize).min(n - 2);
-    samples[lo] + (h - lo as f64) * (samples[lo + 1] - samples[lo])
+    at(lo) + (h - lo as f64) * (at(lo + 1) - at(lo))
 }
 
 #[cfg(test)]
