@@ -85,10 +85,11 @@ pub struct SweepOptions {
     /// [`MIN_FINISHED`] finished arms were where a live arm is (the same fraction of their
     /// run), its forecast is its model median plus the model's residuals on them, or its last
     /// value plus their gains from there, or times their growth, whichever forecast them best
-    /// (leave one out); an arm too young for the model can then be judged from the gains. An arm ahead of all those finished arms
-    /// at that point is kept (they cannot say how a better run goes on). Past
-    /// [`MAX_FINISHED`] finished arms, a sample of them chosen by id is read. Off by default,
-    /// so that an arm's forecast depends on its own points only.
+    /// (leave one out); an arm too young for the model can then be judged from the gains or
+    /// the growth. An arm ahead of all those finished arms at that point is kept (they cannot
+    /// say how a better run goes on). Past [`MAX_FINISHED`] finished arms, a sample of them
+    /// chosen by id is read. Off by default, so that an arm's forecast depends on its own
+    /// points only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub calibrate: bool,
 }
